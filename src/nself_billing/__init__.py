@@ -1,0 +1,53 @@
+"""nself-billing: usage metering, quota enforcement and subscription billing.
+
+The object API is ``Billing``; the spec's function-style API (``billing_init``,
+``billing_record_usage``, ``quota_enforce``, ...) wraps it.
+"""
+
+from .api import (
+    billing_close,
+    billing_db_query,
+    billing_get_customer_id,
+    billing_init,
+    stripe_plan_current,
+    stripe_plan_show,
+    stripe_plans_compare,
+    stripe_plans_list,
+)
+from .billing import Billing
+from .errors import (
+    BillingError,
+    ConfigError,
+    Conflict,
+    DatabaseError,
+    InvalidInput,
+    NoCustomer,
+    NotFound,
+    PlanNotFound,
+    ProviderError,
+    QuotaExceeded,
+    UnknownService,
+)
+
+__all__ = [
+    "Billing",
+    "BillingError",
+    "ConfigError",
+    "Conflict",
+    "DatabaseError",
+    "InvalidInput",
+    "NoCustomer",
+    "NotFound",
+    "PlanNotFound",
+    "ProviderError",
+    "QuotaExceeded",
+    "UnknownService",
+    "billing_close",
+    "billing_db_query",
+    "billing_get_customer_id",
+    "billing_init",
+    "stripe_plan_current",
+    "stripe_plan_show",
+    "stripe_plans_compare",
+    "stripe_plans_list",
+]

@@ -1,0 +1,124 @@
+"""The spec's function-style API, thin over ``Billing``.
+
+The bash original kept its state in the environment of the sourced scripts; here one default
+``Billing`` handle, made by ``billing_init()`` (or on first use), plays that part. It is the only
+module-level state of the library; ``billing_close()`` releases it. Functions whose bash twin
+printed (the ``stripe_*`` displays) print the same thing to stdout and also return the data.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .billing import Billing
+from .domain.plans import Plan
+from .errors import BillingError
+
+_lock = threading.Lock()
+_default: Billing | None = None
+
+
+def default_billing() -> Billing:
+    """The handle the functions use: the one ``billing_init`` made, or a new one."""
+    global _default
+    with _lock:
+        if _default is None:
+            _default = Billing.from_env()
+        return _default
+
+
+def use_billing(billing: Billing | None) -> None:
+    """Make ``billing`` the handle of the function API (None forgets the current one)."""
+    global _default
+    with _lock:
+        _default = billing
+
+
+def billing_close() -> None:
+    global _default
+    with _lock:
+        if _default is not None:
+            _default.close()
+        _default = None
+
+
+def billing_init(quiet: bool | str = False, environ: Mapping[str, str] | None = None) -> int:
+    """Initialize: read configuration, create or migrate the schema, apply plans.toml.
+
+    Returns 0 on success, 1 on failure (the error is printed to stderr unless quiet)."""
+    from .bootstrap import apply_plans_file
+
+    silent = quiet is True or str(quiet).lower() == "true"
+    try:
+        billing = Billing.from_env(environ)
+        apply_plans_file(billing, force=False)
+    except BillingError as error:
+        if not silent:
+            print(f"Error: {error.message}", file=sys.stderr)
+        return 1
+    previous = _default
+    use_billing(billing)
+    if previous is not None:
+        previous.close()
+    if not silent:
+        where = "PostgreSQL" if billing.settings.uses_postgresql else str(
+            billing.settings.sqlite_path)
+        print(f"Billing initialized ({where}, provider: {billing.settings.provider})")
+    return 0
+
+
+def billing_get_customer_id() -> str:
+    """The current customer id; raises ``NoCustomer`` ("No customer ID found") if none."""
+    return default_billing().customer_id
+
+
+def billing_db_query(sql: str, format: str = "tuples",
+                     params: Mapping[str, Any] | None = None) -> str:
+    """Run SQL (with ``:name`` parameters bound from ``params``) and return the result as
+    ``tuples`` (psql -t -A style), ``csv`` or ``json`` text."""
+    return default_billing().queries.render(sql, format, params)
+
+
+def stripe_plans_list() -> list[Plan]:
+    """Print the plan table (as ``plan list``) and return the plans."""
+    from .cli.catalog import plans_table
+
+    plans = default_billing().plans.list()
+    print("Available Plans")
+    print(plans_table(plans))
+    return plans
+
+
+def stripe_plan_show(plan_name: str) -> Plan:
+    """Print a plan's details (as ``plan show``) and return it; ``PlanNotFound`` if unknown."""
+    from .cli.catalog import plan_details
+
+    plan = default_billing().plans.get(plan_name)
+    print(plan_details(plan))
+    return plan
+
+
+def stripe_plans_compare() -> list[Plan]:
+    """Print the comparison of all plans and return them."""
+    from .domain.humanize import human_limit
+    from .domain.services import SERVICE_NAMES
+
+    plans = default_billing().plans.list()
+    for service in SERVICE_NAMES:
+        cells = "  ".join(f"{p.name}={human_limit(service, p.quota_for(service).limit)}"
+                          for p in plans)
+        print(f"{service:<10} {cells}")
+    return plans
+
+
+def stripe_plan_current() -> Plan:
+    """Print and return the current customer's plan; ``NotFound`` without a subscription."""
+    from .cli.catalog import plan_details
+
+    billing = default_billing()
+    plan = billing.plans.current(billing.customer_id)
+    print(plan_details(plan))
+    return plan

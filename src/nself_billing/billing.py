@@ -1,0 +1,57 @@
+"""The object API: ``Billing`` gathers the use cases behind one handle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from .services.catalog import PlanService
+from .services.context import Clock, Context
+from .services.customers import CustomerService
+from .services.diagnostics import Diagnostics
+from .services.query import QueryService
+from .services.subscriptions import SubscriptionService
+
+
+class Billing:
+    """One tenant-aware handle on the billing system.
+
+    Build it with ``Billing.from_env()`` (reads the environment and ``.env``) and close it when
+    done, or use it as a context manager. Every attribute is a group of use cases; each call is
+    one transaction.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.context = ctx
+        self.settings = ctx.settings
+        self.plans = PlanService(ctx)
+        self.customers = CustomerService(ctx)
+        self.subscriptions = SubscriptionService(ctx)
+        self.diagnostics = Diagnostics(ctx)
+        self.queries = QueryService(ctx)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *,
+                 customer_id: str | None = None, clock: Clock | None = None,
+                 provider: Any = None, migrate: bool = True) -> Billing:
+        from .bootstrap import build
+        from .settings import Settings
+
+        return build(Settings.from_env(environ), customer_id=customer_id, clock=clock,
+                     provider=provider, migrate=migrate)
+
+    @property
+    def customer_id(self) -> str:
+        """The current tenant (see ``CustomerService.current_id``)."""
+        return self.customers.current_id()
+
+    def close(self) -> None:
+        self.context.db.dispose()
+
+    def __enter__(self) -> Billing:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

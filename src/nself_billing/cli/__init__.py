@@ -1,0 +1,1 @@
+"""The ``nself`` command: ``nself tenant billing ...`` (and the deprecated ``nself billing ...``)."""

@@ -1,0 +1,59 @@
+"""``doctor`` and ``migrate``: the operator's checks and schema upgrades."""
+
+from __future__ import annotations
+
+import click
+
+from .render import echo, emit_records, format_option
+from .state import CliState, pass_state
+
+
+@click.command("doctor")
+@format_option()
+@pass_state
+def doctor(state: CliState, output_format: str) -> None:
+    """Validate configuration and test the database and Stripe connections."""
+    from ..bootstrap import build
+    from ..settings import Settings
+
+    billing = build(Settings.from_env(), customer_id=state.customer_id, migrate=False)
+    try:
+        checks = billing.diagnostics.run_all()
+    finally:
+        billing.close()
+    failed = [check for check in checks if not check.ok]
+    if output_format == "table":
+        for check in checks:
+            mark = "-" if check.skipped else "✓" if check.ok else "✗"
+            echo(f"{mark} {check.name}: {check.detail}")
+        echo("All checks passed" if not failed else f"{len(failed)} check(s) failed")
+    else:
+        emit_records([{"check": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail}
+                      for c in checks], output_format, columns=("check", "ok", "skipped", "detail"))
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+@click.command("migrate")
+@pass_state
+def migrate(state: CliState) -> None:
+    """Create or upgrade the database schema, and apply plans.toml."""
+    from ..bootstrap import apply_plans_file, build
+    from ..settings import Settings
+    from ..store.migrate import upgrade
+
+    billing = build(Settings.from_env(), customer_id=state.customer_id, migrate=False)
+    try:
+        before, after = upgrade(billing.context.db)
+        applied = apply_plans_file(billing, force=True)
+    finally:
+        billing.close()
+    if before == after:
+        echo(f"Database schema is up to date ({after})")
+    else:
+        echo(f"Database schema upgraded: {before or 'empty'} -> {after}")
+    if applied:
+        echo(f"Applied plans.toml: {', '.join(applied)}")
+
+
+COMMANDS = [doctor, migrate]

@@ -1,0 +1,93 @@
+"""``customer show|info|update|create``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..domain.customers import Customer
+from .aliases import AliasedGroup
+from .render import echo, emit_records, format_option
+from .state import CliState, pass_state
+
+CUSTOMER_COLUMNS = ("customer_id", "name", "email", "phone", "project_name", "created_at")
+
+
+def customer_record(customer: Customer) -> dict[str, Any]:
+    return {c: getattr(customer, c) for c in CUSTOMER_COLUMNS}
+
+
+def customer_text(customer: Customer) -> str:
+    lines = [
+        f"Customer ID: {customer.customer_id}",
+        f"Name: {customer.name or '-'}",
+        f"Email: {customer.email or '-'}",
+    ]
+    if customer.phone:
+        lines.append(f"Phone: {customer.phone}")
+    if customer.project_name:
+        lines.append(f"Project: {customer.project_name}")
+    created = customer.created_at.strftime("%Y-%m-%d") if customer.created_at else "-"
+    lines.append(f"Created: {created}")
+    return "\n".join(lines)
+
+
+@click.group("customer", cls=AliasedGroup, aliases={"info": "show"})
+def customer_group() -> None:
+    """The current customer (tenant)."""
+
+
+@customer_group.command("show")
+@format_option()
+@pass_state
+def customer_show(state: CliState, output_format: str) -> None:
+    """Show the current customer."""
+    customer = state.billing.customers.current()
+    if output_format == "table":
+        echo(customer_text(customer))
+    else:
+        emit_records([customer_record(customer)], output_format, columns=CUSTOMER_COLUMNS)
+
+
+@customer_group.command("update")
+@click.option("--email", help="New email address.")
+@click.option("--name", help="New customer name.")
+@click.option("--phone", help="New phone number.")
+@pass_state
+def customer_update(state: CliState, email: str | None, name: str | None,
+                    phone: str | None) -> None:
+    """Update the current customer's email, name or phone."""
+    customer = state.billing.customers.update(email=email, name=name, phone=phone)
+    echo(f"Customer updated: {customer.customer_id}")
+
+
+@customer_group.command("create")
+@click.option("--email", required=True, help="Email address.")
+@click.option("--name", required=True, help="Customer name.")
+@click.option("--phone", help="Phone number.")
+@click.option("--id", "customer_id", help="Use this customer id instead of a generated one.")
+@click.option("--plan", "plan_name", help="Start a subscription on this plan.")
+@click.option("--interval", type=click.Choice(["month", "year"]), default="month",
+              show_default=True, help="Billing interval of the subscription.")
+@click.option("--trial-days", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Days of free trial before the first charge.")
+@pass_state
+def customer_create(state: CliState, email: str, name: str, phone: str | None,
+                    customer_id: str | None, plan_name: str | None, interval: str,
+                    trial_days: int) -> None:
+    """Create a customer (not in the original tool; needed to start)."""
+    billing = state.billing
+    if plan_name:
+        billing.plans.get(plan_name)
+    customer = billing.customers.create(email=email, name=name, phone=phone,
+                                        customer_id=customer_id)
+    echo(f"Customer created: {customer.customer_id}")
+    if plan_name:
+        subscription = billing.subscriptions.start(customer.customer_id, plan_name,
+                                                   interval=interval, trial_days=trial_days)
+        echo(f"Subscription started: {subscription.subscription_id} ({subscription.plan_name}, "
+             f"{subscription.status})")
+
+
+COMMANDS = [customer_group]

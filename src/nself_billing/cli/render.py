@@ -1,0 +1,126 @@
+"""How results look: the spec's box-drawn tables for people, JSON and CSV for programs.
+
+Only the CLI renders; the layers below return data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import click
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+
+OUTPUT_FORMATS = ("table", "json", "csv")
+
+#: the spec's frame: double outer edge, single inner column rules, ═ under the header
+SPEC_BOX = box.Box(
+    "╔══╗\n"
+    "║ │║\n"
+    "╠═╪╣\n"
+    "║ │║\n"
+    "╟─┼╢\n"
+    "╠═╪╣\n"
+    "║ │║\n"
+    "╚═╧╝\n"
+)
+#: the same frame continuing a banner above it (see ``boxed``)
+SPEC_BOX_CONTINUED = box.Box(
+    "╠══╣\n"
+    "║ │║\n"
+    "╠═╪╣\n"
+    "║ │║\n"
+    "╟─┼╢\n"
+    "╠═╪╣\n"
+    "║ │║\n"
+    "╚═╧╝\n"
+)
+
+
+def format_option(default: str = "table", choices: Sequence[str] = OUTPUT_FORMATS) -> Any:
+    return click.option("--format", "output_format", type=click.Choice(list(choices)),
+                        default=default, show_default=True, help="Output format.")
+
+
+def table_text(columns: Sequence[str], rows: Iterable[Sequence[str]], *,
+               banner: Sequence[str] = (), justify: Sequence[str] | None = None,
+               footer: Sequence[str] | None = None) -> str:
+    """A spec-style table as text. ``banner`` lines are framed above the column header, the
+    first one centred (e.g. "USAGE SUMMARY", "Period: ...")."""
+    table = Table(box=SPEC_BOX_CONTINUED if banner else SPEC_BOX, show_edge=True,
+                  pad_edge=True, show_footer=footer is not None, header_style=None,
+                  footer_style=None, highlight=False)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify=(justify[i] if justify else "left"),  # type: ignore[arg-type]
+                         footer=footer[i] if footer else "", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    console = Console(file=io.StringIO(), width=400, color_system=None, highlight=False,
+                      emoji=False, markup=False, legacy_windows=False, soft_wrap=False)
+    console.print(table)
+    body = [line.rstrip() for line in console.file.getvalue().splitlines()]  # type: ignore[attr-defined]
+    if not banner:
+        return "\n".join(body)
+    width = cell_len(body[0])
+    inner = width - 4
+    lines = ["╔" + "═" * (width - 2) + "╗"]
+    for i, text in enumerate(banner):
+        if i:
+            lines.append("╠" + "═" * (width - 2) + "╣")
+        content = text.center(inner) if i == 0 else text
+        lines.append("║ " + content + " " * max(inner - cell_len(content), 0) + " ║")
+    return "\n".join(lines + body)
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe value: Decimals become exact strings, times ISO 8601."""
+    if isinstance(value, Decimal):
+        return _decimal_text(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = format(value, "f")
+    return text
+
+
+def json_text(data: Any) -> str:
+    return json.dumps(plain(data), indent=2, ensure_ascii=False)
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if v is None else plain(v) for v in row])
+    return buffer.getvalue()
+
+
+def echo(text: str) -> None:
+    click.echo(text)
+
+
+def emit_records(records: Sequence[dict[str, Any]], output_format: str, *,
+                 columns: Sequence[str], table: str | None = None) -> None:
+    """Print records as JSON (a list), CSV (the given columns) or the prepared table text."""
+    if output_format == "json":
+        echo(json_text(list(records)))
+    elif output_format == "csv":
+        click.echo(csv_text(columns, [[r.get(c) for c in columns] for r in records]), nl=False)
+    else:
+        echo(table or "")

@@ -1,0 +1,56 @@
+"""Subscriptions as the billing engine sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from .periods import Period, add_months
+
+
+class SubscriptionStatus(str, Enum):
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    INCOMPLETE = "incomplete"
+    UNPAID = "unpaid"
+
+
+#: statuses in which a subscription is "the current subscription" of its customer
+LIVE_STATUSES: tuple[str, ...] = ("trialing", "active", "past_due", "unpaid", "incomplete")
+
+INTERVAL_MONTHS = {"month": 1, "year": 12}
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: str
+    customer_id: str
+    plan_name: str
+    status: str
+    period: Period
+    cancel_at_period_end: bool
+    interval: str = "month"
+    anchor_at: datetime | None = None
+    trial_end: datetime | None = None
+    scheduled_plan_name: str | None = None
+    canceled_at: datetime | None = None
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    def pipe_line(self) -> str:
+        """The spec's ``billing_get_subscription`` output:
+        sub_id|plan_name|status|period_start|period_end|cancel_at_end"""
+        return "|".join((
+            self.subscription_id, self.plan_name, self.status,
+            self.period.start.strftime("%Y-%m-%d"), self.period.end.strftime("%Y-%m-%d"),
+            "true" if self.cancel_at_period_end else "false",
+        ))
+
+
+def first_period(start: datetime, interval: str) -> Period:
+    return Period(start, add_months(start, INTERVAL_MONTHS[interval]))

@@ -1,0 +1,1 @@
+"""Use cases: each wires domain, store and provider in one transaction."""

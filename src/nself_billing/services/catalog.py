@@ -1,0 +1,132 @@
+"""Plan catalog use cases: list, show, compare, the current plan, and plans.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..domain.plans import EnforcementMode, Plan, Quota
+from ..domain.services import SERVICE_NAMES
+from ..errors import ConfigError, NotFound, PlanNotFound
+from ..store import catalog as store
+from ..store import subscriptions as subscription_store
+from .context import Context
+
+
+class PlanService:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def list(self) -> list[Plan]:
+        with self._ctx.db.read() as conn:
+            return store.list_plans(conn)
+
+    def get(self, plan_name: str) -> Plan:
+        with self._ctx.db.read() as conn:
+            plan = store.get_plan(conn, plan_name)
+        if plan is None:
+            raise PlanNotFound(plan_name)
+        return plan
+
+    def current(self, customer_id: str) -> Plan:
+        with self._ctx.db.read() as conn:
+            subscription = subscription_store.current_for(conn, customer_id)
+            if subscription is None:
+                raise NotFound("No active subscription")
+            plan = store.get_plan(conn, subscription.plan_name)
+        if plan is None:
+            raise PlanNotFound(subscription.plan_name)
+        return plan
+
+    def apply_file(self, path: Path) -> list[str]:
+        """Apply a plans.toml: create or update the plans it names. Returns their names."""
+        changed = parse_plans_file(path, self.list())
+        with self._ctx.db.write() as conn:
+            for plan in changed:
+                store.upsert_plan(conn, plan)
+        return [plan.name for plan in changed]
+
+
+def parse_plans_file(path: Path, existing: list[Plan]) -> list[Plan]:
+    """Plans from a plans.toml, merged over the existing catalog::
+
+        [plans.team]
+        price_monthly = 49          # omit (or "custom") for a custom price
+        price_yearly = 490
+        description = "500K API requests, 50GB storage"
+        tier = 2
+        [plans.team.quotas.api]
+        limit = 500000              # or "unlimited"
+        mode = "soft"               # or "hard"
+        overage_price = "0.000009"
+    """
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"Invalid {path.name}: {error}") from None
+    entries = document.get("plans", {})
+    if not isinstance(entries, dict):
+        raise ConfigError(f"Invalid {path.name}: [plans] must be a table")
+    by_name = {plan.name: plan for plan in existing}
+    result = []
+    for name, entry in entries.items():
+        where = f"{path.name} [plans.{name}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"Invalid {where}: must be a table")
+        base = by_name.get(name, Plan(name, None, None))
+        quotas = {quota.service: quota for quota in base.quotas}
+        for service, spec in (entry.get("quotas") or {}).items():
+            quotas[service] = _quota(name, service, spec, f"{where} quotas.{service}")
+        result.append(Plan(
+            name=name,
+            price_monthly=_price(entry, "price_monthly", base.price_monthly, where),
+            price_yearly=_price(entry, "price_yearly", base.price_yearly, where),
+            description=str(entry.get("description", base.description)),
+            tier=_int(entry.get("tier", base.tier), where),
+            quotas=tuple(quotas[s] for s in SERVICE_NAMES if s in quotas
+                         and quotas[s].limit is not None),
+        ))
+    return result
+
+
+def _number(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise ConfigError(f"Invalid {where}: {value!r} is not a number")
+    try:
+        number = Decimal(value)
+    except ArithmeticError:
+        raise ConfigError(f"Invalid {where}: {value!r} is not a number") from None
+    if not number.is_finite() or number < 0:
+        raise ConfigError(f"Invalid {where}: {value!r} must be zero or more")
+    return number
+
+
+def _price(entry: dict[str, Any], key: str, default: Decimal | None, where: str) -> Decimal | None:
+    if key not in entry:
+        return default
+    value = entry[key]
+    if isinstance(value, str) and value.lower() == "custom":
+        return None
+    return _number(value, f"{where} {key}")
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"Invalid {where}: tier must be a whole number")
+    return value
+
+
+def _quota(plan: str, service: str, spec: Any, where: str) -> Quota:
+    if service not in SERVICE_NAMES:
+        raise ConfigError(f"Invalid {where}: unknown service {service}")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"Invalid {where}: must be a table")
+    limit_value = spec.get("limit", "unlimited")
+    limit = None if limit_value == "unlimited" else _number(limit_value, where + " limit")
+    mode = str(spec.get("mode", "soft")).lower()
+    if mode not in ("soft", "hard"):
+        raise ConfigError(f"Invalid {where}: mode must be soft or hard")
+    return Quota(plan, service, limit, EnforcementMode(mode),
+                 _number(spec.get("overage_price", 0), where + " overage_price"))

@@ -1,0 +1,25 @@
+"""What every use case needs, built once by bootstrap.py."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..providers.port import PaymentProvider
+from ..settings import Settings
+from ..store.db import Database
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    provider: PaymentProvider
+    clock: Clock
+    log: logging.Logger
+    #: the tenant chosen with --customer (or Billing(customer_id=...)), over NSELF_CUSTOMER_ID
+    customer_override: str | None = None

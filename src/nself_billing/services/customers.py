@@ -1,0 +1,91 @@
+"""Customer use cases: resolve the current tenant, create, show, update."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..domain.customers import Customer, customer_id_problem, email_problem, phone_problem
+from ..errors import Conflict, InvalidInput, NoCustomer, NotFound
+from ..store import customers as store
+from .context import Context
+
+
+class CustomerService:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def current_id(self) -> str:
+        """The spec's resolution: --customer, NSELF_CUSTOMER_ID (env or .env), else the only
+        customer in the database; otherwise ``No customer ID found``."""
+        chosen = self._ctx.customer_override or self._ctx.settings.customer_id
+        if chosen:
+            problem = customer_id_problem(chosen)
+            if problem:
+                raise InvalidInput(problem)
+            return chosen
+        with self._ctx.db.read() as conn:
+            ids = store.first_ids(conn, 2)
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise NoCustomer()
+        raise NoCustomer("No customer ID found: several customers exist; set NSELF_CUSTOMER_ID "
+                         "or pass --customer")
+
+    def current(self) -> Customer:
+        return self.get(self.current_id())
+
+    def get(self, customer_id: str) -> Customer:
+        with self._ctx.db.read() as conn:
+            customer = store.get(conn, customer_id)
+        if customer is None:
+            raise NotFound(f"Customer not found: {customer_id}")
+        return customer
+
+    def list(self) -> list[Customer]:
+        with self._ctx.db.read() as conn:
+            return store.list_all(conn)
+
+    def create(self, *, email: str | None = None, name: str | None = None,
+               phone: str | None = None, customer_id: str | None = None,
+               project_name: str | None = None) -> Customer:
+        _validate(email=email, phone=phone)
+        if customer_id is not None:
+            problem = customer_id_problem(customer_id)
+            if problem:
+                raise InvalidInput(problem)
+            with self._ctx.db.read() as conn:
+                if store.exists(conn, customer_id):
+                    raise Conflict(f"Customer already exists: {customer_id}")
+        project = project_name or self._ctx.settings.project_name
+        made = self._ctx.provider.create_customer(
+            email=email, name=name, phone=phone, project_name=project,
+            idempotency_key=f"customer-create:{customer_id or email or name}",
+        )
+        customer = Customer(customer_id or made.customer_id, email, name, phone, project, None)
+        now = self._ctx.clock()
+        with self._ctx.db.write() as conn:
+            store.add(conn, customer, now=now)
+        return replace(customer, created_at=now)
+
+    def update(self, customer_id: str | None = None, *, email: str | None = None,
+               name: str | None = None, phone: str | None = None) -> Customer:
+        if email is None and name is None and phone is None:
+            raise InvalidInput("No parameters provided (use --email, --name or --phone)")
+        _validate(email=email, phone=phone)
+        target = customer_id or self.current_id()
+        fields = {key: value for key, value in
+                  (("email", email), ("name", name), ("phone", phone)) if value is not None}
+        self.get(target)
+        self._ctx.provider.update_customer(target, email=email, name=name, phone=phone)
+        with self._ctx.db.write() as conn:
+            if not store.set_fields(conn, target, fields, now=self._ctx.clock()):
+                raise NotFound(f"Customer not found: {target}")
+        return self.get(target)
+
+
+def _validate(*, email: str | None, phone: str | None) -> None:
+    problem = (email_problem(email) if email is not None else None) or (
+        phone_problem(phone) if phone is not None else None)
+    if problem:
+        raise InvalidInput(problem)

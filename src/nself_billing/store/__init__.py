@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy Core tables and queries, one code path for SQLite and PostgreSQL."""

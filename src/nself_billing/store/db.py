@@ -1,0 +1,110 @@
+"""The database handle: one engine, explicit read and write transactions.
+
+SQLite under several processes: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for write
+transactions, so concurrent writers queue instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+
+from ..errors import DatabaseError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _first_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(original).__name__
+
+
+class Database:
+    """An engine plus the two ways to use it: ``read()`` and ``write()``, each one transaction."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            self.engine = _sqlite_engine(url)
+        else:
+            self.engine = create_engine(
+                url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False,
+                connect_args={"connect_timeout": 5},
+            )
+        self.dialect: str = self.engine.dialect.name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._connection(write=False) as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        with self._connection(write=True) as conn:
+            yield conn
+
+    @contextmanager
+    def _connection(self, *, write: bool) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                if write:
+                    conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    yield conn
+        except exc.OperationalError as error:
+            raise DatabaseError(_describe(error)) from error
+        except exc.InterfaceError as error:
+            raise DatabaseError(f"Database connection failed: {_first_line(error)}") from error
+        except exc.ProgrammingError as error:
+            raise DatabaseError(f"Database error: {_first_line(error)}") from error
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _describe(error: exc.OperationalError) -> str:
+    message = _first_line(error)
+    lowered = message.lower()
+    if any(hint in lowered for hint in ("connection", "could not", "unable to open", "timeout")):
+        return f"Database connection failed: {message}"
+    return f"Database error: {message}"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+pysqlite:///{path}"
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_size=5, max_overflow=10)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # take transaction control away from the sqlite3 module: we emit BEGIN ourselves
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine

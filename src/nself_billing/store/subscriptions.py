@@ -1,0 +1,57 @@
+"""Queries for billing_subscriptions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from ..domain.periods import Period
+from ..domain.subscriptions import LIVE_STATUSES, Subscription
+from .tables import subscriptions
+
+
+def to_subscription(row: Any) -> Subscription:
+    return Subscription(
+        subscription_id=row.subscription_id,
+        customer_id=row.customer_id,
+        plan_name=row.plan_name,
+        status=row.status,
+        period=Period(row.current_period_start, row.current_period_end),
+        cancel_at_period_end=bool(row.cancel_at_period_end),
+        interval=row.billing_interval or "month",
+        anchor_at=row.anchor_at or row.current_period_start,
+        trial_end=row.trial_end,
+        scheduled_plan_name=row.scheduled_plan_name,
+        canceled_at=row.canceled_at,
+    )
+
+
+def current_for(conn: Connection, customer_id: str) -> Subscription | None:
+    """The customer's live subscription (the newest, should an operator have made several)."""
+    row = conn.execute(
+        select(subscriptions)
+        .where(subscriptions.c.customer_id == customer_id,
+               subscriptions.c.status.in_(LIVE_STATUSES))
+        .order_by(subscriptions.c.created_at.desc(), subscriptions.c.subscription_id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else to_subscription(row)
+
+
+def add(conn: Connection, subscription: Subscription, *, now: datetime) -> None:
+    conn.execute(insert(subscriptions).values(
+        subscription_id=subscription.subscription_id,
+        customer_id=subscription.customer_id,
+        plan_name=subscription.plan_name,
+        status=subscription.status,
+        current_period_start=subscription.period.start,
+        current_period_end=subscription.period.end,
+        cancel_at_period_end=subscription.cancel_at_period_end,
+        billing_interval=subscription.interval,
+        anchor_at=subscription.anchor_at or subscription.period.start,
+        trial_end=subscription.trial_end,
+        created_at=now,
+        updated_at=now,
+    ))

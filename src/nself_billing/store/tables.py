@@ -1,0 +1,271 @@
+"""The schema. The spec's six tables keep their names and columns (people query them with
+``billing_db_query``); every column added to them has a default, so a row inserted with only
+the spec's columns still works. The migrations in ``migrations/`` create exactly this.
+
+Deliberate widenings of the spec: timestamps are TIMESTAMPTZ (UTC), ``billing_quotas.limit_value``
+is NUMERIC(20,6) instead of BIGINT because the free plan's compute limit is 0.5 CPU-hours, and
+ids are BIGINT. Quantities are also kept as exact integer micro-units (SQLite sums NUMERIC
+in floating point).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+    text,
+)
+
+from .types import BigId, JsonDoc, UTCDateTime
+
+metadata = MetaData()
+
+NOW = func.now()
+
+customers = Table(
+    "billing_customers",
+    metadata,
+    Column("customer_id", String(255), primary_key=True),
+    Column("project_name", String(255)),
+    Column("email", String(255)),
+    Column("name", String(255)),
+    Column("created_at", UTCDateTime, server_default=NOW),
+    Column("phone", String(64)),
+    Column("updated_at", UTCDateTime, server_default=NOW),
+)
+
+plans = Table(
+    "billing_plans",
+    metadata,
+    Column("plan_name", String(50), primary_key=True),
+    Column("price_monthly", Numeric(10, 2)),
+    Column("price_yearly", Numeric(10, 2)),
+    Column("stripe_price_id", String(255)),
+    Column("description", Text),
+    Column("created_at", UTCDateTime, server_default=NOW),
+    Column("tier", Integer, nullable=False, server_default=text("0")),
+    Column("currency", String(3), nullable=False, server_default=text("'usd'")),
+    Column("stripe_price_id_yearly", String(255)),
+    Column("stripe_product_id", String(255)),
+)
+
+quotas = Table(
+    "billing_quotas",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("plan_name", String(50), ForeignKey("billing_plans.plan_name", ondelete="CASCADE")),
+    Column("service_name", String(50)),
+    Column("limit_value", Numeric(20, 6)),
+    Column("limit_type", String(50)),
+    Column("enforcement_mode", String(10)),
+    Column("overage_price", Numeric(10, 6)),
+    UniqueConstraint("plan_name", "service_name", name="uq_billing_quotas_plan_service"),
+)
+
+subscriptions = Table(
+    "billing_subscriptions",
+    metadata,
+    Column("subscription_id", String(255), primary_key=True),
+    Column("customer_id", String(255), ForeignKey("billing_customers.customer_id")),
+    Column("plan_name", String(50)),
+    Column("status", String(50)),
+    Column("current_period_start", UTCDateTime),
+    Column("current_period_end", UTCDateTime),
+    Column("cancel_at_period_end", Boolean, server_default=false()),
+    Column("created_at", UTCDateTime, server_default=NOW),
+    Column("updated_at", UTCDateTime, server_default=NOW),
+    # additions: the billing cycle, scheduled changes and provider ordering
+    Column("billing_interval", String(10), nullable=False, server_default=text("'month'")),
+    Column("anchor_at", UTCDateTime),
+    Column("trial_end", UTCDateTime),
+    Column("scheduled_plan_name", String(50)),
+    Column("canceled_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("provider_schedule_id", String(255)),
+    #: the provider's timestamp of the newest state applied (webhooks never roll back past it)
+    Column("provider_updated_at", UTCDateTime),
+)
+Index("idx_subscriptions_customer", subscriptions.c.customer_id)
+Index("idx_subscriptions_period_end", subscriptions.c.status, subscriptions.c.current_period_end)
+
+usage_records = Table(
+    "billing_usage_records",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("customer_id", String(255), ForeignKey("billing_customers.customer_id")),
+    Column("service_name", String(50)),
+    Column("quantity", Numeric(20, 6)),
+    Column("metadata", JsonDoc),
+    Column("recorded_at", UTCDateTime, server_default=NOW),
+    # additions: exactness, idempotency, late-arrival detection
+    Column("quantity_micros", BigInteger),
+    Column("idempotency_key", String(255)),
+    Column("ingested_at", UTCDateTime, server_default=NOW),
+    UniqueConstraint("idempotency_key", name="uq_billing_usage_records_idempotency_key"),
+)
+Index("idx_usage_customer_service", usage_records.c.customer_id, usage_records.c.service_name)
+Index("idx_usage_recorded_at", usage_records.c.recorded_at)
+
+usage_daily = Table(
+    "billing_usage_daily",
+    metadata,
+    Column("customer_id", String(255), primary_key=True),
+    Column("service_name", String(50), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("quantity_micros", BigInteger, nullable=False, server_default=text("0")),
+    Column("events", BigInteger, nullable=False, server_default=text("0")),
+    sqlite_with_rowid=False,
+)
+
+invoices = Table(
+    "billing_invoices",
+    metadata,
+    Column("invoice_id", String(255), primary_key=True),
+    Column("customer_id", String(255), ForeignKey("billing_customers.customer_id")),
+    Column("total_amount", Numeric(10, 2)),
+    Column("status", String(50)),
+    Column("period_start", UTCDateTime),
+    Column("period_end", UTCDateTime),
+    Column("created_at", UTCDateTime, server_default=NOW),
+    Column("paid_at", UTCDateTime),
+    # additions
+    Column("subscription_id", String(255)),
+    Column("kind", String(20), nullable=False, server_default=text("'subscription'")),
+    Column("currency", String(3), nullable=False, server_default=text("'usd'")),
+    Column("subtotal_amount", Numeric(10, 2)),
+    Column("number", String(64)),
+    #: what made this invoice, e.g. "close:sub_x:2026-01-01T00:00:00+00:00" (one invoice each)
+    Column("source_key", String(255)),
+    Column("finalized_at", UTCDateTime),
+    Column("hosted_invoice_url", Text),
+    Column("invoice_pdf_url", Text),
+    Column("provider_updated_at", UTCDateTime),
+    UniqueConstraint("source_key", name="uq_billing_invoices_source_key"),
+)
+Index("idx_invoices_customer_created", invoices.c.customer_id, invoices.c.created_at)
+
+invoice_lines = Table(
+    "billing_invoice_lines",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("invoice_id", String(255),
+           ForeignKey("billing_invoices.invoice_id", ondelete="CASCADE"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    #: base | overage | proration | adjustment
+    Column("kind", String(20), nullable=False),
+    Column("service_name", String(50)),
+    Column("description", Text, nullable=False),
+    Column("quantity", Numeric(20, 6), nullable=False, server_default=text("1")),
+    Column("unit_price", Numeric(16, 6), nullable=False, server_default=text("0")),
+    Column("amount", Numeric(12, 2), nullable=False),
+    Column("period_start", UTCDateTime),
+    Column("period_end", UTCDateTime),
+    UniqueConstraint("invoice_id", "line_no", name="uq_billing_invoice_lines_no"),
+)
+
+payment_methods = Table(
+    "billing_payment_methods",
+    metadata,
+    Column("payment_method_id", String(255), primary_key=True),
+    Column("customer_id", String(255), ForeignKey("billing_customers.customer_id"),
+           nullable=False),
+    Column("type", String(32), nullable=False, server_default=text("'card'")),
+    Column("brand", String(32)),
+    Column("last4", String(4)),
+    Column("exp_month", Integer),
+    Column("exp_year", Integer),
+    Column("is_default", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, server_default=NOW),
+    Column("detached_at", UTCDateTime),
+)
+Index("idx_payment_methods_customer", payment_methods.c.customer_id)
+
+payments = Table(
+    "billing_payments",
+    metadata,
+    Column("payment_id", String(255), primary_key=True),
+    Column("invoice_id", String(255), ForeignKey("billing_invoices.invoice_id"), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("amount", Numeric(10, 2), nullable=False),
+    Column("currency", String(3), nullable=False, server_default=text("'usd'")),
+    Column("status", String(32), nullable=False),
+    Column("payment_method_id", String(255)),
+    Column("created_at", UTCDateTime, server_default=NOW),
+    Column("idempotency_key", String(255)),
+    UniqueConstraint("idempotency_key", name="uq_billing_payments_idempotency_key"),
+)
+
+webhook_events = Table(
+    "billing_webhook_events",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("api_version", String(32)),
+    #: when the provider created the event (its ordering clock)
+    Column("created", UTCDateTime),
+    Column("payload", Text, nullable=False),
+    Column("received_at", UTCDateTime, server_default=NOW),
+    Column("processed_at", UTCDateTime),
+    #: received | processed | ignored | failed
+    Column("status", String(20), nullable=False, server_default=text("'received'")),
+    Column("error", Text),
+)
+Index("idx_webhook_events_received", webhook_events.c.received_at)
+
+quota_overrides = Table(
+    "billing_quota_overrides",
+    metadata,
+    Column("customer_id", String(255), ForeignKey("billing_customers.customer_id"),
+           primary_key=True),
+    Column("service_name", String(50), primary_key=True),
+    #: NULL means unlimited for this customer
+    Column("limit_value", Numeric(20, 6)),
+    Column("enforcement_mode", String(10)),
+    Column("overage_price", Numeric(10, 6)),
+    Column("created_at", UTCDateTime, server_default=NOW),
+)
+
+quota_alerts = Table(
+    "billing_quota_alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("customer_id", String(255), nullable=False),
+    Column("service_name", String(50), nullable=False),
+    Column("threshold", Integer, nullable=False),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("usage", Numeric(20, 6), nullable=False),
+    Column("limit_value", Numeric(20, 6), nullable=False),
+    Column("created_at", UTCDateTime, server_default=NOW),
+    UniqueConstraint("customer_id", "service_name", "threshold", "period_start",
+                     name="uq_billing_quota_alerts_once"),
+)
+
+api_keys = Table(
+    "billing_api_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    #: NULL for an admin key
+    Column("customer_id", String(255), ForeignKey("billing_customers.customer_id")),
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
+    Column("name", String(255)),
+    Column("key_hash", String(128), nullable=False),
+    Column("created_at", UTCDateTime, server_default=NOW),
+    Column("revoked_at", UTCDateTime),
+    UniqueConstraint("key_hash", name="uq_billing_api_keys_hash"),
+)
+
+#: tables in dependency order (parents first); tests truncate them in reverse
+ALL_TABLES = tuple(metadata.sorted_tables)
