@@ -12,6 +12,7 @@ from .services.customers import CustomerService
 from .services.diagnostics import Diagnostics
 from .services.query import QueryService
 from .services.subscriptions import SubscriptionService
+from .services.usage import UsageService
 
 
 class Billing:
@@ -30,6 +31,7 @@ class Billing:
         self.subscriptions = SubscriptionService(ctx)
         self.diagnostics = Diagnostics(ctx)
         self.queries = QueryService(ctx)
+        self.usage = UsageService(ctx)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,

@@ -46,7 +46,8 @@ class UnknownService(InvalidInput):
     def __init__(self, service: str) -> None:
         from .domain.services import SERVICE_NAMES
 
-        super().__init__(f"Unknown service: {service} (expected one of: {', '.join(SERVICE_NAMES)})")
+        names = ", ".join(SERVICE_NAMES)
+        super().__init__(f"Unknown service: {service} (expected one of: {names})")
         self.service = service
 
 

@@ -1,1 +1,1 @@
-"""The ``nself`` command: ``nself tenant billing ...`` (and the deprecated ``nself billing ...``)."""
+"""The ``nself`` command: ``nself tenant billing ...`` (old form: ``nself billing ...``)."""

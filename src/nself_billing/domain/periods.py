@@ -30,6 +30,18 @@ class Period:
         return int((self.end - self.start).total_seconds())
 
     @property
+    def first_day(self) -> date:
+        """First UTC day whose usage belongs to this period."""
+        return self.start.date()
+
+    @property
+    def end_day(self) -> date:
+        """First UTC day after this period's usage window. Usage is rolled up per UTC day, so a
+        period's usage window is [start day, end day): a period that starts mid-day takes that
+        whole day, the previous period gives it up."""
+        return self.end.date()
+
+    @property
     def days(self) -> list[date]:
         """Every UTC day the period touches (end exclusive)."""
         first = self.start.date()
@@ -62,6 +74,10 @@ def period_at(anchor: datetime, moment: datetime, months_per_period: int = 1) ->
     n = period_number(anchor, moment, months_per_period)
     return Period(add_months(anchor, n * months_per_period),
                   add_months(anchor, (n + 1) * months_per_period))
+
+
+def start_of_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def calendar_month(moment: datetime) -> Period:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from .services import SERVICE_NAMES, unit_of
 
 
-class EnforcementMode(str, Enum):
+class EnforcementMode(StrEnum):
     SOFT = "soft"
     HARD = "hard"
 

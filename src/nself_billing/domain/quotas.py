@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
-from enum import Enum
+from enum import StrEnum
 
 
-class QuotaBand(str, Enum):
+class QuotaBand(StrEnum):
     OK = "ok"
     WARNING = "warning"
     CRITICAL = "critical"

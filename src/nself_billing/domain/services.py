@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 BYTES_PER_GB = Decimal(2**30)
 SECONDS_PER_HOUR = Decimal(3600)
 
 
-class Service(str, Enum):
+class Service(StrEnum):
     API = "api"
     STORAGE = "storage"
     BANDWIDTH = "bandwidth"

@@ -43,7 +43,8 @@ class QueryService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    def run(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[list[str], list[Sequence[Any]]]:
+    def run(self, sql: str, params: Mapping[str, Any] | None = None
+            ) -> tuple[list[str], list[Sequence[Any]]]:
         """Columns and rows. Statements that change data are committed."""
         if not sql.strip():
             raise InvalidInput("Empty SQL query")

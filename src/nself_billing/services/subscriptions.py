@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ..domain.periods import start_of_day
 from ..domain.subscriptions import INTERVAL_MONTHS, Subscription, SubscriptionStatus, first_period
 from ..errors import Conflict, InvalidInput, NotFound, PlanNotFound
 from ..store import catalog as catalog_store
@@ -46,16 +47,18 @@ class SubscriptionService:
             trial_days=trial_days, idempotency_key=f"subscription-start:{customer_id}:{plan_name}",
         )
         now = self._ctx.clock()
-        trial_end = now + timedelta(days=trial_days) if trial_days else None
+        # periods start at 00:00 UTC so that per-day usage rollups split exactly between them
+        anchor = start_of_day(now)
+        trial_end = anchor + timedelta(days=trial_days) if trial_days else None
         subscription = Subscription(
             subscription_id=subscription_id,
             customer_id=customer_id,
             plan_name=plan_name,
             status=(SubscriptionStatus.TRIALING if trial_end else SubscriptionStatus.ACTIVE).value,
-            period=first_period(now, interval),
+            period=first_period(anchor, interval),
             cancel_at_period_end=False,
             interval=interval,
-            anchor_at=now,
+            anchor_at=anchor,
             trial_end=trial_end,
         )
         with self._ctx.db.write() as conn:
