@@ -1,0 +1,5 @@
+"""``python -m nself_billing ...`` is the ``nself`` command."""
+
+from .cli.main import main
+
+main()
