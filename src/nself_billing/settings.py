@@ -7,6 +7,7 @@ Every variable of the spec's Configuration section is honoured.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,16 @@ class Secret:
         return hash(self._value)
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(value: str, known: Mapping[str, str]) -> str:
+    """``${VAR}`` and ``${VAR:-default}`` from the process environment, NSELF_ROOT and the
+    lines above in the same file (as a shell would)."""
+    return _REFERENCE.sub(lambda m: known.get(m.group(1)) or m.group(2) or "", value)
+
+
+def read_dotenv(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Values of a .env file; a line that does not parse is a configuration error."""
     if not path.is_file():
         return {}
@@ -59,7 +69,13 @@ def read_dotenv(path: Path) -> dict[str, str]:
                     )
     except UnicodeDecodeError:
         raise ConfigError(f"Malformed {path.name}: not UTF-8 text") from None
-    return {k: v for k, v in dotenv_values(path, interpolate=True).items() if v is not None}
+    known = dict(environ or {})
+    values: dict[str, str] = {}
+    for key, raw in dotenv_values(path, interpolate=False).items():
+        if raw is None:
+            continue
+        values[key] = _expand(raw, {**values, **known})
+    return values
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,8 @@ class Settings:
                  cwd: Path | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         root = Path(env.get("NSELF_ROOT") or (cwd or Path.cwd())).expanduser()
-        merged = {**read_dotenv(root / ".env"), **{k: v for k, v in env.items() if v != ""}}
+        present = {k: v for k, v in env.items() if v != ""}
+        merged = {**read_dotenv(root / ".env", {**present, "NSELF_ROOT": str(root)}), **present}
 
         def get(name: str) -> str | None:
             value = merged.get(name)

@@ -28,12 +28,12 @@ COMMAND_MODULES = (
     "admin",
 )
 
+DEBUG_KEY = "nself_billing.debug"
 DEPRECATION = "Warning: 'nself billing' is deprecated; use 'nself tenant billing' instead."
 
 
 def _debug_wanted(ctx: click.Context) -> bool:
-    state = ctx.find_object(CliState)
-    if state is not None and state.debug:
+    if ctx.meta.get(DEBUG_KEY):
         return True
     return os.environ.get("NSELF_LOG_LEVEL", "").lower() == "debug"
 
@@ -81,6 +81,7 @@ def billing(ctx: click.Context, customer_id: str | None, debug: bool) -> None:
     """Usage metering, quotas and subscription billing."""
     if ctx.parent is not None and ctx.parent.info_name != "tenant":
         click.echo(DEPRECATION, err=True)
+    ctx.meta[DEBUG_KEY] = debug
     state = CliState(customer_id=customer_id, debug=debug)
     ctx.obj = state
     ctx.call_on_close(state.close)

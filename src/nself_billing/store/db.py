@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 
-from ..errors import DatabaseError
+from ..errors import Conflict, DatabaseError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -69,7 +69,9 @@ class Database:
             raise DatabaseError(_describe(error)) from error
         except exc.InterfaceError as error:
             raise DatabaseError(f"Database connection failed: {_first_line(error)}") from error
-        except exc.ProgrammingError as error:
+        except exc.IntegrityError as error:
+            raise Conflict(f"Conflicting data: {_first_line(error)}") from error
+        except exc.DBAPIError as error:
             raise DatabaseError(f"Database error: {_first_line(error)}") from error
 
     def dispose(self) -> None:
