@@ -14,35 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 import click
-from rich import box
-from rich.cells import cell_len
-from rich.console import Console
-from rich.table import Table
 
 OUTPUT_FORMATS = ("table", "json", "csv")
 
 #: the spec's frame: double outer edge, single inner column rules, ═ under the header
-SPEC_BOX = box.Box(
-    "╔══╗\n"
-    "║ │║\n"
-    "╠═╪╣\n"
-    "║ │║\n"
-    "╟─┼╢\n"
-    "╠═╪╣\n"
-    "║ │║\n"
-    "╚═╧╝\n"
-)
-#: the same frame continuing a banner above it (see ``boxed``)
-SPEC_BOX_CONTINUED = box.Box(
-    "╠══╣\n"
-    "║ │║\n"
-    "╠═╪╣\n"
-    "║ │║\n"
-    "╟─┼╢\n"
-    "╠═╪╣\n"
-    "║ │║\n"
-    "╚═╧╝\n"
-)
+SPEC_BOX_LINES = "╔══╗\n║ │║\n╠═╪╣\n║ │║\n╟─┼╢\n╠═╪╣\n║ │║\n╚═╧╝\n"
+#: the same frame continuing a banner drawn above it
+SPEC_BOX_CONTINUED_LINES = "╠══╣" + SPEC_BOX_LINES[4:]
 
 
 def format_option(default: str = "table", choices: Sequence[str] = OUTPUT_FORMATS) -> Any:
@@ -55,7 +33,14 @@ def table_text(columns: Sequence[str], rows: Iterable[Sequence[str]], *,
                footer: Sequence[str] | None = None) -> str:
     """A spec-style table as text. ``banner`` lines are framed above the column header, the
     first one centred (e.g. "USAGE SUMMARY", "Period: ...")."""
-    table = Table(box=SPEC_BOX_CONTINUED if banner else SPEC_BOX, show_edge=True,
+    # rich costs ~30 ms to import: only commands that draw a table pay for it
+    from rich import box
+    from rich.cells import cell_len
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.Box(SPEC_BOX_CONTINUED_LINES if banner else SPEC_BOX_LINES),
+                  show_edge=True,
                   pad_edge=True, show_footer=footer is not None, header_style=None,
                   footer_style=None, highlight=False)
     for i, column in enumerate(columns):

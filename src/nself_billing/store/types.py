@@ -6,14 +6,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 #: auto-incrementing ids: BIGSERIAL on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-#: the spec's JSONB, plain JSON text on SQLite
-JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+class JsonDoc(TypeDecorator[Any]):
+    """The spec's JSONB on PostgreSQL, JSON text on SQLite. The PostgreSQL type is looked up
+    only when that dialect is in use: importing the postgresql dialect package costs ~20 ms of
+    start-up (it pulls in asyncio) that the embedded default never needs."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
 
 
 class UTCDateTime(TypeDecorator[datetime]):

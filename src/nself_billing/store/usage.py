@@ -10,8 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..domain.money import from_micros
 from .tables import usage_daily, usage_records
@@ -29,7 +27,12 @@ class NewUsage:
 
 
 def _insert(conn: Connection) -> Any:
-    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    """The dialect's INSERT with ON CONFLICT (imported late: see types.JsonDoc)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def insert_event(conn: Connection, event: NewUsage, *, now: datetime) -> bool:
