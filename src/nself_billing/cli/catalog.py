@@ -119,9 +119,10 @@ def plan_compare(state: CliState, output_format: str) -> None:
     """Compare all plans side by side."""
     plans = state.billing.plans.list()
     if output_format != "table":
-        rows = [{"service": s, "unit": unit_of(s),
-                 **{p.name: p.quota_for(s).limit for p in plans}} for s in SERVICE_NAMES]
-        emit_records(rows, output_format, columns=("service", "unit", *[p.name for p in plans]))
+        records = [{"service": s, "unit": unit_of(s),
+                    **{p.name: p.quota_for(s).limit for p in plans}} for s in SERVICE_NAMES]
+        emit_records(records, output_format,
+                     columns=("service", "unit", *[p.name for p in plans]))
         return
     rows = [["Price/Month", *[format_price(p.price_monthly) for p in plans]]]
     for service in SERVICE_NAMES:

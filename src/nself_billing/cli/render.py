@@ -8,10 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -23,7 +23,11 @@ SPEC_BOX_LINES = "╔══╗\n║ │║\n╠═╪╣\n║ │║\n╟─┼�
 SPEC_BOX_CONTINUED_LINES = "╠══╣" + SPEC_BOX_LINES[4:]
 
 
-def format_option(default: str = "table", choices: Sequence[str] = OUTPUT_FORMATS) -> Any:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def format_option(default: str = "table",
+                  choices: Sequence[str] = OUTPUT_FORMATS) -> Callable[[F], F]:
     return click.option("--format", "output_format", type=click.Choice(list(choices)),
                         default=default, show_default=True, help="Output format.")
 

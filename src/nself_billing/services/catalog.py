@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +21,7 @@ class PlanService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    def list(self) -> list[Plan]:
+    def list(self) -> builtins.list[Plan]:
         with self._ctx.db.read() as conn:
             return store.list_plans(conn)
 
@@ -40,7 +42,7 @@ class PlanService:
             raise PlanNotFound(subscription.plan_name)
         return plan
 
-    def apply_file(self, path: Path) -> list[str]:
+    def apply_file(self, path: Path) -> builtins.list[str]:
         """Apply a plans.toml: create or update the plans it names. Returns their names."""
         changed = parse_plans_file(path, self.list())
         with self._ctx.db.write() as conn:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from dataclasses import replace
 
 from ..domain.customers import Customer, customer_id_problem, email_problem, phone_problem
@@ -42,7 +44,7 @@ class CustomerService:
             raise NotFound(f"Customer not found: {customer_id}")
         return customer
 
-    def list(self) -> list[Customer]:
+    def list(self) -> builtins.list[Customer]:
         with self._ctx.db.read() as conn:
             return store.list_all(conn)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -44,7 +45,7 @@ def add(conn: Connection, customer: Customer, *, now: datetime) -> None:
     ))
 
 
-def set_fields(conn: Connection, customer_id: str, fields: dict[str, str | None], *,
+def set_fields(conn: Connection, customer_id: str, fields: Mapping[str, str | None], *,
                now: datetime) -> bool:
     result = conn.execute(update(customers).where(customers.c.customer_id == customer_id)
                           .values(**fields, updated_at=now))

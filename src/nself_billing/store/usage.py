@@ -29,10 +29,12 @@ class NewUsage:
 def _insert(conn: Connection) -> Any:
     """The dialect's INSERT with ON CONFLICT (imported late: see types.JsonDoc)."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def insert_event(conn: Connection, event: NewUsage, *, now: datetime) -> bool:
