@@ -122,3 +122,32 @@ def stripe_plan_current() -> Plan:
     plan = billing.plans.current(billing.customer_id)
     print(plan_details(plan))
     return plan
+
+
+def _export(kind: str, output_format: str, file: str | None, year: str | int | None) -> str:
+    from pathlib import Path
+
+    chosen_year = int(year) if year not in (None, "") else None
+    result = default_billing().export.export(
+        kind, output_format=output_format or "json", output=Path(file) if file else None,
+        year=chosen_year, force=bool(file))
+    return str(result.paths[0])
+
+
+def billing_export_all(format: str = "json", file: str | None = None,
+                       year: str | int | None = None) -> str:
+    """Export customer, subscription, invoices, usage and payments; returns the file written
+    (an explicit ``file`` is overwritten, as the bash tool did)."""
+    return _export("all", format, file, year)
+
+
+def billing_export_usage(format: str = "json", file: str | None = None,
+                         year: str | int | None = None) -> str:
+    """Export daily usage (``date,service_name,usage,events`` in CSV)."""
+    return _export("usage", format, file, year)
+
+
+def billing_export_invoices(format: str = "json", file: str | None = None,
+                            year: str | int | None = None) -> str:
+    """Export invoices (with their lines in JSON)."""
+    return _export("invoices", format, file, year)

@@ -10,6 +10,7 @@ from .services.catalog import PlanService
 from .services.context import Clock, Context
 from .services.customers import CustomerService
 from .services.diagnostics import Diagnostics
+from .services.export import ExportService
 from .services.query import QueryService
 from .services.subscriptions import SubscriptionService
 from .services.usage import UsageService
@@ -31,6 +32,7 @@ class Billing:
         self.subscriptions = SubscriptionService(ctx)
         self.diagnostics = Diagnostics(ctx)
         self.queries = QueryService(ctx)
+        self.export = ExportService(ctx)
         self.usage = UsageService(ctx)
 
     @classmethod

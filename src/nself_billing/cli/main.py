@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "customer",
     "subscription",
     "admin",
+    "export",
 )
 
 DEBUG_KEY = "nself_billing.debug"

@@ -1,0 +1,114 @@
+"""Streaming export: raw usage events to CSV, rows/s and the exporting process's peak RSS.
+
+The events are loaded with the raw driver (setup, not measured); the export runs as a user runs
+it, ``nself tenant billing export usage --raw --format=csv``, in a child process whose peak
+resident memory is read from ``wait4``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+CUSTOMER = "cus_bench_export"
+META = json.dumps({"endpoint": "/api/users", "method": "GET", "status": 200})
+
+
+def _env(root: str, db_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BILLING_", "STRIPE_", "NSELF_"))}
+    env.update({"NSELF_ROOT": root, "NSELF_CUSTOMER_ID": CUSTOMER})
+    if db_url:
+        env["BILLING_DATABASE_URL"] = db_url
+    return env
+
+
+def _prepare(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "nself_billing", "tenant", "billing", "customer",
+                    "create", "--email", "bench@example.com", "--name", "Bench", "--id", CUSTOMER],
+                   env=env, check=True, capture_output=True)
+
+
+def _rows(n: int):
+    for i in range(n):
+        day = 1 + i % 28
+        yield (CUSTOMER, "api", "1", 1_000_000, META,
+               f"2026-02-{day:02d} 12:{i % 60:02d}:00.000000", f"e{i}")
+
+
+def _load_sqlite(path: Path, n: int) -> None:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO billing_usage_records (customer_id, service_name, quantity,"
+                   " quantity_micros, metadata, recorded_at, idempotency_key)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)", _rows(n))
+    db.execute("COMMIT")
+    db.close()
+
+
+def _load_pg(url: str, n: int) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", "")) as conn, conn.cursor() as cursor:
+        with cursor.copy("COPY billing_usage_records (customer_id, service_name, quantity,"
+                         " quantity_micros, metadata, recorded_at, idempotency_key)"
+                         " FROM STDIN") as copy:
+            for row in _rows(n):
+                copy.write_row(row)
+
+
+def _export(env: dict[str, str], out: Path) -> tuple[float, float]:
+    command = [sys.executable, "-m", "nself_billing", "tenant", "billing", "export", "usage",
+               "--raw", "--format=csv", f"--output={out}"]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError(f"export failed: {child.stderr.read().decode() if child.stderr else ''}")
+    return seconds, usage.ru_maxrss / 1024  # KiB -> MiB
+
+
+def _figures(backend: str, n: int, seconds: float, rss: float) -> list[dict]:
+    return [
+        {"name": f"raw usage export to CSV, {n:,} events ({backend})", "value": n / seconds,
+         "unit": "rows/s", "target": "≥ 300,000 rows/s", "baseline": None,
+         "notes": f"{seconds:.1f} s wall, start-up included"},
+        {"name": f"raw usage export peak RSS, {n:,} events ({backend})", "value": rss,
+         "unit": "MiB", "target": "< 200 MB", "baseline": None, "notes": "constant in n"},
+    ]
+
+
+def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
+    n = 20_000 if smoke else 10_000_000
+    rows = []
+    with tempfile.TemporaryDirectory() as root:
+        env = _env(root, None)
+        _prepare(env)
+        _load_sqlite(Path(root) / ".nself/billing/billing.db", n)
+        rows += _figures("SQLite", n, *_export(env, Path(root) / "out.csv"))
+    if pg_url:
+        import psycopg
+
+        name = f"nself_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        url = pg_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+        try:
+            with tempfile.TemporaryDirectory() as root:
+                env = _env(root, url)
+                _prepare(env)
+                _load_pg(url, n)
+                rows += _figures("PostgreSQL", n, *_export(env, Path(root) / "out.csv"))
+        finally:
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return rows
