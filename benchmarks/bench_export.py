@@ -101,7 +101,8 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
         name = f"nself_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
-        url = pg_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+        base = pg_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        url = f"{base}/{name}"
         try:
             with tempfile.TemporaryDirectory() as root:
                 env = _env(root, url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-
 from dataclasses import replace
 
 from ..domain.customers import Customer, customer_id_problem, email_problem, phone_problem

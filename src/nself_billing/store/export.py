@@ -66,12 +66,13 @@ def raw_usage_rows(conn: Connection, customer_id: str, year: int | None
                    ) -> Iterator[tuple[Any, ...]]:
     """SQLite: raw usage rows (``RAW_USAGE_COLUMNS``), quantity as exact decimal text."""
     where, params = _raw_where(year, "?")
+    # ``where`` holds only fixed fragments and placeholders; values go in ``params``
     sql = (
-        "SELECT id, customer_id, service_name,"
+        "SELECT id, customer_id, service_name,"  # noqa: S608
         " printf('%d.%06d', quantity_micros / 1000000, quantity_micros % 1000000),"
         " replace(substr(recorded_at, 1, 26), ' ', 'T') || '+00:00',"
         " idempotency_key, metadata"
-        f" FROM billing_usage_records WHERE {where} ORDER BY id"  # noqa: S608 (fixed text)
+        f" FROM billing_usage_records WHERE {where} ORDER BY id"
     )
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -128,13 +129,14 @@ def copy_raw_usage_csv(conn: Connection, customer_id: str, year: int | None, *,
                        header: bool) -> Iterator[bytes]:
     """PostgreSQL: raw usage as CSV bytes straight from ``COPY ... TO STDOUT``."""
     where, params = _raw_where(year, "%s")
+    # ``where`` holds only fixed fragments and placeholders; values go in ``params``
     sql = (
-        "COPY (SELECT id, customer_id, service_name,"
+        "COPY (SELECT id, customer_id, service_name,"  # noqa: S608
         " (quantity_micros / 1000000)::text || '.' || lpad((quantity_micros %% 1000000)::text, 6,"
         " '0') AS quantity,"
         " to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
         " AS recorded_at,"
-        f" idempotency_key, metadata::text AS metadata FROM billing_usage_records WHERE {where}"  # noqa: S608
+        f" idempotency_key, metadata::text AS metadata FROM billing_usage_records WHERE {where}"
         f" ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER {'true' if header else 'false'})"
     )
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
