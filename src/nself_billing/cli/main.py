@@ -9,6 +9,7 @@ errors: unknown command or option, missing argument).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 import traceback
@@ -25,6 +26,16 @@ COMMAND_MODULES = (
     "catalog",
     "customer",
     "subscription",
+    "invoice",
+    "payment",
+    "cycle",
+    "usage",
+    "demo",
+    "quota",
+    "webhook",
+    "stripe_ops",
+    "apikey",
+    "serve",
     "admin",
     "export",
 )
@@ -89,6 +100,8 @@ def billing(ctx: click.Context, customer_id: str | None, debug: bool) -> None:
 
 
 for _module_name in COMMAND_MODULES:
+    if importlib.util.find_spec(f"{__package__}.{_module_name}") is None:
+        continue  # a command module not present in this build
     _module = importlib.import_module(f"{__package__}.{_module_name}")
     for _command in _module.COMMANDS:
         billing.add_command(_command)
