@@ -12,6 +12,8 @@ from .services.customers import CustomerService
 from .services.diagnostics import Diagnostics
 from .services.export import ExportService
 from .services.query import QueryService
+from .services.stripe_billing import StripeBillingService
+from .services.stripe_outbox import OutboxService
 from .services.subscriptions import SubscriptionService
 from .services.usage import UsageService
 
@@ -34,6 +36,9 @@ class Billing:
         self.queries = QueryService(ctx)
         self.export = ExportService(ctx)
         self.usage = UsageService(ctx)
+        # stripe: use cases on the remote provider, and the usage outbox towards its meters
+        self.stripe = StripeBillingService(ctx)
+        self.outbox = OutboxService(ctx)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
