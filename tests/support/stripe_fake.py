@@ -119,3 +119,72 @@ class RecordingClient(stripe.HTTPClient):
 
     def close(self) -> None:
         pass
+
+
+class MeterSink(stripe.HTTPClient):
+    """A fake Stripe for the outbox: meter event sessions, the v2 meter event stream (deduplicated
+    by identifier, as Stripe does), meters and their event summaries. ``fail_next`` programs the
+    next stream answers (a status each; ``lost`` = Stripe stored the batch but the answer got
+    lost on the way back)."""
+
+    name = "meter-sink"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accepted: dict[str, dict[str, Any]] = {}
+        self.stream_requests: list[list[str]] = []
+        self.failures: deque[int | str] = deque()
+
+    def fail_next(self, *answers: int | str) -> None:
+        self.failures.extend(answers)
+
+    def _sleep_time_seconds(self, num_retries: int) -> float:
+        return 0.0
+
+    def request(self, method: str, url: str, headers: Any, post_data: Any = None, *,
+                _usage: Any = None) -> tuple[str, int, Any]:
+        path = urlsplit(url).path
+        rheaders = CaseInsensitiveDict({"Request-Id": "req_sink"})
+        if path == "/v2/billing/meter_event_session":
+            return json.dumps({"id": "mes_1", "object": "v2.billing.meter_event_session",
+                               "authentication_token": "tok", "livemode": False,
+                               "expires_at": "2099-01-01T00:00:00.000Z"}), 200, rheaders
+        if path == "/v2/billing/meter_event_stream":
+            events = json.loads(post_data)["events"]
+            self.stream_requests.append([e["identifier"] for e in events])
+            answer = self.failures.popleft() if self.failures else 200
+            if answer in (200, "lost"):
+                for e in events:
+                    self.accepted.setdefault(e["identifier"], e)
+            if answer == "lost":
+                answer = 500
+            if answer != 200:
+                error = {"error": {"type": "api_error" if answer != 400 else
+                                   "invalid_request_error",
+                                   "message": f"fake failure {answer}"}}
+                return json.dumps(error), int(answer), rheaders
+            return "{}", 200, rheaders
+        if path == "/v1/customers" and method.lower() == "post":
+            form = dict(parse_qsl(post_data.decode() if isinstance(post_data, bytes)
+                                  else post_data))
+            return json.dumps({"id": "cus_T3st0000000001", "object": "customer",
+                               "email": form.get("email"), "name": form.get("name")}
+                              ), 200, rheaders
+        if path == "/v1/billing/meters":
+            names = sorted({e["event_name"] for e in self.accepted.values()} | {"nself_api"})
+            data = [{"id": f"mtr_{n}", "object": "billing.meter", "event_name": n,
+                     "status": "active"} for n in names]
+            return json.dumps(listing(*data)), 200, rheaders
+        if path.startswith("/v1/billing/meters/") and path.endswith("/event_summaries"):
+            name = path.split("/")[4].removeprefix("mtr_")
+            query = dict(parse_qsl(urlsplit(url).query))
+            total = sum(float(e["payload"]["value"]) for e in self.accepted.values()
+                        if e["event_name"] == name
+                        and e["payload"]["stripe_customer_id"] == query["customer"])
+            summary = {"id": "mtrsum_1", "object": "billing.meter_event_summary",
+                       "aggregated_value": total}
+            return json.dumps(listing(summary)), 200, rheaders
+        raise AssertionError(f"unexpected request {method} {path}")
+
+    def close(self) -> None:
+        pass
