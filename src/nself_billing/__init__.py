@@ -67,3 +67,7 @@ __all__ = [
     "stripe_plans_compare",
     "stripe_plans_list",
 ]
+from .api_stripe import *  # noqa: F403
+from .api_stripe import __all__ as _stripe_all
+
+__all__ += _stripe_all
