@@ -217,7 +217,7 @@ def test_payment_methods_show_the_default(provider: StripeProvider,
                     card={"brand": "mastercard", "last4": "4444", "exp_month": 1,
                           "exp_year": 2031})
     http.expect("get", "/v1/customers/cus_T3st0000000001", fixture("customer"))
-    http.expect("get", "/v1/customers/cus_T3st0000000001/payment_methods",
+    http.expect("get", "/v1/payment_methods",
                 listing(fixture("payment_method"), other))
     methods = provider.list_payment_methods("cus_T3st0000000001")
     assert [(m.payment_method_id, m.brand, m.last4, m.is_default) for m in methods] == [
@@ -228,7 +228,7 @@ def test_payment_methods_show_the_default(provider: StripeProvider,
 def test_the_only_default_payment_method_cannot_be_removed(provider: StripeProvider,
                                                            http: RecordingClient) -> None:
     http.expect("get", "/v1/customers/cus_T3st0000000001", fixture("customer"))
-    http.expect("get", "/v1/customers/cus_T3st0000000001/payment_methods",
+    http.expect("get", "/v1/payment_methods",
                 listing(fixture("payment_method")))
     with pytest.raises(Conflict, match="only"):
         provider.detach_payment_method("cus_T3st0000000001", "pm_Card000000001",

@@ -90,20 +90,20 @@ def _scrub(text: str) -> str:
 
 
 def plan_of_price(price: dict[str, Any] | None) -> tuple[str | None, str]:
-    """(plan name, interval) of one of our prices, from its metadata or lookup key."""
+    """(plan name, interval) of one of our prices (or legacy plans), from its metadata, its
+    lookup key or its id (``nself_<plan>_<monthly|yearly>``)."""
     if not price:
         return None, "month"
     recurring = price.get("recurring") or {}
-    interval = recurring.get("interval") or "month"
+    interval = str(recurring.get("interval") or price.get("interval") or "month")
     metadata = price.get("metadata") or {}
     if metadata.get("nself_plan"):
         return str(metadata["nself_plan"]), interval
-    key = price.get("lookup_key") or ""
-    match = re.fullmatch(r"nself_(.+)_(monthly|yearly)", key)
-    if match:
-        return match.group(1), interval
-    plan = price.get("plan") or {}
-    return (plan.get("nickname") or plan.get("id")), interval
+    for candidate in (price.get("lookup_key"), price.get("id")):
+        match = re.fullmatch(r"nself_(.+)_(monthly|yearly)", str(candidate or ""))
+        if match:
+            return match.group(1), interval
+    return price.get("nickname"), interval
 
 
 def subscription_from(data: dict[str, Any]) -> RemoteSubscription:
@@ -461,8 +461,8 @@ class StripeProvider:
 
     def list_payment_methods(self, customer_id: str) -> list[RemotePaymentMethod]:
         default = self._default_payment_method(customer_id)
-        page = self._get(lambda: self.client.v1.customers.payment_methods.list(
-            customer_id, {"limit": 100}))
+        page = self._get(lambda: self.client.v1.payment_methods.list(
+            {"customer": customer_id, "type": "card", "limit": 100}))
         return [payment_method_from(pm, default) for pm in page.get("data", [])]
 
     def detach_payment_method(self, customer_id: str, payment_method_id: str, *,
