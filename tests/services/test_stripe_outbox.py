@@ -164,3 +164,22 @@ def test_retries_wait_for_their_next_attempt_time(stripe_billing: Billing,
     assert outbox(stripe_billing).drain().sent == 0  # not due yet
     stripe_billing.context.clock.advance(seconds=timedelta(minutes=6).total_seconds())  # type: ignore[attr-defined]
     assert outbox(stripe_billing).drain().sent == 3
+
+
+def test_the_background_worker_drains_until_stopped(stripe_billing: Billing,
+                                                    sink: MeterSink) -> None:
+    import threading
+    import time
+
+    record(stripe_billing, 120)
+    stop = threading.Event()
+    worker = threading.Thread(target=stripe_billing.outbox.run_worker, args=(stop,),
+                              kwargs={"idle_seconds": 0.05})
+    worker.start()
+    deadline = time.monotonic() + 10
+    while stripe_billing.outbox.status().sent < 120 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert len(sink.accepted) == 120

@@ -9,6 +9,7 @@ resumes with the same identifiers.
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from ..domain.money import from_micros
-from ..errors import ConfigError, ProviderError
+from ..errors import BillingError, ConfigError, ProviderError
 from ..providers.port import MeterEvent, RemoteBilling
 from ..store import outbox as store
 from ..store.tables import subscriptions, usage_records
@@ -204,6 +205,22 @@ class OutboxService:
                 store.mark_sent(conn, ids, now=self._ctx.clock())
             outcome.sent = len(ids)
             return outcome
+
+    def run_worker(self, stop: threading.Event, *, idle_seconds: float = 5.0) -> None:
+        """The background drainer of ``serve``: drain, then wait ``idle_seconds`` (or at once
+        when the last drain had work) until ``stop`` is set. Failures are logged, never raised:
+        the rows stay pending and the next round retries them."""
+        while not stop.is_set():
+            busy = False
+            try:
+                result = self.drain()
+                busy = result.sent > 0 and result.stopped_by is None
+                if result.stopped_by:
+                    self._ctx.log.warning("usage outbox: %s", result.stopped_by)
+            except BillingError as error:
+                self._ctx.log.warning("usage outbox drain failed: %s", error.message)
+            if not busy:
+                stop.wait(idle_seconds)
 
     def reconcile(self, customer_id: str | None = None) -> list[ReconcileLine]:
         """Per live subscription and metered service: our total for the current period, what
