@@ -91,8 +91,11 @@ def _drain(n: int, root: str, db_url: str | None) -> tuple[float, int, int]:
     from nself_billing.store.outbox import OutboxUsage, enqueue_records
 
     with fake_stripe() as base:
-        env = {"NSELF_ROOT": root, "STRIPE_SECRET_KEY": "sk_test_bench",
-               "STRIPE_API_BASE": f"{base}/v1"}
+        env = {
+            "NSELF_ROOT": root,
+            "STRIPE_SECRET_KEY": "sk_test_bench",
+            "STRIPE_API_BASE": f"{base}/v1",
+        }
         if db_url:
             env["BILLING_DATABASE_URL"] = db_url
         billing = Billing.from_env(env)
@@ -100,12 +103,19 @@ def _drain(n: int, root: str, db_url: str | None) -> tuple[float, int, int]:
             start = datetime.now(UTC) - timedelta(hours=1)
             with billing.context.db.write() as conn:
                 for chunk in range(0, n, 10_000):
-                    enqueue_records(conn, (
-                        OutboxUsage(customer_id=f"cus_bench{i % 100:03d}", service="api",
-                                    quantity_micros=1_000_000,
-                                    recorded_at=start + timedelta(milliseconds=i),
-                                    idempotency_key=f"bench-{i}")
-                        for i in range(chunk, min(n, chunk + 10_000))))
+                    enqueue_records(
+                        conn,
+                        (
+                            OutboxUsage(
+                                customer_id=f"cus_bench{i % 100:03d}",
+                                service="api",
+                                quantity_micros=1_000_000,
+                                recorded_at=start + timedelta(milliseconds=i),
+                                idempotency_key=f"bench-{i}",
+                            )
+                            for i in range(chunk, min(n, chunk + 10_000))
+                        ),
+                    )
             started = time.perf_counter()
             result = billing.outbox.drain()
             seconds = time.perf_counter() - started
@@ -113,17 +123,23 @@ def _drain(n: int, root: str, db_url: str | None) -> tuple[float, int, int]:
             billing.close()
         seen = _stats(base)
         if result.sent != n or seen["distinct"] != n:
-            raise RuntimeError(f"drain sent {result.sent}, the fake saw {seen['distinct']} "
-                               f"distinct of {seen['events']} (expected {n})")
+            raise RuntimeError(
+                f"drain sent {result.sent}, the fake saw {seen['distinct']} "
+                f"distinct of {seen['events']} (expected {n})"
+            )
         return seconds, result.requests, seen["events"]
 
 
 def _row(backend: str, n: int, seconds: float, requests: int) -> dict:
-    return {"name": f"usage outbox drain to a loopback fake Stripe, {n:,} events ({backend})",
-            "value": n / seconds, "unit": "events/s", "target": "≥ 5,000 events/s",
-            "baseline": None,
-            "notes": f"{seconds:.2f} s, {requests} stream requests of ≤ 100 events, "
-                     "every identifier received once"}
+    return {
+        "name": f"usage outbox drain to a loopback fake Stripe, {n:,} events ({backend})",
+        "value": n / seconds,
+        "unit": "events/s",
+        "target": "≥ 5,000 events/s",
+        "baseline": None,
+        "notes": f"{seconds:.2f} s, {requests} stream requests of ≤ 100 events, "
+        "every identifier received once",
+    }
 
 
 def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
@@ -152,4 +168,3 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
 if __name__ == "__main__":
     for row in run(smoke=True, pg_url=None):
         print(f"{row['name']}: {row['value']:,.0f} {row['unit']} ({row['notes']})")
-

@@ -45,8 +45,9 @@ def stripe_webhook_events(limit: int = 10) -> list[dict[str, Any]]:
     return events
 
 
-def stripe_webhook_test(event_type: str = "customer.updated", *,
-                        url: str = DEFAULT_WEBHOOK_URL) -> WebhookTestResult:
+def stripe_webhook_test(
+    event_type: str = "customer.updated", *, url: str = DEFAULT_WEBHOOK_URL
+) -> WebhookTestResult:
     """Send a signed sample event to the receiver at ``url`` and return its answer."""
     service = default_billing().stripe
     print("Testing webhook endpoint")
@@ -57,8 +58,7 @@ def stripe_webhook_test(event_type: str = "customer.updated", *,
 
 def stripe_verify_webhook(payload: bytes, sig_header: str | None) -> dict[str, Any]:
     """Check ``Stripe-Signature`` against STRIPE_WEBHOOK_SECRET; the event as a dict."""
-    return verify_and_parse(payload, sig_header,
-                            default_billing().settings.stripe_webhook_secret)
+    return verify_and_parse(payload, sig_header, default_billing().settings.stripe_webhook_secret)
 
 
 def stripe_apply_webhook_event(event: dict[str, Any]) -> str:

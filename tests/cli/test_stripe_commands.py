@@ -17,23 +17,28 @@ def closed_port() -> int:
 @pytest.fixture
 def stripe_vars(closed_port: int) -> dict[str, str]:
     """Stripe configured, pointing at a port nobody listens on (no network in tests)."""
-    return {"STRIPE_SECRET_KEY": "sk_test_cli_secret_value",
-            "STRIPE_API_BASE": f"http://127.0.0.1:{closed_port}/v1",
-            "STRIPE_WEBHOOK_SECRET": "whsec_cli"}
+    return {
+        "STRIPE_SECRET_KEY": "sk_test_cli_secret_value",
+        "STRIPE_API_BASE": f"http://127.0.0.1:{closed_port}/v1",
+        "STRIPE_WEBHOOK_SECRET": "whsec_cli",
+    }
 
 
 def test_sync_needs_the_stripe_provider(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("tenant", "billing", "sync")
     assert result.exit_code == 1
-    assert result.stderr == ("Error: Usage sync needs the Stripe provider (set STRIPE_SECRET_KEY "
-                             "or BILLING_PROVIDER=stripe)\n")
+    assert result.stderr == (
+        "Error: Usage sync needs the Stripe provider (set STRIPE_SECRET_KEY "
+        "or BILLING_PROVIDER=stripe)\n"
+    )
 
 
 def test_sync_status_reports_the_outbox(cli, stripe_vars) -> None:  # type: ignore[no-untyped-def]
     result = cli("tenant", "billing", "sync", "--status", extra_env=stripe_vars)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == ("Pending: 0\nSent: 0\nFailed: 0\n"
-                             "Expired (older than 35 days, not sent): 0\n")
+    assert result.stdout == (
+        "Pending: 0\nSent: 0\nFailed: 0\nExpired (older than 35 days, not sent): 0\n"
+    )
 
 
 def test_sync_with_nothing_pending_sends_nothing(cli, stripe_vars) -> None:  # type: ignore[no-untyped-def]
@@ -43,7 +48,8 @@ def test_sync_with_nothing_pending_sends_nothing(cli, stripe_vars) -> None:  # t
 
 
 def test_an_unreachable_stripe_is_one_error_line_without_the_key(  # type: ignore[no-untyped-def]
-        cli, stripe_vars) -> None:
+    cli, stripe_vars
+) -> None:
     result = cli("tenant", "billing", "webhook", "list", extra_env=stripe_vars)
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: Stripe API error: ")
@@ -52,12 +58,16 @@ def test_an_unreachable_stripe_is_one_error_line_without_the_key(  # type: ignor
 
 
 def test_webhook_test_reports_an_unreachable_receiver(  # type: ignore[no-untyped-def]
-        cli, stripe_vars, closed_port) -> None:
+    cli, stripe_vars, closed_port
+) -> None:
     url = f"http://127.0.0.1:{closed_port}/api/webhooks/stripe"
     result = cli("tenant", "billing", "webhook", "test", "--url", url, extra_env=stripe_vars)
     assert result.exit_code == 1
-    assert result.stdout.splitlines()[:3] == ["Testing webhook endpoint", f"Webhook URL: {url}",
-                                              "Configure this URL in your Stripe Dashboard"]
+    assert result.stdout.splitlines()[:3] == [
+        "Testing webhook endpoint",
+        f"Webhook URL: {url}",
+        "Configure this URL in your Stripe Dashboard",
+    ]
     assert result.stderr.startswith(f"Error: Webhook receiver not reachable at {url}")
 
 
@@ -67,8 +77,12 @@ def test_webhook_events_limit_is_checked(cli, stripe_vars) -> None:  # type: ign
 
 
 def test_webhook_test_needs_the_signing_secret(cli, stripe_vars) -> None:  # type: ignore[no-untyped-def]
-    result = cli("tenant", "billing", "webhook", "test",
-                 extra_env=stripe_vars | {"STRIPE_WEBHOOK_SECRET": ""})
+    result = cli(
+        "tenant",
+        "billing",
+        "webhook",
+        "test",
+        extra_env=stripe_vars | {"STRIPE_WEBHOOK_SECRET": ""},
+    )
     assert result.exit_code == 1
-    assert result.stderr == ("Error: STRIPE_WEBHOOK_SECRET is not set: cannot sign a test "
-                             "event\n")
+    assert result.stderr == ("Error: STRIPE_WEBHOOK_SECRET is not set: cannot sign a test event\n")

@@ -52,8 +52,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 try:
-                    event = verify_and_parse(body, self.headers.get("Stripe-Signature"),
-                                             WHSEC)
+                    event = verify_and_parse(body, self.headers.get("Stripe-Signature"), WHSEC)
                     status, text = 200, apply_stripe_event(billing.context, event)
                 except BillingError as error:
                     status, text = 400, error.message
@@ -77,9 +76,12 @@ class Receiver:
 
 @pytest.fixture
 def stripe_env(env: dict[str, str], localstripe: str) -> dict[str, str]:
-    return env | {"STRIPE_SECRET_KEY": "sk_test_localstripe", "STRIPE_WEBHOOK_SECRET": WHSEC,
-                  "STRIPE_API_BASE": f"{localstripe}/v1",
-                  "NSELF_BASE_URL": "https://example.com"}
+    return env | {
+        "STRIPE_SECRET_KEY": "sk_test_localstripe",
+        "STRIPE_WEBHOOK_SECRET": WHSEC,
+        "STRIPE_API_BASE": f"{localstripe}/v1",
+        "NSELF_BASE_URL": "https://example.com",
+    }
 
 
 @pytest.fixture
@@ -100,12 +102,14 @@ def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
 
 
 def test_customer_cards_subscription_invoice_and_webhooks_on_localstripe(
-        on_stripe: Billing, localstripe: str) -> None:
+    on_stripe: Billing, localstripe: str
+) -> None:
     receiver = Receiver(on_stripe)
     try:
         form = urllib.parse.urlencode({"url": receiver.url, "secret": WHSEC}).encode()
         urllib.request.urlopen(
-            f"{localstripe}/_config/webhooks/nself", data=form, timeout=5).close()
+            f"{localstripe}/_config/webhooks/nself", data=form, timeout=5
+        ).close()
         client = on_stripe.context.provider.client  # type: ignore[attr-defined]
 
         # customer: created on Stripe through the provider port, mirrored locally
@@ -116,13 +120,26 @@ def test_customer_cards_subscription_invoice_and_webhooks_on_localstripe(
         assert on_stripe.stripe.customer(cid).name == "Jane Doe"
 
         # payment methods: a test card attached in Stripe, made default through us
-        card = client.v1.payment_methods.create({"type": "card", "card": {
-            "number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+        card = client.v1.payment_methods.create(
+            {
+                "type": "card",
+                "card": {
+                    "number": "4242424242424242",
+                    "exp_month": 12,
+                    "exp_year": 2030,
+                    "cvc": "123",
+                },
+            }
+        )
         client.v1.payment_methods.attach(card.id, {"customer": cid})
         on_stripe.stripe.set_default_payment_method(cid, card.id)
         (listed,) = on_stripe.stripe.payment_methods(cid)
         assert (listed.brand, listed.last4, listed.exp_year, listed.is_default) == (
-            "visa", "4242", 2030, True)
+            "visa",
+            "4242",
+            2030,
+            True,
+        )
         with on_stripe.context.db.read() as conn:
             assert conn.execute(select(payment_methods.c.is_default)).scalar() is True
         with pytest.raises(BillingError, match="only"):
@@ -131,9 +148,15 @@ def test_customer_cards_subscription_invoice_and_webhooks_on_localstripe(
         # subscription on a legacy Plan (localstripe has no Prices), read and cancelled by us
         if not any(p.id == "nself_pro_monthly" for p in client.v1.plans.list().data):
             product = client.v1.products.create({"name": "nself pro"})
-            client.v1.plans.create({"id": "nself_pro_monthly", "amount": 9900,
-                                    "currency": "usd", "interval": "month",
-                                    "product": product.id})
+            client.v1.plans.create(
+                {
+                    "id": "nself_pro_monthly",
+                    "amount": 9900,
+                    "currency": "usd",
+                    "interval": "month",
+                    "product": product.id,
+                }
+            )
         client.v1.subscriptions.create({"customer": cid, "items": [{"plan": "nself_pro_monthly"}]})
         current = on_stripe.stripe.current_subscription(cid)
         assert (current.plan_name, current.status) == ("pro", "active")
@@ -146,8 +169,9 @@ def test_customer_cards_subscription_invoice_and_webhooks_on_localstripe(
         assert draft.status in ("draft", "open")
         paid = on_stripe.stripe.pay_invoice(draft.id)
         assert paid.status == "paid"
-        assert any(i.invoice_id == draft.id and i.status == "paid"
-                   for i in on_stripe.stripe.invoices(cid))
+        assert any(
+            i.invoice_id == draft.id and i.status == "paid" for i in on_stripe.stripe.invoices(cid)
+        )
 
         assert on_stripe.stripe.cancel(cid).cancel_at_period_end is True
         assert on_stripe.stripe.reactivate(cid).cancel_at_period_end is False
@@ -166,14 +190,19 @@ def test_customer_cards_subscription_invoice_and_webhooks_on_localstripe(
             with on_stripe.context.db.read() as conn:
                 types = set(conn.execute(select(webhook_events.c.type)).scalars())
             return {"customer.updated", "customer.subscription.deleted"} <= types
+
         _wait_for(delivered)
         assert all(status == 200 for status, _ in receiver.answers)
         outcomes = [text for _, text in receiver.answers]
         assert "failed" not in outcomes and "processed" in outcomes
         with on_stripe.context.db.read() as conn:
-            statuses = dict(conn.execute(select(webhook_events.c.type, webhook_events.c.status)
-                                         .where(webhook_events.c.type ==
-                                                "customer.subscription.deleted")).all())
+            statuses = dict(
+                conn.execute(
+                    select(webhook_events.c.type, webhook_events.c.status).where(
+                        webhook_events.c.type == "customer.subscription.deleted"
+                    )
+                ).all()
+            )
         assert statuses["customer.subscription.deleted"] in ("processed", "stale")
     finally:
         receiver.close()

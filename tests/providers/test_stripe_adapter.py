@@ -25,9 +25,14 @@ def http() -> RecordingClient:
 
 @pytest.fixture
 def provider(http: RecordingClient, tmp_path: Path) -> StripeProvider:
-    settings = Settings.from_env({"NSELF_ROOT": str(tmp_path), "STRIPE_SECRET_KEY": SECRET,
-                                  "STRIPE_API_BASE": "https://stripe.example/v1",
-                                  "STRIPE_API_VERSION": "2026-10-28.endive"})
+    settings = Settings.from_env(
+        {
+            "NSELF_ROOT": str(tmp_path),
+            "STRIPE_SECRET_KEY": SECRET,
+            "STRIPE_API_BASE": "https://stripe.example/v1",
+            "STRIPE_API_VERSION": "2026-10-28.endive",
+        }
+    )
     return StripeProvider(settings, http_client=http)
 
 
@@ -35,8 +40,9 @@ def test_the_adapter_implements_the_remote_billing_port(provider: StripeProvider
     assert isinstance(provider, RemoteBilling)
 
 
-def test_api_base_and_version_come_from_the_settings(provider: StripeProvider,
-                                                     http: RecordingClient) -> None:
+def test_api_base_and_version_come_from_the_settings(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("get", "/v1/customers/cus_T3st0000000001", fixture("customer"))
     provider.retrieve_customer("cus_T3st0000000001")
     sent = http.requests[0]
@@ -44,28 +50,42 @@ def test_api_base_and_version_come_from_the_settings(provider: StripeProvider,
     assert sent.headers["Authorization"] == f"Bearer {SECRET}"
 
 
-def test_create_customer_sends_the_operation_key(provider: StripeProvider,
-                                                 http: RecordingClient) -> None:
+def test_create_customer_sends_the_operation_key(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("post", "/v1/customers", fixture("customer"))
-    made = provider.create_customer(email="john@example.com", name="John Doe", phone=None,
-                                    project_name="myproject", idempotency_key="customer-create:x")
+    made = provider.create_customer(
+        email="john@example.com",
+        name="John Doe",
+        phone=None,
+        project_name="myproject",
+        idempotency_key="customer-create:x",
+    )
     assert made.customer_id == "cus_T3st0000000001"
     sent = http.requests[0]
-    assert sent.form == {"email": "john@example.com", "name": "John Doe",
-                         "metadata[nself_project]": "myproject"}
+    assert sent.form == {
+        "email": "john@example.com",
+        "name": "John Doe",
+        "metadata[nself_project]": "myproject",
+    }
     assert sent.idempotency_key == "customer-create:x"
 
 
-def test_create_subscription_finds_prices_by_lookup_key(provider: StripeProvider,
-                                                        http: RecordingClient) -> None:
+def test_create_subscription_finds_prices_by_lookup_key(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     monthly = fixture("subscription")["items"]["data"][0]["price"]
     overage = fixture("subscription")["items"]["data"][1]["price"]
     http.expect("get", "/v1/prices", listing(monthly))
     http.expect("get", "/v1/prices", listing(overage))
     http.expect("post", "/v1/subscriptions", fixture("subscription"))
     subscription_id = provider.create_subscription(
-        customer_id="cus_T3st0000000001", plan_name="starter", interval="month", trial_days=0,
-        idempotency_key="subscription-start:cus_T3st0000000001:starter")
+        customer_id="cus_T3st0000000001",
+        plan_name="starter",
+        interval="month",
+        trial_days=0,
+        idempotency_key="subscription-start:cus_T3st0000000001:starter",
+    )
     assert subscription_id == "sub_T3st0000000001"
     assert http.requests[0].query["lookup_keys[0]"] == "nself_starter_monthly"
     create = http.requests[2]
@@ -75,8 +95,9 @@ def test_create_subscription_finds_prices_by_lookup_key(provider: StripeProvider
     assert create.idempotency_key == "subscription-start:cus_T3st0000000001:starter"
 
 
-def test_subscription_periods_are_read_from_the_items(provider: StripeProvider,
-                                                      http: RecordingClient) -> None:
+def test_subscription_periods_are_read_from_the_items(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("get", "/v1/subscriptions/sub_T3st0000000001", fixture("subscription"))
     sub = provider.retrieve_subscription("sub_T3st0000000001")
     assert sub.plan_name == "starter"
@@ -85,14 +106,23 @@ def test_subscription_periods_are_read_from_the_items(provider: StripeProvider,
 
 
 def test_upgrade_changes_the_item_price_and_invoices_the_proration_now(
-        provider: StripeProvider, http: RecordingClient) -> None:
-    pro = {**fixture("subscription")["items"]["data"][0]["price"], "id": "price_ProMonthly",
-           "lookup_key": "nself_pro_monthly", "metadata": {"nself_plan": "pro"}}
+    provider: StripeProvider, http: RecordingClient
+) -> None:
+    pro = {
+        **fixture("subscription")["items"]["data"][0]["price"],
+        "id": "price_ProMonthly",
+        "lookup_key": "nself_pro_monthly",
+        "metadata": {"nself_plan": "pro"},
+    }
     http.expect("get", "/v1/subscriptions/sub_T3st0000000001", fixture("subscription"))
     http.expect("get", "/v1/prices", listing(pro))
     http.expect("post", "/v1/subscriptions/sub_T3st0000000001", fixture("subscription"))
-    provider.upgrade_subscription("sub_T3st0000000001", plan_name="pro", interval="month",
-                                  idempotency_key="nself:upgrade:sub_T3st0000000001:pro")
+    provider.upgrade_subscription(
+        "sub_T3st0000000001",
+        plan_name="pro",
+        interval="month",
+        idempotency_key="nself:upgrade:sub_T3st0000000001:pro",
+    )
     update = http.requests[2]
     assert update.form["items[0][id]"] == "si_T3stLicensed01"
     assert update.form["items[0][price]"] == "price_ProMonthly"
@@ -100,19 +130,31 @@ def test_upgrade_changes_the_item_price_and_invoices_the_proration_now(
     assert update.idempotency_key == "nself:upgrade:sub_T3st0000000001:pro"
 
 
-def test_downgrade_is_a_schedule_starting_at_the_period_end(provider: StripeProvider,
-                                                            http: RecordingClient) -> None:
-    free = {**fixture("subscription")["items"]["data"][0]["price"], "id": "price_FreeMonthly",
-            "lookup_key": "nself_free_monthly"}
+def test_downgrade_is_a_schedule_starting_at_the_period_end(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
+    free = {
+        **fixture("subscription")["items"]["data"][0]["price"],
+        "id": "price_FreeMonthly",
+        "lookup_key": "nself_free_monthly",
+    }
     http.expect("get", "/v1/subscriptions/sub_T3st0000000001", fixture("subscription"))
     http.expect("post", "/v1/subscription_schedules", fixture("subscription_schedule"))
     http.expect("get", "/v1/prices", listing(free))
-    http.expect("post", "/v1/subscription_schedules/sub_sched_T3st000001",
-                fixture("subscription_schedule"))
-    http.expect("get", "/v1/subscriptions/sub_T3st0000000001",
-                fixture("subscription", schedule="sub_sched_T3st000001"))
-    sub = provider.schedule_downgrade("sub_T3st0000000001", plan_name="free", interval="month",
-                                      idempotency_key="nself:downgrade:x")
+    http.expect(
+        "post", "/v1/subscription_schedules/sub_sched_T3st000001", fixture("subscription_schedule")
+    )
+    http.expect(
+        "get",
+        "/v1/subscriptions/sub_T3st0000000001",
+        fixture("subscription", schedule="sub_sched_T3st000001"),
+    )
+    sub = provider.schedule_downgrade(
+        "sub_T3st0000000001",
+        plan_name="free",
+        interval="month",
+        idempotency_key="nself:downgrade:x",
+    )
     assert sub.schedule_id == "sub_sched_T3st000001"
     assert http.requests[1].form == {"from_subscription": "sub_T3st0000000001"}
     phases = http.requests[3].form
@@ -123,24 +165,31 @@ def test_downgrade_is_a_schedule_starting_at_the_period_end(provider: StripeProv
     assert phases["end_behavior"] == "release"
 
 
-def test_cancel_at_period_end_and_immediately(provider: StripeProvider,
-                                              http: RecordingClient) -> None:
-    http.expect("post", "/v1/subscriptions/sub_T3st0000000001",
-                fixture("subscription", cancel_at_period_end=True))
-    http.expect("delete", "/v1/subscriptions/sub_T3st0000000001",
-                fixture("subscription", status="canceled", ended_at=1768480000))
-    later = provider.cancel_subscription("sub_T3st0000000001", immediate=False,
-                                         idempotency_key="k1")
-    now = provider.cancel_subscription("sub_T3st0000000001", immediate=True,
-                                       idempotency_key="k2")
-    assert later.cancel_at_period_end and http.requests[0].form == {
-        "cancel_at_period_end": "true"}
+def test_cancel_at_period_end_and_immediately(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
+    http.expect(
+        "post",
+        "/v1/subscriptions/sub_T3st0000000001",
+        fixture("subscription", cancel_at_period_end=True),
+    )
+    http.expect(
+        "delete",
+        "/v1/subscriptions/sub_T3st0000000001",
+        fixture("subscription", status="canceled", ended_at=1768480000),
+    )
+    later = provider.cancel_subscription(
+        "sub_T3st0000000001", immediate=False, idempotency_key="k1"
+    )
+    now = provider.cancel_subscription("sub_T3st0000000001", immediate=True, idempotency_key="k2")
+    assert later.cancel_at_period_end and http.requests[0].form == {"cancel_at_period_end": "true"}
     assert now.status == "canceled"
     assert [r.idempotency_key for r in http.requests] == ["k1", "k2"]
 
 
-def test_invoice_reads_the_subscription_from_its_parent(provider: StripeProvider,
-                                                        http: RecordingClient) -> None:
+def test_invoice_reads_the_subscription_from_its_parent(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("get", "/v1/invoices", listing(fixture("invoice")))
     (invoice,) = provider.list_invoices("cus_T3st0000000001", limit=5)
     assert invoice.subscription_id == "sub_T3st0000000001"
@@ -148,10 +197,12 @@ def test_invoice_reads_the_subscription_from_its_parent(provider: StripeProvider
     assert http.requests[0].query == {"customer": "cus_T3st0000000001", "limit": "5"}
 
 
-def test_paying_a_declined_card_is_one_clear_line(provider: StripeProvider,
-                                                  http: RecordingClient) -> None:
-    http.expect("post", "/v1/invoices/in_T3st0000000001/pay", fixture("error_card_declined"),
-                status=402)
+def test_paying_a_declined_card_is_one_clear_line(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
+    http.expect(
+        "post", "/v1/invoices/in_T3st0000000001/pay", fixture("error_card_declined"), status=402
+    )
     with pytest.raises(ProviderError) as caught:
         provider.pay_invoice("in_T3st0000000001", idempotency_key="nself:pay:in_T3st0000000001")
     assert caught.value.message == "Stripe API error: Your card was declined. (request req_000001)"
@@ -160,31 +211,40 @@ def test_paying_a_declined_card_is_one_clear_line(provider: StripeProvider,
     assert http.requests[0].idempotency_key == "nself:pay:in_T3st0000000001"
 
 
-def test_a_missing_object_is_a_404_provider_error(provider: StripeProvider,
-                                                  http: RecordingClient) -> None:
+def test_a_missing_object_is_a_404_provider_error(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("get", "/v1/invoices/in_missing", fixture("error_resource_missing"), status=404)
     with pytest.raises(ProviderError, match=r"^Stripe API error: No such invoice: 'in_missing'"):
         provider.retrieve_invoice("in_missing")
 
 
-def test_an_invalid_key_is_reported_without_the_key(provider: StripeProvider,
-                                                    http: RecordingClient) -> None:
+def test_an_invalid_key_is_reported_without_the_key(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("get", "/v1/balance", fixture("error_invalid_key"), status=401)
     with pytest.raises(ProviderError) as caught:
         provider.check_connection()
-    assert caught.value.message == ("Stripe API error: Invalid API Key "
-                                    "(check STRIPE_SECRET_KEY)")
+    assert caught.value.message == ("Stripe API error: Invalid API Key (check STRIPE_SECRET_KEY)")
     assert SECRET not in repr(caught.value.__dict__) and "1234" not in caught.value.message
 
 
 def test_conflicts_and_server_errors_are_retried_with_the_same_key(
-        provider: StripeProvider, http: RecordingClient) -> None:
-    http.expect("post", "/v1/invoices/in_T3st0000000001/pay", fixture("error_idempotency"),
-                status=409)
+    provider: StripeProvider, http: RecordingClient
+) -> None:
+    http.expect(
+        "post", "/v1/invoices/in_T3st0000000001/pay", fixture("error_idempotency"), status=409
+    )
     http.expect("post", "/v1/invoices/in_T3st0000000001/pay", fixture("error_api"), status=500)
-    http.expect("post", "/v1/invoices/in_T3st0000000001/pay",
-                fixture("invoice", status="paid",
-                        status_transitions={"paid_at": 1768478500, "finalized_at": 1768478460}))
+    http.expect(
+        "post",
+        "/v1/invoices/in_T3st0000000001/pay",
+        fixture(
+            "invoice",
+            status="paid",
+            status_transitions={"paid_at": 1768478500, "finalized_at": 1768478460},
+        ),
+    )
     paid = provider.pay_invoice("in_T3st0000000001", idempotency_key="nself:pay:x")
     assert paid.status == "paid"
     assert paid.paid_at == datetime.fromtimestamp(1768478500, UTC)
@@ -193,7 +253,8 @@ def test_conflicts_and_server_errors_are_retried_with_the_same_key(
 
 
 def test_server_errors_past_the_retry_budget_become_a_provider_error(
-        provider: StripeProvider, http: RecordingClient) -> None:
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     for _ in range(3):
         http.expect("get", "/v1/invoices/in_T3st0000000001", fixture("error_api"), status=503)
     with pytest.raises(ProviderError) as caught:
@@ -203,7 +264,8 @@ def test_server_errors_past_the_retry_budget_become_a_provider_error(
 
 
 def test_rate_limits_are_not_retried_by_the_adapter_but_reported(
-        provider: StripeProvider, http: RecordingClient) -> None:
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("get", "/v1/events", fixture("error_rate_limit"), status=429)
     with pytest.raises(ProviderError) as caught:
         provider.list_events(limit=3)
@@ -211,58 +273,71 @@ def test_rate_limits_are_not_retried_by_the_adapter_but_reported(
     assert caught.value.message.startswith("Stripe API error: Too many requests")
 
 
-def test_payment_methods_show_the_default(provider: StripeProvider,
-                                          http: RecordingClient) -> None:
-    other = fixture("payment_method", id="pm_Card000000002",
-                    card={"brand": "mastercard", "last4": "4444", "exp_month": 1,
-                          "exp_year": 2031})
+def test_payment_methods_show_the_default(provider: StripeProvider, http: RecordingClient) -> None:
+    other = fixture(
+        "payment_method",
+        id="pm_Card000000002",
+        card={"brand": "mastercard", "last4": "4444", "exp_month": 1, "exp_year": 2031},
+    )
     http.expect("get", "/v1/customers/cus_T3st0000000001", fixture("customer"))
-    http.expect("get", "/v1/payment_methods",
-                listing(fixture("payment_method"), other))
+    http.expect("get", "/v1/payment_methods", listing(fixture("payment_method"), other))
     methods = provider.list_payment_methods("cus_T3st0000000001")
     assert [(m.payment_method_id, m.brand, m.last4, m.is_default) for m in methods] == [
         ("pm_Card000000001", "visa", "4242", True),
-        ("pm_Card000000002", "mastercard", "4444", False)]
+        ("pm_Card000000002", "mastercard", "4444", False),
+    ]
 
 
-def test_the_only_default_payment_method_cannot_be_removed(provider: StripeProvider,
-                                                           http: RecordingClient) -> None:
+def test_the_only_default_payment_method_cannot_be_removed(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("get", "/v1/customers/cus_T3st0000000001", fixture("customer"))
-    http.expect("get", "/v1/payment_methods",
-                listing(fixture("payment_method")))
+    http.expect("get", "/v1/payment_methods", listing(fixture("payment_method")))
     with pytest.raises(Conflict, match="only"):
-        provider.detach_payment_method("cus_T3st0000000001", "pm_Card000000001",
-                                       idempotency_key="k")
+        provider.detach_payment_method(
+            "cus_T3st0000000001", "pm_Card000000001", idempotency_key="k"
+        )
     http.assert_done()
 
 
-def test_setting_the_default_uses_invoice_settings(provider: StripeProvider,
-                                                   http: RecordingClient) -> None:
+def test_setting_the_default_uses_invoice_settings(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("post", "/v1/customers/cus_T3st0000000001", fixture("customer"))
-    provider.set_default_payment_method("cus_T3st0000000001", "pm_Card000000002",
-                                        idempotency_key="nself:pm-default:x")
-    assert http.requests[0].form == {
-        "invoice_settings[default_payment_method]": "pm_Card000000002"}
+    provider.set_default_payment_method(
+        "cus_T3st0000000001", "pm_Card000000002", idempotency_key="nself:pm-default:x"
+    )
+    assert http.requests[0].form == {"invoice_settings[default_payment_method]": "pm_Card000000002"}
 
 
-def test_portal_session_returns_to_the_base_url(provider: StripeProvider,
-                                                http: RecordingClient) -> None:
+def test_portal_session_returns_to_the_base_url(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("post", "/v1/billing_portal/sessions", fixture("billing_portal_session"))
     url = provider.portal_url("cus_T3st0000000001", return_url="https://example.com")
     assert url == "https://billing.stripe.com/p/session/test_T3st"
-    assert http.requests[0].form == {"customer": "cus_T3st0000000001",
-                                     "return_url": "https://example.com"}
+    assert http.requests[0].form == {
+        "customer": "cus_T3st0000000001",
+        "return_url": "https://example.com",
+    }
 
 
-def test_catalog_sync_creates_what_is_missing_once(provider: StripeProvider,
-                                                   http: RecordingClient) -> None:
-    plan = CatalogPlan(name="starter", description="Starter", currency="usd",
-                       price_monthly=Decimal("29.00"), price_yearly=Decimal("290.00"),
-                       overage={"api": Decimal("0.0001")})
+def test_catalog_sync_creates_what_is_missing_once(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
+    plan = CatalogPlan(
+        name="starter",
+        description="Starter",
+        currency="usd",
+        price_monthly=Decimal("29.00"),
+        price_yearly=Decimal("290.00"),
+        overage={"api": Decimal("0.0001")},
+    )
     http.expect("get", "/v1/billing/meters", listing())
     http.expect("get", "/v1/prices", listing())
-    http.expect("get", "/v1/products/nself_plan_starter", fixture("error_resource_missing"),
-                status=404)
+    http.expect(
+        "get", "/v1/products/nself_plan_starter", fixture("error_resource_missing"), status=404
+    )
     http.expect("post", "/v1/products", {"id": "nself_plan_starter", "object": "product"})
     http.expect("post", "/v1/prices", {"id": "price_M", "object": "price"})
     http.expect("post", "/v1/prices", {"id": "price_Y", "object": "price"})
@@ -274,11 +349,14 @@ def test_catalog_sync_creates_what_is_missing_once(provider: StripeProvider,
     monthly, yearly, meter, overage = (http.requests[i].form for i in (4, 5, 6, 7))
     assert monthly["lookup_key"] == "nself_starter_monthly" and monthly["unit_amount"] == "2900"
     assert yearly["recurring[interval]"] == "year" and yearly["unit_amount"] == "29000"
-    assert meter == {"display_name": "nself api", "event_name": "nself_api",
-                     "default_aggregation[formula]": "sum",
-                     "customer_mapping[event_payload_key]": "stripe_customer_id",
-                     "customer_mapping[type]": "by_id",
-                     "value_settings[event_payload_key]": "value"}
+    assert meter == {
+        "display_name": "nself api",
+        "event_name": "nself_api",
+        "default_aggregation[formula]": "sum",
+        "customer_mapping[event_payload_key]": "stripe_customer_id",
+        "customer_mapping[type]": "by_id",
+        "value_settings[event_payload_key]": "value",
+    }
     assert overage["recurring[usage_type]"] == "metered"
     assert overage["recurring[meter]"] == "mtr_Api000000001"
     assert overage["unit_amount_decimal"] == "0.01"
@@ -289,8 +367,11 @@ def test_catalog_sync_creates_what_is_missing_once(provider: StripeProvider,
     http.requests.clear()
     monthly_price = {"id": "price_M", "lookup_key": "nself_starter_monthly", "unit_amount": 2900}
     yearly_price = {"id": "price_Y", "lookup_key": "nself_starter_yearly", "unit_amount": 29000}
-    overage_price = {"id": "price_O", "lookup_key": "nself_starter_api_overage",
-                     "unit_amount_decimal": "0.01"}
+    overage_price = {
+        "id": "price_O",
+        "lookup_key": "nself_starter_api_overage",
+        "unit_amount_decimal": "0.01",
+    }
     http.expect("get", "/v1/billing/meters", listing(fixture("meter")))
     http.expect("get", "/v1/prices", listing(monthly_price, yearly_price, overage_price))
     http.expect("get", "/v1/products/nself_plan_starter", {"id": "nself_plan_starter"})
@@ -300,10 +381,13 @@ def test_catalog_sync_creates_what_is_missing_once(provider: StripeProvider,
 
 
 def test_meter_events_go_through_the_v2_stream_with_their_identifiers(
-        provider: StripeProvider, http: RecordingClient) -> None:
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     at = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
-    events = [MeterEvent(f"nself_{i:040d}", "nself_api", "cus_T3st0000000001",
-                         Decimal("1.5"), at) for i in range(150)]
+    events = [
+        MeterEvent(f"nself_{i:040d}", "nself_api", "cus_T3st0000000001", Decimal("1.5"), at)
+        for i in range(150)
+    ]
     http.expect("post", "/v2/billing/meter_event_session", fixture("meter_event_session"))
     http.expect("post", "/v2/billing/meter_event_stream", {})
     http.expect("post", "/v2/billing/meter_event_stream", {})
@@ -312,40 +396,61 @@ def test_meter_events_go_through_the_v2_stream_with_their_identifiers(
     assert first.headers["Authorization"] == "Bearer meter_session_token_T3st"
     assert len(first.json["events"]) == 100 and len(second.json["events"]) == 50
     assert first.json["events"][0] == {
-        "event_name": "nself_api", "identifier": "nself_" + "0" * 40,
+        "event_name": "nself_api",
+        "identifier": "nself_" + "0" * 40,
         "timestamp": "2026-01-15T12:00:00Z",
-        "payload": {"stripe_customer_id": "cus_T3st0000000001", "value": "1.5"}}
+        "payload": {"stripe_customer_id": "cus_T3st0000000001", "value": "1.5"},
+    }
 
 
-def test_meter_event_totals_come_from_the_event_summaries(provider: StripeProvider,
-                                                          http: RecordingClient) -> None:
+def test_meter_event_totals_come_from_the_event_summaries(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("get", "/v1/billing/meters", listing(fixture("meter")))
-    http.expect("get", "/v1/billing/meters/mtr_Api000000001/event_summaries",
-                fixture("meter_event_summaries"))
-    total = provider.meter_event_total("api", "cus_T3st0000000001",
-                                       datetime(2026, 1, 15, 12, 0, 30, tzinfo=UTC),
-                                       datetime(2026, 2, 15, 12, 0, tzinfo=UTC))
+    http.expect(
+        "get",
+        "/v1/billing/meters/mtr_Api000000001/event_summaries",
+        fixture("meter_event_summaries"),
+    )
+    total = provider.meter_event_total(
+        "api",
+        "cus_T3st0000000001",
+        datetime(2026, 1, 15, 12, 0, 30, tzinfo=UTC),
+        datetime(2026, 2, 15, 12, 0, tzinfo=UTC),
+    )
     assert total == Decimal("1500.5")
-    assert http.requests[1].query == {"customer": "cus_T3st0000000001",
-                                      "start_time": "1768478400", "end_time": "1771156800"}
+    assert http.requests[1].query == {
+        "customer": "cus_T3st0000000001",
+        "start_time": "1768478400",
+        "end_time": "1771156800",
+    }
 
 
-def test_invoice_pdf_is_downloaded_from_its_signed_link(provider: StripeProvider,
-                                                        http: RecordingClient) -> None:
+def test_invoice_pdf_is_downloaded_from_its_signed_link(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("get", "/v1/invoices/in_T3st0000000001", fixture("invoice"))
     http.expect("get", "/invoice/acct_1/test_T3st/pdf", b"%PDF-1.7 test")
     assert provider.download_invoice_pdf("in_T3st0000000001") == b"%PDF-1.7 test"
     assert "Authorization" not in http.requests[1].headers
 
 
-def test_webhook_endpoints_and_events_are_listed(provider: StripeProvider,
-                                                 http: RecordingClient) -> None:
+def test_webhook_endpoints_and_events_are_listed(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
     http.expect("get", "/v1/webhook_endpoints", listing(fixture("webhook_endpoint")))
-    http.expect("get", "/v1/events", listing({"id": "evt_1", "object": "event",
-                                              "type": "invoice.paid", "created": 1}))
-    assert provider.list_webhook_endpoints() == [{
-        "id": "we_T3st000001", "url": "https://example.com/api/webhooks/stripe",
-        "status": "enabled", "enabled_events": ["customer.subscription.updated",
-                                                "invoice.paid"]}]
+    http.expect(
+        "get",
+        "/v1/events",
+        listing({"id": "evt_1", "object": "event", "type": "invoice.paid", "created": 1}),
+    )
+    assert provider.list_webhook_endpoints() == [
+        {
+            "id": "we_T3st000001",
+            "url": "https://example.com/api/webhooks/stripe",
+            "status": "enabled",
+            "enabled_events": ["customer.subscription.updated", "invoice.paid"],
+        }
+    ]
     assert provider.list_events(limit=20)[0]["id"] == "evt_1"
     assert http.requests[1].query == {"limit": "20"}

@@ -26,10 +26,11 @@ def http() -> RecordingClient:
 
 
 @pytest.fixture
-def on_stripe(env: dict[str, str], clock: FrozenClock, http: RecordingClient
-              ) -> Iterator[Billing]:
-    environ = env | {"STRIPE_SECRET_KEY": "sk_test_services",
-                     "NSELF_BASE_URL": "https://example.com"}
+def on_stripe(env: dict[str, str], clock: FrozenClock, http: RecordingClient) -> Iterator[Billing]:
+    environ = env | {
+        "STRIPE_SECRET_KEY": "sk_test_services",
+        "NSELF_BASE_URL": "https://example.com",
+    }
     provider = StripeProvider(Settings.from_env(environ), http_client=http)
     handle = Billing.from_env(environ, clock=clock, provider=provider)
     yield handle
@@ -41,12 +42,15 @@ def test_the_stripe_use_cases_need_the_stripe_provider(billing: Billing) -> None
         billing.stripe.plan_sync()
 
 
-def test_plan_sync_stores_the_stripe_ids_on_the_plans(on_stripe: Billing,
-                                                      http: RecordingClient) -> None:
+def test_plan_sync_stores_the_stripe_ids_on_the_plans(
+    on_stripe: Billing, http: RecordingClient
+) -> None:
     with on_stripe.context.db.read() as conn:
         names = sorted(conn.execute(select(plans.c.plan_name)).scalars())
-    meters = [fixture("meter", id=f"mtr_{s}", event_name=f"nself_{s}")
-              for s in ("api", "storage", "bandwidth", "compute", "database", "functions")]
+    meters = [
+        fixture("meter", id=f"mtr_{s}", event_name=f"nself_{s}")
+        for s in ("api", "storage", "bandwidth", "compute", "database", "functions")
+    ]
     http.expect("get", "/v1/billing/meters", listing(*meters))
     made = 0  # meters exist, products exist, every price is created
     for plan in on_stripe.plans.list():
@@ -55,16 +59,19 @@ def test_plan_sync_stores_the_stripe_ids_on_the_plans(on_stripe: Billing,
         http.expect("get", "/v1/prices", listing())
         if keys > 10:
             http.expect("get", "/v1/prices", listing())
-        http.expect("get", f"/v1/products/nself_plan_{plan.name}",
-                    {"id": f"nself_plan_{plan.name}", "object": "product"})
+        http.expect(
+            "get",
+            f"/v1/products/nself_plan_{plan.name}",
+            {"id": f"nself_plan_{plan.name}", "object": "product"},
+        )
         for interval, amount in (("month", plan.price_monthly), ("year", plan.price_yearly)):
             if amount is not None:
                 made += 1
-                http.expect("post", "/v1/prices", {"id": f"price_{plan.name}_{interval}",
-                                                   "object": "price"})
+                http.expect(
+                    "post", "/v1/prices", {"id": f"price_{plan.name}_{interval}", "object": "price"}
+                )
         for _ in overage:
-            http.expect("post", "/v1/prices", {"id": f"price_{plan.name}_over",
-                                               "object": "price"})
+            http.expect("post", "/v1/prices", {"id": f"price_{plan.name}_over", "object": "price"})
     entries = on_stripe.stripe.plan_sync()
     http.assert_done()
     assert {e.plan_name for e in entries} == set(names)
@@ -72,34 +79,47 @@ def test_plan_sync_stores_the_stripe_ids_on_the_plans(on_stripe: Billing,
     assert pro == "price_pro_month"
     assert on_stripe.stripe.price_id("pro", "year") == "price_pro_year"
     with on_stripe.context.db.read() as conn:
-        product = conn.execute(select(plans.c.stripe_product_id)
-                               .where(plans.c.plan_name == "pro")).scalar()
+        product = conn.execute(
+            select(plans.c.stripe_product_id).where(plans.c.plan_name == "pro")
+        ).scalar()
     assert product == "nself_plan_pro"
     assert made >= 2
 
 
-def test_a_downgrade_is_mirrored_as_a_scheduled_change(on_stripe: Billing,
-                                                       http: RecordingClient) -> None:
+def test_a_downgrade_is_mirrored_as_a_scheduled_change(
+    on_stripe: Billing, http: RecordingClient
+) -> None:
     subscription = fixture("subscription")
-    free = {**subscription["items"]["data"][0]["price"], "id": "price_FreeMonthly",
-            "lookup_key": "nself_free_monthly"}
+    free = {
+        **subscription["items"]["data"][0]["price"],
+        "id": "price_FreeMonthly",
+        "lookup_key": "nself_free_monthly",
+    }
     http.expect("get", "/v1/subscriptions", listing(subscription))
     http.expect("get", "/v1/subscriptions/sub_T3st0000000001", subscription)
     http.expect("post", "/v1/subscription_schedules", fixture("subscription_schedule"))
     http.expect("get", "/v1/prices", listing(free))
-    http.expect("post", "/v1/subscription_schedules/sub_sched_T3st000001",
-                fixture("subscription_schedule"))
-    http.expect("get", "/v1/subscriptions/sub_T3st0000000001",
-                {**subscription, "schedule": "sub_sched_T3st000001"})
+    http.expect(
+        "post", "/v1/subscription_schedules/sub_sched_T3st000001", fixture("subscription_schedule")
+    )
+    http.expect(
+        "get",
+        "/v1/subscriptions/sub_T3st0000000001",
+        {**subscription, "schedule": "sub_sched_T3st000001"},
+    )
     on_stripe.stripe.downgrade(CUSTOMER, "free")
     with on_stripe.context.db.read() as conn:
         row = conn.execute(select(subscriptions)).one()
     assert (row.plan_name, row.scheduled_plan_name, row.provider_schedule_id) == (
-        "starter", "free", "sub_sched_T3st000001")
+        "starter",
+        "free",
+        "sub_sched_T3st000001",
+    )
 
 
-def test_payment_methods_listed_by_stripe_replace_the_mirror(on_stripe: Billing,
-                                                             http: RecordingClient) -> None:
+def test_payment_methods_listed_by_stripe_replace_the_mirror(
+    on_stripe: Billing, http: RecordingClient
+) -> None:
     http.expect("get", f"/v1/customers/{CUSTOMER}", fixture("customer"))
     http.expect("get", "/v1/payment_methods", listing(fixture("payment_method")))
     on_stripe.stripe.payment_methods(CUSTOMER)
@@ -111,8 +131,9 @@ def test_payment_methods_listed_by_stripe_replace_the_mirror(on_stripe: Billing,
     assert row.detached_at is not None
 
 
-def test_an_invoice_pdf_is_written_to_the_exports_folder(on_stripe: Billing,
-                                                         http: RecordingClient) -> None:
+def test_an_invoice_pdf_is_written_to_the_exports_folder(
+    on_stripe: Billing, http: RecordingClient
+) -> None:
     http.expect("get", "/v1/invoices/in_T3st0000000001", fixture("invoice"))
     http.expect("get", "/invoice/acct_1/test_T3st/pdf", b"%PDF-1.7 stripe")
     path = on_stripe.stripe.download_invoice("in_T3st0000000001")

@@ -28,8 +28,7 @@ def sink() -> MeterSink:
 
 
 @pytest.fixture
-def stripe_billing(env: dict[str, str], clock: FrozenClock, sink: MeterSink
-                   ) -> Iterator[Billing]:
+def stripe_billing(env: dict[str, str], clock: FrozenClock, sink: MeterSink) -> Iterator[Billing]:
     environ = env | {"STRIPE_SECRET_KEY": "sk_test_outbox", "STRIPE_API_BASE": "http://sink/v1"}
     # the outbox's own retries are under test here, not the SDK's
     provider = StripeProvider(Settings.from_env(environ), http_client=sink, max_network_retries=0)
@@ -39,12 +38,14 @@ def stripe_billing(env: dict[str, str], clock: FrozenClock, sink: MeterSink
     handle.close()
 
 
-def record(billing: Billing, count: int, *, service: str = "api", quantity: str = "1",
-           prefix: str = "req") -> None:
+def record(
+    billing: Billing, count: int, *, service: str = "api", quantity: str = "1", prefix: str = "req"
+) -> None:
     """Record usage and queue it in the same transaction, as the metering hook will."""
     for i in range(count):
-        billing.usage.record(service, quantity, customer_id=CUSTOMER,
-                             idempotency_key=f"{prefix}-{i}")
+        billing.usage.record(
+            service, quantity, customer_id=CUSTOMER, idempotency_key=f"{prefix}-{i}"
+        )
     with billing.context.db.write() as conn:
         ids = list(conn.execute(select(usage_records.c.id)).scalars())
         enqueue_usage(conn, ids)
@@ -55,8 +56,7 @@ def outbox(billing: Billing) -> OutboxService:
     return OutboxService(billing.context, sleep=lambda _seconds: None, concurrency=1)
 
 
-def test_a_drain_sends_every_pending_event_once(stripe_billing: Billing,
-                                                sink: MeterSink) -> None:
+def test_a_drain_sends_every_pending_event_once(stripe_billing: Billing, sink: MeterSink) -> None:
     record(stripe_billing, 250)
     result = stripe_billing.outbox.drain()  # four requests in flight
     assert (result.sent, result.requests) == (250, 3)
@@ -73,8 +73,9 @@ def test_queueing_the_same_usage_twice_keeps_one_row(stripe_billing: Billing) ->
     assert stripe_billing.outbox.status().pending == 3
 
 
-def test_a_drain_that_fails_midway_resumes_without_duplicates(stripe_billing: Billing,
-                                                              sink: MeterSink) -> None:
+def test_a_drain_that_fails_midway_resumes_without_duplicates(
+    stripe_billing: Billing, sink: MeterSink
+) -> None:
     record(stripe_billing, 300)
     sink.fail_next(200, 503, 503, 503)
     first = outbox(stripe_billing).drain(max_retries=2)
@@ -84,17 +85,20 @@ def test_a_drain_that_fails_midway_resumes_without_duplicates(stripe_billing: Bi
     stripe_billing.context.clock.advance(minutes=10)  # type: ignore[attr-defined]
     second = outbox(stripe_billing).drain()
     assert second.sent == 200
-    sent_ok = [ids for ids, answer in zip(sink.stream_requests,
-                                          [200, 503, 503, 503, 200, 200], strict=True)
-               if answer == 200]
+    sent_ok = [
+        ids
+        for ids, answer in zip(sink.stream_requests, [200, 503, 503, 503, 200, 200], strict=True)
+        if answer == 200
+    ]
     flat = [i for ids in sent_ok for i in ids]
     assert len(flat) == len(set(flat)) == 300
     # every retry of the failed batch carried exactly the same identifiers
     assert sink.stream_requests[1] == sink.stream_requests[2] == sink.stream_requests[4]
 
 
-def test_a_lost_acknowledgement_resends_the_same_identifiers(stripe_billing: Billing,
-                                                             sink: MeterSink) -> None:
+def test_a_lost_acknowledgement_resends_the_same_identifiers(
+    stripe_billing: Billing, sink: MeterSink
+) -> None:
     record(stripe_billing, 50)
     sink.fail_next("lost")
     result = outbox(stripe_billing).drain()
@@ -103,8 +107,7 @@ def test_a_lost_acknowledgement_resends_the_same_identifiers(stripe_billing: Bil
     assert len(sink.accepted) == 50
 
 
-def test_rate_limits_are_retried_with_backoff(stripe_billing: Billing,
-                                              sink: MeterSink) -> None:
+def test_rate_limits_are_retried_with_backoff(stripe_billing: Billing, sink: MeterSink) -> None:
     record(stripe_billing, 10)
     sink.fail_next(429, 429)
     slept: list[float] = []
@@ -112,8 +115,9 @@ def test_rate_limits_are_retried_with_backoff(stripe_billing: Billing,
     assert result.sent == 10 and len(slept) == 2 and slept[1] >= slept[0] / 2
 
 
-def test_a_refused_batch_is_reported_failed_and_can_be_requeued(stripe_billing: Billing,
-                                                                sink: MeterSink) -> None:
+def test_a_refused_batch_is_reported_failed_and_can_be_requeued(
+    stripe_billing: Billing, sink: MeterSink
+) -> None:
     record(stripe_billing, 5)
     sink.fail_next(400)
     result = outbox(stripe_billing).drain()
@@ -124,9 +128,9 @@ def test_a_refused_batch_is_reported_failed_and_can_be_requeued(stripe_billing: 
     assert outbox(stripe_billing).drain().sent == 5
 
 
-def test_events_older_than_35_days_are_reported_not_dropped(stripe_billing: Billing,
-                                                            sink: MeterSink,
-                                                            clock: FrozenClock) -> None:
+def test_events_older_than_35_days_are_reported_not_dropped(
+    stripe_billing: Billing, sink: MeterSink, clock: FrozenClock
+) -> None:
     record(stripe_billing, 4)
     clock.advance(days=36)
     assert stripe_billing.outbox.status().pending_too_old == 4
@@ -139,25 +143,35 @@ def test_events_older_than_35_days_are_reported_not_dropped(stripe_billing: Bill
     assert stripe_billing.outbox.status().expired == 4
 
 
-def test_reconcile_shows_what_stripe_is_missing(stripe_billing: Billing, sink: MeterSink,
-                                                clock: FrozenClock) -> None:
-    apply_stripe_event(stripe_billing.context, {
-        "id": "evt_sub", "type": "customer.subscription.created", "created": 1768478400,
-        "data": {"object": fixture("subscription")}})
+def test_reconcile_shows_what_stripe_is_missing(
+    stripe_billing: Billing, sink: MeterSink, clock: FrozenClock
+) -> None:
+    apply_stripe_event(
+        stripe_billing.context,
+        {
+            "id": "evt_sub",
+            "type": "customer.subscription.created",
+            "created": 1768478400,
+            "data": {"object": fixture("subscription")},
+        },
+    )
     record(stripe_billing, 30, quantity="2")
     outbox(stripe_billing).drain(max_events=20)
     clock.advance(minutes=1)
     (line,) = stripe_billing.outbox.reconcile()
     assert (line.service, line.ours, line.stripe, line.unsent) == (
-        "api", Decimal("60"), Decimal("40"), Decimal("20"))
+        "api",
+        Decimal("60"),
+        Decimal("40"),
+        Decimal("20"),
+    )
     assert line.difference == Decimal(0)
     sink.accepted.pop(next(iter(sink.accepted)))  # Stripe lost one event
     (line,) = stripe_billing.outbox.reconcile()
     assert line.difference == Decimal(2)
 
 
-def test_retries_wait_for_their_next_attempt_time(stripe_billing: Billing,
-                                                  sink: MeterSink) -> None:
+def test_retries_wait_for_their_next_attempt_time(stripe_billing: Billing, sink: MeterSink) -> None:
     record(stripe_billing, 3)
     sink.fail_next(500, 500)
     assert outbox(stripe_billing).drain(max_retries=1).stopped_by
@@ -166,15 +180,17 @@ def test_retries_wait_for_their_next_attempt_time(stripe_billing: Billing,
     assert outbox(stripe_billing).drain().sent == 3
 
 
-def test_the_background_worker_drains_until_stopped(stripe_billing: Billing,
-                                                    sink: MeterSink) -> None:
+def test_the_background_worker_drains_until_stopped(
+    stripe_billing: Billing, sink: MeterSink
+) -> None:
     import threading
     import time
 
     record(stripe_billing, 120)
     stop = threading.Event()
-    worker = threading.Thread(target=stripe_billing.outbox.run_worker, args=(stop,),
-                              kwargs={"idle_seconds": 0.05})
+    worker = threading.Thread(
+        target=stripe_billing.outbox.run_worker, args=(stop,), kwargs={"idle_seconds": 0.05}
+    )
     worker.start()
     deadline = time.monotonic() + 10
     while stripe_billing.outbox.status().sent < 120 and time.monotonic() < deadline:

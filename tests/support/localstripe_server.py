@@ -42,6 +42,7 @@ def running_localstripe() -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+
         async def shutdown() -> None:
             # webhook deliveries still sleeping in localstripe: cancel them quietly
             current = asyncio.current_task()

@@ -71,10 +71,18 @@ class RecordingClient(stripe.HTTPClient):
 
     # --- test side -----------------------------------------------------------------------
 
-    def expect(self, method: str, path: str, body: Any = None, *, status: int = 200,
-               headers: dict[str, str] | None = None) -> RecordingClient:
-        self.expected.append(Expectation(method.lower(), path, status, copy.deepcopy(body),
-                                         headers or {}))
+    def expect(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> RecordingClient:
+        self.expected.append(
+            Expectation(method.lower(), path, status, copy.deepcopy(body), headers or {})
+        )
         return self
 
     def assert_done(self) -> None:
@@ -85,13 +93,15 @@ class RecordingClient(stripe.HTTPClient):
     def _sleep_time_seconds(self, num_retries: int) -> float:
         return 0.0  # the SDK's retry backoff, not under test here
 
-    def request(self, method: str, url: str, headers: Any, post_data: Any = None, *,
-                _usage: Any = None) -> tuple[str, int, Any]:
+    def request(
+        self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
+    ) -> tuple[str, int, Any]:
         body, status, rheaders = self._answer(method, url, headers, post_data)
         return (body if isinstance(body, str) else json.dumps(body)), status, rheaders
 
-    def request_stream(self, method: str, url: str, headers: Any, post_data: Any = None, *,
-                       _usage: Any = None) -> tuple[Any, int, Any]:
+    def request_stream(
+        self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
+    ) -> tuple[Any, int, Any]:
         body, status, rheaders = self._answer(method, url, headers, post_data)
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         return io.BytesIO(raw), status, rheaders
@@ -106,15 +116,24 @@ class RecordingClient(stripe.HTTPClient):
             body_json = json.loads(data)
         elif data:
             form = dict(parse_qsl(data, keep_blank_values=True))
-        self.requests.append(Recorded(method.lower(), parts.path, dict(parse_qsl(parts.query)),
-                                      form, body_json, dict(headers or {})))
+        self.requests.append(
+            Recorded(
+                method.lower(),
+                parts.path,
+                dict(parse_qsl(parts.query)),
+                form,
+                body_json,
+                dict(headers or {}),
+            )
+        )
         assert self.expected, f"unexpected request {method.upper()} {parts.path}"
         expected = self.expected.popleft()
         assert (method.lower(), parts.path) == (expected.method, expected.path), (
-            f"expected {expected.method.upper()} {expected.path}, "
-            f"got {method.upper()} {parts.path}")
-        rheaders = CaseInsensitiveDict({"Request-Id": f"req_{len(self.requests):06d}",
-                                        **expected.headers})
+            f"expected {expected.method.upper()} {expected.path}, got {method.upper()} {parts.path}"
+        )
+        rheaders = CaseInsensitiveDict(
+            {"Request-Id": f"req_{len(self.requests):06d}", **expected.headers}
+        )
         return expected.body if expected.body is not None else {}, expected.status, rheaders
 
     def close(self) -> None:
@@ -141,14 +160,25 @@ class MeterSink(stripe.HTTPClient):
     def _sleep_time_seconds(self, num_retries: int) -> float:
         return 0.0
 
-    def request(self, method: str, url: str, headers: Any, post_data: Any = None, *,
-                _usage: Any = None) -> tuple[str, int, Any]:
+    def request(
+        self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
+    ) -> tuple[str, int, Any]:
         path = urlsplit(url).path
         rheaders = CaseInsensitiveDict({"Request-Id": "req_sink"})
         if path == "/v2/billing/meter_event_session":
-            return json.dumps({"id": "mes_1", "object": "v2.billing.meter_event_session",
-                               "authentication_token": "tok", "livemode": False,
-                               "expires_at": "2099-01-01T00:00:00.000Z"}), 200, rheaders
+            return (
+                json.dumps(
+                    {
+                        "id": "mes_1",
+                        "object": "v2.billing.meter_event_session",
+                        "authentication_token": "tok",
+                        "livemode": False,
+                        "expires_at": "2099-01-01T00:00:00.000Z",
+                    }
+                ),
+                200,
+                rheaders,
+            )
         if path == "/v2/billing/meter_event_stream":
             events = json.loads(post_data)["events"]
             self.stream_requests.append([e["identifier"] for e in events])
@@ -159,30 +189,51 @@ class MeterSink(stripe.HTTPClient):
             if answer == "lost":
                 answer = 500
             if answer != 200:
-                error = {"error": {"type": "api_error" if answer != 400 else
-                                   "invalid_request_error",
-                                   "message": f"fake failure {answer}"}}
+                error = {
+                    "error": {
+                        "type": "api_error" if answer != 400 else "invalid_request_error",
+                        "message": f"fake failure {answer}",
+                    }
+                }
                 return json.dumps(error), int(answer), rheaders
             return "{}", 200, rheaders
         if path == "/v1/customers" and method.lower() == "post":
-            form = dict(parse_qsl(post_data.decode() if isinstance(post_data, bytes)
-                                  else post_data))
-            return json.dumps({"id": "cus_T3st0000000001", "object": "customer",
-                               "email": form.get("email"), "name": form.get("name")}
-                              ), 200, rheaders
+            form = dict(
+                parse_qsl(post_data.decode() if isinstance(post_data, bytes) else post_data)
+            )
+            return (
+                json.dumps(
+                    {
+                        "id": "cus_T3st0000000001",
+                        "object": "customer",
+                        "email": form.get("email"),
+                        "name": form.get("name"),
+                    }
+                ),
+                200,
+                rheaders,
+            )
         if path == "/v1/billing/meters":
             names = sorted({e["event_name"] for e in self.accepted.values()} | {"nself_api"})
-            data = [{"id": f"mtr_{n}", "object": "billing.meter", "event_name": n,
-                     "status": "active"} for n in names]
+            data = [
+                {"id": f"mtr_{n}", "object": "billing.meter", "event_name": n, "status": "active"}
+                for n in names
+            ]
             return json.dumps(listing(*data)), 200, rheaders
         if path.startswith("/v1/billing/meters/") and path.endswith("/event_summaries"):
             name = path.split("/")[4].removeprefix("mtr_")
             query = dict(parse_qsl(urlsplit(url).query))
-            total = sum(float(e["payload"]["value"]) for e in self.accepted.values()
-                        if e["event_name"] == name
-                        and e["payload"]["stripe_customer_id"] == query["customer"])
-            summary = {"id": "mtrsum_1", "object": "billing.meter_event_summary",
-                       "aggregated_value": total}
+            total = sum(
+                float(e["payload"]["value"])
+                for e in self.accepted.values()
+                if e["event_name"] == name
+                and e["payload"]["stripe_customer_id"] == query["customer"]
+            )
+            summary = {
+                "id": "mtrsum_1",
+                "object": "billing.meter_event_summary",
+                "aggregated_value": total,
+            }
             return json.dumps(listing(summary)), 200, rheaders
         raise AssertionError(f"unexpected request {method} {path}")
 

@@ -42,8 +42,12 @@ def webhook_events(state: CliState, limit: int) -> None:
 
 @webhook_group.command("test")
 @click.argument("event_type", default="customer.updated", required=False)
-@click.option("--url", default=DEFAULT_WEBHOOK_URL, show_default=True,
-              help="Receiver to send the signed test event to.")
+@click.option(
+    "--url",
+    default=DEFAULT_WEBHOOK_URL,
+    show_default=True,
+    help="Receiver to send the signed test event to.",
+)
 @pass_state
 def webhook_test(state: CliState, event_type: str, url: str) -> None:
     """Send a correctly signed sample event to the webhook receiver."""

@@ -34,8 +34,26 @@ from .port import (
 T = TypeVar("T")
 
 #: currencies whose amounts Stripe counts in whole units, not cents
-ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf",
-                          "ugx", "vnd", "vuv", "xaf", "xof", "xpf"})
+ZERO_DECIMAL = frozenset(
+    {
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    }
+)
 #: Stripe accepts at most 100 events per meter event stream request
 METER_BATCH = 100
 _SECRET_PATTERN = re.compile(r"\b(sk|rk|whsec)_(live|test)?_?[A-Za-z0-9*]+")
@@ -61,7 +79,7 @@ def product_id(plan_name: str) -> str:
 
 def to_minor(amount: Decimal, currency: str) -> int:
     exponent = 0 if currency.lower() in ZERO_DECIMAL else 2
-    return int((amount * (10 ** exponent)).to_integral_value())
+    return int((amount * (10**exponent)).to_integral_value())
 
 
 def from_minor(amount: int | None, currency: str) -> Decimal:
@@ -73,7 +91,7 @@ def from_minor(amount: int | None, currency: str) -> Decimal:
 def _unit_amount_decimal(price: Decimal, currency: str) -> str:
     """A per-unit price in minor units with up to 12 decimals (Stripe's ``unit_amount_decimal``)."""
     exponent = 0 if currency.lower() in ZERO_DECIMAL else 2
-    value = (price * (10 ** exponent)).quantize(Decimal("1e-12")).normalize()
+    value = (price * (10**exponent)).quantize(Decimal("1e-12")).normalize()
     return format(value, "f")
 
 
@@ -109,8 +127,11 @@ def plan_of_price(price: dict[str, Any] | None) -> tuple[str | None, str]:
 def subscription_from(data: dict[str, Any]) -> RemoteSubscription:
     """Our view of a Stripe Subscription (current API shape, older fields as fallback)."""
     items = (data.get("items") or {}).get("data") or []
-    licensed = [i for i in items
-                if ((i.get("price") or {}).get("recurring") or {}).get("usage_type") != "metered"]
+    licensed = [
+        i
+        for i in items
+        if ((i.get("price") or {}).get("recurring") or {}).get("usage_type") != "metered"
+    ]
     main = (licensed or items or [{}])[0]
     plan_name, interval = plan_of_price(main.get("price") or main.get("plan"))
     schedule = data.get("schedule")
@@ -121,10 +142,10 @@ def subscription_from(data: dict[str, Any]) -> RemoteSubscription:
         status=str(data.get("status") or "active"),
         plan_name=plan_name,
         interval=interval,
-        current_period_start=_time(main.get("current_period_start")
-                                   or data.get("current_period_start")),
-        current_period_end=_time(main.get("current_period_end")
-                                 or data.get("current_period_end")),
+        current_period_start=_time(
+            main.get("current_period_start") or data.get("current_period_start")
+        ),
+        current_period_end=_time(main.get("current_period_end") or data.get("current_period_end")),
         cancel_at_period_end=bool(data.get("cancel_at_period_end")),
         canceled_at=_time(data.get("canceled_at")),
         ended_at=_time(data.get("ended_at")),
@@ -179,8 +200,7 @@ def payment_method_from(data: dict[str, Any], default_id: str | None) -> RemoteP
 
 
 def customer_from(data: dict[str, Any]) -> ProviderCustomer:
-    return ProviderCustomer(str(data["id"]), data.get("email"), data.get("name"),
-                            data.get("phone"))
+    return ProviderCustomer(str(data["id"]), data.get("email"), data.get("name"), data.get("phone"))
 
 
 class StripeProvider:
@@ -188,8 +208,9 @@ class StripeProvider:
 
     name = "stripe"
 
-    def __init__(self, settings: Settings, *, http_client: Any = None,
-                 max_network_retries: int = 2) -> None:
+    def __init__(
+        self, settings: Settings, *, http_client: Any = None, max_network_retries: int = 2
+    ) -> None:
         if settings.stripe_secret_key is None:
             raise ConfigError("STRIPE_SECRET_KEY is not set (needed for BILLING_PROVIDER=stripe)")
         import stripe
@@ -200,8 +221,12 @@ class StripeProvider:
         if settings.stripe_api_base:
             base = settings.stripe_api_base.rstrip("/").removesuffix("/v1")
             # a Stripe-compatible server answers every base address at one place
-            options["base_addresses"] = {"api": base, "files": base, "connect": base,
-                                         "meter_events": base}
+            options["base_addresses"] = {
+                "api": base,
+                "files": base,
+                "connect": base,
+                "meter_events": base,
+            }
         if http_client is None:
             http_client = stripe.new_default_http_client()
         options["http_client"] = http_client
@@ -221,18 +246,27 @@ class StripeProvider:
         try:
             yield
         except stripe.AuthenticationError as error:
-            raise ProviderError("Stripe API error: Invalid API Key (check STRIPE_SECRET_KEY)",
-                                request_id=error.request_id, http_status=error.http_status,
-                                code="authentication") from None
+            raise ProviderError(
+                "Stripe API error: Invalid API Key (check STRIPE_SECRET_KEY)",
+                request_id=error.request_id,
+                http_status=error.http_status,
+                code="authentication",
+            ) from None
         except stripe.APIConnectionError as error:
-            raise ProviderError(f"Stripe API error: {self._clean(_message(error))}",
-                                http_status=None, code="network") from None
+            raise ProviderError(
+                f"Stripe API error: {self._clean(_message(error))}",
+                http_status=None,
+                code="network",
+            ) from None
         except stripe.StripeError as error:
             message = self._clean(error.user_message or _message(error))
             suffix = f" (request {error.request_id})" if error.request_id else ""
-            raise ProviderError(f"Stripe API error: {message}{suffix}",
-                                request_id=error.request_id, http_status=error.http_status,
-                                code=error.code) from None
+            raise ProviderError(
+                f"Stripe API error: {message}{suffix}",
+                request_id=error.request_id,
+                http_status=error.http_status,
+                code=error.code,
+            ) from None
 
     def _clean(self, text: str) -> str:
         key = self._settings.stripe_secret_key
@@ -256,41 +290,75 @@ class StripeProvider:
 
     # --- PaymentProvider -------------------------------------------------------------------
 
-    def create_customer(self, *, email: str | None, name: str | None, phone: str | None,
-                        project_name: str | None, idempotency_key: str) -> ProviderCustomer:
+    def create_customer(
+        self,
+        *,
+        email: str | None,
+        name: str | None,
+        phone: str | None,
+        project_name: str | None,
+        idempotency_key: str,
+    ) -> ProviderCustomer:
         params: Any = {k: v for k, v in (("email", email), ("name", name), ("phone", phone)) if v}
         if project_name:
             params["metadata"] = {"nself_project": project_name}
-        return customer_from(self._get(lambda: self.client.v1.customers.create(
-            params, options=self._idem(idempotency_key))))
+        return customer_from(
+            self._get(
+                lambda: self.client.v1.customers.create(params, options=self._idem(idempotency_key))
+            )
+        )
 
-    def update_customer(self, customer_id: str, *, email: str | None, name: str | None,
-                        phone: str | None) -> ProviderCustomer | None:
-        params: Any = {k: v for k, v in (("email", email), ("name", name), ("phone", phone))
-                       if v is not None}
-        return customer_from(self._get(lambda: self.client.v1.customers.update(
-            customer_id, params,
-            options=self._idem(f"nself:customer-update:{customer_id}:{sorted(params.items())}"))))
+    def update_customer(
+        self, customer_id: str, *, email: str | None, name: str | None, phone: str | None
+    ) -> ProviderCustomer | None:
+        params: Any = {
+            k: v for k, v in (("email", email), ("name", name), ("phone", phone)) if v is not None
+        }
+        return customer_from(
+            self._get(
+                lambda: self.client.v1.customers.update(
+                    customer_id,
+                    params,
+                    options=self._idem(
+                        f"nself:customer-update:{customer_id}:{sorted(params.items())}"
+                    ),
+                )
+            )
+        )
 
-    def create_subscription(self, *, customer_id: str, plan_name: str, interval: str,
-                            trial_days: int, idempotency_key: str) -> str:
+    def create_subscription(
+        self,
+        *,
+        customer_id: str,
+        plan_name: str,
+        interval: str,
+        trial_days: int,
+        idempotency_key: str,
+    ) -> str:
         key = price_lookup_key(plan_name, interval)
         prices = self._prices_by_lookup_key([key])
         if key not in prices:
-            raise ProviderError(f"Stripe API error: no price with lookup key {key} "
-                                "(run: nself tenant billing plan sync)")
+            raise ProviderError(
+                f"Stripe API error: no price with lookup key {key} "
+                "(run: nself tenant billing plan sync)"
+            )
         items: list[dict[str, Any]] = [{"price": prices[key]["id"]}]
         if interval == "month":
             # overage is billed monthly from the meters: one metered item per metered service
             overage = self._prices_by_lookup_key(
-                [overage_lookup_key(plan_name, s) for s in _metered_services()])
+                [overage_lookup_key(plan_name, s) for s in _metered_services()]
+            )
             items += [{"price": p["id"]} for p in overage.values()]
-        params: Any = {"customer": customer_id, "items": items,
-                       "metadata": {"nself_plan": plan_name}}
+        params: Any = {
+            "customer": customer_id,
+            "items": items,
+            "metadata": {"nself_plan": plan_name},
+        }
         if trial_days:
             params["trial_period_days"] = trial_days
-        subscription = self._get(lambda: self.client.v1.subscriptions.create(
-            params, options=self._idem(idempotency_key)))
+        subscription = self._get(
+            lambda: self.client.v1.subscriptions.create(params, options=self._idem(idempotency_key))
+        )
         return str(subscription["id"])
 
     def check_connection(self) -> str:
@@ -306,8 +374,9 @@ class StripeProvider:
             raise NotFound(f"Customer not found: {customer_id} (deleted in Stripe)")
         return customer_from(data)
 
-    def portal_url(self, customer_id: str, *, return_url: str | None,
-                   flow: str | None = None) -> str:
+    def portal_url(
+        self, customer_id: str, *, return_url: str | None, flow: str | None = None
+    ) -> str:
         params: Any = {"customer": customer_id}
         if return_url:
             params["return_url"] = return_url
@@ -316,15 +385,21 @@ class StripeProvider:
         # sessions are short-lived and harmless to repeat: no idempotency key needed, but the
         # SDK retries, so one is derived from the minute to keep a retried request single
         minute = int(time.time() // 60)
-        session = self._get(lambda: self.client.v1.billing_portal.sessions.create(
-            params, options=self._idem(f"nself:portal:{customer_id}:{flow}:{minute}")))
+        session = self._get(
+            lambda: self.client.v1.billing_portal.sessions.create(
+                params, options=self._idem(f"nself:portal:{customer_id}:{flow}:{minute}")
+            )
+        )
         return str(session["url"])
 
     # --- subscriptions ---------------------------------------------------------------------
 
     def list_subscriptions(self, customer_id: str) -> list[RemoteSubscription]:
-        page = self._get(lambda: self.client.v1.subscriptions.list(
-            {"customer": customer_id, "status": "all", "limit": 10}))
+        page = self._get(
+            lambda: self.client.v1.subscriptions.list(
+                {"customer": customer_id, "status": "all", "limit": 10}
+            )
+        )
         return [subscription_from(s) for s in page.get("data", [])]
 
     def retrieve_subscription(self, subscription_id: str) -> RemoteSubscription:
@@ -343,42 +418,60 @@ class StripeProvider:
         key = price_lookup_key(plan_name, interval)
         prices = self._prices_by_lookup_key([key])
         if key not in prices:
-            raise ProviderError(f"Stripe API error: no price with lookup key {key} "
-                                "(run: nself tenant billing plan sync)")
+            raise ProviderError(
+                f"Stripe API error: no price with lookup key {key} "
+                "(run: nself tenant billing plan sync)"
+            )
         return str(prices[key]["id"])
 
-    def upgrade_subscription(self, subscription_id: str, *, plan_name: str, interval: str,
-                             idempotency_key: str) -> RemoteSubscription:
+    def upgrade_subscription(
+        self, subscription_id: str, *, plan_name: str, interval: str, idempotency_key: str
+    ) -> RemoteSubscription:
         """Immediate price change, prorated and invoiced now (``always_invoice``)."""
         data = self._raw_subscription(subscription_id)
         if data.get("schedule"):
             # a pending downgrade would otherwise override the upgrade at period end
             schedule_id = data["schedule"]
-            self._get(lambda: self.client.v1.subscription_schedules.release(
-                schedule_id, options=self._idem(f"{idempotency_key}:release")))
+            self._get(
+                lambda: self.client.v1.subscription_schedules.release(
+                    schedule_id, options=self._idem(f"{idempotency_key}:release")
+                )
+            )
         item = self._licensed_item(data)
         price = self._price_id(plan_name, interval)
-        params: Any = {"items": [{"id": item["id"], "price": price}],
-                       "proration_behavior": "always_invoice",
-                       "metadata": {"nself_plan": plan_name}}
-        return subscription_from(self._get(lambda: self.client.v1.subscriptions.update(
-            subscription_id, params, options=self._idem(idempotency_key))))
+        params: Any = {
+            "items": [{"id": item["id"], "price": price}],
+            "proration_behavior": "always_invoice",
+            "metadata": {"nself_plan": plan_name},
+        }
+        return subscription_from(
+            self._get(
+                lambda: self.client.v1.subscriptions.update(
+                    subscription_id, params, options=self._idem(idempotency_key)
+                )
+            )
+        )
 
-    def schedule_downgrade(self, subscription_id: str, *, plan_name: str, interval: str,
-                           idempotency_key: str) -> RemoteSubscription:
+    def schedule_downgrade(
+        self, subscription_id: str, *, plan_name: str, interval: str, idempotency_key: str
+    ) -> RemoteSubscription:
         """A Subscription Schedule: the current price until the period ends, then the cheaper
         one; nothing is charged now."""
         data = self._raw_subscription(subscription_id)
         current = subscription_from(data)
         schedule_id = current.schedule_id
         if schedule_id is None:
-            schedule = self._get(lambda: self.client.v1.subscription_schedules.create(
-                {"from_subscription": subscription_id},
-                options=self._idem(f"{idempotency_key}:schedule")))
+            schedule = self._get(
+                lambda: self.client.v1.subscription_schedules.create(
+                    {"from_subscription": subscription_id},
+                    options=self._idem(f"{idempotency_key}:schedule"),
+                )
+            )
             schedule_id = str(schedule["id"])
         else:
-            schedule = self._get(lambda: self.client.v1.subscription_schedules.retrieve(
-                str(schedule_id)))
+            schedule = self._get(
+                lambda: self.client.v1.subscription_schedules.retrieve(str(schedule_id))
+            )
         phase = (schedule.get("phases") or [{}])[0]
         item = self._licensed_item(data)
         new_price = self._price_id(plan_name, interval)
@@ -387,48 +480,78 @@ class StripeProvider:
             "end_behavior": "release",
             "proration_behavior": "none",
             "phases": [
-                {"items": [{"price": (item.get("price") or {}).get("id"), "quantity": 1}],
-                 "start_date": phase.get("start_date") or int(
-                     (current.current_period_start or datetime.now(UTC)).timestamp()),
-                 "end_date": int(end.timestamp()) if end else "now"},
-                {"items": [{"price": new_price, "quantity": 1}],
-                 "duration": {"interval": interval, "interval_count": 1},
-                 "metadata": {"nself_plan": plan_name}},
+                {
+                    "items": [{"price": (item.get("price") or {}).get("id"), "quantity": 1}],
+                    "start_date": phase.get("start_date")
+                    or int((current.current_period_start or datetime.now(UTC)).timestamp()),
+                    "end_date": int(end.timestamp()) if end else "now",
+                },
+                {
+                    "items": [{"price": new_price, "quantity": 1}],
+                    "duration": {"interval": interval, "interval_count": 1},
+                    "metadata": {"nself_plan": plan_name},
+                },
             ],
         }
         sid = str(schedule_id)
-        self._get(lambda: self.client.v1.subscription_schedules.update(
-            sid, params, options=self._idem(idempotency_key)))
+        self._get(
+            lambda: self.client.v1.subscription_schedules.update(
+                sid, params, options=self._idem(idempotency_key)
+            )
+        )
         return self.retrieve_subscription(subscription_id)
 
-    def cancel_subscription(self, subscription_id: str, *, immediate: bool,
-                            idempotency_key: str) -> RemoteSubscription:
+    def cancel_subscription(
+        self, subscription_id: str, *, immediate: bool, idempotency_key: str
+    ) -> RemoteSubscription:
         if immediate:
-            return subscription_from(self._get(lambda: self.client.v1.subscriptions.cancel(
-                subscription_id, options=self._idem(idempotency_key))))
+            return subscription_from(
+                self._get(
+                    lambda: self.client.v1.subscriptions.cancel(
+                        subscription_id, options=self._idem(idempotency_key)
+                    )
+                )
+            )
         params: Any = {"cancel_at_period_end": True}
-        return subscription_from(self._get(lambda: self.client.v1.subscriptions.update(
-            subscription_id, params, options=self._idem(idempotency_key))))
+        return subscription_from(
+            self._get(
+                lambda: self.client.v1.subscriptions.update(
+                    subscription_id, params, options=self._idem(idempotency_key)
+                )
+            )
+        )
 
-    def reactivate_subscription(self, subscription_id: str, *,
-                                idempotency_key: str) -> RemoteSubscription:
+    def reactivate_subscription(
+        self, subscription_id: str, *, idempotency_key: str
+    ) -> RemoteSubscription:
         params: Any = {"cancel_at_period_end": False}
-        return subscription_from(self._get(lambda: self.client.v1.subscriptions.update(
-            subscription_id, params, options=self._idem(idempotency_key))))
+        return subscription_from(
+            self._get(
+                lambda: self.client.v1.subscriptions.update(
+                    subscription_id, params, options=self._idem(idempotency_key)
+                )
+            )
+        )
 
     # --- invoices --------------------------------------------------------------------------
 
     def list_invoices(self, customer_id: str, *, limit: int = 10) -> list[RemoteInvoice]:
-        page = self._get(lambda: self.client.v1.invoices.list(
-            {"customer": customer_id, "limit": max(1, min(limit, 100))}))
+        page = self._get(
+            lambda: self.client.v1.invoices.list(
+                {"customer": customer_id, "limit": max(1, min(limit, 100))}
+            )
+        )
         return [invoice_from(i) for i in page.get("data", [])]
 
     def retrieve_invoice(self, invoice_id: str) -> RemoteInvoice:
         return invoice_from(self._get(lambda: self.client.v1.invoices.retrieve(invoice_id)))
 
     def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> RemoteInvoice:
-        return invoice_from(self._get(lambda: self.client.v1.invoices.pay(
-            invoice_id, options=self._idem(idempotency_key))))
+        return invoice_from(
+            self._get(
+                lambda: self.client.v1.invoices.pay(invoice_id, options=self._idem(idempotency_key))
+            )
+        )
 
     def download_invoice_pdf(self, invoice_id: str) -> bytes:
         """The PDF Stripe renders (``invoice_pdf``, a signed link that needs no key), fetched
@@ -446,8 +569,9 @@ class StripeProvider:
         if hasattr(stream, "close"):
             stream.close()
         if status != 200 or not body.startswith(b"%PDF"):
-            raise ProviderError(f"Stripe API error: invoice PDF download failed (HTTP {status})",
-                                http_status=status)
+            raise ProviderError(
+                f"Stripe API error: invoice PDF download failed (HTTP {status})", http_status=status
+            )
         return bytes(body)
 
     # --- payment methods -------------------------------------------------------------------
@@ -461,43 +585,60 @@ class StripeProvider:
 
     def list_payment_methods(self, customer_id: str) -> list[RemotePaymentMethod]:
         default = self._default_payment_method(customer_id)
-        page = self._get(lambda: self.client.v1.payment_methods.list(
-            {"customer": customer_id, "type": "card", "limit": 100}))
+        page = self._get(
+            lambda: self.client.v1.payment_methods.list(
+                {"customer": customer_id, "type": "card", "limit": 100}
+            )
+        )
         return [payment_method_from(pm, default) for pm in page.get("data", [])]
 
-    def detach_payment_method(self, customer_id: str, payment_method_id: str, *,
-                              idempotency_key: str) -> None:
+    def detach_payment_method(
+        self, customer_id: str, payment_method_id: str, *, idempotency_key: str
+    ) -> None:
         methods = self.list_payment_methods(customer_id)
         target = next((m for m in methods if m.payment_method_id == payment_method_id), None)
         if target is None:
             raise NotFound(f"Payment method not found: {payment_method_id}")
         if target.is_default and len(methods) == 1:
-            raise Conflict(f"Cannot remove {payment_method_id}: it is the only (default) "
-                           "payment method; add another first")
-        self._get(lambda: self.client.v1.payment_methods.detach(
-            payment_method_id, options=self._idem(idempotency_key)))
+            raise Conflict(
+                f"Cannot remove {payment_method_id}: it is the only (default) "
+                "payment method; add another first"
+            )
+        self._get(
+            lambda: self.client.v1.payment_methods.detach(
+                payment_method_id, options=self._idem(idempotency_key)
+            )
+        )
 
-    def set_default_payment_method(self, customer_id: str, payment_method_id: str, *,
-                                   idempotency_key: str) -> None:
+    def set_default_payment_method(
+        self, customer_id: str, payment_method_id: str, *, idempotency_key: str
+    ) -> None:
         params: Any = {"invoice_settings": {"default_payment_method": payment_method_id}}
-        self._get(lambda: self.client.v1.customers.update(
-            customer_id, params, options=self._idem(idempotency_key)))
+        self._get(
+            lambda: self.client.v1.customers.update(
+                customer_id, params, options=self._idem(idempotency_key)
+            )
+        )
 
     # --- plan catalog ----------------------------------------------------------------------
 
     def _prices_by_lookup_key(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), 10):  # Stripe takes up to 10 lookup keys per list
-            chunk = keys[start:start + 10]
-            page = self._get(lambda chunk=chunk: self.client.v1.prices.list(  # type: ignore[misc]
-                {"lookup_keys": chunk, "active": True, "limit": 10}))
+            chunk = keys[start : start + 10]
+            page = self._get(
+                lambda chunk=chunk: self.client.v1.prices.list(  # type: ignore[misc]
+                    {"lookup_keys": chunk, "active": True, "limit": 10}
+                )
+            )
             for price in page.get("data", []):
                 found[str(price["lookup_key"])] = price
         return found
 
     def _meters(self) -> dict[str, dict[str, Any]]:
-        page = self._get(lambda: self.client.v1.billing.meters.list(
-            {"status": "active", "limit": 100}))
+        page = self._get(
+            lambda: self.client.v1.billing.meters.list({"status": "active", "limit": 100})
+        )
         meters = {str(m["event_name"]): m for m in page.get("data", [])}
         with self._lock:
             self._meter_ids.update({name: str(m["id"]) for name, m in meters.items()})
@@ -512,18 +653,30 @@ class StripeProvider:
         except ProviderError as error:
             if error.http_status != 404:
                 raise
-        params: Any = {"id": pid, "name": f"nself {plan.name}",
-                       "metadata": {"nself_plan": plan.name}}
+        params: Any = {
+            "id": pid,
+            "name": f"nself {plan.name}",
+            "metadata": {"nself_plan": plan.name},
+        }
         if plan.description:
             params["description"] = plan.description
-        self._get(lambda: self.client.v1.products.create(
-            params, options=self._idem(f"nself:product:{pid}")))
+        self._get(
+            lambda: self.client.v1.products.create(
+                params, options=self._idem(f"nself:product:{pid}")
+            )
+        )
         created.append(f"product {pid}")
         return pid
 
-    def _ensure_price(self, existing: dict[str, dict[str, Any]], *, lookup_key: str,
-                      params: dict[str, Any], matches: Callable[[dict[str, Any]], bool],
-                      created: list[str]) -> str:
+    def _ensure_price(
+        self,
+        existing: dict[str, dict[str, Any]],
+        *,
+        lookup_key: str,
+        params: dict[str, Any],
+        matches: Callable[[dict[str, Any]], bool],
+        created: list[str],
+    ) -> str:
         price = existing.get(lookup_key)
         if price is not None and matches(price):
             return str(price["id"])
@@ -532,25 +685,35 @@ class StripeProvider:
             # the amount changed: a new price takes the lookup key over, the old one stays for
             # the subscriptions already on it
             body["transfer_lookup_key"] = True
-        fingerprint = "-".join(str(params.get(k)) for k in
-                               ("unit_amount", "unit_amount_decimal", "currency"))
-        made = self._get(lambda: self.client.v1.prices.create(
-            body, options=self._idem(f"nself:price:{lookup_key}:{fingerprint}")))
+        fingerprint = "-".join(
+            str(params.get(k)) for k in ("unit_amount", "unit_amount_decimal", "currency")
+        )
+        made = self._get(
+            lambda: self.client.v1.prices.create(
+                body, options=self._idem(f"nself:price:{lookup_key}:{fingerprint}")
+            )
+        )
         created.append(f"price {lookup_key}")
         return str(made["id"])
 
-    def _ensure_meter(self, service: str, meters: dict[str, dict[str, Any]],
-                      created: list[str]) -> str:
+    def _ensure_meter(
+        self, service: str, meters: dict[str, dict[str, Any]], created: list[str]
+    ) -> str:
         name = meter_event_name(service)
         if name in meters:
             return str(meters[name]["id"])
-        params: Any = {"display_name": f"nself {service}", "event_name": name,
-                       "default_aggregation": {"formula": "sum"},
-                       "customer_mapping": {"event_payload_key": "stripe_customer_id",
-                                            "type": "by_id"},
-                       "value_settings": {"event_payload_key": "value"}}
-        meter = self._get(lambda: self.client.v1.billing.meters.create(
-            params, options=self._idem(f"nself:meter:{name}")))
+        params: Any = {
+            "display_name": f"nself {service}",
+            "event_name": name,
+            "default_aggregation": {"formula": "sum"},
+            "customer_mapping": {"event_payload_key": "stripe_customer_id", "type": "by_id"},
+            "value_settings": {"event_payload_key": "value"},
+        }
+        meter = self._get(
+            lambda: self.client.v1.billing.meters.create(
+                params, options=self._idem(f"nself:meter:{name}")
+            )
+        )
         meters[name] = meter
         with self._lock:
             self._meter_ids[name] = str(meter["id"])
@@ -576,29 +739,45 @@ class StripeProvider:
                     continue
                 minor = to_minor(amount, currency)
                 ids[interval] = self._ensure_price(
-                    existing, lookup_key=price_lookup_key(plan.name, interval),
-                    params={"product": pid, "currency": currency, "unit_amount": minor,
-                            "recurring": {"interval": interval, "usage_type": "licensed"},
-                            "metadata": {"nself_plan": plan.name}},
+                    existing,
+                    lookup_key=price_lookup_key(plan.name, interval),
+                    params={
+                        "product": pid,
+                        "currency": currency,
+                        "unit_amount": minor,
+                        "recurring": {"interval": interval, "usage_type": "licensed"},
+                        "metadata": {"nself_plan": plan.name},
+                    },
                     matches=lambda p, minor=minor: p.get("unit_amount") == minor,  # type: ignore[misc]
-                    created=created)
+                    created=created,
+                )
             metered: dict[str, tuple[str, str]] = {}
             for service, unit_price in sorted(plan.overage.items()):
                 meter_id = self._ensure_meter(service, meters, created)
                 decimal_text = _unit_amount_decimal(unit_price, currency)
                 price_id = self._ensure_price(
-                    existing, lookup_key=overage_lookup_key(plan.name, service),
-                    params={"product": pid, "currency": currency,
-                            "unit_amount_decimal": decimal_text,
-                            "recurring": {"interval": "month", "usage_type": "metered",
-                                          "meter": meter_id},
-                            "metadata": {"nself_plan": plan.name, "nself_service": service}},
+                    existing,
+                    lookup_key=overage_lookup_key(plan.name, service),
+                    params={
+                        "product": pid,
+                        "currency": currency,
+                        "unit_amount_decimal": decimal_text,
+                        "recurring": {
+                            "interval": "month",
+                            "usage_type": "metered",
+                            "meter": meter_id,
+                        },
+                        "metadata": {"nself_plan": plan.name, "nself_service": service},
+                    },
                     matches=lambda p, d=decimal_text: (  # type: ignore[misc]
-                        Decimal(str(p.get("unit_amount_decimal") or "-1")) == Decimal(d)),
-                    created=created)
+                        Decimal(str(p.get("unit_amount_decimal") or "-1")) == Decimal(d)
+                    ),
+                    created=created,
+                )
                 metered[service] = (meter_id, price_id)
-            entries.append(CatalogEntry(plan.name, pid, ids["month"], ids["year"], metered,
-                                        tuple(created)))
+            entries.append(
+                CatalogEntry(plan.name, pid, ids["month"], ids["year"], metered, tuple(created))
+            )
         return entries
 
     # --- meter events ----------------------------------------------------------------------
@@ -619,7 +798,7 @@ class StripeProvider:
         event session) where the SDK has it, else v1 ``billing.meter_events`` one by one.
         Each event carries its outbox identifier, so a retried batch is counted once."""
         for start in range(0, len(events), METER_BATCH):
-            batch = events[start:start + METER_BATCH]
+            batch = events[start : start + METER_BATCH]
             if _sdk_has_v2_stream(self.client):
                 self._send_v2(batch)
             else:
@@ -627,17 +806,24 @@ class StripeProvider:
                     self._send_v1(event)
 
     def _send_v2(self, batch: list[MeterEvent]) -> None:
-        params: Any = {"events": [
-            {"event_name": e.event_name, "identifier": e.identifier,
-             "timestamp": e.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-             "payload": {"stripe_customer_id": e.customer_id, "value": _value_text(e.value)}}
-            for e in batch]}
+        params: Any = {
+            "events": [
+                {
+                    "event_name": e.event_name,
+                    "identifier": e.identifier,
+                    "timestamp": e.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                    "payload": {"stripe_customer_id": e.customer_id, "value": _value_text(e.value)},
+                }
+                for e in batch
+            ]
+        }
         for attempt in (1, 2):
             token = self._meter_token(renew=attempt == 2)
             try:
                 with self._errors():
                     self.client.v2.billing.meter_event_stream.create(
-                        params, options={"api_key": token})
+                        params, options={"api_key": token}
+                    )
                 return
             except ProviderError as error:
                 if error.code == "authentication" and attempt == 1:
@@ -645,15 +831,21 @@ class StripeProvider:
                 raise
 
     def _send_v1(self, event: MeterEvent) -> None:
-        params: Any = {"event_name": event.event_name, "identifier": event.identifier,
-                       "timestamp": int(event.timestamp.timestamp()),
-                       "payload": {"stripe_customer_id": event.customer_id,
-                                   "value": _value_text(event.value)}}
-        self._get(lambda: self.client.v1.billing.meter_events.create(
-            params, options=self._idem(f"nself:meter-event:{event.identifier}")))
+        params: Any = {
+            "event_name": event.event_name,
+            "identifier": event.identifier,
+            "timestamp": int(event.timestamp.timestamp()),
+            "payload": {"stripe_customer_id": event.customer_id, "value": _value_text(event.value)},
+        }
+        self._get(
+            lambda: self.client.v1.billing.meter_events.create(
+                params, options=self._idem(f"nself:meter-event:{event.identifier}")
+            )
+        )
 
-    def meter_event_total(self, service: str, customer_id: str, start: datetime,
-                          end: datetime) -> Decimal | None:
+    def meter_event_total(
+        self, service: str, customer_id: str, start: datetime, end: datetime
+    ) -> Decimal | None:
         """Stripe's aggregated meter value over [start, end) (minute-aligned, as the meter
         event summaries require); None when the meter does not exist."""
         name = meter_event_name(service)
@@ -663,21 +855,30 @@ class StripeProvider:
             meter_id = (self._meters().get(name) or {}).get("id")
         if meter_id is None:
             return None
-        params: Any = {"customer": customer_id,
-                       "start_time": int(start.timestamp()) // 60 * 60,
-                       "end_time": -(-int(end.timestamp()) // 60) * 60}
+        params: Any = {
+            "customer": customer_id,
+            "start_time": int(start.timestamp()) // 60 * 60,
+            "end_time": -(-int(end.timestamp()) // 60) * 60,
+        }
         mid = str(meter_id)
         page = self._get(lambda: self.client.v1.billing.meters.event_summaries.list(mid, params))
-        return sum((Decimal(str(s.get("aggregated_value") or 0)) for s in page.get("data", [])),
-                   Decimal(0))
+        return sum(
+            (Decimal(str(s.get("aggregated_value") or 0)) for s in page.get("data", [])), Decimal(0)
+        )
 
     # --- webhooks --------------------------------------------------------------------------
 
     def list_webhook_endpoints(self) -> list[dict[str, Any]]:
         page = self._get(lambda: self.client.v1.webhook_endpoints.list({"limit": 100}))
-        return [{"id": e.get("id"), "url": e.get("url"), "status": e.get("status"),
-                 "enabled_events": list(e.get("enabled_events") or [])}
-                for e in page.get("data", [])]
+        return [
+            {
+                "id": e.get("id"),
+                "url": e.get("url"),
+                "status": e.get("status"),
+                "enabled_events": list(e.get("enabled_events") or []),
+            }
+            for e in page.get("data", [])
+        ]
 
     def list_events(self, *, limit: int = 10) -> list[dict[str, Any]]:
         page = self._get(lambda: self.client.v1.events.list({"limit": max(1, min(limit, 100))}))
@@ -686,8 +887,11 @@ class StripeProvider:
 
 def _sdk_has_v2_stream(client: Any) -> bool:
     billing = getattr(getattr(client, "v2", None), "billing", None)
-    return billing is not None and hasattr(billing, "meter_event_stream") and hasattr(
-        billing, "meter_event_session")
+    return (
+        billing is not None
+        and hasattr(billing, "meter_event_stream")
+        and hasattr(billing, "meter_event_session")
+    )
 
 
 def _value_text(value: Decimal) -> str:

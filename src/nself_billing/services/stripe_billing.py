@@ -57,8 +57,9 @@ class StripeBillingService:
     def remote(self) -> RemoteBilling:
         provider = self._ctx.provider
         if not isinstance(provider, RemoteBilling):
-            raise ConfigError("This needs the Stripe provider (set STRIPE_SECRET_KEY or "
-                              "BILLING_PROVIDER=stripe)")
+            raise ConfigError(
+                "This needs the Stripe provider (set STRIPE_SECRET_KEY or BILLING_PROVIDER=stripe)"
+            )
         return provider
 
     @property
@@ -70,8 +71,14 @@ class StripeBillingService:
     def customer(self, customer_id: str) -> ProviderCustomer:
         found = self.remote.retrieve_customer(customer_id)
         with self._ctx.db.write() as conn:
-            mirror.upsert_customer(conn, found.customer_id, email=found.email, name=found.name,
-                                   phone=found.phone, now=self._ctx.clock())
+            mirror.upsert_customer(
+                conn,
+                found.customer_id,
+                email=found.email,
+                name=found.name,
+                phone=found.phone,
+                now=self._ctx.clock(),
+            )
         return found
 
     def portal_url(self, customer_id: str) -> str:
@@ -79,8 +86,9 @@ class StripeBillingService:
 
     # --- subscriptions ---------------------------------------------------------------------
 
-    def _mirror_subscription(self, sub: RemoteSubscription,
-                             scheduled_plan: str | None = None) -> RemoteSubscription:
+    def _mirror_subscription(
+        self, sub: RemoteSubscription, scheduled_plan: str | None = None
+    ) -> RemoteSubscription:
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             mirror.upsert_subscription(conn, sub, provider_time=now, now=now)
@@ -95,8 +103,11 @@ class StripeBillingService:
         return found
 
     def current_subscription(self, customer_id: str) -> RemoteSubscription:
-        live = [s for s in self.subscriptions(customer_id)
-                if s.status in ("active", "trialing", "past_due", "unpaid", "incomplete")]
+        live = [
+            s
+            for s in self.subscriptions(customer_id)
+            if s.status in ("active", "trialing", "past_due", "unpaid", "incomplete")
+        ]
         if not live:
             raise NotFound("No active subscription")
         return live[0]
@@ -104,33 +115,50 @@ class StripeBillingService:
     def upgrade(self, customer_id: str, plan_name: str) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
         self._plan(plan_name)
-        return self._mirror_subscription(self.remote.upgrade_subscription(
-            sub.subscription_id, plan_name=plan_name, interval=sub.interval,
-            idempotency_key=f"nself:upgrade:{sub.subscription_id}:{plan_name}"))
+        return self._mirror_subscription(
+            self.remote.upgrade_subscription(
+                sub.subscription_id,
+                plan_name=plan_name,
+                interval=sub.interval,
+                idempotency_key=f"nself:upgrade:{sub.subscription_id}:{plan_name}",
+            )
+        )
 
     def downgrade(self, customer_id: str, plan_name: str) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
         self._plan(plan_name)
         end = sub.current_period_end.isoformat() if sub.current_period_end else "end"
-        return self._mirror_subscription(self.remote.schedule_downgrade(
-            sub.subscription_id, plan_name=plan_name, interval=sub.interval,
-            idempotency_key=f"nself:downgrade:{sub.subscription_id}:{plan_name}:{end}"),
-            scheduled_plan=plan_name)
+        return self._mirror_subscription(
+            self.remote.schedule_downgrade(
+                sub.subscription_id,
+                plan_name=plan_name,
+                interval=sub.interval,
+                idempotency_key=f"nself:downgrade:{sub.subscription_id}:{plan_name}:{end}",
+            ),
+            scheduled_plan=plan_name,
+        )
 
     def cancel(self, customer_id: str, *, immediate: bool = False) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
         mode = "now" if immediate else "period-end"
-        return self._mirror_subscription(self.remote.cancel_subscription(
-            sub.subscription_id, immediate=immediate,
-            idempotency_key=f"nself:cancel:{sub.subscription_id}:{mode}"))
+        return self._mirror_subscription(
+            self.remote.cancel_subscription(
+                sub.subscription_id,
+                immediate=immediate,
+                idempotency_key=f"nself:cancel:{sub.subscription_id}:{mode}",
+            )
+        )
 
     def reactivate(self, customer_id: str) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
         if not sub.cancel_at_period_end:
             raise Conflict("The subscription is not scheduled for cancellation")
-        return self._mirror_subscription(self.remote.reactivate_subscription(
-            sub.subscription_id, idempotency_key=f"nself:reactivate:{sub.subscription_id}:"
-                                                 f"{int(time.time() // 60)}"))
+        return self._mirror_subscription(
+            self.remote.reactivate_subscription(
+                sub.subscription_id,
+                idempotency_key=f"nself:reactivate:{sub.subscription_id}:{int(time.time() // 60)}",
+            )
+        )
 
     def _plan(self, plan_name: str) -> None:
         from ..errors import PlanNotFound
@@ -185,20 +213,25 @@ class StripeBillingService:
     def add_payment_method_url(self, customer_id: str) -> str:
         """A Billing Portal link that opens on the payment-method form: card numbers are typed
         into Stripe's page, never into our tool."""
-        return self.remote.portal_url(customer_id, return_url=self._ctx.settings.base_url,
-                                      flow="payment_method_update")
+        return self.remote.portal_url(
+            customer_id, return_url=self._ctx.settings.base_url, flow="payment_method_update"
+        )
 
     def remove_payment_method(self, customer_id: str, payment_method_id: str) -> None:
         self.remote.detach_payment_method(
-            customer_id, payment_method_id,
-            idempotency_key=f"nself:pm-detach:{customer_id}:{payment_method_id}")
+            customer_id,
+            payment_method_id,
+            idempotency_key=f"nself:pm-detach:{customer_id}:{payment_method_id}",
+        )
         with self._ctx.db.write() as conn:
             mirror.detach_payment_method(conn, payment_method_id, at=self._ctx.clock())
 
     def set_default_payment_method(self, customer_id: str, payment_method_id: str) -> None:
         self.remote.set_default_payment_method(
-            customer_id, payment_method_id,
-            idempotency_key=f"nself:pm-default:{customer_id}:{payment_method_id}")
+            customer_id,
+            payment_method_id,
+            idempotency_key=f"nself:pm-default:{customer_id}:{payment_method_id}",
+        )
         with self._ctx.db.write() as conn:
             mirror.set_default_payment_method(conn, customer_id, payment_method_id)
 
@@ -209,20 +242,33 @@ class StripeBillingService:
         Stripe ids are stored on ``billing_plans``. Safe to run again."""
         with self._ctx.db.read() as conn:
             plans = catalog_store.list_plans(conn)
-        wanted = [CatalogPlan(
-            name=p.name, description=p.description, currency="usd",
-            price_monthly=p.price_monthly, price_yearly=p.price_yearly,
-            overage={q.service: q.overage_price for q in p.quotas
-                     if q.overage_price and q.overage_price > 0})
-            for p in plans]
+        wanted = [
+            CatalogPlan(
+                name=p.name,
+                description=p.description,
+                currency="usd",
+                price_monthly=p.price_monthly,
+                price_yearly=p.price_yearly,
+                overage={
+                    q.service: q.overage_price
+                    for q in p.quotas
+                    if q.overage_price and q.overage_price > 0
+                },
+            )
+            for p in plans
+        ]
         entries = self.remote.sync_catalog(wanted)
         with self._ctx.db.write() as conn:
             for entry in entries:
-                conn.execute(update(plans_table)
-                             .where(plans_table.c.plan_name == entry.plan_name)
-                             .values(stripe_product_id=entry.product_id,
-                                     stripe_price_id=entry.price_monthly_id,
-                                     stripe_price_id_yearly=entry.price_yearly_id))
+                conn.execute(
+                    update(plans_table)
+                    .where(plans_table.c.plan_name == entry.plan_name)
+                    .values(
+                        stripe_product_id=entry.product_id,
+                        stripe_price_id=entry.price_monthly_id,
+                        stripe_price_id_yearly=entry.price_yearly_id,
+                    )
+                )
         return entries
 
     def price_id(self, plan_name: str, interval: str = "month") -> str | None:
@@ -231,8 +277,11 @@ class StripeBillingService:
             raise InvalidInput(f"Invalid interval: {interval} (expected month or year)")
         from sqlalchemy import select
 
-        column = (plans_table.c.stripe_price_id if interval == "month"
-                  else plans_table.c.stripe_price_id_yearly)
+        column = (
+            plans_table.c.stripe_price_id
+            if interval == "month"
+            else plans_table.c.stripe_price_id_yearly
+        )
         with self._ctx.db.read() as conn:
             row = conn.execute(select(column).where(plans_table.c.plan_name == plan_name)).first()
         if row is None:
@@ -255,8 +304,9 @@ class StripeBillingService:
         base = self._ctx.settings.base_url
         return base.rstrip("/") + WEBHOOK_PATH if base else None
 
-    def webhook_test(self, event_type: str = "customer.updated", *, url: str | None = None,
-                     timeout: float = 10.0) -> WebhookTestResult:
+    def webhook_test(
+        self, event_type: str = "customer.updated", *, url: str | None = None, timeout: float = 10.0
+    ) -> WebhookTestResult:
         """POST a sample event signed with STRIPE_WEBHOOK_SECRET (by the SDK's signing helper)
         to our receiver and report its answer. Its id starts with ``evt_nself_test_``: the
         receiver verifies and stores it but applies nothing."""
@@ -269,16 +319,26 @@ class StripeBillingService:
         if not target.startswith(("http://", "https://")):
             raise InvalidInput(f"Invalid webhook URL: {target}")
         event_id = TEST_EVENT_PREFIX + secrets.token_hex(8)
-        payload = json.dumps({
-            "id": event_id, "object": "event", "type": event_type, "livemode": False,
-            "created": int(time.time()), "api_version": self._ctx.settings.stripe_api_version,
-            "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
-            "data": {"object": {"id": "nself_test_object", "object": event_type.split(".")[0]}},
-        })
+        payload = json.dumps(
+            {
+                "id": event_id,
+                "object": "event",
+                "type": event_type,
+                "livemode": False,
+                "created": int(time.time()),
+                "api_version": self._ctx.settings.stripe_api_version,
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+                "data": {"object": {"id": "nself_test_object", "object": event_type.split(".")[0]}},
+            }
+        )
         header = stripe.WebhookSignature.generate_signature_header(payload, secret.reveal())
         request = urllib.request.Request(
-            target, data=payload.encode(), method="POST",
-            headers={"Content-Type": "application/json", "Stripe-Signature": header})
+            target,
+            data=payload.encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Stripe-Signature": header},
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 status, body = response.status, response.read().decode(errors="replace")

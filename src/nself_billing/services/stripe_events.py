@@ -32,14 +32,26 @@ from .context import Context
 SIGNATURE_TOLERANCE_SECONDS = 300
 
 PROCESSED, DUPLICATE, STALE, IGNORED, FAILED, TEST = (
-    "processed", "duplicate", "stale", "ignored", "failed", "test")
+    "processed",
+    "duplicate",
+    "stale",
+    "ignored",
+    "failed",
+    "test",
+)
 #: id prefix of the events ``webhook test`` sends: verified and stored, never applied
 TEST_EVENT_PREFIX = "evt_nself_test_"
 
 HANDLED_EVENTS = (
-    "customer.subscription.created", "customer.subscription.updated",
-    "customer.subscription.deleted", "invoice.created", "invoice.finalized", "invoice.paid",
-    "invoice.payment_failed", "customer.updated", "payment_method.attached",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "customer.updated",
+    "payment_method.attached",
     "payment_method.detached",
 )
 
@@ -48,8 +60,9 @@ class SignatureInvalid(InvalidInput):
     """The Stripe-Signature header does not match the payload (or is too old)."""
 
 
-def verify_and_parse(payload: bytes, sig_header: str | None,
-                     secret: Secret | str | None) -> dict[str, Any]:
+def verify_and_parse(
+    payload: bytes, sig_header: str | None, secret: Secret | str | None
+) -> dict[str, Any]:
     """The event as a dict, after checking ``Stripe-Signature`` with the SDK's own helper
     (HMAC-SHA256 over ``t.payload``, timestamp within 300 seconds)."""
     import stripe
@@ -58,8 +71,7 @@ def verify_and_parse(payload: bytes, sig_header: str | None,
     if not key:
         raise ConfigError("STRIPE_WEBHOOK_SECRET is not set: cannot verify webhook signatures")
     try:
-        stripe.WebhookSignature.verify_header(payload, sig_header, key,
-                                              SIGNATURE_TOLERANCE_SECONDS)
+        stripe.WebhookSignature.verify_header(payload, sig_header, key, SIGNATURE_TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as error:
         reason = str(getattr(error, "_message", None) or error).splitlines()[0]
         if "tolerance" in reason.lower():
@@ -87,9 +99,15 @@ def apply_stripe_event(ctx: Context, event: dict[str, Any]) -> str:
     created = _event_time(event)
     now = ctx.clock()
     with ctx.db.write() as conn:
-        if not mirror.store_event(conn, event_id=event_id, type_=event_type,
-                                  api_version=event.get("api_version"), created=created,
-                                  payload=json.dumps(event, separators=(",", ":")), now=now):
+        if not mirror.store_event(
+            conn,
+            event_id=event_id,
+            type_=event_type,
+            api_version=event.get("api_version"),
+            created=created,
+            payload=json.dumps(event, separators=(",", ":")),
+            now=now,
+        ):
             return DUPLICATE
         if event_id.startswith(TEST_EVENT_PREFIX):
             mirror.finish_event(conn, event_id, status=TEST, now=now)
@@ -102,18 +120,22 @@ def apply_stripe_event(ctx: Context, event: dict[str, Any]) -> str:
         try:
             with conn.begin_nested():
                 object_id = str(obj["id"])
-                if not mirror.advance_object(conn, object_id=object_id,
-                                             object_type=str(obj.get("object") or event_type),
-                                             created=created, event_id=event_id):
+                if not mirror.advance_object(
+                    conn,
+                    object_id=object_id,
+                    object_type=str(obj.get("object") or event_type),
+                    created=created,
+                    event_id=event_id,
+                ):
                     outcome = STALE
                 else:
                     handler(conn, obj, created, now)
                     outcome = PROCESSED
         except (BillingError, KeyError, TypeError, ValueError) as error:
-            ctx.log.warning("stripe event %s (%s) not applied: %s", event_id, event_type,
-                            _first_line(error))
-            mirror.finish_event(conn, event_id, status=FAILED, now=now,
-                                error=_first_line(error))
+            ctx.log.warning(
+                "stripe event %s (%s) not applied: %s", event_id, event_type, _first_line(error)
+            )
+            mirror.finish_event(conn, event_id, status=FAILED, now=now, error=_first_line(error))
             return FAILED
         mirror.finish_event(conn, event_id, status=outcome, now=now)
     ctx.log.info("stripe event %s (%s): %s", event_id, event_type, outcome)
@@ -132,8 +154,7 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def _subscription(conn: Connection, obj: dict[str, Any], created: datetime,
-                  now: datetime) -> None:
+def _subscription(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
     mirror.upsert_subscription(conn, subscription_from(obj), provider_time=created, now=now)
 
 
@@ -143,24 +164,28 @@ def _invoice(conn: Connection, obj: dict[str, Any], created: datetime, now: date
 
 def _customer(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
     customer_id = str(obj["id"])
-    mirror.upsert_customer(conn, customer_id, email=obj.get("email"), name=obj.get("name"),
-                           phone=obj.get("phone"), now=now)
+    mirror.upsert_customer(
+        conn,
+        customer_id,
+        email=obj.get("email"),
+        name=obj.get("name"),
+        phone=obj.get("phone"),
+        now=now,
+    )
     default = (obj.get("invoice_settings") or {}).get("default_payment_method")
     if isinstance(default, dict):
         default = default.get("id")
     mirror.set_default_payment_method(conn, customer_id, default)
 
 
-def _pm_attached(conn: Connection, obj: dict[str, Any], created: datetime,
-                 now: datetime) -> None:
+def _pm_attached(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
     method = payment_method_from(obj, None)
     if not method.customer_id:
         raise InvalidInput(f"payment method {method.payment_method_id} has no customer")
     mirror.upsert_payment_method(conn, method, method.customer_id, now=now)
 
 
-def _pm_detached(conn: Connection, obj: dict[str, Any], created: datetime,
-                 now: datetime) -> None:
+def _pm_detached(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
     mirror.detach_payment_method(conn, str(obj["id"]), at=created)
 
 

@@ -92,8 +92,13 @@ class _BatchOutcome:
 
 
 class OutboxService:
-    def __init__(self, ctx: Context, *, sleep: Callable[[float], None] = time.sleep,
-                 concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
         self._ctx = ctx
         self._sleep = sleep
         self._concurrency = max(1, concurrency)
@@ -101,8 +106,10 @@ class OutboxService:
     def _remote(self) -> RemoteBilling:
         provider = self._ctx.provider
         if not isinstance(provider, RemoteBilling):
-            raise ConfigError("Usage sync needs the Stripe provider (set STRIPE_SECRET_KEY or "
-                              "BILLING_PROVIDER=stripe)")
+            raise ConfigError(
+                "Usage sync needs the Stripe provider (set STRIPE_SECRET_KEY or "
+                "BILLING_PROVIDER=stripe)"
+            )
         return provider
 
     def status(self) -> store.OutboxCounts:
@@ -113,8 +120,9 @@ class OutboxService:
         with self._ctx.db.write() as conn:
             return store.requeue(conn)
 
-    def drain(self, *, max_events: int | None = None, max_retries: int = 5,
-              claim_batch: int = CLAIM_BATCH) -> DrainResult:
+    def drain(
+        self, *, max_events: int | None = None, max_retries: int = 5, claim_batch: int = CLAIM_BATCH
+    ) -> DrainResult:
         """Send pending events until none is due (or ``max_events`` were handled). A retryable
         failure is retried with backoff up to ``max_retries`` times, then the rows are left
         pending with a next-attempt time and the drain stops. Up to ``concurrency`` requests
@@ -127,8 +135,9 @@ class OutboxService:
         try:
             while max_events is None or handled < max_events:
                 now = self._ctx.clock()
-                limit = claim_batch if max_events is None else min(claim_batch,
-                                                                    max_events - handled)
+                limit = (
+                    claim_batch if max_events is None else min(claim_batch, max_events - handled)
+                )
                 with self._ctx.db.write() as conn:
                     rows = store.claim(conn, now=now, limit=limit, lease=LEASE, token=token)
                 if not rows:
@@ -137,14 +146,21 @@ class OutboxService:
                 too_old = {r.id for r in rows if r.recorded_at < now - store.MAX_EVENT_AGE}
                 if too_old:
                     with self._ctx.db.write() as conn:
-                        store.mark_expired(conn, sorted(too_old), reason=(
-                            "older than the 35 days Stripe accepts: not sent, bill it by hand"))
+                        store.mark_expired(
+                            conn,
+                            sorted(too_old),
+                            reason=(
+                                "older than the 35 days Stripe accepts: not sent, bill it by hand"
+                            ),
+                        )
                     result.expired += len(too_old)
-                    self._ctx.log.warning("usage outbox: %d events older than 35 days",
-                                          len(too_old))
+                    self._ctx.log.warning(
+                        "usage outbox: %d events older than 35 days", len(too_old)
+                    )
                 fresh = [r for r in rows if r.id not in too_old]
-                batches = [fresh[i:i + REQUEST_BATCH] for i in range(0, len(fresh),
-                                                                     REQUEST_BATCH)]
+                batches = [
+                    fresh[i : i + REQUEST_BATCH] for i in range(0, len(fresh), REQUEST_BATCH)
+                ]
                 if pool is None:
                     outcomes = []
                     for batch in batches:
@@ -152,8 +168,9 @@ class OutboxService:
                         if outcomes[-1].stopped:
                             break
                 else:
-                    outcomes = list(pool.map(
-                        lambda b: self._send(remote, b, max_retries=max_retries), batches))
+                    outcomes = list(
+                        pool.map(lambda b: self._send(remote, b, max_retries=max_retries), batches)
+                    )
                 for outcome in outcomes:
                     result.sent += outcome.sent
                     result.failed += outcome.failed
@@ -172,11 +189,19 @@ class OutboxService:
                 store.release(conn, token)
         return result
 
-    def _send(self, remote: RemoteBilling, batch: list[store.OutboxRow], *,
-              max_retries: int) -> _BatchOutcome:
-        events = [MeterEvent(identifier=r.identifier, event_name=f"nself_{r.service}",
-                             customer_id=r.customer_id, value=from_micros(r.quantity_micros),
-                             timestamp=r.recorded_at) for r in batch]
+    def _send(
+        self, remote: RemoteBilling, batch: list[store.OutboxRow], *, max_retries: int
+    ) -> _BatchOutcome:
+        events = [
+            MeterEvent(
+                identifier=r.identifier,
+                event_name=f"nself_{r.service}",
+                customer_id=r.customer_id,
+                value=from_micros(r.quantity_micros),
+                timestamp=r.recorded_at,
+            )
+            for r in batch
+        ]
         ids = [r.id for r in batch]
         outcome = _BatchOutcome()
         attempt = 0
@@ -192,9 +217,13 @@ class OutboxService:
                     continue
                 with self._ctx.db.write() as conn:
                     if is_retryable(error):
-                        store.mark_retry(conn, ids, error=error.message,
-                                         next_attempt_at=self._ctx.clock() + timedelta(
-                                             seconds=backoff_seconds(attempt + 1, cap=300)))
+                        store.mark_retry(
+                            conn,
+                            ids,
+                            error=error.message,
+                            next_attempt_at=self._ctx.clock()
+                            + timedelta(seconds=backoff_seconds(attempt + 1, cap=300)),
+                        )
                         outcome.stopped = True
                     else:
                         store.mark_failed(conn, ids, error=error.message)
@@ -226,30 +255,52 @@ class OutboxService:
         """Per live subscription and metered service: our total for the current period, what
         Stripe's meter event summaries say, and what is still queued."""
         remote = self._remote()
-        query = select(subscriptions.c.customer_id, subscriptions.c.current_period_start,
-                       subscriptions.c.current_period_end).where(
-            subscriptions.c.status.in_(["active", "trialing", "past_due", "unpaid"]))
+        query = select(
+            subscriptions.c.customer_id,
+            subscriptions.c.current_period_start,
+            subscriptions.c.current_period_end,
+        ).where(subscriptions.c.status.in_(["active", "trialing", "past_due", "unpaid"]))
         if customer_id:
             query = query.where(subscriptions.c.customer_id == customer_id)
         lines: list[ReconcileLine] = []
         with self._ctx.db.read() as conn:
-            periods = [(r[0], r[1], r[2]) for r in conn.execute(query)
-                       if r[1] is not None and r[2] is not None]
+            periods = [
+                (r[0], r[1], r[2])
+                for r in conn.execute(query)
+                if r[1] is not None and r[2] is not None
+            ]
             ours_by: dict[tuple[str, datetime], dict[str, int]] = {}
             unsent_by: dict[tuple[str, datetime], dict[str, int]] = {}
             for cid, start, end in periods:
-                ours_by[(cid, start)] = {s: int(m or 0) for s, m in conn.execute(
-                    select(usage_records.c.service_name, func.sum(usage_records.c.quantity_micros))
-                    .where(usage_records.c.customer_id == cid,
-                           usage_records.c.recorded_at >= start, usage_records.c.recorded_at < end)
-                    .group_by(usage_records.c.service_name))}
+                ours_by[(cid, start)] = {
+                    s: int(m or 0)
+                    for s, m in conn.execute(
+                        select(
+                            usage_records.c.service_name, func.sum(usage_records.c.quantity_micros)
+                        )
+                        .where(
+                            usage_records.c.customer_id == cid,
+                            usage_records.c.recorded_at >= start,
+                            usage_records.c.recorded_at < end,
+                        )
+                        .group_by(usage_records.c.service_name)
+                    )
+                }
                 unsent_by[(cid, start)] = store.unsent_totals(conn, cid, start, end)
         for cid, start, end in periods:
             ours = ours_by[(cid, start)]
             unsent = unsent_by[(cid, start)]
             for service in sorted(set(ours) | set(unsent)):
                 theirs = remote.meter_event_total(service, cid, start, end)
-                lines.append(ReconcileLine(cid, service, start, end,
-                                           from_micros(ours.get(service, 0)), theirs,
-                                           from_micros(unsent.get(service, 0))))
+                lines.append(
+                    ReconcileLine(
+                        cid,
+                        service,
+                        start,
+                        end,
+                        from_micros(ours.get(service, 0)),
+                        theirs,
+                        from_micros(unsent.get(service, 0)),
+                    )
+                )
         return lines

@@ -65,11 +65,16 @@ def _insert(conn: Connection):  # type: ignore[no-untyped-def]
 def enqueue_records(conn: Connection, records: Iterable[OutboxUsage]) -> int:
     """Queue events; an event queued before (same identifier) is left as it is."""
     rows = [
-        {"usage_record_id": r.usage_record_id,
-         "identifier": outbox_identifier(r.customer_id, r.idempotency_key),
-         "customer_id": r.customer_id, "service_name": r.service,
-         "quantity_micros": r.quantity_micros, "recorded_at": r.recorded_at,
-         "status": PENDING, "attempts": 0}
+        {
+            "usage_record_id": r.usage_record_id,
+            "identifier": outbox_identifier(r.customer_id, r.idempotency_key),
+            "customer_id": r.customer_id,
+            "service_name": r.service,
+            "quantity_micros": r.quantity_micros,
+            "recorded_at": r.recorded_at,
+            "status": PENDING,
+            "attempts": 0,
+        }
         for r in records
     ]
     if not rows:
@@ -84,50 +89,89 @@ def enqueue_usage(conn: Connection, usage_record_ids: Sequence[int]) -> int:
     if not usage_record_ids:
         return 0
     found = conn.execute(
-        select(usage_records.c.id, usage_records.c.customer_id, usage_records.c.service_name,
-               usage_records.c.quantity_micros, usage_records.c.recorded_at,
-               usage_records.c.idempotency_key)
-        .where(usage_records.c.id.in_(list(usage_record_ids)))
+        select(
+            usage_records.c.id,
+            usage_records.c.customer_id,
+            usage_records.c.service_name,
+            usage_records.c.quantity_micros,
+            usage_records.c.recorded_at,
+            usage_records.c.idempotency_key,
+        ).where(usage_records.c.id.in_(list(usage_record_ids)))
     ).all()
-    return enqueue_records(conn, (
-        OutboxUsage(customer_id=row.customer_id, service=row.service_name,
-                    quantity_micros=int(row.quantity_micros or 0), recorded_at=row.recorded_at,
-                    idempotency_key=row.idempotency_key or f"usage-{row.id}",
-                    usage_record_id=row.id)
-        for row in found))
+    return enqueue_records(
+        conn,
+        (
+            OutboxUsage(
+                customer_id=row.customer_id,
+                service=row.service_name,
+                quantity_micros=int(row.quantity_micros or 0),
+                recorded_at=row.recorded_at,
+                idempotency_key=row.idempotency_key or f"usage-{row.id}",
+                usage_record_id=row.id,
+            )
+            for row in found
+        ),
+    )
 
 
-def claim(conn: Connection, *, now: datetime, limit: int, lease: timedelta,
-          token: str) -> list[OutboxRow]:
+def claim(
+    conn: Connection, *, now: datetime, limit: int, lease: timedelta, token: str
+) -> list[OutboxRow]:
     """Lease up to ``limit`` due pending rows to ``token`` in one statement; rows leased by
     another drainer whose lease has not run out are skipped (and on PostgreSQL, rows another
     drainer is leasing right now: SKIP LOCKED)."""
     free = or_(usage_outbox.c.claimed_until.is_(None), usage_outbox.c.claimed_until < now)
     due = or_(usage_outbox.c.next_attempt_at.is_(None), usage_outbox.c.next_attempt_at <= now)
-    candidates = select(usage_outbox.c.id).where(
-        usage_outbox.c.status == PENDING, due, free).order_by(usage_outbox.c.id).limit(limit)
+    candidates = (
+        select(usage_outbox.c.id)
+        .where(usage_outbox.c.status == PENDING, due, free)
+        .order_by(usage_outbox.c.id)
+        .limit(limit)
+    )
     if conn.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     rows = conn.execute(
         update(usage_outbox)
         .where(usage_outbox.c.id.in_(candidates.scalar_subquery()))
         .values(claim_token=token, claimed_until=now + lease)
-        .returning(usage_outbox.c.id, usage_outbox.c.identifier, usage_outbox.c.customer_id,
-                   usage_outbox.c.service_name, usage_outbox.c.quantity_micros,
-                   usage_outbox.c.recorded_at, usage_outbox.c.attempts)
+        .returning(
+            usage_outbox.c.id,
+            usage_outbox.c.identifier,
+            usage_outbox.c.customer_id,
+            usage_outbox.c.service_name,
+            usage_outbox.c.quantity_micros,
+            usage_outbox.c.recorded_at,
+            usage_outbox.c.attempts,
+        )
     ).all()
-    return sorted((OutboxRow(r.id, r.identifier, r.customer_id, r.service_name,
-                             int(r.quantity_micros), r.recorded_at, int(r.attempts))
-                   for r in rows), key=lambda row: row.id)
+    return sorted(
+        (
+            OutboxRow(
+                r.id,
+                r.identifier,
+                r.customer_id,
+                r.service_name,
+                int(r.quantity_micros),
+                r.recorded_at,
+                int(r.attempts),
+            )
+            for r in rows
+        ),
+        key=lambda row: row.id,
+    )
 
 
 def _finish(conn: Connection, ids: Sequence[int], **values: object) -> int:
     if not ids:
         return 0
-    return int(conn.execute(
-        update(usage_outbox).where(usage_outbox.c.id.in_(list(ids)))
-        .values(claim_token=None, claimed_until=None, **values)
-    ).rowcount or 0)
+    return int(
+        conn.execute(
+            update(usage_outbox)
+            .where(usage_outbox.c.id.in_(list(ids)))
+            .values(claim_token=None, claimed_until=None, **values)
+        ).rowcount
+        or 0
+    )
 
 
 def mark_sent(conn: Connection, ids: Sequence[int], *, now: datetime) -> int:
@@ -136,19 +180,27 @@ def mark_sent(conn: Connection, ids: Sequence[int], *, now: datetime) -> int:
     Stripe counts once, so durability buys nothing here and costs a flush per batch."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-    return _finish(conn, ids, status=SENT, sent_at=now, last_error=None,
-                   attempts=usage_outbox.c.attempts + 1)
+    return _finish(
+        conn, ids, status=SENT, sent_at=now, last_error=None, attempts=usage_outbox.c.attempts + 1
+    )
 
 
-def mark_retry(conn: Connection, ids: Sequence[int], *, error: str,
-               next_attempt_at: datetime) -> int:
-    return _finish(conn, ids, last_error=error[:1000], next_attempt_at=next_attempt_at,
-                   attempts=usage_outbox.c.attempts + 1)
+def mark_retry(
+    conn: Connection, ids: Sequence[int], *, error: str, next_attempt_at: datetime
+) -> int:
+    return _finish(
+        conn,
+        ids,
+        last_error=error[:1000],
+        next_attempt_at=next_attempt_at,
+        attempts=usage_outbox.c.attempts + 1,
+    )
 
 
 def mark_failed(conn: Connection, ids: Sequence[int], *, error: str) -> int:
-    return _finish(conn, ids, status=FAILED, last_error=error[:1000],
-                   attempts=usage_outbox.c.attempts + 1)
+    return _finish(
+        conn, ids, status=FAILED, last_error=error[:1000], attempts=usage_outbox.c.attempts + 1
+    )
 
 
 def mark_expired(conn: Connection, ids: Sequence[int], *, reason: str) -> int:
@@ -156,16 +208,23 @@ def mark_expired(conn: Connection, ids: Sequence[int], *, reason: str) -> int:
 
 
 def release(conn: Connection, token: str) -> None:
-    conn.execute(update(usage_outbox).where(usage_outbox.c.claim_token == token)
-                 .values(claim_token=None, claimed_until=None))
+    conn.execute(
+        update(usage_outbox)
+        .where(usage_outbox.c.claim_token == token)
+        .values(claim_token=None, claimed_until=None)
+    )
 
 
 def requeue(conn: Connection, *, statuses: Sequence[str] = (FAILED,)) -> int:
     """Put failed rows back in the queue (after the cause was fixed)."""
-    return int(conn.execute(
-        update(usage_outbox).where(usage_outbox.c.status.in_(list(statuses)))
-        .values(status=PENDING, next_attempt_at=None, claim_token=None, claimed_until=None)
-    ).rowcount or 0)
+    return int(
+        conn.execute(
+            update(usage_outbox)
+            .where(usage_outbox.c.status.in_(list(statuses)))
+            .values(status=PENDING, next_attempt_at=None, claim_token=None, claimed_until=None)
+        ).rowcount
+        or 0
+    )
 
 
 @dataclass(frozen=True)
@@ -181,28 +240,52 @@ class OutboxCounts:
 
 
 def counts(conn: Connection, *, now: datetime) -> OutboxCounts:
-    by_status: dict[str, int] = dict(conn.execute(
-        select(usage_outbox.c.status, func.count()).group_by(usage_outbox.c.status)).all())
+    by_status: dict[str, int] = dict(
+        conn.execute(
+            select(usage_outbox.c.status, func.count()).group_by(usage_outbox.c.status)
+        ).all()
+    )
     pending_filter = usage_outbox.c.status == PENDING
     too_old, oldest = conn.execute(
-        select(func.count().filter(usage_outbox.c.recorded_at < now - MAX_EVENT_AGE),
-               func.min(usage_outbox.c.recorded_at)).where(pending_filter)).one()
+        select(
+            func.count().filter(usage_outbox.c.recorded_at < now - MAX_EVENT_AGE),
+            func.min(usage_outbox.c.recorded_at),
+        ).where(pending_filter)
+    ).one()
     last_error = conn.execute(
         select(usage_outbox.c.last_error)
-        .where(usage_outbox.c.last_error.is_not(None),
-               and_(usage_outbox.c.status.in_([PENDING, FAILED])))
-        .order_by(usage_outbox.c.id.desc()).limit(1)).scalar()
+        .where(
+            usage_outbox.c.last_error.is_not(None),
+            and_(usage_outbox.c.status.in_([PENDING, FAILED])),
+        )
+        .order_by(usage_outbox.c.id.desc())
+        .limit(1)
+    ).scalar()
     return OutboxCounts(
-        pending=int(by_status.get(PENDING, 0)), sent=int(by_status.get(SENT, 0)),
-        failed=int(by_status.get(FAILED, 0)), expired=int(by_status.get(EXPIRED, 0)),
-        pending_too_old=int(too_old or 0), oldest_pending=oldest, last_error=last_error)
+        pending=int(by_status.get(PENDING, 0)),
+        sent=int(by_status.get(SENT, 0)),
+        failed=int(by_status.get(FAILED, 0)),
+        expired=int(by_status.get(EXPIRED, 0)),
+        pending_too_old=int(too_old or 0),
+        oldest_pending=oldest,
+        last_error=last_error,
+    )
 
 
-def unsent_totals(conn: Connection, customer_id: str, start: datetime,
-                  end: datetime) -> dict[str, int]:
+def unsent_totals(
+    conn: Connection, customer_id: str, start: datetime, end: datetime
+) -> dict[str, int]:
     """Micro-units per service not (yet) acknowledged by Stripe in [start, end)."""
-    return {service: int(micros or 0) for service, micros in conn.execute(
-        select(usage_outbox.c.service_name, func.sum(usage_outbox.c.quantity_micros))
-        .where(usage_outbox.c.customer_id == customer_id, usage_outbox.c.status != SENT,
-               usage_outbox.c.recorded_at >= start, usage_outbox.c.recorded_at < end)
-        .group_by(usage_outbox.c.service_name))}
+    return {
+        service: int(micros or 0)
+        for service, micros in conn.execute(
+            select(usage_outbox.c.service_name, func.sum(usage_outbox.c.quantity_micros))
+            .where(
+                usage_outbox.c.customer_id == customer_id,
+                usage_outbox.c.status != SENT,
+                usage_outbox.c.recorded_at >= start,
+                usage_outbox.c.recorded_at < end,
+            )
+            .group_by(usage_outbox.c.service_name)
+        )
+    }

@@ -32,8 +32,9 @@ def upgrade() -> None:
         sa.Column("service_name", sa.String(length=50), nullable=False),
         sa.Column("quantity_micros", sa.BigInteger(), nullable=False),
         sa.Column("recorded_at", UTCDateTime(), nullable=False),
-        sa.Column("status", sa.String(length=10), server_default=sa.text("'pending'"),
-                  nullable=False),
+        sa.Column(
+            "status", sa.String(length=10), server_default=sa.text("'pending'"), nullable=False
+        ),
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
         sa.Column("claimed_until", UTCDateTime(), nullable=True),
