@@ -199,3 +199,14 @@ def test_the_background_worker_drains_until_stopped(
     worker.join(timeout=10)
     assert not worker.is_alive()
     assert len(sink.accepted) == 120
+
+
+def test_backfill_queues_usage_recorded_without_the_hook(
+    stripe_billing: Billing, sink: MeterSink
+) -> None:
+    for i in range(5):
+        stripe_billing.usage.record("api", "1", customer_id=CUSTOMER, idempotency_key=f"sql-{i}")
+    assert stripe_billing.outbox.status().pending == 0
+    assert stripe_billing.outbox.backfill() == 5
+    assert stripe_billing.outbox.backfill() == 0
+    assert outbox(stripe_billing).drain().sent == 5

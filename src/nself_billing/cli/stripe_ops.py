@@ -20,6 +20,11 @@ from .state import CliState, pass_state
     help="Only report what is pending, sent, failed and expired.",
 )
 @click.option(
+    "--backfill",
+    is_flag=True,
+    help="First queue recorded usage that is not in the outbox yet (e.g. inserted with SQL).",
+)
+@click.option(
     "--retry-failed", is_flag=True, help="Queue events Stripe refused again before sending."
 )
 @click.option(
@@ -33,6 +38,7 @@ from .state import CliState, pass_state
 def sync_command(
     state: CliState,
     show_status: bool,
+    backfill: bool,
     retry_failed: bool,
     max_events: int | None,
     output_format: str,
@@ -40,6 +46,10 @@ def sync_command(
     """Send recorded usage to Stripe Billing Meters (the outbox), exactly once."""
     billing = state.billing
     if not show_status:
+        if backfill:
+            queued = billing.outbox.backfill()
+            if output_format == "table":
+                echo(f"Queued {queued} usage events that were not in the outbox")
         if retry_failed:
             requeued = billing.outbox.requeue_failed()
             if requeued:

@@ -116,6 +116,17 @@ class OutboxService:
         with self._ctx.db.read() as conn:
             return store.counts(conn, now=self._ctx.clock())
 
+    def backfill(self) -> int:
+        """Queue every recorded usage event that is not in the outbox yet (events inserted
+        with SQL, or recorded before Stripe was configured)."""
+        total = 0
+        while True:
+            with self._ctx.db.write() as conn:
+                queued = store.enqueue_unqueued(conn)
+            total += queued
+            if queued == 0:
+                return total
+
     def requeue_failed(self) -> int:
         with self._ctx.db.write() as conn:
             return store.requeue(conn)

@@ -63,7 +63,8 @@ def _insert(conn: Connection):  # type: ignore[no-untyped-def]
 
 
 def enqueue_records(conn: Connection, records: Iterable[OutboxUsage]) -> int:
-    """Queue events; an event queued before (same identifier) is left as it is."""
+    """Queue events (returns how many were given); an event queued before (same identifier)
+    keeps its state."""
     rows = [
         {
             "usage_record_id": r.usage_record_id,
@@ -79,8 +80,18 @@ def enqueue_records(conn: Connection, records: Iterable[OutboxUsage]) -> int:
     ]
     if not rows:
         return 0
-    statement = _insert(conn)(usage_outbox).on_conflict_do_nothing(index_elements=["identifier"])
-    return int(conn.execute(statement, rows).rowcount or 0)
+    insert = _insert(conn)(usage_outbox)
+    # an event queued before keeps its state; it only learns its usage row id if it lacked it
+    statement = insert.on_conflict_do_update(
+        index_elements=["identifier"],
+        set_={
+            "usage_record_id": func.coalesce(
+                usage_outbox.c.usage_record_id, insert.excluded.usage_record_id
+            )
+        },
+    )
+    conn.execute(statement, rows)
+    return len(rows)
 
 
 def enqueue_usage(conn: Connection, usage_record_ids: Sequence[int]) -> int:
@@ -112,6 +123,25 @@ def enqueue_usage(conn: Connection, usage_record_ids: Sequence[int]) -> int:
             for row in found
         ),
     )
+
+
+def enqueue_unqueued(conn: Connection, *, limit: int = 10_000) -> int:
+    """Queue up to ``limit`` usage events that have no outbox row (inserted with SQL, or
+    recorded before the Stripe provider was configured); returns how many were queued."""
+    queued = select(usage_outbox.c.id).where(usage_outbox.c.usage_record_id == usage_records.c.id)
+    found = (
+        conn.execute(
+            select(usage_records.c.id)
+            .where(~queued.exists())
+            .order_by(usage_records.c.id)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    if found:
+        enqueue_usage(conn, list(found))
+    return len(found)
 
 
 def claim(

@@ -291,6 +291,7 @@ usage_outbox = Table(
     UniqueConstraint("identifier", name="uq_billing_usage_outbox_identifier"),
 )
 Index("idx_usage_outbox_status", usage_outbox.c.status, usage_outbox.c.id)
+Index("idx_usage_outbox_usage_record", usage_outbox.c.usage_record_id)
 
 stripe_object_state = Table(
     "billing_stripe_object_state",

@@ -47,6 +47,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("billing_usage_outbox", schema=None) as batch_op:
         batch_op.create_index("idx_usage_outbox_status", ["status", "id"], unique=False)
+        batch_op.create_index("idx_usage_outbox_usage_record", ["usage_record_id"], unique=False)
 
     op.create_table(
         "billing_stripe_object_state",
@@ -61,5 +62,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("billing_stripe_object_state")
     with op.batch_alter_table("billing_usage_outbox", schema=None) as batch_op:
+        batch_op.drop_index("idx_usage_outbox_usage_record")
         batch_op.drop_index("idx_usage_outbox_status")
     op.drop_table("billing_usage_outbox")
