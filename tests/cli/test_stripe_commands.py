@@ -86,3 +86,54 @@ def test_webhook_test_needs_the_signing_secret(cli, stripe_vars) -> None:  # typ
     )
     assert result.exit_code == 1
     assert result.stderr == ("Error: STRIPE_WEBHOOK_SECRET is not set: cannot sign a test event\n")
+
+
+def test_webhook_test_prints_the_receivers_answer(cli, stripe_vars) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import stripe
+
+    received: list[bool] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            stripe.WebhookSignature.verify_header(
+                body, self.headers["Stripe-Signature"], "whsec_cli", 300
+            )
+            received.append(True)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"test")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/api/webhooks/stripe"
+    try:
+        result = cli(
+            "tenant",
+            "billing",
+            "webhook",
+            "test",
+            "invoice.paid",
+            "--url",
+            url,
+            extra_env=stripe_vars | {"NSELF_BASE_URL": "https://example.com"},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [
+        "Testing webhook endpoint",
+        "Webhook URL: https://example.com/api/webhooks/stripe",
+        "Configure this URL in your Stripe Dashboard",
+    ]
+    assert lines[3].startswith("Sent invoice.paid test event evt_nself_test_")
+    assert lines[4] == "Receiver answered: HTTP 200 test"
+    assert received == [True]

@@ -454,3 +454,23 @@ def test_webhook_endpoints_and_events_are_listed(
     ]
     assert provider.list_events(limit=20)[0]["id"] == "evt_1"
     assert http.requests[1].query == {"limit": "20"}
+
+
+def test_meter_events_can_go_through_v1_one_by_one(http: RecordingClient, tmp_path: Path) -> None:
+    settings = Settings.from_env({"NSELF_ROOT": str(tmp_path), "STRIPE_SECRET_KEY": SECRET})
+    provider = StripeProvider(settings, http_client=http, meter_api="v1")
+    at = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+    http.expect("post", "/v1/billing/meter_events", {"object": "billing.meter_event"})
+    http.expect("post", "/v1/billing/meter_events", {"object": "billing.meter_event"})
+    provider.send_meter_events(
+        [MeterEvent(f"nself_{i}", "nself_storage", "cus_1", Decimal("0.25"), at) for i in (1, 2)]
+    )
+    first = http.requests[0]
+    assert first.form == {
+        "event_name": "nself_storage",
+        "identifier": "nself_1",
+        "timestamp": "1768478400",
+        "payload[stripe_customer_id]": "cus_1",
+        "payload[value]": "0.25",
+    }
+    assert first.idempotency_key == "nself:meter-event:nself_1"

@@ -209,8 +209,15 @@ class StripeProvider:
     name = "stripe"
 
     def __init__(
-        self, settings: Settings, *, http_client: Any = None, max_network_retries: int = 2
+        self,
+        settings: Settings,
+        *,
+        http_client: Any = None,
+        max_network_retries: int = 2,
+        meter_api: str = "auto",
     ) -> None:
+        """``meter_api``: ``auto`` sends meter events through the v2 stream when the SDK has
+        it, ``v1`` forces ``billing.meter_events`` (a Stripe-compatible server without v2)."""
         if settings.stripe_secret_key is None:
             raise ConfigError("STRIPE_SECRET_KEY is not set (needed for BILLING_PROVIDER=stripe)")
         import stripe
@@ -233,6 +240,9 @@ class StripeProvider:
         self._settings = settings
         self._http = http_client
         self.client = stripe.StripeClient(settings.stripe_secret_key.reveal(), **options)
+        if meter_api not in ("auto", "v1"):
+            raise ConfigError(f"Invalid meter API: {meter_api} (expected auto or v1)")
+        self._meter_api = meter_api
         self._meter_session: tuple[str, float] | None = None
         self._meter_ids: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -799,7 +809,7 @@ class StripeProvider:
         Each event carries its outbox identifier, so a retried batch is counted once."""
         for start in range(0, len(events), METER_BATCH):
             batch = events[start : start + METER_BATCH]
-            if _sdk_has_v2_stream(self.client):
+            if self._meter_api != "v1" and _sdk_has_v2_stream(self.client):
                 self._send_v2(batch)
             else:
                 for event in batch:
