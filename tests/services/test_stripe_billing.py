@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from nself_billing import Billing
-from nself_billing.errors import ConfigError
+from nself_billing.errors import ConfigError, ProviderError
 from nself_billing.providers.stripe import StripeProvider
 from nself_billing.settings import Settings
 from nself_billing.store.tables import payment_methods, plans, subscriptions
@@ -145,3 +145,51 @@ def test_the_portal_returns_to_the_base_url(on_stripe: Billing, http: RecordingC
     http.expect("post", "/v1/billing_portal/sessions", fixture("billing_portal_session"))
     assert on_stripe.stripe.portal_url(CUSTOMER).startswith("https://billing.stripe.com/")
     assert http.requests[0].form["return_url"] == "https://example.com"
+
+
+def test_a_payment_with_an_unknown_outcome_is_retried_with_the_same_key(
+    on_stripe: Billing, http: RecordingClient
+) -> None:
+    for _ in range(3):  # the SDK's own retries, then the command fails
+        http.expect("post", "/v1/invoices/in_T3st0000000001/pay", fixture("error_api"), status=503)
+    with pytest.raises(ProviderError):
+        on_stripe.stripe.pay_invoice("in_T3st0000000001")
+    paid = fixture("invoice", status="paid")
+    http.expect("post", "/v1/invoices/in_T3st0000000001/pay", paid)
+    on_stripe.stripe.pay_invoice("in_T3st0000000001")  # the re-run
+    keys = {r.idempotency_key for r in http.requests}
+    assert len(keys) == 1 and next(iter(keys)).startswith("nself:pay:in_T3st0000000001:")
+
+
+def test_a_declined_payment_is_tried_again_with_a_new_key(
+    on_stripe: Billing, http: RecordingClient
+) -> None:
+    http.expect(
+        "post", "/v1/invoices/in_T3st0000000001/pay", fixture("error_card_declined"), status=402
+    )
+    with pytest.raises(ProviderError, match="declined"):
+        on_stripe.stripe.pay_invoice("in_T3st0000000001")
+    http.expect("post", "/v1/invoices/in_T3st0000000001/pay", fixture("invoice", status="paid"))
+    on_stripe.stripe.pay_invoice("in_T3st0000000001")
+    first, second = (r.idempotency_key for r in http.requests)
+    assert first != second
+
+
+def test_cancel_reactivate_cancel_sends_three_distinct_keys(
+    on_stripe: Billing, http: RecordingClient
+) -> None:
+    active = fixture("subscription")
+    ending = fixture("subscription", cancel_at_period_end=True)
+    for before, after in ((active, ending), (ending, active), (active, ending)):
+        http.expect("get", "/v1/subscriptions", listing(before))
+        http.expect("post", "/v1/subscriptions/sub_T3st0000000001", after)
+    on_stripe.stripe.cancel(CUSTOMER)
+    on_stripe.stripe.reactivate(CUSTOMER)
+    on_stripe.stripe.cancel(CUSTOMER)
+    keys = [r.idempotency_key for r in http.requests if r.method == "post"]
+    assert len(set(keys)) == 3
+    assert [r.form for r in http.requests if r.method == "post"] == [
+        {"cancel_at_period_end": "true"},
+        {"cancel_at_period_end": "false"},
+        {"cancel_at_period_end": "true"},
+    ]

@@ -330,7 +330,8 @@ class StripeProvider:
                     customer_id,
                     params,
                     options=self._idem(
-                        f"nself:customer-update:{customer_id}:{sorted(params.items())}"
+                        f"nself:customer-update:{customer_id}:{_digest(params)}:"
+                        f"{int(time.time() // 600)}"
                     ),
                 )
             )
@@ -700,7 +701,10 @@ class StripeProvider:
         )
         made = self._get(
             lambda: self.client.v1.prices.create(
-                body, options=self._idem(f"nself:price:{lookup_key}:{fingerprint}")
+                body,
+                options=self._idem(
+                    f"nself:price:{lookup_key}:{fingerprint}:{int(time.time() // 600)}"
+                ),
             )
         )
         created.append(f"price {lookup_key}")
@@ -902,6 +906,13 @@ def _sdk_has_v2_stream(client: Any) -> bool:
         and hasattr(billing, "meter_event_stream")
         and hasattr(billing, "meter_event_session")
     )
+
+
+def _digest(params: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _value_text(value: Decimal) -> str:

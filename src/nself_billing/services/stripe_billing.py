@@ -13,14 +13,15 @@ import secrets
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
 
-from ..errors import ConfigError, Conflict, InvalidInput, NotFound
+from ..errors import BillingError, ConfigError, Conflict, InvalidInput, NotFound, ProviderError
 from ..providers.port import (
     CatalogEntry,
     CatalogPlan,
@@ -65,6 +66,32 @@ class StripeBillingService:
     @property
     def enabled(self) -> bool:
         return isinstance(self._ctx.provider, RemoteBilling)
+
+    @contextmanager
+    def _operation(self, operation: str, target: str) -> Iterator[str]:
+        """The idempotency key of one write, journaled in ``billing_provider_operations``.
+
+        A re-run after a crash, or after an answer that left the outcome unknown (network,
+        409, 429, 5xx), reuses the key, so Stripe replays its first answer instead of acting
+        twice; once the outcome is known (success or a definite refusal such as a declined
+        card) the journal entry is closed, and asking again later (cancel, reactivate,
+        cancel) is a new request."""
+        with self._ctx.db.write() as conn:
+            key = mirror.open_operation(conn, operation, target, now=self._ctx.clock())
+        try:
+            yield key
+        except ProviderError as error:
+            if not _outcome_unknown(error):
+                self._close(key)
+            raise
+        except BillingError:
+            self._close(key)
+            raise
+        self._close(key)
+
+    def _close(self, key: str) -> None:
+        with self._ctx.db.write() as conn:
+            mirror.close_operation(conn, key, now=self._ctx.clock())
 
     # --- customers -------------------------------------------------------------------------
 
@@ -115,50 +142,43 @@ class StripeBillingService:
     def upgrade(self, customer_id: str, plan_name: str) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
         self._plan(plan_name)
-        return self._mirror_subscription(
-            self.remote.upgrade_subscription(
+        with self._operation("upgrade", f"{sub.subscription_id}:{plan_name}") as key:
+            changed = self.remote.upgrade_subscription(
                 sub.subscription_id,
                 plan_name=plan_name,
                 interval=sub.interval,
-                idempotency_key=f"nself:upgrade:{sub.subscription_id}:{plan_name}",
+                idempotency_key=key,
             )
-        )
+        return self._mirror_subscription(changed)
 
     def downgrade(self, customer_id: str, plan_name: str) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
         self._plan(plan_name)
-        end = sub.current_period_end.isoformat() if sub.current_period_end else "end"
-        return self._mirror_subscription(
-            self.remote.schedule_downgrade(
+        with self._operation("downgrade", f"{sub.subscription_id}:{plan_name}") as key:
+            changed = self.remote.schedule_downgrade(
                 sub.subscription_id,
                 plan_name=plan_name,
                 interval=sub.interval,
-                idempotency_key=f"nself:downgrade:{sub.subscription_id}:{plan_name}:{end}",
-            ),
-            scheduled_plan=plan_name,
-        )
+                idempotency_key=key,
+            )
+        return self._mirror_subscription(changed, scheduled_plan=plan_name)
 
     def cancel(self, customer_id: str, *, immediate: bool = False) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
         mode = "now" if immediate else "period-end"
-        return self._mirror_subscription(
-            self.remote.cancel_subscription(
-                sub.subscription_id,
-                immediate=immediate,
-                idempotency_key=f"nself:cancel:{sub.subscription_id}:{mode}",
+        with self._operation(f"cancel-{mode}", sub.subscription_id) as key:
+            changed = self.remote.cancel_subscription(
+                sub.subscription_id, immediate=immediate, idempotency_key=key
             )
-        )
+        return self._mirror_subscription(changed)
 
     def reactivate(self, customer_id: str) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
         if not sub.cancel_at_period_end:
             raise Conflict("The subscription is not scheduled for cancellation")
-        return self._mirror_subscription(
-            self.remote.reactivate_subscription(
-                sub.subscription_id,
-                idempotency_key=f"nself:reactivate:{sub.subscription_id}:{int(time.time() // 60)}",
-            )
-        )
+        with self._operation("reactivate", sub.subscription_id) as key:
+            changed = self.remote.reactivate_subscription(sub.subscription_id, idempotency_key=key)
+        return self._mirror_subscription(changed)
 
     def _plan(self, plan_name: str) -> None:
         from ..errors import PlanNotFound
@@ -186,7 +206,8 @@ class StripeBillingService:
         return found
 
     def pay_invoice(self, invoice_id: str) -> RemoteInvoice:
-        paid = self.remote.pay_invoice(invoice_id, idempotency_key=f"nself:pay:{invoice_id}")
+        with self._operation("pay", invoice_id) as key:
+            paid = self.remote.pay_invoice(invoice_id, idempotency_key=key)
         self._mirror_invoices([paid])
         return paid
 
@@ -218,20 +239,16 @@ class StripeBillingService:
         )
 
     def remove_payment_method(self, customer_id: str, payment_method_id: str) -> None:
-        self.remote.detach_payment_method(
-            customer_id,
-            payment_method_id,
-            idempotency_key=f"nself:pm-detach:{customer_id}:{payment_method_id}",
-        )
+        with self._operation("pm-detach", f"{customer_id}:{payment_method_id}") as key:
+            self.remote.detach_payment_method(customer_id, payment_method_id, idempotency_key=key)
         with self._ctx.db.write() as conn:
             mirror.detach_payment_method(conn, payment_method_id, at=self._ctx.clock())
 
     def set_default_payment_method(self, customer_id: str, payment_method_id: str) -> None:
-        self.remote.set_default_payment_method(
-            customer_id,
-            payment_method_id,
-            idempotency_key=f"nself:pm-default:{customer_id}:{payment_method_id}",
-        )
+        with self._operation("pm-default", f"{customer_id}:{payment_method_id}") as key:
+            self.remote.set_default_payment_method(
+                customer_id, payment_method_id, idempotency_key=key
+            )
         with self._ctx.db.write() as conn:
             mirror.set_default_payment_method(conn, customer_id, payment_method_id)
 
@@ -350,7 +367,8 @@ class StripeBillingService:
         return WebhookTestResult(target, event_id, event_type, status, body.strip()[:500])
 
 
-def money(value: Decimal, currency: str) -> str:
-    from ..domain.money import format_money
-
-    return format_money(value, currency)
+def _outcome_unknown(error: ProviderError) -> bool:
+    """Did Stripe perhaps act? Network failures, 409 (a request with this key in flight),
+    429 and 5xx leave it open; any other answer is definite."""
+    status = error.http_status
+    return error.code == "network" or status is None or status in (409, 429) or status >= 500

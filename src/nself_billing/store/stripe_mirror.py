@@ -4,7 +4,8 @@ caller's transaction."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -14,6 +15,7 @@ from .tables import (
     customers,
     invoices,
     payment_methods,
+    provider_operations,
     stripe_object_state,
     subscriptions,
     webhook_events,
@@ -262,3 +264,37 @@ def replace_payment_methods(
     if listed:
         stale = stale.where(payment_methods.c.payment_method_id.not_in(listed))
     conn.execute(stale.values(detached_at=now, is_default=False))
+
+
+#: Stripe keeps idempotency keys for 24 hours: an older unfinished operation gets a new key
+OPERATION_KEY_LIFETIME = timedelta(hours=23)
+
+
+def open_operation(conn: Connection, operation: str, target: str, *, now: datetime) -> str:
+    """The idempotency key of ``operation`` on ``target``: the one of an unfinished earlier
+    attempt (a crash or a network failure left its outcome unknown), else a new one."""
+    row = conn.execute(
+        select(provider_operations.c.op_key).where(
+            provider_operations.c.operation == operation,
+            provider_operations.c.target == target,
+            provider_operations.c.completed_at.is_(None),
+            provider_operations.c.created_at > now - OPERATION_KEY_LIFETIME,
+        )
+    ).first()
+    if row is not None:
+        return str(row[0])
+    key = f"nself:{operation}:{target}:{uuid.uuid4().hex}"[:255]
+    conn.execute(
+        insert(provider_operations).values(
+            op_key=key, operation=operation, target=target, created_at=now
+        )
+    )
+    return key
+
+
+def close_operation(conn: Connection, op_key: str, *, now: datetime) -> None:
+    conn.execute(
+        update(provider_operations)
+        .where(provider_operations.c.op_key == op_key)
+        .values(completed_at=now)
+    )

@@ -304,5 +304,19 @@ stripe_object_state = Table(
     Column("last_event_id", String(255), nullable=False),
 )
 
+provider_operations = Table(
+    "billing_provider_operations",
+    metadata,
+    #: the idempotency key sent with the write
+    Column("op_key", String(255), primary_key=True),
+    Column("operation", String(50), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    #: NULL while the outcome is unknown: a re-run of the same operation reuses the key
+    Column("completed_at", UTCDateTime),
+)
+Index("idx_provider_operations_open", provider_operations.c.operation,
+      provider_operations.c.target, provider_operations.c.completed_at)
+
 #: tables in dependency order (parents first); tests truncate them in reverse
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -1,5 +1,6 @@
 """stripe: the usage outbox (usage events waiting to reach Stripe Billing Meters) and the
-last webhook event applied per Stripe object (out-of-order deliveries never roll back)
+last webhook event applied per Stripe object (out-of-order deliveries never roll back), and
+the journal of provider writes (idempotency keys reused only by a re-run after a crash)
 
 Revision ID: 0005
 Revises: 0001
@@ -58,8 +59,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("object_id"),
     )
 
+    op.create_table(
+        "billing_provider_operations",
+        sa.Column("op_key", sa.String(length=255), nullable=False),
+        sa.Column("operation", sa.String(length=50), nullable=False),
+        sa.Column("target", sa.String(length=255), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("completed_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("op_key"),
+    )
+    with op.batch_alter_table("billing_provider_operations", schema=None) as batch_op:
+        batch_op.create_index(
+            "idx_provider_operations_open",
+            ["operation", "target", "completed_at"],
+            unique=False,
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("billing_provider_operations", schema=None) as batch_op:
+        batch_op.drop_index("idx_provider_operations_open")
+    op.drop_table("billing_provider_operations")
     op.drop_table("billing_stripe_object_state")
     with op.batch_alter_table("billing_usage_outbox", schema=None) as batch_op:
         batch_op.drop_index("idx_usage_outbox_usage_record")
