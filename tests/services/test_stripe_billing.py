@@ -193,3 +193,19 @@ def test_cancel_reactivate_cancel_sends_three_distinct_keys(
         {"cancel_at_period_end": "false"},
         {"cancel_at_period_end": "true"},
     ]
+
+
+def test_a_subscription_started_on_stripe_is_mirrored(
+    on_stripe: Billing, http: RecordingClient
+) -> None:
+    monthly = fixture("subscription")["items"]["data"][0]["price"]
+    http.expect("get", "/v1/prices", listing(monthly))
+    http.expect("get", "/v1/prices", listing())
+    http.expect("post", "/v1/subscriptions", fixture("subscription"))
+    http.expect("get", "/v1/subscriptions/sub_T3st0000000001", fixture("subscription"))
+    started = on_stripe.stripe.start(CUSTOMER, "starter")
+    assert started.subscription_id == "sub_T3st0000000001"
+    assert http.requests[2].idempotency_key.startswith(f"nself:subscribe:{CUSTOMER}:starter:")
+    with on_stripe.context.db.read() as conn:
+        row = conn.execute(select(subscriptions)).one()
+    assert (row.plan_name, row.status) == ("starter", "active")

@@ -139,6 +139,23 @@ class StripeBillingService:
             raise NotFound("No active subscription")
         return live[0]
 
+    def start(
+        self, customer_id: str, plan_name: str, *, interval: str = "month", trial_days: int = 0
+    ) -> RemoteSubscription:
+        """Subscribe the customer on Stripe (the plan's Price by lookup key, plus its metered
+        overage Prices on a monthly plan) and mirror the subscription."""
+        self._plan(plan_name)
+        remote = self.remote
+        with self._operation("subscribe", f"{customer_id}:{plan_name}:{interval}") as key:
+            subscription_id = self._ctx.provider.create_subscription(
+                customer_id=customer_id,
+                plan_name=plan_name,
+                interval=interval,
+                trial_days=trial_days,
+                idempotency_key=key,
+            )
+        return self._mirror_subscription(remote.retrieve_subscription(subscription_id))
+
     def upgrade(self, customer_id: str, plan_name: str) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
         self._plan(plan_name)
