@@ -12,10 +12,12 @@ from decimal import Decimal
 
 from .api import default_billing
 from .domain.usage import UsageEvent
+from .recorder import BufferedRecorder
 from .services.usage import BatchResult, RecordResult
 
 __all__ = [
     "BatchResult",
+    "BufferedRecorder",
     "RecordResult",
     "UsageEvent",
     "billing_record_usage",
