@@ -6,7 +6,13 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any
+
+try:
+    from json.encoder import c_make_encoder  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - CPython always has it
+    c_make_encoder = None
 
 from ..errors import InvalidInput, UnknownService
 from .money import MAX_QUANTITY, quantize_quantity, to_decimal, to_micros
@@ -45,6 +51,18 @@ def parse_metadata(value: object) -> dict[str, Any]:
     return value
 
 
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):  # numbers parsed exactly (an import's parse_float=Decimal)
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# json.dumps builds a new C encoder on every call; the hot path keeps one (same output as
+# json.dumps' defaults, but NaN and Infinity are refused: PostgreSQL's jsonb rejects them)
+_encode = c_make_encoder(None, _json_default, encode_basestring_ascii, None, ": ", ", ", False,
+                         False, False) if c_make_encoder is not None else None
+
+
 def metadata_and_json(value: object) -> tuple[dict[str, Any], str]:
     """The metadata object and its JSON text (serialized once, as it is stored)."""
     if value is None or value == "":
@@ -54,8 +72,10 @@ def metadata_and_json(value: object) -> tuple[dict[str, Any], str]:
     if not isinstance(value, dict):
         raise InvalidInput("Invalid metadata: must be a JSON object")
     try:
-        return value, json.dumps(value)
-    except (TypeError, ValueError) as error:
+        if _encode is not None:
+            return value, "".join(_encode(value, 0))
+        return value, json.dumps(value, default=_json_default, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as error:
         raise InvalidInput(f"Invalid metadata: {error}") from None
 
 

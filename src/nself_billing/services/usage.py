@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..domain import trackers
 from ..domain.customers import customer_id_problem
-from ..domain.money import to_micros
+from ..domain.money import MICROS
+from ..domain.services import SERVICES
 from ..domain.usage import (
+    MAX_KEY_LENGTH,
     UsageEvent,
     check_idempotency_key,
     check_service,
@@ -41,6 +43,9 @@ T = TypeVar("T")
 #: PostgreSQL asks to retry a transaction that lost a deadlock or serialization race
 _RETRY_SQLSTATES = ("40P01", "40001")
 _RETRIES = 5
+#: whole quantities up to this need no decimal parsing (the spec's DECIMAL(20,6) holds 14 digits)
+_MAX_WHOLE = 10**14 - 1
+_EMPTY: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -84,14 +89,13 @@ class UsageService:
         """Record one usage event in its own transaction; the same idempotency key counts once.
         ``at`` (default now) may be in the past: the event lands in the period it belongs to."""
         now = self._ctx.clock()
-        chosen = self._chosen_customer(customer_id)
-        event = self._new_usage(service, quantity, metadata, chosen or "", idempotency_key, at,
-                                now)
+        if now.tzinfo is not UTC:
+            now = now.astimezone(UTC)
+        chosen = self._chosen_customer(customer_id) or self._ctx_customer()
+        event = self._new_usage(service, quantity, metadata, chosen, idempotency_key, at, now)
 
         def write() -> bool:
-            with self._ctx.db.write() as conn:
-                target = event if chosen else _with_customer(event, self._resolve(conn))
-                return store.insert_event(conn, target, now=now)
+            return store.record_one(self._ctx.db, event, now=now)
 
         return RecordResult(event.idempotency_key, self._retrying(write))
 
@@ -141,13 +145,18 @@ class UsageService:
         fail with nothing written, unless ``skip_invalid``: then they are reported in
         ``rejected`` and the others are recorded."""
         now = self._ctx.clock()
+        if now.tzinfo is not UTC:
+            now = now.astimezone(UTC)
         default_customer = self._chosen_customer(customer_id)
         valid: list[store.NewUsage] = []
         positions: list[int] = []
         rejected: list[Rejection] = []
         for index, item in enumerate(events):
             try:
-                event = _as_event(item)
+                if type(item) is UsageEvent:
+                    event = item
+                else:
+                    event = _as_event(item)
                 valid.append(self._new_usage(
                     event.service, event.quantity, event.metadata,
                     event.customer_id or default_customer or "", event.idempotency_key,
@@ -205,24 +214,36 @@ class UsageService:
     def _new_usage(self, service: str, quantity: object, metadata: object, customer_id: str,
                    idempotency_key: str | None, at: datetime | str | None,
                    now: datetime) -> store.NewUsage:
-        check_service(service)
-        amount = parse_quantity(quantity)
-        meta, meta_json = metadata_and_json(metadata)
+        """Validate one event (the hot path of every recording: kept lean)."""
+        if service not in SERVICES:
+            check_service(service)
+        if type(quantity) is int and 0 <= quantity <= _MAX_WHOLE:
+            amount = Decimal(quantity)
+            micros = quantity * MICROS
+        else:
+            amount = parse_quantity(quantity)
+            micros = int(amount.scaleb(6))
+        if metadata is None or metadata == "":
+            meta, meta_json = _EMPTY, "{}"
+        else:
+            meta, meta_json = metadata_and_json(metadata)
         if at is None:
             when = now
         elif isinstance(at, str):
             when = parse_timestamp(at)
         elif isinstance(at, datetime):
-            when = check_timestamp(at).astimezone(UTC)
+            when = check_timestamp(at)
+            if when.tzinfo is not UTC:
+                when = when.astimezone(UTC)
         else:
             raise InvalidInput(f"Invalid timestamp: {at!r}")
-        return store.NewUsage(
-            customer_id=customer_id, service=service, quantity=amount,
-            quantity_micros=to_micros(amount), metadata=meta, recorded_at=when,
-            idempotency_key=(new_key() if idempotency_key is None
-                             else check_idempotency_key(idempotency_key)),
-            metadata_json=meta_json,
-        )
+        if idempotency_key is None:
+            key = new_key()
+        elif type(idempotency_key) is str and 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
+            key = idempotency_key
+        else:
+            key = check_idempotency_key(idempotency_key)
+        return store.NewUsage(customer_id, service, amount, micros, meta, when, key, meta_json)
 
     def _chosen_customer(self, customer_id: str | None) -> str | None:
         """An explicit customer (argument, --customer, NSELF_CUSTOMER_ID), checked for shape;
@@ -276,9 +297,7 @@ def _retryable(error: BaseException) -> bool:
 
 
 def _with_customer(event: store.NewUsage, customer_id: str) -> store.NewUsage:
-    from dataclasses import replace
-
-    return replace(event, customer_id=customer_id)
+    return event._replace(customer_id=customer_id)
 
 
 _EVENT_FIELDS = {"service", "quantity", "metadata", "idempotency_key", "at", "customer_id"}

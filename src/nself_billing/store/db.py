@@ -65,17 +65,41 @@ class Database:
                     conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
                     yield conn
-        except exc.OperationalError as error:
-            raise DatabaseError(_describe(error)) from error
-        except exc.InterfaceError as error:
-            raise DatabaseError(f"Database connection failed: {_first_line(error)}") from error
-        except exc.IntegrityError as error:
-            raise Conflict(f"Conflicting data: {_first_line(error)}") from error
         except exc.DBAPIError as error:
-            raise DatabaseError(f"Database error: {_first_line(error)}") from error
+            raise billing_error(error) from error
+
+    @contextmanager
+    def driver(self) -> Iterator[Any]:
+        """A pooled driver connection (sqlite3 or psycopg) with no transaction open, for the hot
+        paths that cannot afford SQLAlchemy's per-statement overhead: they run one statement in
+        autocommit, or their own ``BEGIN IMMEDIATE ... COMMIT``. Driver errors become
+        BillingErrors as in ``write()``; the caller must end any transaction it began."""
+        dbapi_error = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
+        try:
+            fairy = self.engine.raw_connection()
+        except exc.DBAPIError as error:
+            raise billing_error(error) from error
+        try:
+            yield fairy.driver_connection
+        except dbapi_error as error:
+            wrapped = exc.DBAPIError.instance(None, None, error, dbapi_error)
+            raise billing_error(wrapped) from wrapped
+        finally:
+            fairy.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def billing_error(error: exc.DBAPIError) -> DatabaseError | Conflict:
+    """The one translation of a database error into the BillingError tree."""
+    if isinstance(error, exc.OperationalError):
+        return DatabaseError(_describe(error))
+    if isinstance(error, exc.InterfaceError):
+        return DatabaseError(f"Database connection failed: {_first_line(error)}")
+    if isinstance(error, exc.IntegrityError):
+        return Conflict(f"Conflicting data: {_first_line(error)}")
+    return DatabaseError(f"Database error: {_first_line(error)}")
 
 
 def _describe(error: exc.OperationalError) -> str:

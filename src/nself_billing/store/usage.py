@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, exc, func, select
 
@@ -16,9 +16,13 @@ from ..domain.money import from_micros
 from ..errors import NotFound
 from .tables import customers, usage_daily
 
+if TYPE_CHECKING:
+    from .db import Database
 
-@dataclass(frozen=True)
-class NewUsage:
+
+class NewUsage(NamedTuple):
+    """A validated event, ready to store (a NamedTuple: batches make millions of them)."""
+
     customer_id: str
     service: str
     quantity: Decimal
@@ -32,7 +36,8 @@ class NewUsage:
     @property
     def day(self) -> date:
         """The UTC day whose rollup holds this event."""
-        return self.recorded_at.astimezone(UTC).date()
+        moment = self.recorded_at
+        return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).date()
 
 
 def _insert(conn: Connection) -> Any:
@@ -104,7 +109,7 @@ def _sqlite_time(moment: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime writes (naive UTC), so both paths agree."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment.isoformat(" ", "microseconds")[:26]
 
 
 def _metadata_json(event: NewUsage) -> str:
@@ -115,11 +120,60 @@ def _driver_error(conn: Connection, error: Exception, statement: str,
                   events: Sequence[NewUsage]) -> Exception:
     """A driver error as the SQLAlchemy error Database.write() translates; an unknown customer
     (a foreign key violation) as NotFound."""
-    text = str(error)
-    if getattr(error, "sqlstate", None) == "23503" or "FOREIGN KEY constraint" in text:
+    if _is_foreign_key_error(error):
         ids = sorted({event.customer_id for event in events})
         return NotFound(f"Customer not found: {', '.join(ids)}")
     return exc.DBAPIError.instance(statement, None, error, conn.dialect.dbapi.Error)
+
+
+def record_one(db: Database, event: NewUsage, *, now: datetime) -> bool:
+    """Store one event and its rollup as one transaction of its own, on the fastest path:
+    PostgreSQL runs the single CTE statement in autocommit (one round trip, atomic), SQLite
+    ``BEGIN IMMEDIATE``, two prepared statements, ``COMMIT``. False if the key was seen."""
+    with db.driver() as raw:
+        try:
+            if db.is_postgresql:
+                raw.autocommit = True
+                try:
+                    with raw.cursor() as cursor:
+                        cursor.execute(_PG_INSERT_ONE, _pg_params(event, now))
+                        return cursor.fetchone() is not None
+                finally:
+                    raw.autocommit = False
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                new = _sqlite_insert_one(raw, event, now)
+                raw.execute("COMMIT")
+                return new
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+        except db.engine.dialect.dbapi.Error as error:  # type: ignore[union-attr]
+            if _is_foreign_key_error(error):
+                raise NotFound(f"Customer not found: {event.customer_id}") from None
+            raise
+
+
+def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
+    return (event.customer_id, event.service, event.quantity, _metadata_json(event),
+            event.recorded_at, event.quantity_micros, event.idempotency_key, now, event.day)
+
+
+def _sqlite_insert_one(raw: Any, event: NewUsage, now: datetime) -> bool:
+    cursor = raw.execute(_SQLITE_INSERT, (
+        event.customer_id, event.service, str(event.quantity), _metadata_json(event),
+        _sqlite_time(event.recorded_at), event.quantity_micros, event.idempotency_key,
+        _sqlite_time(now)))
+    if cursor.rowcount != 1:
+        return False
+    raw.execute(_SQLITE_ROLLUP, (event.customer_id, event.service, event.day.isoformat(),
+                                 event.quantity_micros, 1))
+    return True
+
+
+def _is_foreign_key_error(error: BaseException) -> bool:
+    return (getattr(error, "sqlstate", None) == "23503"
+            or "FOREIGN KEY constraint" in str(error))
 
 
 def insert_event(conn: Connection, event: NewUsage, *, now: datetime) -> bool:
@@ -129,20 +183,9 @@ def insert_event(conn: Connection, event: NewUsage, *, now: datetime) -> bool:
     try:
         if conn.dialect.name == "postgresql":
             with raw.cursor() as cursor:
-                cursor.execute(statement, (
-                    event.customer_id, event.service, event.quantity, _metadata_json(event),
-                    event.recorded_at, event.quantity_micros, event.idempotency_key, now,
-                    event.day))
+                cursor.execute(statement, _pg_params(event, now))
                 return cursor.fetchone() is not None
-        cursor = raw.execute(statement, (
-            event.customer_id, event.service, str(event.quantity), _metadata_json(event),
-            _sqlite_time(event.recorded_at), event.quantity_micros, event.idempotency_key,
-            _sqlite_time(now)))
-        if cursor.rowcount != 1:
-            return False
-        raw.execute(_SQLITE_ROLLUP, (event.customer_id, event.service,
-                                     event.day.isoformat(), event.quantity_micros, 1))
-        return True
+        return _sqlite_insert_one(raw, event, now)
     except conn.dialect.dbapi.Error as error:
         raise _driver_error(conn, error, statement, [event]) from error
 
@@ -164,9 +207,14 @@ def _sqlite_insert_events(conn: Connection, events: Sequence[NewUsage], *,
                           now: datetime) -> int:
     raw = conn.connection.driver_connection
     ingested = _sqlite_time(now)
-    rows = [(e.customer_id, e.service, str(e.quantity), _metadata_json(e),
-             _sqlite_time(e.recorded_at), e.quantity_micros, e.idempotency_key, ingested)
-            for e in events]
+    rows = []
+    last_moment, last_text = now, ingested  # events without a time share one moment
+    for e in events:
+        if e.recorded_at is not last_moment:
+            last_moment, last_text = e.recorded_at, _sqlite_time(e.recorded_at)
+        rows.append((e.customer_id, e.service, str(e.quantity), e.metadata_json or
+                     json.dumps(e.metadata), last_text, e.quantity_micros, e.idempotency_key,
+                     ingested))
     raw.execute("SAVEPOINT usage_batch")
     before = raw.total_changes
     raw.executemany(_SQLITE_INSERT, rows)
