@@ -72,6 +72,20 @@ class BatchResult:
     rejected: tuple[Rejection, ...] = ()
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A validated batch, not yet written (see ``UsageService.prepare_batch``)."""
+
+    now: datetime
+    #: one event per idempotency key (the first), in batch order
+    events: list[store.NewUsage]
+    #: batch position of each kept event, by key
+    positions: dict[str, int]
+    in_batch_duplicates: int
+    rejected: list[Rejection]
+    skip_invalid: bool
+
+
 def new_key() -> str:
     return os.urandom(16).hex()
 
@@ -144,39 +158,53 @@ class UsageService:
         the batch count once. Invalid events (bad input, unknown customer) make the whole batch
         fail with nothing written, unless ``skip_invalid``: then they are reported in
         ``rejected`` and the others are recorded."""
+        return self.write_batch(self.prepare_batch(events, customer_id=customer_id,
+                                                   skip_invalid=skip_invalid))
+
+    def prepare_batch(self, events: Iterable[UsageEvent | Mapping[str, Any]], *,
+                      customer_id: str | None = None, skip_invalid: bool = False
+                      ) -> PreparedBatch:
+        """The validation half of ``record_many`` (no database work): a pipeline can prepare
+        the next batch while the previous one is written."""
         now = self._ctx.clock()
         if now.tzinfo is not UTC:
             now = now.astimezone(UTC)
-        default_customer = self._chosen_customer(customer_id)
-        valid: list[store.NewUsage] = []
-        positions: list[int] = []
+        default_customer = self._chosen_customer(customer_id) or ""
+        unique: dict[str, store.NewUsage] = {}
+        positions: dict[str, int] = {}
         rejected: list[Rejection] = []
+        valid = 0
+        new_usage = self._new_usage
         for index, item in enumerate(events):
             try:
                 if type(item) is UsageEvent:
-                    event = item
+                    usage = new_usage(item.service, item.quantity, item.metadata,
+                                      item.customer_id or default_customer,
+                                      item.idempotency_key, item.at, now)
                 else:
-                    event = _as_event(item)
-                valid.append(self._new_usage(
-                    event.service, event.quantity, event.metadata,
-                    event.customer_id or default_customer or "", event.idempotency_key,
-                    event.at, now))
-                positions.append(index)
+                    service, quantity, metadata, key, at, customer = _fields(item)
+                    usage = new_usage(service, quantity, metadata, customer or default_customer,
+                                      key, at, now)
             except BillingError as error:
                 if not skip_invalid:
                     raise InvalidInput(f"Event {index + 1}: {error.message}") from None
                 rejected.append(Rejection(index, error.message))
-        unique: dict[str, store.NewUsage] = {}
-        unique_positions: dict[str, int] = {}
-        for event, index in zip(valid, positions, strict=True):
-            if event.idempotency_key not in unique:
-                unique[event.idempotency_key] = event
-                unique_positions[event.idempotency_key] = index
-        in_batch_duplicates = len(valid) - len(unique)
+                continue
+            valid += 1
+            if usage.idempotency_key not in unique:
+                unique[usage.idempotency_key] = usage
+                positions[usage.idempotency_key] = index
+        return PreparedBatch(now, list(unique.values()), positions, valid - len(unique),
+                             rejected, skip_invalid)
+
+    def write_batch(self, prepared: PreparedBatch) -> BatchResult:
+        """The writing half of ``record_many``: one transaction (retried if PostgreSQL reports a
+        deadlock or serialization failure)."""
+        skip_invalid = prepared.skip_invalid
 
         def write() -> tuple[int, list[Rejection]]:
             with self._ctx.db.write() as conn:
-                batch = list(unique.values())
+                batch = prepared.events
                 if any(not e.customer_id for e in batch):
                     current = self._resolve(conn)
                     batch = [e if e.customer_id else _with_customer(e, current) for e in batch]
@@ -185,16 +213,16 @@ class UsageService:
                 if unknown:
                     if not skip_invalid:
                         raise NotFound(f"Customer not found: {', '.join(sorted(unknown))}")
-                    refused = [Rejection(unique_positions[e.idempotency_key],
+                    refused = [Rejection(prepared.positions[e.idempotency_key],
                                          f"Customer not found: {e.customer_id}")
                                for e in batch if e.customer_id in unknown]
                     batch = [e for e in batch if e.customer_id not in unknown]
-                return store.insert_events(conn, batch, now=now), refused
+                return store.insert_events(conn, batch, now=prepared.now), refused
 
         accepted, refused = self._retrying(write)
-        stored = len(unique) - len(refused)
-        return BatchResult(accepted, stored - accepted + in_batch_duplicates,
-                           tuple(sorted(rejected + refused, key=lambda r: r.index)))
+        stored = len(prepared.events) - len(refused)
+        return BatchResult(accepted, stored - accepted + prepared.in_batch_duplicates,
+                           tuple(sorted(prepared.rejected + refused, key=lambda r: r.index)))
 
     # -- reporting -----------------------------------------------------------------------------
 
@@ -300,20 +328,23 @@ def _with_customer(event: store.NewUsage, customer_id: str) -> store.NewUsage:
     return event._replace(customer_id=customer_id)
 
 
-_EVENT_FIELDS = {"service", "quantity", "metadata", "idempotency_key", "at", "customer_id"}
-_ALIASES = {"id": "idempotency_key", "timestamp": "at", "service_name": "service"}
+_FIELD_NAMES = frozenset({"service", "quantity", "metadata", "idempotency_key", "at",
+                          "customer_id", "id", "timestamp", "service_name"})
+Fields = tuple[Any, Any, Any, Any, Any, Any]
 
 
-def _as_event(item: UsageEvent | Mapping[str, Any]) -> UsageEvent:
-    if isinstance(item, UsageEvent):
-        return item
+def _fields(item: object) -> Fields:
+    """(service, quantity, metadata, key, at, customer) of a mapping event; ``id``,
+    ``timestamp`` and ``service_name`` are accepted as names too, empty values as absent."""
     if not isinstance(item, Mapping):
         raise InvalidInput(f"Invalid event: expected a mapping, got {type(item).__name__}")
-    fields = {_ALIASES.get(k, k): v for k, v in item.items() if v is not None and v != ""}
-    unknown = set(fields) - _EVENT_FIELDS
+    unknown = item.keys() - _FIELD_NAMES
     if unknown:
         raise InvalidInput(f"Invalid event: unknown field(s) {', '.join(sorted(unknown))}")
-    if "service" not in fields or "quantity" not in fields:
+    get = item.get
+    service = get("service") or get("service_name")
+    quantity = get("quantity")
+    if not service or quantity is None or quantity == "":
         raise InvalidInput("Invalid event: service and quantity are required")
-    return UsageEvent(**fields)
-
+    return (service, quantity, get("metadata"), get("idempotency_key") or get("id") or None,
+            get("at") or get("timestamp") or None, get("customer_id") or None)

@@ -14,13 +14,14 @@ import io
 import json
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
 from ..errors import InvalidInput
-from .usage import UsageService
+from .usage import BatchResult, PreparedBatch, UsageService
 
 FIELDS = ("service", "quantity", "id", "timestamp", "metadata", "customer_id")
 
@@ -90,12 +91,18 @@ def _sniff(first: str) -> str:
 Parsed = tuple[int, dict[str, Any] | str]
 
 
+#: one decoder for every line (json.loads with parse_float= builds a new one per call);
+#: fractional numbers stay exact
+_decode = json.JSONDecoder(parse_float=Decimal).decode
+
+
 def _json_lines(stream: IO[str]) -> Iterator[Parsed]:
+    decode = _decode
     for number, line in enumerate(stream, 1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
         try:
-            value = json.loads(line, parse_float=Decimal)
+            value = decode(line)
         except json.JSONDecodeError as error:
             yield number, f"Invalid JSON: {error.msg} at column {error.colno}"
             continue
@@ -143,28 +150,49 @@ def import_events(usage: UsageService, source: Source, *, batch_size: int = 5000
     rows = _json_lines(source.stream) if source.kind == "jsonl" else _csv_rows(source.stream)
     batch: list[dict[str, Any]] = []
     lines: list[int] = []
+    # a pipeline of two: while one batch is written (the driver releases the GIL), the next is
+    # parsed and validated; batches are still written one at a time, in order
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nself-import")
+    pending: Future[tuple[BatchResult, list[int]]] | None = None
 
-    def flush() -> None:
-        outcome = usage.record_many(batch, skip_invalid=True)
+    def collect() -> None:
+        nonlocal pending
+        if pending is None:
+            return
+        outcome, numbers = pending.result()
+        pending = None
         result.accepted += outcome.accepted
         result.duplicates += outcome.duplicates
-        result.rejected.extend(LineRejection(lines[r.index], r.reason)
+        result.rejected.extend(LineRejection(numbers[r.index], r.reason)
                                for r in outcome.rejected)
-        batch.clear()
-        lines.clear()
         if progress is not None:
             progress(source.position())
 
-    for number, parsed in rows:
-        result.lines += 1
-        if isinstance(parsed, str):
-            result.rejected.append(LineRejection(number, parsed))
-            continue
-        batch.append(parsed)
-        lines.append(number)
-        if len(batch) >= batch_size:
+    def write(prepared: PreparedBatch, numbers: list[int]) -> tuple[BatchResult, list[int]]:
+        return usage.write_batch(prepared), numbers
+
+    def flush() -> None:
+        nonlocal pending
+        prepared = usage.prepare_batch(batch, skip_invalid=True)
+        collect()
+        pending = writer.submit(write, prepared, list(lines))
+        batch.clear()
+        lines.clear()
+
+    try:
+        for number, parsed in rows:
+            result.lines += 1
+            if isinstance(parsed, str):
+                result.rejected.append(LineRejection(number, parsed))
+                continue
+            batch.append(parsed)
+            lines.append(number)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
+        collect()
+    finally:
+        writer.shutdown(wait=True)
     result.rejected.sort(key=lambda r: r.line)
     return result
