@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
@@ -27,6 +27,52 @@ def outbox_identifier(customer_id: str, idempotency_key: str) -> str:
     """Stable, at most 64 characters, and free of anything secret in the key."""
     digest = hashlib.sha256(f"{customer_id}\x1f{idempotency_key}".encode()).hexdigest()
     return f"nself_{digest[:40]}"
+
+
+# --- the metering hook on the raw-driver paths of store/usage.py ------------------------------
+# The usage writers talk to the driver directly (one statement per event on PostgreSQL, prepared
+# statements on SQLite); these let them queue the new events in the same transaction.
+
+#: PostgreSQL: the same identifier as ``outbox_identifier``, computed in SQL (PostgreSQL 11+)
+PG_IDENTIFIER = (
+    "'nself_' || left(encode(sha256(convert_to({customer} || chr(31) || {key}, 'UTF8')),"
+    " 'hex'), 40)"
+)
+#: PostgreSQL: a CTE to append to a statement whose CTE ``e`` inserted usage rows and
+#: RETURNING id, customer_id, service_name, recorded_at, quantity_micros, idempotency_key
+PG_OUTBOX_CTE = (
+    ", o AS (INSERT INTO billing_usage_outbox (usage_record_id, identifier, customer_id,"
+    " service_name, quantity_micros, recorded_at, status, attempts)"
+    " SELECT id, 'nself_' || left(encode(sha256(convert_to(customer_id || chr(31) ||"
+    " idempotency_key, 'UTF8')), 'hex'), 40), customer_id, service_name, quantity_micros,"
+    " recorded_at, 'pending', 0 FROM e ON CONFLICT (identifier) DO NOTHING)"
+)
+#: SQLite (qmark) insert of one outbox row; parameters from ``sqlite_outbox_params``
+SQLITE_OUTBOX_INSERT = (
+    "INSERT INTO billing_usage_outbox (usage_record_id, identifier, customer_id, service_name,"
+    " quantity_micros, recorded_at, status, attempts) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0)"
+    " ON CONFLICT (identifier) DO NOTHING"
+)
+
+
+def sqlite_outbox_params(
+    customer_id: str,
+    service: str,
+    quantity_micros: int,
+    recorded_at: datetime,
+    idempotency_key: str,
+    usage_record_id: int | None = None,
+) -> tuple[object, ...]:
+    """Parameters of ``SQLITE_OUTBOX_INSERT`` (times as the naive UTC text SQLAlchemy writes)."""
+    moment = recorded_at.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+    return (
+        usage_record_id,
+        outbox_identifier(customer_id, idempotency_key),
+        customer_id,
+        service,
+        quantity_micros,
+        moment,
+    )
 
 
 @dataclass(frozen=True)
