@@ -1,0 +1,128 @@
+"""Queries for quota enforcement: per-customer overrides, alert records, the period total of one
+service from the per-day rollups, and the PostgreSQL per-(customer, service) lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, bindparam, delete, func, select
+
+from .tables import quota_alerts, quota_overrides, usage_daily, usage_records
+from .usage import _insert
+
+
+@dataclass(frozen=True)
+class Override:
+    customer_id: str
+    service: str
+    #: None means unlimited for this customer
+    limit: Decimal | None
+    mode: str | None
+    overage_price: Decimal | None
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    customer_id: str
+    service: str
+    threshold: int
+    period_start: datetime
+    usage: Decimal
+    limit: Decimal
+    created_at: datetime | None
+
+
+def overrides_for(conn: Connection, customer_id: str) -> dict[str, Override]:
+    rows = conn.execute(select(quota_overrides)
+                        .where(quota_overrides.c.customer_id == customer_id))
+    return {
+        row.service_name: Override(
+            row.customer_id, row.service_name,
+            None if row.limit_value is None else Decimal(row.limit_value),
+            row.enforcement_mode,
+            None if row.overage_price is None else Decimal(row.overage_price))
+        for row in rows
+    }
+
+
+def set_override(conn: Connection, override: Override, *, now: datetime) -> None:
+    statement = _insert(conn)(quota_overrides).values(
+        customer_id=override.customer_id, service_name=override.service,
+        limit_value=override.limit, enforcement_mode=override.mode,
+        overage_price=override.overage_price, created_at=now)
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=["customer_id", "service_name"],
+        set_={"limit_value": statement.excluded.limit_value,
+              "enforcement_mode": statement.excluded.enforcement_mode,
+              "overage_price": statement.excluded.overage_price,
+              "created_at": statement.excluded.created_at},
+    ))
+
+
+def clear_override(conn: Connection, customer_id: str, service: str) -> bool:
+    result = conn.execute(delete(quota_overrides).where(
+        quota_overrides.c.customer_id == customer_id,
+        quota_overrides.c.service_name == service))
+    return bool(result.rowcount)
+
+
+_SERVICE_TOTAL = (
+    select(func.coalesce(func.sum(usage_daily.c.quantity_micros), 0))
+    .where(usage_daily.c.customer_id == bindparam("customer_id"),
+           usage_daily.c.service_name == bindparam("service"),
+           usage_daily.c.day >= bindparam("first_day"),
+           usage_daily.c.day < bindparam("end_day"))
+)
+
+
+def service_total_micros(conn: Connection, customer_id: str, service: str, first_day: date,
+                         end_day: date) -> int:
+    """One service's usage (micro-units) over whole UTC days [first_day, end_day), read from
+    the rollups' primary key (customer, service, day): an index range, never raw events."""
+    return int(conn.execute(_SERVICE_TOTAL, {"customer_id": customer_id, "service": service,
+                                             "first_day": first_day, "end_day": end_day}
+                            ).scalar_one())
+
+
+def lock_customer_service(conn: Connection, customer_id: str, service: str) -> None:
+    """Serialize quota consumption per (customer, service) until the transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock on a hash of the pair (a collision only makes
+    two pairs queue behind each other). SQLite needs nothing: the write transaction was opened
+    with BEGIN IMMEDIATE, which already admits one writer at a time."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(
+            func.hashtext(bindparam("lock_key")))), {"lock_key": f"{customer_id}:{service}"})
+
+
+def key_exists(conn: Connection, idempotency_key: str) -> bool:
+    return conn.execute(select(usage_records.c.id)
+                        .where(usage_records.c.idempotency_key == idempotency_key)
+                        .limit(1)).first() is not None
+
+
+def record_alert(conn: Connection, alert: AlertRecord, *, now: datetime) -> bool:
+    """Record one alert; False if this customer, service, threshold and period had one."""
+    inserted = conn.execute(
+        _insert(conn)(quota_alerts).values(
+            customer_id=alert.customer_id, service_name=alert.service,
+            threshold=alert.threshold, period_start=alert.period_start, usage=alert.usage,
+            limit_value=alert.limit, created_at=now)
+        .on_conflict_do_nothing(
+            index_elements=["customer_id", "service_name", "threshold", "period_start"])
+        .returning(quota_alerts.c.id)
+    ).first()
+    return inserted is not None
+
+
+def alerts_for(conn: Connection, customer_id: str, period_start: datetime) -> list[AlertRecord]:
+    rows = conn.execute(
+        select(quota_alerts)
+        .where(quota_alerts.c.customer_id == customer_id,
+               quota_alerts.c.period_start == period_start)
+        .order_by(quota_alerts.c.service_name, quota_alerts.c.threshold))
+    return [AlertRecord(row.customer_id, row.service_name, row.threshold, row.period_start,
+                        Decimal(row.usage), Decimal(row.limit_value), row.created_at)
+            for row in rows]
