@@ -67,3 +67,8 @@ __all__ = [
     "stripe_plans_compare",
     "stripe_plans_list",
 ]
+
+from .api_quotas import *  # noqa: F403
+from .api_quotas import __all__ as _quotas_all
+
+__all__ += _quotas_all

@@ -210,8 +210,12 @@ class QuotaService:
         ``"unlimited"`` (or None); ``mode`` soft|hard keeps the plan's mode when omitted."""
         check_service(service)
         cid = customer_id or self._current_customer()
-        value = None if limit is None or str(limit).lower() == "unlimited" else (
-            parse_quantity(limit))
+        try:
+            value = None if limit is None or str(limit).lower() == "unlimited" else (
+                parse_quantity(limit))
+        except InvalidInput:
+            raise InvalidInput(f"Invalid limit: {limit} (expected a number of zero or more, "
+                               "or 'unlimited')") from None
         if mode is not None and mode not in ("soft", "hard"):
             raise InvalidInput(f"Invalid mode: {mode} (expected soft or hard)")
         price = None if overage_price is None else parse_quantity(overage_price)
