@@ -31,9 +31,9 @@ from ..domain.money import from_micros
 from ..domain.periods import Period, period_at
 from ..domain.plans import EnforcementMode
 from ..domain.quotas import QuotaBand, QuotaStatus, thresholds_crossed, thresholds_reached
-from ..domain.services import SERVICE_NAMES, unit_of
+from ..domain.services import SERVICE_NAMES, SERVICES, unit_of
 from ..domain.usage import check_service, micros_of, parse_metadata, parse_quantity
-from ..errors import InvalidInput, NotFound, PlanNotFound
+from ..errors import InvalidInput, NotFound, PlanNotFound, UnknownService
 from ..store import catalog as catalog_store
 from ..store import quotas as store
 from ..store import subscriptions as subscription_store
@@ -115,10 +115,18 @@ class Decision:
     allowed: bool
     reason: str
     service: str
-    quantity: Decimal
+    quantity_micros: int
     #: usage in the period before this request (None when unlimited: not read)
-    usage: Decimal | None
+    usage_micros: int | None
     limit: Decimal | None
+
+    @property
+    def quantity(self) -> Decimal:
+        return from_micros(self.quantity_micros)
+
+    @property
+    def usage(self) -> Decimal | None:
+        return None if self.usage_micros is None else from_micros(self.usage_micros)
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,9 @@ class QuotaService:
         self.limits_ttl = limits_ttl
         self.usage_cache_seconds = usage_cache_seconds
         self._limits: dict[str, tuple[float, CustomerLimits]] = {}
+        self._periods: dict[str, Period] = {}
+        self._reader = store.UsageReader(ctx.db.engine)
+        self._static_customer: str | None = None
         self._usage: dict[tuple[str, str], tuple[float, datetime, int]] = {}
         #: alerts known to be recorded, so the hot path does not write them again
         self._alerted: set[tuple[str, str, int, datetime]] = set()
@@ -161,7 +172,7 @@ class QuotaService:
 
     def limits(self, customer_id: str | None = None) -> CustomerLimits:
         """The customer's effective limits; ``NotFound`` without an active subscription."""
-        cid = customer_id or self._current_customer()
+        cid = customer_id or self._static_customer or self._current_customer()
         cached = self._limits.get(cid)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
@@ -198,8 +209,10 @@ class QuotaService:
         if customer_id is None:
             self._limits.clear()
             self._usage.clear()
+            self._periods.clear()
             return
         self._limits.pop(customer_id, None)
+        self._periods.pop(customer_id, None)
         for key in [k for k in self._usage if k[0] == customer_id]:
             self._usage.pop(key, None)
 
@@ -283,13 +296,14 @@ class QuotaService:
     def check(self, service: str, quantity: object = 1, *,
               customer_id: str | None = None) -> bool:
         """Would ``quantity`` more stay within the quota (whatever its mode)?"""
-        check_service(service)
-        wanted = micros_of(parse_quantity(quantity))
+        if service not in SERVICES:
+            raise UnknownService(service)
+        wanted = _wanted_micros(quantity)
         limits = self.limits(customer_id)
         quota = limits.quotas[service]
         if quota.limit is None:
             return True
-        period = limits.period(self._ctx.clock())
+        period = self._period(limits)
         used = self._read_used(limits.customer_id, service, period)
         return used + wanted <= (quota.limit_micros or 0)
 
@@ -297,16 +311,16 @@ class QuotaService:
                 customer_id: str | None = None) -> Decision:
         """The spec's ``quota_enforce``: a check that never records usage. A soft limit admits
         (logging a warning and recording the 100% alert); a hard limit blocks."""
-        check_service(service)
-        amount = parse_quantity(quantity)
-        wanted = micros_of(amount)
+        if service not in SERVICES:
+            raise UnknownService(service)
+        wanted = _wanted_micros(quantity)
         limits = self.limits(customer_id)
         quota = limits.quotas[service]
         if quota.limit is None:
-            return Decision(True, "unlimited", service, amount, None, None)
+            return Decision(True, "unlimited", service, wanted, None, None)
         limit = quota.limit_micros or 0
         cid = limits.customer_id
-        period = limits.period(self._ctx.clock())
+        period = self._period(limits)
         used = self._cached_used(cid, service, period, quota, wanted)
         if used is None:
             used = self._read_used(cid, service, period)
@@ -319,19 +333,20 @@ class QuotaService:
             allowed, reason = False, "hard_limit"
         else:
             allowed, reason = True, "soft_limit"
-        usage = from_micros(used)
         if reason == "soft_limit":
             self._ctx.log.warning("Quota exceeded for %s (soft limit): customer %s, %s + %s "
-                                  "of %s %s", service, cid, usage, amount, quota.limit,
-                                  quota.unit)
-        reached = thresholds_reached(usage, quota.limit)
-        if reason != "available" and 100 not in reached:
-            reached.append(100)
-        if reached:
-            alerting = _Alerting()
-            alerting.add(cid, service, reached, period, usage, quota.limit)
-            self._record_alerts(alerting)
-        return Decision(allowed, reason, service, amount, usage, quota.limit)
+                                  "of %s %s", service, cid, from_micros(used),
+                                  from_micros(wanted), quota.limit, quota.unit)
+        if reason != "available" or used * 4 >= limit * 3:  # 75%: the first alert threshold
+            usage = from_micros(used)
+            reached = thresholds_reached(usage, quota.limit)
+            if reason != "available" and 100 not in reached:
+                reached.append(100)
+            if reached:
+                alerting = _Alerting()
+                alerting.add(cid, service, reached, period, usage, quota.limit)
+                self._record_alerts(alerting)
+        return Decision(allowed, reason, service, wanted, used, quota.limit)
 
     def consume(self, service: str, quantity: object = 1, metadata: object = None, *,
                 idempotency_key: str | None = None,
@@ -395,12 +410,23 @@ class QuotaService:
     def _current_customer(self) -> str:
         from .customers import CustomerService
 
-        return CustomerService(self._ctx).current_id()
+        chosen = CustomerService(self._ctx).current_id()
+        if self._ctx.customer_override or self._ctx.settings.customer_id:
+            self._static_customer = chosen  # configured, not looked up: it cannot change
+        return chosen
+
+    def _period(self, limits: CustomerLimits) -> Period:
+        """The customer's current quota period, recomputed only when the clock leaves it."""
+        now = self._ctx.clock()
+        period = self._periods.get(limits.customer_id)
+        if period is None or not period.start <= now < period.end:
+            period = limits.period(now)
+            self._periods[limits.customer_id] = period
+        return period
 
     def _read_used(self, customer_id: str, service: str, period: Period) -> int:
-        with self._ctx.db.read() as conn:
-            return store.service_total_micros(conn, customer_id, service, period.first_day,
-                                              period.end_day)
+        return self._reader.total_micros(customer_id, service, period.first_day,
+                                         period.end_day)
 
     def _cached_used(self, customer_id: str, service: str, period: Period,
                      quota: EffectiveQuota, wanted: int) -> int | None:
@@ -441,3 +467,14 @@ class QuotaService:
                 "Quota alert: %s reached %d%% of its quota for customer %s (%s of %s %s, "
                 "period from %s)", service, threshold, customer_id, usage, limit,
                 unit_of(service), period_start.date().isoformat())
+
+
+#: whole quantities up to this many units take the fast path of ``_wanted_micros``
+_FAST_QUANTITY = 10**12
+
+
+def _wanted_micros(quantity: object) -> int:
+    """A requested quantity in micro-units; plain ints skip the Decimal parsing."""
+    if type(quantity) is int and 0 <= quantity < _FAST_QUANTITY:
+        return quantity * 1_000_000
+    return micros_of(parse_quantity(quantity))

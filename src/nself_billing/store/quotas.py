@@ -3,12 +3,18 @@ service from the per-day rollups, and the PostgreSQL per-(customer, service) loc
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select
+from sqlalchemy import Connection, Engine, bindparam, delete, event, func, select
 
+from ..errors import DatabaseError
+from .db import _first_line
 from .tables import quota_alerts, quota_overrides, usage_daily, usage_records
 from .usage import _insert
 
@@ -126,3 +132,73 @@ def alerts_for(conn: Connection, customer_id: str, period_start: datetime) -> li
     return [AlertRecord(row.customer_id, row.service_name, row.threshold, row.period_start,
                         Decimal(row.usage), Decimal(row.limit_value), row.created_at)
             for row in rows]
+
+
+_TOTAL_SQL = ("SELECT COALESCE(SUM(quantity_micros), 0) FROM billing_usage_daily"
+              " WHERE customer_id = {p} AND service_name = {p} AND day >= {p} AND day < {p}")
+
+
+class UsageReader:
+    """The quota check's one read, on a dedicated driver connection per thread.
+
+    ``enforce`` and ``check`` sit in front of every request of a tenant's API, so their read
+    skips the pool checkout and the explicit BEGIN/COMMIT of ``Database.read()``: each thread
+    keeps one connection, detached from the pool, in autocommit mode (one statement is its own
+    consistent read), and on PostgreSQL the statement is prepared once. The connections are
+    closed when the engine is disposed (``Billing.close()``), and are never shared across a
+    fork."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._postgresql = engine.dialect.name == "postgresql"
+        self._sql = _TOTAL_SQL.format(p="%s" if self._postgresql else "?")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[Any] = []
+        event.listen(engine, "engine_disposed", lambda *_: self.close())
+
+    def _connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        proxy = self._engine.raw_connection()
+        conn = proxy.driver_connection
+        proxy.detach()
+        if self._postgresql:
+            conn.autocommit = True
+        self._local.conn, self._local.pid = conn, os.getpid()
+        with self._lock:
+            self._open.append(conn)
+        return conn
+
+    def total_micros(self, customer_id: str, service: str, first_day: date,
+                     end_day: date) -> int:
+        try:
+            conn = self._connection()
+            if self._postgresql:
+                row = conn.execute(self._sql, (customer_id, service, first_day, end_day),
+                                   prepare=True).fetchone()
+            else:
+                row = conn.execute(self._sql, (customer_id, service, first_day.isoformat(),
+                                               end_day.isoformat())).fetchone()
+        except Exception as error:
+            self._discard()
+            raise DatabaseError(f"Database error: {_first_line(error)}") from error
+        return int(row[0])
+
+    def _discard(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._open.remove(conn)
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._open = self._open, []
+        for conn in connections:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._local = threading.local()
