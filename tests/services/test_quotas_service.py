@@ -128,3 +128,24 @@ def test_bad_service_and_missing_subscription(billing, customer_id):
     other = billing.customers.create(email="x@example.com", name="X", customer_id="cus_nosub")
     with pytest.raises(NotFound, match="No active subscription"):
         billing.quotas.status("api", customer_id=other.customer_id)
+
+
+def test_usage_cache_repeats_a_block_but_never_an_admit_under_a_hard_limit(billing,
+                                                                             customer_id):
+    quotas = billing.quotas
+    quotas.usage_cache_seconds = 60
+    quotas.set_override("api", 5, mode="hard")
+    assert quotas.enforce("api", 5).allowed is True  # caches usage 0
+    billing.usage.record("api", 5)  # another process records: the cache does not know
+    assert quotas.enforce("api", 1).allowed is False  # an admit is decided on fresh usage
+    assert quotas.enforce("api", 1).allowed is False  # the block is repeated from the cache
+
+
+def test_usage_cache_serves_soft_limits_within_its_bound(billing, customer_id):
+    quotas = billing.quotas
+    quotas.usage_cache_seconds = 60
+    assert quotas.enforce("api").usage == 0
+    billing.usage.record("api", 10)
+    assert quotas.enforce("api").usage == 0  # stale within the bound, and a soft limit admits
+    quotas.usage_cache_seconds = 0
+    assert quotas.enforce("api").usage == 10

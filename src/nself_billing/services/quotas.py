@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..domain.money import from_micros
 from ..domain.periods import Period, period_at
@@ -53,17 +53,20 @@ class EffectiveQuota:
     #: "plan", "override", or "none" (no quota row: unlimited)
     source: str
 
+    #: the limit in micro-units (None when unlimited), for the hot path's integer compare
+    limit_micros: int | None = field(init=False, compare=False)
+    #: a hard limit that exists (an unlimited quota never blocks, whatever its mode)
+    is_hard: bool = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit_micros",
+                           None if self.limit is None else micros_of(self.limit))
+        object.__setattr__(self, "is_hard",
+                           self.mode is EnforcementMode.HARD and self.limit is not None)
+
     @property
     def unit(self) -> str:
         return unit_of(self.service)
-
-    @property
-    def limit_micros(self) -> int | None:
-        return None if self.limit is None else micros_of(self.limit)
-
-    @property
-    def is_hard(self) -> bool:
-        return self.mode is EnforcementMode.HARD and self.limit is not None
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,9 @@ class QuotaLine:
         return self.status.available
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The answer of ``enforce``: ``reason`` is unlimited, available, soft_limit or hard_limit."""
+class Decision(NamedTuple):
+    """The answer of ``enforce``: ``reason`` is unlimited, available, soft_limit or hard_limit.
+    (A named tuple: it is made on every request of a tenant's API.)"""
 
     allowed: bool
     reason: str
@@ -164,7 +167,9 @@ class QuotaService:
         self._periods: dict[str, Period] = {}
         self._reader = store.UsageReader(ctx.db.engine)
         self._static_customer: str | None = None
-        self._usage: dict[tuple[str, str], tuple[float, datetime, int]] = {}
+        #: PostgreSQL: wait for the WAL flush before answering a consume (see store.pg_consume)
+        self.durable_consume = True
+        self._usage: dict[tuple[str, str], tuple[float, Period, int]] = {}
         #: alerts known to be recorded, so the hot path does not write them again
         self._alerted: set[tuple[str, str, int, datetime]] = set()
 
@@ -320,13 +325,18 @@ class QuotaService:
             return Decision(True, "unlimited", service, wanted, None, None)
         limit = quota.limit_micros or 0
         cid = limits.customer_id
-        period = self._period(limits)
-        used = self._cached_used(cid, service, period, quota, wanted)
-        if used is None:
+        cached = self._usage.get((cid, service)) if self.usage_cache_seconds > 0 else None
+        if cached is not None and cached[0] > time.monotonic() and (
+                not quota.is_hard or cached[2] + wanted > limit):
+            # within the cache's bound (the period too: a rollover is seen when it expires);
+            # under a hard limit only a block is repeated, an admit reads fresh usage
+            period, used = cached[1], cached[2]
+        else:
+            period = self._period(limits)
             used = self._read_used(cid, service, period)
             if self.usage_cache_seconds > 0:
                 self._usage[(cid, service)] = (
-                    time.monotonic() + self.usage_cache_seconds, period.start, used)
+                    time.monotonic() + self.usage_cache_seconds, period, used)
         if used + wanted <= limit:
             allowed, reason = True, "available"
         elif quota.is_hard:
@@ -372,6 +382,8 @@ class QuotaService:
         event = NewUsage(cid, service, amount, wanted, meta, now, key)
         alerting = _Alerting()
         used: int | None = None
+        if self._ctx.db.is_postgresql:
+            return self._consume_pg(event, quota, period)
         with self._ctx.db.write() as conn:
             if quota.limit is not None:
                 store.lock_customer_service(conn, cid, service)
@@ -405,6 +417,40 @@ class QuotaService:
                                   service, cid, from_micros(used), quota.limit, quota.unit)
         return ConsumeResult(admitted, recorded, key, from_micros(used), quota.limit)
 
+    def _consume_pg(self, event: NewUsage, quota: EffectiveQuota, period: Period
+                    ) -> ConsumeResult:
+        limit = quota.limit_micros
+        row = store.pg_consume(
+            self._reader, customer_id=event.customer_id, service=event.service,
+            quantity=event.quantity, micros=event.quantity_micros, metadata=event.metadata,
+            recorded_at=event.recorded_at, key=event.idempotency_key, now=event.recorded_at,
+            first_day=period.first_day, end_day=period.end_day, limit_micros=limit,
+            hard=quota.is_hard, durable=self.durable_consume)
+        if row.replayed or (not row.inserted and not quota.is_hard):
+            return ConsumeResult(True, False, event.idempotency_key, None, quota.limit,
+                                 replayed=True)
+        if quota.limit is None or limit is None:
+            return ConsumeResult(True, True, event.idempotency_key, None, None)
+        used, wanted = row.used_micros, event.quantity_micros
+        alerting = _Alerting()
+        cid, service = event.customer_id, event.service
+        if not row.inserted:
+            if (cid, service, 100, period.start) not in self._alerted:
+                alerting.add(cid, service, [100], period, from_micros(used), quota.limit)
+                self._record_alerts(alerting)
+            return ConsumeResult(False, False, event.idempotency_key, from_micros(used),
+                                 quota.limit)
+        after = used + wanted
+        if after * 4 >= limit * 3:
+            crossed = thresholds_crossed(from_micros(used), from_micros(after), quota.limit)
+            if crossed:
+                alerting.add(cid, service, crossed, period, from_micros(after), quota.limit)
+                self._record_alerts(alerting, force=True)
+        if after > limit:
+            self._ctx.log.warning("Quota exceeded for %s (soft limit): customer %s, %s of %s %s",
+                                  service, cid, from_micros(after), quota.limit, quota.unit)
+        return ConsumeResult(True, True, event.idempotency_key, from_micros(after), quota.limit)
+
     # -- internals --------------------------------------------------------------------------
 
     def _current_customer(self) -> str:
@@ -427,18 +473,6 @@ class QuotaService:
     def _read_used(self, customer_id: str, service: str, period: Period) -> int:
         return self._reader.total_micros(customer_id, service, period.first_day,
                                          period.end_day)
-
-    def _cached_used(self, customer_id: str, service: str, period: Period,
-                     quota: EffectiveQuota, wanted: int) -> int | None:
-        if self.usage_cache_seconds <= 0:
-            return None
-        cached = self._usage.get((customer_id, service))
-        if cached is None or cached[0] <= time.monotonic() or cached[1] != period.start:
-            return None
-        used = cached[2]
-        if quota.is_hard and used + wanted <= (quota.limit_micros or 0):
-            return None  # an admit under a hard limit is decided on fresh usage only
-        return used
 
     def _record_alerts(self, alerting: _Alerting, *, force: bool = False) -> None:
         if not force:
