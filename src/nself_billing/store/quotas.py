@@ -264,14 +264,17 @@ def pg_consume(reader: UsageReader, *, customer_id: str, service: str, quantity:
               "day": recorded_at.date(), "hard": hard, "limit": limit_micros or 0}
     conn = reader._connection()
     try:
+        # the statements of one pipeline sync form one implicit transaction: the lock taken by
+        # the first is held through the second and released at its commit
         with conn.pipeline():
-            conn.execute("BEGIN")
-            conn.execute("SET LOCAL synchronous_commit = off")
-            if limit_micros is not None:
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+            if limit_micros is None:  # unlimited: nothing to decide, nothing to serialize
+                conn.execute("SELECT set_config('synchronous_commit', 'off', true)",
+                             prepare=True)
+            else:
+                conn.execute("SELECT set_config('synchronous_commit', 'off', true),"
+                             " pg_advisory_xact_lock(hashtext(%s))",
                              (f"{customer_id}:{service}",), prepare=True)
             cursor = conn.execute(_PG_CONSUME, params, prepare=True)
-            conn.execute("COMMIT")
         used, replayed, inserted = cursor.fetchone()
         if durable and (inserted or replayed):
             conn.execute("SELECT pg_logical_emit_message(true, 'nself_billing', 'consume')",
