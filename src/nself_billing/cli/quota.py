@@ -119,12 +119,13 @@ def render_alerts(plan_name: str, hot: Sequence[QuotaLine], records: Sequence[Al
         return csv_text(columns, rows).rstrip("\r\n")
     if not lines:
         return "No quota alerts: every service is below 75% of its quota."
-    rows = [[line.service, _limit_cell(line),
-             human_quantity(line.service, line.usage or Decimal(0)),
-             status_text(line),
-             ", ".join(f"{r.threshold}%" for r in by_service.get(line.service, [])) or "-"]
-            for line in lines]
-    return table_text(["Service", "Limit", "Current Usage", "Status", "Alerts Recorded"], rows,
+    table_rows: list[list[str]] = [
+        [line.service, _limit_cell(line), human_quantity(line.service, line.usage or Decimal(0)),
+         status_text(line),
+         ", ".join(f"{r.threshold}%" for r in by_service.get(line.service, [])) or "-"]
+        for line in lines]
+    return table_text(["Service", "Limit", "Current Usage", "Status", "Alerts Recorded"],
+                      table_rows,
                       banner=("QUOTA ALERTS", f"Plan: {plan_name}"))
 
 

@@ -158,7 +158,7 @@ class UsageReader:
         event.listen(engine, "engine_disposed", lambda *_: self.close())
 
     def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
+        conn: Any = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
         proxy = self._engine.raw_connection()
