@@ -12,6 +12,7 @@ from .services.customers import CustomerService
 from .services.diagnostics import Diagnostics
 from .services.export import ExportService
 from .services.query import QueryService
+from .services.quotas import QuotaService
 from .services.subscriptions import SubscriptionService
 from .services.usage import UsageService
 
@@ -34,6 +35,8 @@ class Billing:
         self.queries = QueryService(ctx)
         self.export = ExportService(ctx)
         self.usage = UsageService(ctx)
+        # quotas: limits, status, check/enforce, atomic consume, alerts (issue 4)
+        self.quotas = QuotaService(ctx)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
