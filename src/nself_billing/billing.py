@@ -9,8 +9,12 @@ from typing import Any
 from .services.catalog import PlanService
 from .services.context import Clock, Context
 from .services.customers import CustomerService
+from .services.cycle import CycleService
 from .services.diagnostics import Diagnostics
 from .services.export import ExportService
+from .services.invoices import InvoiceService
+from .services.payments import PaymentMethodService
+from .services.portal import PortalService
 from .services.query import QueryService
 from .services.subscriptions import SubscriptionService
 from .services.usage import UsageService
@@ -34,6 +38,11 @@ class Billing:
         self.queries = QueryService(ctx)
         self.export = ExportService(ctx)
         self.usage = UsageService(ctx)
+        # subscriptions: period close, invoices, payment methods, portal links
+        self.cycle = CycleService(ctx)
+        self.invoices = InvoiceService(ctx)
+        self.payment_methods = PaymentMethodService(ctx)
+        self.portal = PortalService(ctx)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
