@@ -57,3 +57,7 @@ __all__ = [
     "stripe_plans_compare",
     "stripe_plans_list",
 ]
+from .api_subscriptions import *  # noqa: F403
+from .api_subscriptions import __all__ as _subscriptions_all
+
+__all__ += _subscriptions_all
