@@ -53,16 +53,30 @@ def add_many(conn: Connection, new: Sequence[NewInvoice], *, now: datetime) -> s
     Returns the ids inserted."""
     if not new:
         return set()
-    statement = (_insert(conn)(invoices).on_conflict_do_nothing(index_elements=["source_key"])
-                 .returning(invoices.c.invoice_id))
-    # RETURNING tells which ones an earlier (or concurrent) run had made already
-    result = conn.execute(statement, [invoice_row(item, now=now) for item in new])
-    inserted = {row[0] for row in result}
+    existing = _present(conn, [item.source_key for item in new], invoices.c.source_key)
+    fresh = [item for item in new if item.source_key not in existing]
+    if not fresh:
+        return set()
+    # a plain executemany (pipelined by psycopg) is several times faster than RETURNING
+    # batches; ON CONFLICT still guards against a writer that got in between
+    statement = _insert(conn)(invoices).on_conflict_do_nothing(index_elements=["source_key"])
+    conn.execute(statement, [invoice_row(item, now=now) for item in fresh])
+    inserted = _present(conn, [item.invoice.invoice_id for item in fresh])
     rows = [line for item in new if item.invoice.invoice_id in inserted
             for line in line_rows(item.invoice.invoice_id, item.invoice.lines)]
     if rows:
         conn.execute(insert(invoice_lines), rows)
     return inserted
+
+
+def _present(conn: Connection, values: Sequence[str], column: Any = None) -> set[str]:
+    """Which of ``values`` are in the invoice column (invoice_id by default)."""
+    column = invoices.c.invoice_id if column is None else column
+    found: set[str] = set()
+    for start in range(0, len(values), 1000):
+        found |= set(conn.execute(select(column).where(
+            column.in_(values[start:start + 1000]))).scalars())
+    return found
 
 
 def add(conn: Connection, new: NewInvoice, *, now: datetime) -> bool:
