@@ -171,3 +171,16 @@ def test_many_subscriptions_close_in_batches(billing, clock, batch_size):
     assert result.closed == 7
     assert result.total == D("203.00") + D("0.21")
     assert count(billing, "SELECT COUNT(*) FROM billing_rated_usage") == 42
+
+
+def test_with_a_remote_provider_the_local_engine_changes_nothing(billing, customer_id, env,
+                                                                 clock):
+    from nself_billing import Billing, ConfigError
+
+    clock.now = utc(2026, 2, 15, 1)
+    remote_env = env | {"STRIPE_SECRET_KEY": "sk_test_not_used"}
+    with Billing.from_env(remote_env, clock=clock) as remote:
+        assert remote.cycle.run().skipped_reason.startswith("periods are closed by the stripe")
+        with pytest.raises(ConfigError, match="^Cannot upgrade a subscription with the local"):
+            remote.subscriptions.upgrade(customer_id, "enterprise")
+    assert count(billing, "SELECT COUNT(*) FROM billing_invoices") == 0

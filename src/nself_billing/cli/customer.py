@@ -98,10 +98,7 @@ def customer_portal(state: CliState) -> None:
     link = billing.portal.link(billing.customer_id)
     echo("Customer Portal URL:")
     echo(link.url)
-    if link.expires_at is not None:
-        echo(f"Portal session created (expires {link.expires_at:%Y-%m-%d %H:%M} UTC)")
-    else:
-        echo("Portal session created")
+    echo(f"Portal session created (expires {link.expires_at:%Y-%m-%d %H:%M} UTC)")
 
 
 COMMANDS = [customer_group]

@@ -44,6 +44,7 @@ from ..store import catalog as catalog_store
 from ..store import cycle as store
 from ..store import invoices as invoice_store
 from .context import Context
+from .local_engine import is_local
 
 #: subscriptions closed per transaction
 BATCH_SIZE = 500
@@ -219,7 +220,7 @@ class CycleService:
     def run(self, *, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> CycleResult:
         """Close every period that has ended by ``now`` (default: the clock)."""
         result = CycleResult()
-        if getattr(self._ctx.provider, "closes_periods", False):
+        if not is_local(self._ctx):
             result.skipped_reason = (f"periods are closed by the {self._ctx.provider.name} "
                                      "provider (its invoices arrive by webhook)")
             return result

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..domain.invoicing import Invoice, InvoiceStatus
-from ..errors import Conflict, InvalidInput, NotFound, ProviderError
+from ..errors import Conflict, InvalidInput, NotFound
+from ..providers.local import new_id
 from ..store import customers as customer_store
 from ..store import invoices as store
 from ..store import payment_methods as method_store
 from .context import Context
+from .local_engine import require_local
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
 
@@ -69,6 +71,7 @@ class InvoiceService:
     def pay(self, customer_id: str, invoice_id: str) -> PaymentResult:
         """Charge an open invoice with the default payment method; paying a paid invoice
         again charges nothing (the payment is keyed by the invoice)."""
+        require_local(self._ctx, "pay an invoice")
         invoice = self.get(customer_id, invoice_id)
         if invoice.is_paid:
             return PaymentResult(invoice, self._payment_of(invoice_id), True)
@@ -79,15 +82,12 @@ class InvoiceService:
         if method is None and invoice.total > 0:
             raise InvalidInput("No payment method on file (add one: nself tenant billing "
                                "payment add)")
+        # offline there is no one to charge: the payment is recorded against the method on
+        # file and the operator collects it outside the tool
         key = f"pay:{invoice_id}"
         method_id = method.payment_method_id if method else None
-        charged = self._ctx.provider.pay_invoice(
-            invoice_id=invoice_id, customer_id=customer_id, amount=invoice.total,
-            currency=invoice.currency, payment_method_id=method_id, idempotency_key=key)
-        if charged.status != "succeeded":
-            raise ProviderError(f"Payment failed: {charged.failure_message or charged.status}")
         now = self._ctx.clock()
-        payment = store.Payment(charged.payment_id, invoice_id, customer_id, invoice.total,
+        payment = store.Payment(new_id("py", 16), invoice_id, customer_id, invoice.total,
                                 invoice.currency, "succeeded", method_id, now)
         with self._ctx.db.write() as conn:
             current = store.get(conn, invoice_id, customer_id=customer_id, for_update=True)

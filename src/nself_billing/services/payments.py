@@ -6,9 +6,11 @@ import builtins
 
 from ..domain.payments import PaymentMethod, check_card, check_reference, parse_expiry
 from ..errors import Conflict, InvalidInput, NotFound
+from ..providers.local import new_id
 from ..store import customers as customer_store
 from ..store import payment_methods as store
 from .context import Context
+from .local_engine import require_local
 
 
 class PaymentMethodService:
@@ -25,6 +27,7 @@ class PaymentMethodService:
         """Store a reference to a payment method: a provider token (``reference``) and/or the
         card's brand, last four digits and expiry. The first one becomes the default."""
         now = self._ctx.clock()
+        require_local(self._ctx, "add a payment method")
         card = brand is not None or last4 is not None or expiry is not None
         if not card and not reference:
             raise InvalidInput("Give --brand, --last4 and --exp, or --token")
@@ -38,9 +41,7 @@ class PaymentMethodService:
         with self._ctx.db.read() as conn:
             if not customer_store.exists(conn, customer_id):
                 raise NotFound(f"Customer not found: {customer_id}")
-        method_id = self._ctx.provider.add_payment_method(
-            customer_id=customer_id, reference=checked_reference,
-            idempotency_key=f"pm-add:{customer_id}:{checked_reference or last4}:{now.isoformat()}")
+        method_id = new_id("pm", 16)
         with self._ctx.db.write() as conn:
             first = store.default_for(conn, customer_id) is None
             method = PaymentMethod(method_id, customer_id, "card" if card else "token",
@@ -56,6 +57,7 @@ class PaymentMethodService:
     def remove(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
         """Detach a method. The default may go only if another remains (which becomes the
         default): the spec refuses to remove the only default method."""
+        require_local(self._ctx, "remove a payment method")
         method = self._get(customer_id, payment_method_id)
         with self._ctx.db.read() as conn:
             others = [m for m in store.list_for(conn, customer_id)
@@ -63,7 +65,6 @@ class PaymentMethodService:
         if method.is_default and not others:
             raise Conflict("Cannot remove the default payment method: it is the only one "
                            "(add another first)")
-        self._ctx.provider.remove_payment_method(payment_method_id)
         with self._ctx.db.write() as conn:
             store.detach(conn, payment_method_id, now=self._ctx.clock())
             if method.is_default:
@@ -71,9 +72,8 @@ class PaymentMethodService:
         return method
 
     def set_default(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
+        require_local(self._ctx, "set the default payment method")
         self._get(customer_id, payment_method_id)
-        self._ctx.provider.set_default_payment_method(customer_id=customer_id,
-                                                      payment_method_id=payment_method_id)
         with self._ctx.db.write() as conn:
             store.make_default(conn, customer_id, payment_method_id)
             method = store.get(conn, customer_id, payment_method_id)

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from ..errors import ConfigError, InvalidInput
 from ..settings import Settings
 from .context import Context
+from .local_engine import require_local
 
 PORTAL_TTL = timedelta(hours=1)
 DEFAULT_BASE_URL = "http://127.0.0.1:8400"
@@ -87,8 +88,7 @@ def verify_token(secret: bytes, token: str, now: datetime) -> str:
 @dataclass(frozen=True)
 class PortalLink:
     url: str
-    #: None for a provider's session (the provider decides)
-    expires_at: datetime | None
+    expires_at: datetime
 
 
 class PortalService:
@@ -96,11 +96,8 @@ class PortalService:
         self._ctx = ctx
 
     def link(self, customer_id: str, *, ttl: timedelta = PORTAL_TTL) -> PortalLink:
+        require_local(self._ctx, "make a local portal link")
         base = (self._ctx.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        provided = self._ctx.provider.portal_url(customer_id=customer_id,
-                                                 return_url=base + "/portal")
-        if provided:
-            return PortalLink(provided, None)
         expires_at = self._ctx.clock() + ttl
         token = issue_token(portal_secret(self._ctx.settings), customer_id, expires_at)
         return PortalLink(f"{base}/portal?token={quote(token)}", expires_at)

@@ -21,6 +21,7 @@ from ..store import invoices as invoice_store
 from ..store import subscriptions as store
 from .context import Context
 from .cycle import close_final, invoice_closings
+from .local_engine import require_local
 
 NO_SUBSCRIPTION = "No active subscription"
 
@@ -120,6 +121,7 @@ class SubscriptionService:
     def upgrade(self, customer_id: str, plan_name: str) -> PlanChange:
         """Switch to a higher plan now: its quotas apply at once, and the prorated price
         difference for the rest of the period is invoiced at once."""
+        require_local(self._ctx, "upgrade a subscription")
         with self._ctx.db.read() as conn:
             subscription = store.current_for(conn, customer_id)
             if subscription is None:
@@ -130,10 +132,6 @@ class SubscriptionService:
         if _rank(target) <= _rank(current):
             raise InvalidInput(f"Cannot upgrade from {current.name} to {target.name}: not a "
                                f"higher plan (use: subscription downgrade {target.name})")
-        self._ctx.provider.change_plan(
-            subscription_id=subscription.subscription_id, plan_name=target.name,
-            interval=subscription.interval,
-            idempotency_key=f"upgrade:{subscription.subscription_id}:{target.name}")
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
@@ -168,6 +166,7 @@ class SubscriptionService:
     def downgrade(self, customer_id: str, plan_name: str) -> PlanChange:
         """Schedule a lower plan for the period end: no charge, the current plan (and its
         quotas) stay until then."""
+        require_local(self._ctx, "downgrade a subscription")
         with self._ctx.db.read() as conn:
             subscription = store.current_for(conn, customer_id)
             if subscription is None:
@@ -181,10 +180,6 @@ class SubscriptionService:
         if subscription.cancel_at_period_end:
             raise Conflict("The subscription is scheduled to cancel at period end "
                            "(reactivate it first)")
-        self._ctx.provider.schedule_plan_change(
-            subscription_id=subscription.subscription_id, plan_name=target.name,
-            interval=subscription.interval,
-            idempotency_key=f"downgrade:{subscription.subscription_id}:{target.name}")
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
@@ -197,11 +192,8 @@ class SubscriptionService:
     def cancel(self, customer_id: str, *, immediate: bool = False) -> PlanChange:
         """Cancel at the period end (reactivatable), or now: final, with a last invoice for
         the period's usage so far (and its price: there are no refunds)."""
+        require_local(self._ctx, "cancel a subscription")
         subscription = self.current(customer_id)
-        self._ctx.provider.cancel_subscription(
-            subscription_id=subscription.subscription_id, immediate=immediate,
-            idempotency_key=f"cancel:{subscription.subscription_id}:"
-                            f"{'now' if immediate else 'period-end'}")
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
@@ -227,15 +219,13 @@ class SubscriptionService:
 
     def reactivate(self, customer_id: str) -> PlanChange:
         """Drop a cancellation scheduled for the period end."""
+        require_local(self._ctx, "reactivate a subscription")
         subscription = self.find_current(customer_id)
         if subscription is None:
             raise NotFound("No subscription found to reactivate (an immediate cancellation "
                            "is final)")
         if not subscription.cancel_at_period_end:
             raise Conflict("Subscription is not scheduled for cancellation")
-        self._ctx.provider.reactivate_subscription(
-            subscription_id=subscription.subscription_id,
-            idempotency_key=f"reactivate:{subscription.subscription_id}")
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
