@@ -108,3 +108,31 @@ def test_pipe_line_of_the_spec(billing, customer_id):
     assert (plan, status, start, end, cancel_at_end) == (
         "pro", "active", "2026-01-15", "2026-02-15", "false")
     assert sub_id.startswith("sub_")
+
+
+def test_a_change_after_the_period_ended_closes_that_period_first(billing, starter, clock):
+    clock.now = utc(2026, 2, 25)  # the first period ended on 2026-02-15; cycle has not run
+    change = billing.subscriptions.upgrade(starter, "pro")
+    # the ended period was billed on starter; the upgrade is prorated in the new period
+    # (2026-02-15 to 2026-03-15, 28 days, 18 left): 70 x 18/28 = 45.00
+    assert change.invoice.total == Decimal("45.00")
+    closed = [i for i in billing.invoices.list(starter) if i.kind == "subscription"]
+    assert [(i.period_start, i.total) for i in closed] == [(utc(2026, 1, 15), Decimal("29.00"))]
+
+
+def test_a_scheduled_cancellation_past_its_date_cannot_be_reactivated(billing, customer_id,
+                                                                      clock):
+    billing.subscriptions.cancel(customer_id)
+    clock.now = utc(2026, 2, 16)
+    with pytest.raises(NotFound, match="^No subscription found to reactivate"):
+        billing.subscriptions.reactivate(customer_id)
+
+
+def test_canceling_during_a_trial_owes_nothing(billing, clock):
+    billing.customers.create(email="t@example.com", name="Trial", customer_id="cus_trial")
+    billing.subscriptions.start("cus_trial", "pro", trial_days=14)
+    billing.usage.record("api", 2_000_000, customer_id="cus_trial", at=utc(2026, 1, 16))
+    clock.now = utc(2026, 1, 20)
+    change = billing.subscriptions.cancel("cus_trial", immediate=True)
+    assert change.invoice.total == 0
+    assert change.invoice.status == "paid"

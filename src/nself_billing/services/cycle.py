@@ -144,8 +144,11 @@ def invoice_closings(conn: Connection, closings: Sequence[Closing], now: datetim
             raise PlanNotFound(s.plan_name)
         quotas = effective_quotas(quota_plan, overrides.get(s.customer_id))
         totals = usage.get((s.customer_id, c.period.first_day, c.usage_end_day), {})
+        trial_end = s.trial_end
+        if c.kind is InvoiceKind.FINAL and trial_end is not None and trial_end > now:
+            trial_end = max(trial_end, c.period.end)  # canceled during the trial: nothing owed
         rating = rate_period(plan=base_plan, period=c.period, usage=totals, quotas=quotas,
-                             interval=s.interval, trial_end=s.trial_end)
+                             interval=s.interval, trial_end=trial_end)
         lines: list[LineItem] = list(rating.lines)
         for row in sorted(earlier.get(s.subscription_id, []),
                           key=lambda r: (r.period_start, SERVICE_NAMES.index(r.service)
@@ -217,8 +220,10 @@ class CycleService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    def run(self, *, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> CycleResult:
-        """Close every period that has ended by ``now`` (default: the clock)."""
+    def run(self, *, now: datetime | None = None, batch_size: int = BATCH_SIZE,
+            subscription_id: str | None = None) -> CycleResult:
+        """Close every period that has ended by ``now`` (default: the clock), or only those
+        of one subscription."""
         result = CycleResult()
         if not is_local(self._ctx):
             result.skipped_reason = (f"periods are closed by the {self._ctx.provider.name} "
@@ -229,14 +234,16 @@ class CycleService:
         while True:
             try:
                 with self._ctx.db.write() as conn:
-                    due = store.due(conn, moment, limit=batch_size, exclude=failed)
+                    due = store.due(conn, moment, limit=batch_size, exclude=failed,
+                                    only=subscription_id)
                     if not due:
                         break
                     result.merge(self._close(conn, due, moment))
             except BillingError:
                 # retry the batch one subscription per transaction, to isolate the bad one
                 with self._ctx.db.read() as conn:
-                    due = store.due(conn, moment, limit=batch_size, exclude=failed)
+                    due = store.due(conn, moment, limit=batch_size, exclude=failed,
+                                    only=subscription_id)
                 for subscription in due:
                     try:
                         with self._ctx.db.write() as conn:

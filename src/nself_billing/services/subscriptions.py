@@ -20,7 +20,7 @@ from ..store import customers as customer_store
 from ..store import invoices as invoice_store
 from ..store import subscriptions as store
 from .context import Context
-from .cycle import close_final, invoice_closings
+from .cycle import CycleService, close_final, invoice_closings
 from .local_engine import require_local
 
 NO_SUBSCRIPTION = "No active subscription"
@@ -98,6 +98,13 @@ class SubscriptionService:
 
     # -- changes to the current subscription ------------------------------------------------
 
+    def _catch_up(self, customer_id: str) -> None:
+        """Close the current subscription's ended periods first, so that a change applies to
+        the period it is made in (and a scheduled cancellation that took effect is final)."""
+        subscription = self.find_current(customer_id)
+        if subscription is not None and subscription.period.end <= self._ctx.clock():
+            CycleService(self._ctx).run(subscription_id=subscription.subscription_id)
+
     def _plans(self, conn: Connection, subscription: Subscription,
                plan_name: str) -> tuple[Plan, Plan]:
         target = catalog_store.get_plan(conn, plan_name)
@@ -122,6 +129,7 @@ class SubscriptionService:
         """Switch to a higher plan now: its quotas apply at once, and the prorated price
         difference for the rest of the period is invoiced at once."""
         require_local(self._ctx, "upgrade a subscription")
+        self._catch_up(customer_id)
         with self._ctx.db.read() as conn:
             subscription = store.current_for(conn, customer_id)
             if subscription is None:
@@ -167,6 +175,7 @@ class SubscriptionService:
         """Schedule a lower plan for the period end: no charge, the current plan (and its
         quotas) stay until then."""
         require_local(self._ctx, "downgrade a subscription")
+        self._catch_up(customer_id)
         with self._ctx.db.read() as conn:
             subscription = store.current_for(conn, customer_id)
             if subscription is None:
@@ -193,6 +202,7 @@ class SubscriptionService:
         """Cancel at the period end (reactivatable), or now: final, with a last invoice for
         the period's usage so far (and its price: there are no refunds)."""
         require_local(self._ctx, "cancel a subscription")
+        self._catch_up(customer_id)
         subscription = self.current(customer_id)
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
@@ -220,6 +230,7 @@ class SubscriptionService:
     def reactivate(self, customer_id: str) -> PlanChange:
         """Drop a cancellation scheduled for the period end."""
         require_local(self._ctx, "reactivate a subscription")
+        self._catch_up(customer_id)
         subscription = self.find_current(customer_id)
         if subscription is None:
             raise NotFound("No subscription found to reactivate (an immediate cancellation "
