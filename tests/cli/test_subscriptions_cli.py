@@ -140,3 +140,11 @@ def test_customer_portal_prints_a_signed_link(cli, starter):
     assert lines[0] == "Customer Portal URL:"
     assert lines[1].startswith("https://b.example/portal?token=")
     assert lines[2].startswith("Portal session created (expires ")
+
+
+def test_cycle_json_output(cli, starter):
+    result = cli(*B, "cycle", "--format=json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {
+        "closed": 0, "invoices": [], "total": "0", "downgraded": 0, "canceled": 0,
+        "adjustments": 0, "failures": [], "skipped_reason": None}

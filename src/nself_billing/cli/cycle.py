@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..domain.money import format_money
-from .render import echo, emit_records, format_option
+from .render import echo, format_option, json_text
 from .state import CliState, pass_state
 
 
@@ -18,13 +18,13 @@ def cycle(state: CliState, output_format: str) -> None:
     Safe to run any number of times: a period is never invoiced twice."""
     result = state.billing.cycle.run()
     if output_format == "json":
-        emit_records([{
+        echo(json_text({
             "closed": result.closed, "invoices": result.invoice_ids, "total": result.total,
             "downgraded": result.downgraded, "canceled": result.canceled,
             "adjustments": result.adjustments,
             "failures": [{"subscription_id": s, "error": e} for s, e in result.failures],
             "skipped_reason": result.skipped_reason,
-        }], "json", columns=())
+        }))
     elif result.skipped_reason:
         echo(f"Billing cycle skipped: {result.skipped_reason}")
     elif not result.closed and not result.failures:
