@@ -148,3 +148,16 @@ def test_cycle_json_output(cli, starter):
     assert json.loads(result.stdout) == {
         "closed": 0, "invoices": [], "total": "0", "downgraded": 0, "canceled": 0,
         "adjustments": 0, "failures": [], "skipped_reason": None}
+
+
+def test_invoice_formats(cli, starter):
+    cli(*B, "subscription", "upgrade", "pro")
+    listed = cli(*B, "invoice", "list", "--format=csv").stdout.splitlines()
+    assert listed[0] == ("invoice_id,kind,status,total_amount,currency,period_start,period_end,"
+                         "created_at,paid_at")
+    invoice_id = listed[1].split(",")[0]
+    [shown] = json.loads(cli(*B, "invoice", "show", invoice_id, "--format=json").stdout)
+    assert shown["kind"] == "proration"
+    [line] = shown["lines"]
+    assert line["kind"] == "proration" and line["amount"] == shown["total_amount"]
+    assert cli(*B, "invoice", "list", "--limit", "1").stdout.count("\n") == 2

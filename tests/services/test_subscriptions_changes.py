@@ -136,3 +136,11 @@ def test_canceling_during_a_trial_owes_nothing(billing, clock):
     change = billing.subscriptions.cancel("cus_trial", immediate=True)
     assert change.invoice.total == 0
     assert change.invoice.status == "paid"
+
+
+def test_yearly_upgrade_prorates_the_yearly_prices(billing, clock):
+    billing.customers.create(email="y@example.com", name="Yearly", customer_id="cus_year")
+    billing.subscriptions.start("cus_year", "starter", interval="year")
+    clock.now = utc(2026, 7, 15)
+    # $290 -> $990 a year; 184 of 365 days left: 700 x 184/365 = 352.876... -> 352.88
+    assert billing.subscriptions.upgrade("cus_year", "pro").invoice.total == Decimal("352.88")
