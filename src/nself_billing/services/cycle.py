@@ -244,6 +244,7 @@ class CycleService:
                 with self._ctx.db.read() as conn:
                     due = store.due(conn, moment, limit=batch_size, exclude=failed,
                                     only=subscription_id)
+                progress = result.closed + len(result.failures)
                 for subscription in due:
                     try:
                         with self._ctx.db.write() as conn:
@@ -256,6 +257,8 @@ class CycleService:
                         result.failures.append((subscription.subscription_id, error.message))
                         self._ctx.log.error("cycle: %s not closed: %s",
                                             subscription.subscription_id, error.message)
+                if result.closed + len(result.failures) == progress:
+                    break  # the others are locked by a concurrent run: it closes them
         return result
 
     def _close(self, conn: Connection, due: Sequence[Subscription],
