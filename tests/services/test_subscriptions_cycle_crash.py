@@ -57,3 +57,19 @@ def test_a_killed_cycle_resumes_and_never_bills_twice(billing, env, clock):
     with billing.context.db.read() as conn:
         ends = conn.execute(select(subscriptions.c.current_period_end)).scalars().all()
     assert set(ends) == {datetime(2026, 3, 15, tzinfo=UTC)}
+
+
+@pytest.mark.slow
+def test_concurrent_cycles_share_the_work_and_bill_each_period_once(billing, env):
+    start, end = datetime(2026, 1, 15, tzinfo=UTC), datetime(2026, 2, 15, tzinfo=UTC)
+    with billing.context.db.write() as conn:
+        conn.execute(insert(customers), [{"customer_id": f"cus_c{i:04d}", "name": f"C{i}"}
+                                         for i in range(N)])
+        conn.execute(insert(subscriptions), [
+            {"subscription_id": f"sub_c{i:04d}", "customer_id": f"cus_c{i:04d}",
+             "plan_name": "pro", "status": "active", "current_period_start": start,
+             "current_period_end": end, "anchor_at": start} for i in range(N)])
+    children = [subprocess.Popen([sys.executable, "-c", CHILD], env=env) for _ in range(3)]
+    assert [child.wait(timeout=120) for child in children] == [0, 0, 0]
+    assert count(billing, "SELECT COUNT(*) FROM billing_invoices") == N
+    assert count(billing, "SELECT COUNT(DISTINCT subscription_id) FROM billing_invoices") == N
