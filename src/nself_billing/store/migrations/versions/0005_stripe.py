@@ -3,7 +3,7 @@ last webhook event applied per Stripe object (out-of-order deliveries never roll
 the journal of provider writes (idempotency keys reused only by a re-run after a crash)
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 Create Date: 2026-11-30
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from nself_billing.store.types import UTCDateTime
 
 revision = "0005"
-down_revision = "0001"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
