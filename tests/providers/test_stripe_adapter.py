@@ -474,3 +474,16 @@ def test_meter_events_can_go_through_v1_one_by_one(http: RecordingClient, tmp_pa
         "payload[value]": "0.25",
     }
     assert first.idempotency_key == "nself:meter-event:nself_1"
+
+
+def test_a_key_echoed_in_an_error_message_is_masked(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
+    echoed = {
+        "error": {"type": "invalid_request_error", "message": f"Bad key {SECRET} or rk_live_abc123"}
+    }
+    http.expect("get", "/v1/events", echoed, status=400)
+    with pytest.raises(ProviderError) as caught:
+        provider.list_events()
+    assert SECRET not in caught.value.message and "rk_live_abc123" not in caught.value.message
+    assert caught.value.message.startswith("Stripe API error: Bad key ")
