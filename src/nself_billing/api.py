@@ -55,8 +55,16 @@ def billing_init(quiet: bool | str = False, environ: Mapping[str, str] | None = 
     silent = quiet is True or str(quiet).lower() == "true"
     try:
         billing = Billing.from_env(environ)
-        apply_plans_file(billing, force=False)
     except BillingError as error:
+        if not silent:
+            print(f"Error: {error.message}", file=sys.stderr)
+        return 1
+    try:
+        apply_plans_file(billing, force=False)
+        if billing.stripe.enabled:  # Products, Prices and Meters for the plans (idempotent)
+            billing.stripe.plan_sync_if_changed()
+    except BillingError as error:
+        billing.close()
         if not silent:
             print(f"Error: {error.message}", file=sys.stderr)
         return 1

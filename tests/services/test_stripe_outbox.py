@@ -33,7 +33,8 @@ def stripe_billing(env: dict[str, str], clock: FrozenClock, sink: MeterSink) -> 
     # the outbox's own retries are under test here, not the SDK's
     provider = StripeProvider(Settings.from_env(environ), http_client=sink, max_network_retries=0)
     handle = Billing.from_env(environ, clock=clock, provider=provider)
-    handle.customers.create(email="john@example.com", name="John", customer_id=CUSTOMER)
+    made = handle.customers.create(email="john@example.com", name="John")  # Stripe assigns the id
+    assert made.customer_id == CUSTOMER
     yield handle
     handle.close()
 

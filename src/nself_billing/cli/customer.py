@@ -93,12 +93,16 @@ def customer_create(state: CliState, email: str, name: str, phone: str | None,
 @customer_group.command("portal")
 @pass_state
 def customer_portal(state: CliState) -> None:
-    """Print a customer portal URL (a signed, expiring link with the local provider)."""
+    """Print a customer portal URL (a signed, expiring link with the local provider, a Stripe
+    Billing Portal session with Stripe)."""
     billing = state.billing
     link = billing.portal.link(billing.customer_id)
     echo("Customer Portal URL:")
     echo(link.url)
-    echo(f"Portal session created (expires {link.expires_at:%Y-%m-%d %H:%M} UTC)")
+    if link.expires_at is None:
+        echo("Portal session created")
+    else:
+        echo(f"Portal session created (expires {link.expires_at:%Y-%m-%d %H:%M} UTC)")
 
 
 COMMANDS = [customer_group]

@@ -55,6 +55,14 @@ def payment_add(state: CliState, brand: str | None, last4: str | None, expiry: s
                 reference: str | None, make_default: bool) -> None:
     """Add a payment method reference (without options: how to add one securely)."""
     if not any((brand, last4, expiry, reference)):
+        billing = state.billing
+        if billing.stripe.enabled:
+            url = billing.payment_methods.add_url(billing.customer_id)
+            echo("Add Payment Method")
+            echo("Open this link to add a payment method securely (card details are entered "
+                 "on Stripe's page, never here):")
+            echo(url or "")
+            return
         echo("Add Payment Method")
         echo("Please use the customer portal to add payment methods securely:")
         echo(PORTAL_HINT)

@@ -90,6 +90,9 @@ def subscription_upgrade(state: CliState, plan_name: str) -> None:
     if change.invoice is not None:
         echo(f"Prorated charge: {format_money(change.invoice.total)} "
              f"(invoice {change.invoice.invoice_id}, {change.invoice.status})")
+    elif change.provider is not None:
+        echo(f"Prorated charge: invoiced and charged now by {change.provider.capitalize()} "
+             "(see: nself tenant billing invoice list)")
     else:
         echo("Prorated charge: none")
     echo(f"Quota limits: {change.subscription.plan_name} plan, from now")
@@ -122,6 +125,9 @@ def subscription_cancel(state: CliState, immediate: bool) -> None:
         if change.invoice is not None:
             echo(f"Final invoice: {change.invoice.invoice_id} "
                  f"{format_money(change.invoice.total)} ({change.invoice.status})")
+        elif change.provider is not None:
+            echo(f"Final invoice: by {change.provider.capitalize()}, if any "
+                 "(see: nself tenant billing invoice list)")
         echo("Access revoked; no refunds are issued. This cannot be reactivated.")
         return
     echo(f"Subscription will cancel at period end: {subscription.period.end:%Y-%m-%d}")

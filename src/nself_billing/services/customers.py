@@ -9,6 +9,7 @@ from ..domain.customers import Customer, customer_id_problem, email_problem, pho
 from ..errors import Conflict, InvalidInput, NoCustomer, NotFound
 from ..store import customers as store
 from .context import Context
+from .local_engine import remote_billing
 
 
 class CustomerService:
@@ -34,7 +35,16 @@ class CustomerService:
                          "or pass --customer")
 
     def current(self) -> Customer:
-        return self.get(self.current_id())
+        """The current customer; with a remote provider read from it first (the mirror row is
+        refreshed, or made for a customer created in the Stripe Dashboard)."""
+        customer_id = self.current_id()
+        self._refresh(customer_id)
+        return self.get(customer_id)
+
+    def _refresh(self, customer_id: str) -> None:
+        remote = remote_billing(self._ctx)
+        if remote is not None:
+            remote.customer(customer_id)
 
     def get(self, customer_id: str) -> Customer:
         with self._ctx.db.read() as conn:
@@ -51,6 +61,10 @@ class CustomerService:
                phone: str | None = None, customer_id: str | None = None,
                project_name: str | None = None) -> Customer:
         _validate(email=email, phone=phone)
+        if customer_id is not None and remote_billing(self._ctx) is not None:
+            raise InvalidInput(f"With the {self._ctx.provider.name} provider a customer's id is "
+                               "the one it assigns: omit --id (to use a customer created in "
+                               "Stripe, set NSELF_CUSTOMER_ID to its id)")
         if customer_id is not None:
             problem = customer_id_problem(customer_id)
             if problem:
@@ -77,6 +91,7 @@ class CustomerService:
         target = customer_id or self.current_id()
         fields = {key: value for key, value in
                   (("email", email), ("name", name), ("phone", phone)) if value is not None}
+        self._refresh(target)
         self.get(target)
         self._ctx.provider.update_customer(target, email=email, name=name, phone=phone)
         with self._ctx.db.write() as conn:

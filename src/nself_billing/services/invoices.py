@@ -8,6 +8,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..domain.invoicing import Invoice, InvoiceStatus
 from ..errors import Conflict, InvalidInput, NotFound
@@ -16,8 +17,13 @@ from ..store import customers as customer_store
 from ..store import invoices as store
 from ..store import payment_methods as method_store
 from .context import Context
-from .local_engine import require_local
+from .local_engine import remote_billing
 
+if TYPE_CHECKING:
+    from .stripe_billing import StripeBillingService
+
+#: Stripe lists at most 100 objects per page
+STRIPE_LIST_LIMIT = 100
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
 
 
@@ -34,10 +40,25 @@ class InvoiceService:
         self._ctx = ctx
 
     def list(self, customer_id: str, *, limit: int | None = None) -> builtins.list[Invoice]:
+        """Newest first; with a remote provider its invoices are read (and mirrored) first."""
+        remote = remote_billing(self._ctx)
+        if remote is not None:
+            remote.invoices(customer_id, limit=min(limit or STRIPE_LIST_LIMIT, STRIPE_LIST_LIMIT))
         with self._ctx.db.read() as conn:
             return store.list_for(conn, customer_id, limit=limit)
 
     def get(self, customer_id: str, invoice_id: str) -> Invoice:
+        remote = remote_billing(self._ctx)
+        if remote is not None:
+            self._refresh(remote, invoice_id)
+        return self._mirrored(customer_id, invoice_id)
+
+    def _refresh(self, remote: StripeBillingService, invoice_id: str) -> None:
+        if not _SAFE_ID.match(invoice_id):
+            raise InvalidInput(f"Invalid invoice id: {invoice_id!r}")
+        remote.invoice(invoice_id)
+
+    def _mirrored(self, customer_id: str, invoice_id: str) -> Invoice:
         with self._ctx.db.read() as conn:
             invoice = store.get(conn, invoice_id, customer_id=customer_id)
         if invoice is None:
@@ -50,6 +71,9 @@ class InvoiceService:
         invoice = self.get(customer_id, invoice_id)
         if not _SAFE_ID.match(invoice.invoice_id):
             raise InvalidInput(f"Invoice id cannot be a file name: {invoice.invoice_id!r}")
+        remote = remote_billing(self._ctx)
+        if remote is not None:  # Stripe's own PDF (its invoice_pdf link)
+            return remote.download_invoice(invoice.invoice_id, directory)
         with self._ctx.db.read() as conn:
             customer = customer_store.get(conn, customer_id)
         from .invoice_pdf import render_pdf
@@ -71,12 +95,16 @@ class InvoiceService:
     def pay(self, customer_id: str, invoice_id: str) -> PaymentResult:
         """Charge an open invoice with the default payment method; paying a paid invoice
         again charges nothing (the payment is keyed by the invoice)."""
-        require_local(self._ctx, "pay an invoice")
         invoice = self.get(customer_id, invoice_id)
+        remote = remote_billing(self._ctx)
         if invoice.is_paid:
-            return PaymentResult(invoice, self._payment_of(invoice_id), True)
+            payment = None if remote is not None else self._payment_of(invoice_id)
+            return PaymentResult(invoice, payment, True)
         if invoice.status in (InvoiceStatus.VOID, InvoiceStatus.DRAFT):
             raise Conflict(f"Invoice {invoice_id} is {invoice.status} and cannot be paid")
+        if remote is not None:  # Stripe charges the default payment method
+            remote.pay_invoice(invoice_id)
+            return PaymentResult(self._mirrored(customer_id, invoice_id), None, False)
         with self._ctx.db.read() as conn:
             method = method_store.default_for(conn, customer_id)
         if method is None and invoice.total > 0:

@@ -10,7 +10,7 @@ from ..providers.local import new_id
 from ..store import customers as customer_store
 from ..store import payment_methods as store
 from .context import Context
-from .local_engine import require_local
+from .local_engine import remote_billing
 
 
 class PaymentMethodService:
@@ -18,6 +18,10 @@ class PaymentMethodService:
         self._ctx = ctx
 
     def list(self, customer_id: str) -> builtins.list[PaymentMethod]:
+        """The attached methods; with a remote provider its list replaces the mirror first."""
+        remote = remote_billing(self._ctx)
+        if remote is not None:
+            remote.payment_methods(customer_id)
         with self._ctx.db.read() as conn:
             return store.list_for(conn, customer_id)
 
@@ -25,9 +29,15 @@ class PaymentMethodService:
             expiry: str | None = None, reference: str | None = None,
             make_default: bool = False) -> PaymentMethod:
         """Store a reference to a payment method: a provider token (``reference``) and/or the
-        card's brand, last four digits and expiry. The first one becomes the default."""
+        card's brand, last four digits and expiry. The first one becomes the default.
+
+        With a remote provider card details are typed into its own page only: use
+        ``add_url``."""
         now = self._ctx.clock()
-        require_local(self._ctx, "add a payment method")
+        if remote_billing(self._ctx) is not None:
+            raise InvalidInput(f"With the {self._ctx.provider.name} provider, payment methods "
+                               "are added on its secure page: run 'payment add' without "
+                               "options for the link")
         card = brand is not None or last4 is not None or expiry is not None
         if not card and not reference:
             raise InvalidInput("Give --brand, --last4 and --exp, or --token")
@@ -54,10 +64,21 @@ class PaymentMethodService:
         assert added is not None
         return added
 
+    def add_url(self, customer_id: str) -> str | None:
+        """A link to the provider's page for adding a payment method (Stripe's Billing Portal,
+        opened on the payment-method form), or None with the local provider."""
+        remote = remote_billing(self._ctx)
+        return None if remote is None else remote.add_payment_method_url(customer_id)
+
     def remove(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
         """Detach a method. The default may go only if another remains (which becomes the
         default): the spec refuses to remove the only default method."""
-        require_local(self._ctx, "remove a payment method")
+        remote = remote_billing(self._ctx)
+        if remote is not None:  # detached at Stripe (which refuses the only default one)
+            remote.payment_methods(customer_id)
+            method = self._get(customer_id, payment_method_id)
+            remote.remove_payment_method(customer_id, payment_method_id)
+            return method
         method = self._get(customer_id, payment_method_id)
         with self._ctx.db.read() as conn:
             others = [m for m in store.list_for(conn, customer_id)
@@ -72,7 +93,11 @@ class PaymentMethodService:
         return method
 
     def set_default(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
-        require_local(self._ctx, "set the default payment method")
+        remote = remote_billing(self._ctx)
+        if remote is not None:  # the customer's invoice_settings.default_payment_method
+            remote.set_default_payment_method(customer_id, payment_method_id)
+            remote.payment_methods(customer_id)
+            return self._get(customer_id, payment_method_id)
         self._get(customer_id, payment_method_id)
         with self._ctx.db.write() as conn:
             store.make_default(conn, customer_id, payment_method_id)

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from ..errors import ConfigError, InvalidInput
 from ..settings import Settings
 from .context import Context
-from .local_engine import require_local
+from .local_engine import remote_billing
 
 PORTAL_TTL = timedelta(hours=1)
 DEFAULT_BASE_URL = "http://127.0.0.1:8400"
@@ -88,7 +88,8 @@ def verify_token(secret: bytes, token: str, now: datetime) -> str:
 @dataclass(frozen=True)
 class PortalLink:
     url: str
-    expires_at: datetime
+    #: None for a remote provider's session (Stripe's expire on their own, after a short while)
+    expires_at: datetime | None
 
 
 class PortalService:
@@ -96,7 +97,11 @@ class PortalService:
         self._ctx = ctx
 
     def link(self, customer_id: str, *, ttl: timedelta = PORTAL_TTL) -> PortalLink:
-        require_local(self._ctx, "make a local portal link")
+        """A link to the customer portal: with a remote provider its own (a Stripe Billing
+        Portal session returning to ``NSELF_BASE_URL``), else a signed link to ours."""
+        remote = remote_billing(self._ctx)
+        if remote is not None:
+            return PortalLink(remote.portal_url(customer_id), None)
         base = (self._ctx.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
         expires_at = self._ctx.clock() + ttl
         token = issue_token(portal_secret(self._ctx.settings), customer_id, expires_at)

@@ -305,6 +305,44 @@ class StripeBillingService:
                 )
         return entries
 
+    def plan_sync_if_changed(self) -> list[CatalogEntry] | None:
+        """``plan_sync`` unless this catalog was already synced to this Stripe account (a
+        marker in the cache directory keeps a digest of the plans, the API base and the key),
+        so ``billing_init`` does not ask Stripe on every start. None when nothing was done."""
+        import hashlib
+
+        from sqlalchemy import select
+
+        settings = self._ctx.settings
+        with self._ctx.db.read() as conn:
+            plans = catalog_store.list_plans(conn)
+            unsynced = conn.execute(
+                select(plans_table.c.plan_name).where(plans_table.c.stripe_product_id.is_(None))
+            ).first()
+        catalog = [
+            (p.name, str(p.price_monthly), str(p.price_yearly),
+             sorted((q.service, str(q.overage_price)) for q in p.quotas))
+            for p in plans
+        ]
+        key = settings.stripe_secret_key.reveal() if settings.stripe_secret_key else ""
+        digest = hashlib.sha256(
+            json.dumps([catalog, settings.stripe_api_base or "", key]).encode()
+        ).hexdigest()
+        marker = settings.cache_dir / "plans.stripe-synced"
+        try:
+            synced = marker.read_text().strip() == digest
+        except OSError:
+            synced = False
+        if synced and unsynced is None:
+            return None
+        entries = self.plan_sync()
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(digest)
+        except OSError:
+            pass  # only an optimisation: the next start syncs again
+        return entries
+
     def price_id(self, plan_name: str, interval: str = "month") -> str | None:
         """The Stripe price id stored by the last ``plan sync`` (None before it ran)."""
         if interval not in ("month", "year"):

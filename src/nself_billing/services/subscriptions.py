@@ -21,7 +21,7 @@ from ..store import invoices as invoice_store
 from ..store import subscriptions as store
 from .context import Context
 from .cycle import CycleService, close_final, invoice_closings
-from .local_engine import require_local
+from .local_engine import remote_billing
 
 NO_SUBSCRIPTION = "No active subscription"
 
@@ -35,6 +35,9 @@ class PlanChange:
     #: the invoice made at once (an upgrade's prorated difference, an immediate
     #: cancellation's final invoice), if any
     invoice: Invoice | None = None
+    #: the remote provider (``stripe``) that made the change, and invoices and charges any
+    #: prorated difference itself; None with the local engine
+    provider: str | None = None
 
 
 def _rank(plan: Plan) -> tuple[int, Decimal]:
@@ -47,6 +50,11 @@ class SubscriptionService:
         self._ctx = ctx
 
     def current(self, customer_id: str) -> Subscription:
+        """The live subscription; with a remote provider read from it first (the mirror is
+        refreshed, so a subscription made in the Stripe Dashboard is seen)."""
+        remote = remote_billing(self._ctx)
+        if remote is not None:
+            remote.subscriptions(customer_id)
         with self._ctx.db.read() as conn:
             subscription = store.current_for(conn, customer_id)
         if subscription is None:
@@ -64,6 +72,16 @@ class SubscriptionService:
             raise InvalidInput(f"Invalid interval: {interval} (expected month or year)")
         if trial_days < 0:
             raise InvalidInput("Trial days must be zero or more")
+        remote = remote_billing(self._ctx)
+        if remote is not None:
+            # Stripe computes the period; the customer may exist only there (the mirror row is
+            # made with the subscription's)
+            remote.subscriptions(customer_id)
+            if self.find_current(customer_id) is not None:
+                raise Conflict(f"Customer {customer_id} already has an active subscription")
+            started = remote.start(customer_id, plan_name, interval=interval,
+                                   trial_days=trial_days)
+            return self._mirrored(started.subscription_id)
         with self._ctx.db.read() as conn:
             if catalog_store.get_plan(conn, plan_name) is None:
                 raise PlanNotFound(plan_name)
@@ -94,6 +112,14 @@ class SubscriptionService:
             if store.current_for(conn, customer_id) is not None:
                 raise Conflict(f"Customer {customer_id} already has an active subscription")
             store.add(conn, subscription, now=now)
+        return subscription
+
+    def _mirrored(self, subscription_id: str) -> Subscription:
+        """A subscription as the remote provider's use case left it in the mirror."""
+        with self._ctx.db.read() as conn:
+            subscription = store.get(conn, subscription_id)
+        if subscription is None:
+            raise NotFound(f"Subscription not found: {subscription_id}")
         return subscription
 
     # -- changes to the current subscription ------------------------------------------------
@@ -128,18 +154,17 @@ class SubscriptionService:
     def upgrade(self, customer_id: str, plan_name: str) -> PlanChange:
         """Switch to a higher plan now: its quotas apply at once, and the prorated price
         difference for the rest of the period is invoiced at once."""
-        require_local(self._ctx, "upgrade a subscription")
-        self._catch_up(customer_id)
-        with self._ctx.db.read() as conn:
-            subscription = store.current_for(conn, customer_id)
-            if subscription is None:
-                raise NotFound(NO_SUBSCRIPTION)
-            current, target = self._plans(conn, subscription, plan_name)
+        remote = remote_billing(self._ctx)
+        subscription, current, target = self._change(customer_id, plan_name, remote is None)
         if target.name == current.name:
             raise InvalidInput(f"Already on the {current.name} plan")
         if _rank(target) <= _rank(current):
             raise InvalidInput(f"Cannot upgrade from {current.name} to {target.name}: not a "
                                f"higher plan (use: subscription downgrade {target.name})")
+        if remote is not None:  # an immediate price change, invoiced and charged by Stripe
+            changed = remote.upgrade(customer_id, target.name)
+            return PlanChange(self._mirrored(changed.subscription_id), current.name,
+                              provider=self._ctx.provider.name)
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
@@ -151,6 +176,17 @@ class SubscriptionService:
             updated = store.current_for(conn, customer_id)
         assert updated is not None
         return PlanChange(updated, current.name, invoice.invoice if invoice else None)
+
+    def _change(self, customer_id: str, plan_name: str,
+                local: bool) -> tuple[Subscription, Plan, Plan]:
+        """The current subscription (its ended periods closed first by the local engine), its
+        plan and the target plan."""
+        if local:
+            self._catch_up(customer_id)
+        subscription = self.current(customer_id)
+        with self._ctx.db.read() as conn:
+            current, target = self._plans(conn, subscription, plan_name)
+        return subscription, current, target
 
     def _upgrade_invoice(self, subscription: Subscription, current: Plan, target: Plan,
                          now: datetime) -> invoice_store.NewInvoice | None:
@@ -174,13 +210,8 @@ class SubscriptionService:
     def downgrade(self, customer_id: str, plan_name: str) -> PlanChange:
         """Schedule a lower plan for the period end: no charge, the current plan (and its
         quotas) stay until then."""
-        require_local(self._ctx, "downgrade a subscription")
-        self._catch_up(customer_id)
-        with self._ctx.db.read() as conn:
-            subscription = store.current_for(conn, customer_id)
-            if subscription is None:
-                raise NotFound(NO_SUBSCRIPTION)
-            current, target = self._plans(conn, subscription, plan_name)
+        remote = remote_billing(self._ctx)
+        subscription, current, target = self._change(customer_id, plan_name, remote is None)
         if target.name == current.name:
             raise InvalidInput(f"Already on the {current.name} plan")
         if _rank(target) >= _rank(current):
@@ -189,6 +220,10 @@ class SubscriptionService:
         if subscription.cancel_at_period_end:
             raise Conflict("The subscription is scheduled to cancel at period end "
                            "(reactivate it first)")
+        if remote is not None:  # a Subscription Schedule: the cheaper price from period end
+            changed = remote.downgrade(customer_id, target.name)
+            return PlanChange(self._mirrored(changed.subscription_id), current.name,
+                              provider=self._ctx.provider.name)
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
@@ -201,7 +236,11 @@ class SubscriptionService:
     def cancel(self, customer_id: str, *, immediate: bool = False) -> PlanChange:
         """Cancel at the period end (reactivatable), or now: final, with a last invoice for
         the period's usage so far (and its price: there are no refunds)."""
-        require_local(self._ctx, "cancel a subscription")
+        remote = remote_billing(self._ctx)
+        if remote is not None:  # cancel_at_period_end, or the subscription deleted now
+            changed = remote.cancel(customer_id, immediate=immediate)
+            ended = self._mirrored(changed.subscription_id)
+            return PlanChange(ended, ended.plan_name, provider=self._ctx.provider.name)
         self._catch_up(customer_id)
         subscription = self.current(customer_id)
         now = self._ctx.clock()
@@ -229,7 +268,11 @@ class SubscriptionService:
 
     def reactivate(self, customer_id: str) -> PlanChange:
         """Drop a cancellation scheduled for the period end."""
-        require_local(self._ctx, "reactivate a subscription")
+        remote = remote_billing(self._ctx)
+        if remote is not None:
+            changed = remote.reactivate(customer_id)
+            kept = self._mirrored(changed.subscription_id)
+            return PlanChange(kept, kept.plan_name, provider=self._ctx.provider.name)
         self._catch_up(customer_id)
         subscription = self.find_current(customer_id)
         if subscription is None:

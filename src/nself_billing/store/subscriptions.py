@@ -46,6 +46,12 @@ def current_for(conn: Connection, customer_id: str, *,
     return None if row is None else to_subscription(row)
 
 
+def get(conn: Connection, subscription_id: str) -> Subscription | None:
+    row = conn.execute(
+        select(subscriptions).where(subscriptions.c.subscription_id == subscription_id)).first()
+    return None if row is None else to_subscription(row)
+
+
 def add(conn: Connection, subscription: Subscription, *, now: datetime) -> None:
     conn.execute(insert(subscriptions).values(
         subscription_id=subscription.subscription_id,
