@@ -39,6 +39,7 @@ from ..store import quotas as store
 from ..store import subscriptions as subscription_store
 from ..store.usage import NewUsage, insert_event
 from .context import Context
+from .local_engine import is_remote
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,8 @@ class QuotaService:
     def __init__(self, ctx: Context, *, limits_ttl: float = 1.0,
                  usage_cache_seconds: float = 0.0) -> None:
         self._ctx = ctx
+        #: consumed usage is queued for Stripe's meters too when Stripe is the provider
+        self._queue_outbox = is_remote(ctx)
         self.limits_ttl = limits_ttl
         self.usage_cache_seconds = usage_cache_seconds
         self._limits: dict[str, tuple[float, CustomerLimits]] = {}
@@ -390,7 +393,7 @@ class QuotaService:
             if idempotency_key is not None and store.key_exists(conn, key):
                 return ConsumeResult(True, False, key, None, quota.limit, replayed=True)
             if quota.limit is None:
-                recorded = insert_event(conn, event, now=now)
+                recorded = insert_event(conn, event, now=now, queue_outbox=self._queue_outbox)
                 return ConsumeResult(True, recorded, key, None, None, replayed=not recorded)
             limit = quota.limit_micros or 0
             used = store.service_total_micros(conn, cid, service, period.first_day,
@@ -402,7 +405,7 @@ class QuotaService:
                     self._write_alerts(conn, alerting, now)
             else:
                 admitted = True
-                recorded = insert_event(conn, event, now=now)
+                recorded = insert_event(conn, event, now=now, queue_outbox=self._queue_outbox)
                 if recorded:
                     crossed = thresholds_crossed(from_micros(used), from_micros(used + wanted),
                                                  quota.limit)

@@ -32,6 +32,7 @@ from ..errors import BillingError, DatabaseError, InvalidInput, NoCustomer, NotF
 from ..store import customers as customer_store
 from ..store import usage as store
 from .context import Context
+from .local_engine import is_remote
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -94,6 +95,9 @@ class UsageService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._known_customers: set[str] = set()
+        #: with the Stripe provider each new event is also queued for its Billing Meters
+        #: (billing_usage_outbox, same transaction); off, the local fast path is unchanged
+        self._queue_outbox = is_remote(ctx)
 
     # -- one event -----------------------------------------------------------------------------
 
@@ -109,7 +113,8 @@ class UsageService:
         event = self._new_usage(service, quantity, metadata, chosen, idempotency_key, at, now)
 
         def write() -> bool:
-            return store.record_one(self._ctx.db, event, now=now)
+            return store.record_one(self._ctx.db, event, now=now,
+                                    queue_outbox=self._queue_outbox)
 
         return RecordResult(event.idempotency_key, self._retrying(write))
 
@@ -217,7 +222,8 @@ class UsageService:
                                          f"Customer not found: {e.customer_id}")
                                for e in batch if e.customer_id in unknown]
                     batch = [e for e in batch if e.customer_id not in unknown]
-                return store.insert_events(conn, batch, now=prepared.now), refused
+                return store.insert_events(conn, batch, now=prepared.now,
+                                           queue_outbox=self._queue_outbox), refused
 
         accepted, refused = self._retrying(write)
         stored = len(prepared.events) - len(refused)

@@ -54,6 +54,15 @@ SQLITE_OUTBOX_INSERT = (
     " ON CONFLICT (identifier) DO NOTHING"
 )
 
+#: SQLite (qmark): queue the stored usage row with this idempotency key (its id and columns
+#: copied as stored); parameters ``(identifier, idempotency_key)``
+SQLITE_OUTBOX_FROM_RECORD = (
+    "INSERT INTO billing_usage_outbox (usage_record_id, identifier, customer_id, service_name,"
+    " quantity_micros, recorded_at, status, attempts) SELECT id, ?, customer_id, service_name,"
+    " quantity_micros, recorded_at, 'pending', 0 FROM billing_usage_records"
+    " WHERE idempotency_key = ? ON CONFLICT (identifier) DO NOTHING"
+)
+
 
 def sqlite_outbox_params(
     customer_id: str,

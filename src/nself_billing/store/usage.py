@@ -14,6 +14,7 @@ from sqlalchemy import Connection, exc, func, select
 
 from ..domain.money import from_micros
 from ..errors import NotFound
+from .outbox import PG_OUTBOX_CTE, SQLITE_OUTBOX_FROM_RECORD, outbox_identifier
 from .tables import customers, usage_daily
 
 if TYPE_CHECKING:
@@ -105,6 +106,34 @@ _PG_MERGE = (
     " SELECT count(*) FROM e")
 
 
+# --- the Stripe usage outbox: with ``queue_outbox`` (only when the Stripe provider is
+# configured) each new event is also queued in billing_usage_outbox, in the same statement
+# (PostgreSQL: a CTE fed by the inserted rows) or transaction (SQLite); without it nothing
+# changes on the paths above.
+
+
+def _queueing(statement: str, returning: str, tail: str) -> str:
+    """``statement`` with its CTE ``e`` returning what the outbox needs, then the outbox CTE."""
+    wanted = " RETURNING " + returning + tail
+    if statement.count(wanted) != 1:
+        raise RuntimeError("usage statement changed: update the outbox variant")
+    return statement.replace(wanted, " RETURNING id, customer_id, service_name, recorded_at,"
+                             " quantity_micros, idempotency_key)" + PG_OUTBOX_CTE
+                             + tail.removeprefix(")"))
+
+
+_PG_INSERT_ONE_OUTBOX = _queueing(_PG_INSERT_ONE, "customer_id, service_name, quantity_micros",
+                                  ")")
+_PG_MERGE_OUTBOX = _queueing(_PG_MERGE, "customer_id, service_name, recorded_at, quantity_micros",
+                             "),")
+
+
+def _sqlite_queue(raw: Any, events: Sequence[NewUsage]) -> None:
+    raw.executemany(SQLITE_OUTBOX_FROM_RECORD, [
+        (outbox_identifier(e.customer_id, e.idempotency_key), e.idempotency_key)
+        for e in events])
+
+
 def _sqlite_time(moment: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime writes (naive UTC), so both paths agree."""
     if moment.tzinfo is not UTC:
@@ -126,7 +155,8 @@ def _driver_error(conn: Connection, error: Exception, statement: str,
     return exc.DBAPIError.instance(statement, None, error, conn.dialect.dbapi.Error)
 
 
-def record_one(db: Database, event: NewUsage, *, now: datetime) -> bool:
+def record_one(db: Database, event: NewUsage, *, now: datetime,
+               queue_outbox: bool = False) -> bool:
     """Store one event and its rollup as one transaction of its own, on the fastest path:
     PostgreSQL runs the single CTE statement in autocommit (one round trip, atomic), SQLite
     ``BEGIN IMMEDIATE``, two prepared statements, ``COMMIT``. False if the key was seen."""
@@ -136,13 +166,16 @@ def record_one(db: Database, event: NewUsage, *, now: datetime) -> bool:
                 raw.autocommit = True
                 try:
                     with raw.cursor() as cursor:
-                        cursor.execute(_PG_INSERT_ONE, _pg_params(event, now))
+                        cursor.execute(_PG_INSERT_ONE_OUTBOX if queue_outbox else _PG_INSERT_ONE,
+                                       _pg_params(event, now))
                         return cursor.fetchone() is not None
                 finally:
                     raw.autocommit = False
             raw.execute("BEGIN IMMEDIATE")
             try:
                 new = _sqlite_insert_one(raw, event, now)
+                if new and queue_outbox:
+                    _sqlite_queue(raw, [event])
                 raw.execute("COMMIT")
                 return new
             except BaseException:
@@ -176,35 +209,41 @@ def _is_foreign_key_error(error: BaseException) -> bool:
             or "FOREIGN KEY constraint" in str(error))
 
 
-def insert_event(conn: Connection, event: NewUsage, *, now: datetime) -> bool:
+def insert_event(conn: Connection, event: NewUsage, *, now: datetime,
+                 queue_outbox: bool = False) -> bool:
     """Insert one event and its rollup; False (and nothing written) if the key was seen."""
     raw = conn.connection.driver_connection
     statement = _PG_INSERT_ONE if conn.dialect.name == "postgresql" else _SQLITE_INSERT
     try:
         if conn.dialect.name == "postgresql":
             with raw.cursor() as cursor:
-                cursor.execute(statement, _pg_params(event, now))
+                cursor.execute(_PG_INSERT_ONE_OUTBOX if queue_outbox else statement,
+                               _pg_params(event, now))
                 return cursor.fetchone() is not None
-        return _sqlite_insert_one(raw, event, now)
+        new = _sqlite_insert_one(raw, event, now)
+        if new and queue_outbox:
+            _sqlite_queue(raw, [event])
+        return new
     except conn.dialect.dbapi.Error as error:
         raise _driver_error(conn, error, statement, [event]) from error
 
 
-def insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime) -> int:
+def insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime,
+                  queue_outbox: bool = False) -> int:
     """Insert a batch of events with distinct keys and add the new ones to the rollups (one
     upsert per customer, service and day). Returns how many were new; the others were seen."""
     if not events:
         return 0
     try:
         if conn.dialect.name == "postgresql":
-            return _pg_insert_events(conn, events, now=now)
-        return _sqlite_insert_events(conn, events, now=now)
+            return _pg_insert_events(conn, events, now=now, queue_outbox=queue_outbox)
+        return _sqlite_insert_events(conn, events, now=now, queue_outbox=queue_outbox)
     except conn.dialect.dbapi.Error as error:
         raise _driver_error(conn, error, "usage batch", events) from error
 
 
 def _sqlite_insert_events(conn: Connection, events: Sequence[NewUsage], *,
-                          now: datetime) -> int:
+                          now: datetime, queue_outbox: bool = False) -> int:
     raw = conn.connection.driver_connection
     ingested = _sqlite_time(now)
     rows = []
@@ -228,6 +267,8 @@ def _sqlite_insert_events(conn: Connection, events: Sequence[NewUsage], *,
         fresh = [events[i] for i in keep]
         raw.executemany(_SQLITE_INSERT, [rows[i] for i in keep])
     raw.execute("RELEASE usage_batch")
+    if queue_outbox:
+        _sqlite_queue(raw, fresh)
     raw.executemany(_SQLITE_ROLLUP, [
         (customer, service, day.isoformat(), micros, count)
         for (customer, service, day), (micros, count) in sorted(_per_day(fresh).items())])
@@ -247,7 +288,8 @@ def _sqlite_seen_keys(raw: Any, keys: list[str]) -> set[str]:
     return seen
 
 
-def _pg_insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime) -> int:
+def _pg_insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime,
+                      queue_outbox: bool = False) -> int:
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:
         cursor.execute(_PG_STAGING)
@@ -256,7 +298,7 @@ def _pg_insert_events(conn: Connection, events: Sequence[NewUsage], *, now: date
             for e in events:
                 copy.write_row((e.customer_id, e.service, _metadata_json(e), e.recorded_at,
                                 e.quantity_micros, e.idempotency_key))
-        cursor.execute(_PG_MERGE, (now,))
+        cursor.execute(_PG_MERGE_OUTBOX if queue_outbox else _PG_MERGE, (now,))
         row = cursor.fetchone()
         cursor.execute("TRUNCATE billing_usage_staging")
     return int(row[0]) if row else 0
