@@ -428,7 +428,7 @@ class QuotaService:
             quantity=event.quantity, micros=event.quantity_micros, metadata=event.metadata,
             recorded_at=event.recorded_at, key=event.idempotency_key, now=event.recorded_at,
             first_day=period.first_day, end_day=period.end_day, limit_micros=limit,
-            hard=quota.is_hard, durable=self.durable_consume)
+            hard=quota.is_hard, durable=self.durable_consume, queue_outbox=self._queue_outbox)
         if row.replayed or (not row.inserted and not quota.is_hard):
             return ConsumeResult(True, False, event.idempotency_key, None, quota.limit,
                                  replayed=True)

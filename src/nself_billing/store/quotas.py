@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, event, func, selec
 
 from ..errors import DatabaseError
 from .db import _first_line
+from .outbox import PG_OUTBOX_CTE
 from .tables import quota_alerts, quota_overrides, usage_daily, usage_records
 from .usage import _insert
 
@@ -235,6 +236,14 @@ WITH used AS (
 SELECT used.micros, seen.replayed, (SELECT COUNT(*) FROM event) FROM used, seen
 """
 
+#: with the Stripe provider: the admitted event is also queued in billing_usage_outbox
+_PG_CONSUME_OUTBOX = _PG_CONSUME.replace(
+    "    RETURNING quantity_micros\n), rollup AS",
+    "    RETURNING id, customer_id, service_name, recorded_at, quantity_micros, idempotency_key\n)"
+    + PG_OUTBOX_CTE.replace(" FROM e ON ", " FROM event ON ") + ", rollup AS", 1)
+if _PG_CONSUME_OUTBOX == _PG_CONSUME or " FROM event ON " not in _PG_CONSUME_OUTBOX:
+    raise RuntimeError("consume statement changed: update its outbox variant")
+
 
 @dataclass(frozen=True)
 class ConsumeRow:
@@ -246,7 +255,7 @@ class ConsumeRow:
 def pg_consume(reader: UsageReader, *, customer_id: str, service: str, quantity: Decimal,
                micros: int, metadata: dict[str, Any], recorded_at: datetime, key: str,
                now: datetime, first_day: date, end_day: date, limit_micros: int | None,
-               hard: bool, durable: bool) -> ConsumeRow:
+               hard: bool, durable: bool, queue_outbox: bool = False) -> ConsumeRow:
     """Consume on PostgreSQL in one round trip (a pipeline), holding the lock only while the
     server runs the statement.
 
@@ -274,7 +283,8 @@ def pg_consume(reader: UsageReader, *, customer_id: str, service: str, quantity:
                 conn.execute("SELECT set_config('synchronous_commit', 'off', true),"
                              " pg_advisory_xact_lock(hashtext(%s))",
                              (f"{customer_id}:{service}",), prepare=True)
-            cursor = conn.execute(_PG_CONSUME, params, prepare=True)
+            cursor = conn.execute(_PG_CONSUME_OUTBOX if queue_outbox else _PG_CONSUME, params,
+                                  prepare=True)
         used, replayed, inserted = cursor.fetchone()
         if durable and (inserted or replayed):
             conn.execute("SELECT pg_logical_emit_message(true, 'nself_billing', 'consume')",
