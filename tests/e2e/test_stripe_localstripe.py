@@ -227,3 +227,57 @@ def test_the_key_never_shows_in_settings_or_errors(stripe_env: dict[str, str]) -
     settings = Settings.from_env(stripe_env)
     assert "sk_test_localstripe" not in repr(settings)
     assert json.dumps(stripe_env)  # the test environment itself is not output anywhere
+
+
+def test_the_shared_commands_act_on_localstripe(  # type: ignore[no-untyped-def]
+    on_stripe: Billing, stripe_env: dict[str, str], cli
+) -> None:
+    """The ordinary commands (not billing.stripe directly), through the CLI entry point, with
+    Stripe configured: customer, payment methods, subscription, invoices."""
+
+    def run(*args: str, customer: str | None = None) -> Any:
+        extra = stripe_env | ({"NSELF_CUSTOMER_ID": customer} if customer else {})
+        result = cli("tenant", "billing", *args, extra_env=extra)
+        assert "sk_test_localstripe" not in result.stdout + result.stderr
+        return result
+
+    created = run("customer", "create", "--email", "ann@example.com", "--name", "Ann")
+    assert created.exit_code == 0, created.stderr
+    cid = created.stdout.split("Customer created: ")[1].split()[0]
+    assert cid.startswith("cus_")
+    client = on_stripe.context.provider.client  # type: ignore[attr-defined]
+    card = client.v1.payment_methods.create(
+        {"type": "card",
+         "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}}
+    )
+    client.v1.payment_methods.attach(card.id, {"customer": cid})
+    assert run("payment", "default", card.id, customer=cid).exit_code == 0
+    listed = run("payment", "list", customer=cid)
+    assert listed.exit_code == 0, listed.stderr
+    assert card.id in listed.stdout and "(default)" in listed.stdout
+
+    if not any(p.id == "nself_pro_monthly" for p in client.v1.plans.list().data):
+        product = client.v1.products.create({"name": "nself pro"})
+        client.v1.plans.create({"id": "nself_pro_monthly", "amount": 9900, "currency": "usd",
+                                "interval": "month", "product": product.id})
+    client.v1.subscriptions.create({"customer": cid, "items": [{"plan": "nself_pro_monthly"}]})
+    shown = run("subscription", "show", customer=cid)
+    assert shown.exit_code == 0, shown.stderr
+    assert "Plan: pro" in shown.stdout.splitlines()
+
+    client.v1.invoice_items.create({"customer": cid, "amount": 1500, "currency": "usd"})
+    draft = client.v1.invoices.create({"customer": cid})
+    listed = run("invoice", "list", customer=cid)
+    assert listed.exit_code == 0, listed.stderr
+    assert draft.id in listed.stdout
+    paid = run("invoice", "pay", draft.id, customer=cid)
+    assert paid.exit_code == 0, paid.stderr
+    assert paid.stdout.startswith(f"Invoice paid: {draft.id} ")
+
+    assert run("subscription", "cancel", customer=cid).stdout.startswith(
+        "Subscription will cancel at period end: ")
+    assert run("subscription", "reactivate", customer=cid).stdout.startswith(
+        "Subscription reactivated: ")
+    ended = run("subscription", "cancel", "--immediate", customer=cid)
+    assert ended.stdout.startswith("Subscription canceled immediately: ")
+    assert run("cycle", customer=cid).stdout.startswith("Billing cycle skipped: ")

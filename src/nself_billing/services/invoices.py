@@ -100,7 +100,10 @@ class InvoiceService:
         if invoice.is_paid:
             payment = None if remote is not None else self._payment_of(invoice_id)
             return PaymentResult(invoice, payment, True)
-        if invoice.status in (InvoiceStatus.VOID, InvoiceStatus.DRAFT):
+        # Stripe finalizes a draft it is asked to pay; the local engine pays open invoices
+        unpayable = (InvoiceStatus.VOID,) if remote is not None else (InvoiceStatus.VOID,
+                                                                     InvoiceStatus.DRAFT)
+        if invoice.status in unpayable:
             raise Conflict(f"Invoice {invoice_id} is {invoice.status} and cannot be paid")
         if remote is not None:  # Stripe charges the default payment method
             remote.pay_invoice(invoice_id)
