@@ -3,7 +3,7 @@
 Each use case calls Stripe first (with an idempotency key derived from the operation), then
 refreshes the mirror in one transaction. Reads also refresh the mirror, so objects created in the
 Stripe Dashboard are seen. The shared commands (customer, subscription, invoice, payment) call
-these when the configured provider is remote (see docs/STRIPE.md, "Wiring").
+these when the configured provider is remote (see docs/STRIPE.md, "Provider dispatch").
 """
 
 from __future__ import annotations
