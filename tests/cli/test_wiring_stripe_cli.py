@@ -328,3 +328,13 @@ def test_cycle_leaves_periods_to_stripe(run, http: RecordingClient) -> None:  # 
     assert result.stdout == ("Billing cycle skipped: periods are closed by the stripe provider "
                              "(its invoices arrive by webhook)\n")
     assert http.requests == []
+
+
+def test_plan_current_reads_the_subscription_from_stripe(  # type: ignore[no-untyped-def]
+    run, http: RecordingClient
+) -> None:
+    http.expect("get", "/v1/subscriptions", listing(_on("pro")))
+    result = run("plan", "current", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert '"pro"' in result.stdout
+    http.assert_done()

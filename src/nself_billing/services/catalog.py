@@ -14,6 +14,7 @@ from ..errors import ConfigError, NotFound, PlanNotFound
 from ..store import catalog as store
 from ..store import subscriptions as subscription_store
 from .context import Context
+from .local_engine import remote_billing
 
 
 class PlanService:
@@ -32,6 +33,9 @@ class PlanService:
         return plan
 
     def current(self, customer_id: str) -> Plan:
+        remote = remote_billing(self._ctx)
+        if remote is not None:  # the subscription as Stripe has it now
+            remote.subscriptions(customer_id)
         with self._ctx.db.read() as conn:
             subscription = subscription_store.current_for(conn, customer_id)
             if subscription is None:
