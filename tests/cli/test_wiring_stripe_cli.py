@@ -338,3 +338,30 @@ def test_plan_current_reads_the_subscription_from_stripe(  # type: ignore[no-unt
     assert result.exit_code == 0, result.stderr
     assert '"pro"' in result.stdout
     http.assert_done()
+
+
+def test_invoice_show_and_download_come_from_stripe(  # type: ignore[no-untyped-def]
+    run, http: RecordingClient, root
+) -> None:
+    http.expect("get", f"/v1/invoices/{INVOICE}", fixture("invoice"))
+    result = run("invoice", "show", INVOICE)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"Invoice: {INVOICE}"
+    assert "Total: $99.00" in result.stdout.splitlines()
+
+    http.expect("get", f"/v1/invoices/{INVOICE}", fixture("invoice"))
+    http.expect("get", f"/v1/invoices/{INVOICE}", fixture("invoice"))
+    http.expect("get", "/invoice/acct_1/test_T3st/pdf", b"%PDF-1.7 stripe")
+    result = run("invoice", "download", INVOICE)
+    assert result.exit_code == 0, result.stderr
+    path = result.stdout.splitlines()[-1].removeprefix("Invoice downloaded: ")
+    from pathlib import Path
+
+    assert Path(path).read_bytes() == b"%PDF-1.7 stripe"
+    http.assert_done()
+
+    http.expect("get", "/v1/invoices/in_Other0000001",
+                fixture("invoice", id="in_Other0000001", customer="cus_Other0000001"))
+    result = run("invoice", "show", "in_Other0000001")  # another customer's: not shown
+    assert result.exit_code == 1
+    assert result.stderr == "Error: Invoice not found: in_Other0000001\n"
