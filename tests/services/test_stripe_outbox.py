@@ -203,10 +203,12 @@ def test_the_background_worker_drains_until_stopped(
 
 
 def test_backfill_queues_usage_recorded_without_the_hook(
-    stripe_billing: Billing, sink: MeterSink
+    stripe_billing: Billing, sink: MeterSink, env: dict[str, str], clock: FrozenClock
 ) -> None:
-    for i in range(5):
-        stripe_billing.usage.record("api", "1", customer_id=CUSTOMER, idempotency_key=f"sql-{i}")
+    # recorded before Stripe was configured (the local provider queues nothing)
+    with Billing.from_env(env, clock=clock) as local:
+        for i in range(5):
+            local.usage.record("api", "1", customer_id=CUSTOMER, idempotency_key=f"sql-{i}")
     assert stripe_billing.outbox.status().pending == 0
     assert stripe_billing.outbox.backfill() == 5
     assert stripe_billing.outbox.backfill() == 0
