@@ -364,11 +364,12 @@ class QuotaService:
         """Check and record in one transaction: never admits past a hard limit, whatever the
         number of concurrent callers, and every admitted unit is recorded with its rollup.
 
-        The check and the insert run under one lock per (customer, service): on PostgreSQL a
+        The check and the insert are serialized per (customer, service): on PostgreSQL by a
         transaction-level advisory lock taken before usage is read (READ COMMITTED gives the
-        read after the lock a fresh snapshot, so it sees every earlier consume), on SQLite the
-        BEGIN IMMEDIATE write transaction. A replayed ``idempotency_key`` is admitted again
-        without counting twice."""
+        read after the lock a fresh snapshot, so it sees every earlier consume; see
+        ``store.quotas.pg_consume``), on SQLite by the BEGIN IMMEDIATE write transaction, which
+        admits one writer at a time. A replayed ``idempotency_key`` is admitted again without
+        counting twice."""
         check_service(service)
         amount = parse_quantity(quantity)
         meta: dict[str, Any] = parse_metadata(metadata)
@@ -377,16 +378,14 @@ class QuotaService:
         cid = limits.customer_id
         quota = limits.quotas[service]
         now = self._ctx.clock()
-        period = limits.period(now)
+        period = self._period(limits)
         key = idempotency_key or uuid.uuid4().hex
         event = NewUsage(cid, service, amount, wanted, meta, now, key)
-        alerting = _Alerting()
-        used: int | None = None
         if self._ctx.db.is_postgresql:
             return self._consume_pg(event, quota, period)
-        with self._ctx.db.write() as conn:
-            if quota.limit is not None:
-                store.lock_customer_service(conn, cid, service)
+        alerting = _Alerting()
+        used: int | None = None
+        with self._ctx.db.write() as conn:  # BEGIN IMMEDIATE: the one writer until commit
             if idempotency_key is not None and store.key_exists(conn, key):
                 return ConsumeResult(True, False, key, None, quota.limit, replayed=True)
             if quota.limit is None:

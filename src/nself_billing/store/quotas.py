@@ -1,5 +1,5 @@
 """Queries for quota enforcement: per-customer overrides, alert records, the period total of one
-service from the per-day rollups, and the PostgreSQL per-(customer, service) lock."""
+service from the per-day rollups, and PostgreSQL's one-round-trip consume."""
 
 from __future__ import annotations
 
@@ -90,17 +90,6 @@ def service_total_micros(conn: Connection, customer_id: str, service: str, first
     return int(conn.execute(_SERVICE_TOTAL, {"customer_id": customer_id, "service": service,
                                              "first_day": first_day, "end_day": end_day}
                             ).scalar_one())
-
-
-def lock_customer_service(conn: Connection, customer_id: str, service: str) -> None:
-    """Serialize quota consumption per (customer, service) until the transaction ends.
-
-    PostgreSQL: a transaction-level advisory lock on a hash of the pair (a collision only makes
-    two pairs queue behind each other). SQLite needs nothing: the write transaction was opened
-    with BEGIN IMMEDIATE, which already admits one writer at a time."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(select(func.pg_advisory_xact_lock(
-            func.hashtext(bindparam("lock_key")))), {"lock_key": f"{customer_id}:{service}"})
 
 
 def key_exists(conn: Connection, idempotency_key: str) -> bool:
