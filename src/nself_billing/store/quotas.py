@@ -3,9 +3,10 @@ service from the per-day rollups, and PostgreSQL's one-round-trip consume."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
-import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -128,69 +129,79 @@ _TOTAL_SQL = ("SELECT COALESCE(SUM(quantity_micros), 0) FROM billing_usage_daily
 
 
 class UsageReader:
-    """The quota check's one read, on a dedicated driver connection per thread.
+    """Driver connections for the quota hot path: ``enforce``/``check`` (one read) and
+    PostgreSQL's ``consume`` (one pipelined round trip).
 
-    ``enforce`` and ``check`` sit in front of every request of a tenant's API, so their read
-    skips the pool checkout and the explicit BEGIN/COMMIT of ``Database.read()``: each thread
-    keeps one connection, detached from the pool, in autocommit mode (one statement is its own
-    consistent read), and on PostgreSQL the statement is prepared once. The connections are
-    closed when the engine is disposed (``Billing.close()``), and are never shared across a
-    fork."""
+    They sit in front of every request of a tenant's API, so they skip the pool checkout and the
+    explicit BEGIN/COMMIT of ``Database.read()``: a few connections, detached from the pool, in
+    autocommit mode (one statement is its own consistent read), with statements prepared once
+    on PostgreSQL. A call borrows one from a small free list and gives it back, so any number of
+    short-lived threads share at most ``keep`` idle connections. They are closed when the
+    engine is disposed (``Billing.close()``); a forked child never uses its parent's."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, keep: int = 8) -> None:
         self._engine = engine
         self._postgresql = engine.dialect.name == "postgresql"
         self._sql = _TOTAL_SQL.format(p="%s" if self._postgresql else "?")
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._open: list[Any] = []
+        self._keep = keep
+        self._idle: collections.deque[tuple[int, Any]] = collections.deque()
         event.listen(engine, "engine_disposed", lambda *_: self.close())
 
-    def _connection(self) -> Any:
-        conn: Any = getattr(self._local, "conn", None)
-        if conn is not None and self._local.pid == os.getpid():
-            return conn
+    def _new(self) -> Any:
         proxy = self._engine.raw_connection()
-        conn = proxy.driver_connection
+        conn: Any = proxy.driver_connection
         proxy.detach()
         if self._postgresql:
             conn.autocommit = True
-        self._local.conn, self._local.pid = conn, os.getpid()
-        with self._lock:
-            self._open.append(conn)
         return conn
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        """Borrow a connection; one that failed is closed instead of given back."""
+        pid = os.getpid()
+        conn: Any = None
+        while conn is None:
+            try:
+                owner, candidate = self._idle.pop()
+            except IndexError:
+                candidate, owner = self._new(), pid
+            if owner == pid:  # a parent's connection is left alone: its socket is shared
+                conn = candidate
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
+        if len(self._idle) < self._keep:
+            self._idle.append((pid, conn))
+        else:
+            conn.close()
 
     def total_micros(self, customer_id: str, service: str, first_day: date,
                      end_day: date) -> int:
         try:
-            conn = self._connection()
-            if self._postgresql:
-                row = conn.execute(self._sql, (customer_id, service, first_day, end_day),
-                                   prepare=True).fetchone()
-            else:
-                row = conn.execute(self._sql, (customer_id, service, first_day.isoformat(),
-                                               end_day.isoformat())).fetchone()
+            with self.connection() as conn:
+                if self._postgresql:
+                    row = conn.execute(self._sql, (customer_id, service, first_day, end_day),
+                                       prepare=True).fetchone()
+                else:
+                    row = conn.execute(self._sql, (customer_id, service, first_day.isoformat(),
+                                                   end_day.isoformat())).fetchone()
         except Exception as error:
-            self._discard()
             raise DatabaseError(f"Database error: {_first_line(error)}") from error
         return int(row[0])
 
-    def _discard(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            with self._lock, contextlib.suppress(ValueError):
-                self._open.remove(conn)
-            with contextlib.suppress(Exception):
-                conn.close()
-
     def close(self) -> None:
-        with self._lock:
-            connections, self._open = self._open, []
-        for conn in connections:
-            with contextlib.suppress(Exception):
-                conn.close()
-        self._local = threading.local()
+        pid = os.getpid()
+        while self._idle:
+            try:
+                owner, conn = self._idle.pop()
+            except IndexError:
+                break
+            if owner == pid:
+                with contextlib.suppress(Exception):
+                    conn.close()
 
 
 #: PostgreSQL's consume in one statement, after the lock: read the period's usage (a fresh
@@ -251,24 +262,23 @@ def pg_consume(reader: UsageReader, *, customer_id: str, service: str, quantity:
               "micros": micros, "metadata": Jsonb(metadata), "recorded_at": recorded_at,
               "key": key, "now": now, "first_day": first_day, "end_day": end_day,
               "day": recorded_at.date(), "hard": hard, "limit": limit_micros or 0}
-    conn = reader._connection()
     try:
-        # the statements of one pipeline sync form one implicit transaction: the lock taken by
-        # the first is held through the second and released at its commit
-        with conn.pipeline():
-            if limit_micros is None:  # unlimited: nothing to decide, nothing to serialize
-                conn.execute("SELECT set_config('synchronous_commit', 'off', true)",
+        with reader.connection() as conn:
+            # the statements of one pipeline sync form one implicit transaction: the lock taken by
+            # the first is held through the second and released at its commit
+            with conn.pipeline():
+                if limit_micros is None:  # unlimited: nothing to decide, nothing to serialize
+                    conn.execute("SELECT set_config('synchronous_commit', 'off', true)",
+                                 prepare=True)
+                else:
+                    conn.execute("SELECT set_config('synchronous_commit', 'off', true),"
+                                 " pg_advisory_xact_lock(hashtext(%s))",
+                                 (f"{customer_id}:{service}",), prepare=True)
+                cursor = conn.execute(_PG_CONSUME, params, prepare=True)
+            used, replayed, inserted = cursor.fetchone()
+            if durable and (inserted or replayed):
+                conn.execute("SELECT pg_logical_emit_message(true, 'nself_billing', 'consume')",
                              prepare=True)
-            else:
-                conn.execute("SELECT set_config('synchronous_commit', 'off', true),"
-                             " pg_advisory_xact_lock(hashtext(%s))",
-                             (f"{customer_id}:{service}",), prepare=True)
-            cursor = conn.execute(_PG_CONSUME, params, prepare=True)
-        used, replayed, inserted = cursor.fetchone()
-        if durable and (inserted or replayed):
-            conn.execute("SELECT pg_logical_emit_message(true, 'nself_billing', 'consume')",
-                         prepare=True)
     except Exception as error:
-        reader._discard()
         raise DatabaseError(f"Database error: {_first_line(error)}") from error
     return ConsumeRow(int(used), bool(replayed), bool(inserted))
