@@ -218,38 +218,6 @@ class UsageReader:
                     conn.close()
 
 
-#: PostgreSQL's consume in one statement, after the lock: read the period's usage (a fresh
-#: READ COMMITTED snapshot, taken after the lock was granted), skip a replayed key, insert the
-#: event only if it fits (or the limit is soft), and add it to its rollup. It writes exactly the
-#: columns ``store.usage.insert_event`` writes (tests/store/test_quota_consume_parity.py).
-_PG_CONSUME = """
-WITH used AS (
-    SELECT COALESCE(SUM(quantity_micros), 0) AS micros FROM billing_usage_daily
-    WHERE customer_id = %(customer_id)s AND service_name = %(service)s
-      AND day >= %(first_day)s AND day < %(end_day)s
-), seen AS (
-    SELECT EXISTS (SELECT 1 FROM billing_usage_records
-                   WHERE idempotency_key = %(key)s) AS replayed
-), event AS (
-    INSERT INTO billing_usage_records (customer_id, service_name, quantity, quantity_micros,
-                                       metadata, recorded_at, idempotency_key, ingested_at)
-    SELECT %(customer_id)s, %(service)s, %(quantity)s, %(micros)s, %(metadata)s,
-           %(recorded_at)s, %(key)s, %(now)s
-    FROM used, seen
-    WHERE NOT seen.replayed AND (NOT %(hard)s OR used.micros + %(micros)s <= %(limit)s)
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING quantity_micros
-), rollup AS (
-    INSERT INTO billing_usage_daily (customer_id, service_name, day, quantity_micros, events)
-    SELECT %(customer_id)s, %(service)s, %(day)s, quantity_micros, 1 FROM event
-    ON CONFLICT (customer_id, service_name, day) DO UPDATE
-    SET quantity_micros = billing_usage_daily.quantity_micros + excluded.quantity_micros,
-        events = billing_usage_daily.events + excluded.events
-)
-SELECT used.micros, seen.replayed, (SELECT COUNT(*) FROM event) FROM used, seen
-"""
-
-
 @dataclass(frozen=True)
 class ConsumeRow:
     used_micros: int
@@ -261,35 +229,25 @@ def pg_consume(reader: UsageReader, *, customer_id: str, service: str, quantity:
                micros: int, metadata: dict[str, Any], recorded_at: datetime, key: str,
                now: datetime, first_day: date, end_day: date, limit_micros: int | None,
                hard: bool, durable: bool) -> ConsumeRow:
-    """Consume on PostgreSQL in one round trip (a pipeline), holding the lock only while the
-    server runs the statement.
+    """Consume on PostgreSQL: one statement, ``billing_quota_consume`` (migration 0003), which
+    holds the per-(customer, service) lock only while the server runs it.
 
-    The transaction commits asynchronously, so the lock is released without waiting for the WAL
-    flush; when ``durable``, a transactional logical message committed synchronously afterwards
-    (outside the lock, group-committed with the other callers) flushes the WAL up to and past
-    this event before the caller hears "admitted". A server crash before that flush loses the
-    event and the caller gets an error, never an unrecorded admit; a lost event can only make
-    others under-admit."""
+    Its transaction commits asynchronously, so the lock is released without waiting for the
+    WAL flush; when ``durable``, a transactional logical message committed synchronously
+    afterwards (outside the lock, group-committed with the other callers) flushes the WAL up to
+    and past this event before the caller hears "admitted". A server crash before that flush
+    loses the event and the caller gets an error, never an unrecorded admit; a lost event can
+    only make others under-admit."""
     from psycopg.types.json import Jsonb
 
-    params = {"customer_id": customer_id, "service": service, "quantity": quantity,
-              "micros": micros, "metadata": Jsonb(metadata), "recorded_at": recorded_at,
-              "key": key, "now": now, "first_day": first_day, "end_day": end_day,
-              "day": recorded_at.date(), "hard": hard, "limit": limit_micros or 0}
     try:
         with reader.connection() as conn:
-            # the statements of one pipeline sync form one implicit transaction: the lock taken by
-            # the first is held through the second and released at its commit
-            with conn.pipeline():
-                if limit_micros is None:  # unlimited: nothing to decide, nothing to serialize
-                    conn.execute("SELECT set_config('synchronous_commit', 'off', true)",
-                                 prepare=True)
-                else:
-                    conn.execute("SELECT set_config('synchronous_commit', 'off', true),"
-                                 " pg_advisory_xact_lock(hashtext(%s))",
-                                 (f"{customer_id}:{service}",), prepare=True)
-                cursor = conn.execute(_PG_CONSUME, params, prepare=True)
-            used, replayed, inserted = cursor.fetchone()
+            used, replayed, inserted = conn.execute(
+                "SELECT * FROM billing_quota_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                " %s, %s, %s)",
+                (customer_id, service, quantity, micros, Jsonb(metadata), recorded_at, key, now,
+                 first_day, end_day, recorded_at.astimezone(UTC).date(), limit_micros, hard),
+                prepare=True).fetchone()
             if durable and (inserted or replayed):
                 conn.execute("SELECT pg_logical_emit_message(true, 'nself_billing', 'consume')",
                              prepare=True)
