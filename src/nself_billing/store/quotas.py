@@ -131,7 +131,7 @@ _TOTAL_SQL = ("SELECT COALESCE(SUM(quantity_micros), 0) FROM billing_usage_daily
 
 class UsageReader:
     """Driver connections for the quota hot path: ``enforce``/``check`` (one read) and
-    PostgreSQL's ``consume`` (one pipelined round trip).
+    PostgreSQL's ``consume`` (one statement).
 
     They sit in front of every request of a tenant's API, so they skip the pool checkout and the
     explicit BEGIN/COMMIT of ``Database.read()``: a few connections, detached from the pool, in
