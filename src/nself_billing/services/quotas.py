@@ -34,6 +34,7 @@ from ..domain.quotas import QuotaBand, QuotaStatus, thresholds_crossed, threshol
 from ..domain.services import SERVICE_NAMES, SERVICES, unit_of
 from ..domain.usage import check_service, micros_of, parse_metadata, parse_quantity
 from ..errors import InvalidInput, NotFound, PlanNotFound, UnknownService
+from ..providers.port import RemoteBilling
 from ..store import catalog as catalog_store
 from ..store import quotas as store
 from ..store import subscriptions as subscription_store
@@ -167,6 +168,8 @@ class QuotaService:
         self._reader = store.UsageReader(ctx.db.engine)
         self._gate = store.WriterGate(ctx.db.engine.url.database if ctx.db.is_sqlite else None)
         self._static_customer: str | None = None
+        #: a remote provider (Stripe) gets consumed usage through the outbox, like recorded usage
+        self._queue_outbox = isinstance(ctx.provider, RemoteBilling)
         #: PostgreSQL: wait for the WAL flush before answering a consume (see store.pg_consume)
         self.durable_consume = True
         self._usage: dict[tuple[str, str], tuple[float, Period, int]] = {}
@@ -385,6 +388,8 @@ class QuotaService:
             customer_id=cid, service=service, quantity=amount, micros=wanted, metadata=meta,
             recorded_at=now, key=key, now=now, first_day=period.first_day,
             end_day=period.end_day, limit_micros=quota.limit_micros, hard=quota.is_hard)
+        if self._queue_outbox:
+            arguments["queue_outbox"] = True
         if self._ctx.db.is_postgresql:
             row = store.pg_consume(self._reader, durable=self.durable_consume, **arguments)
         else:

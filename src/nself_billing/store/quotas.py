@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, event, func, selec
 
 from ..errors import DatabaseError
 from .db import _first_line
+from .outbox import SQLITE_OUTBOX_INSERT, sqlite_outbox_params
 from .tables import quota_alerts, quota_overrides, usage_daily
 from .usage import _insert
 
@@ -228,7 +229,7 @@ class ConsumeRow:
 def pg_consume(reader: UsageReader, *, customer_id: str, service: str, quantity: Decimal,
                micros: int, metadata: dict[str, Any], recorded_at: datetime, key: str,
                now: datetime, first_day: date, end_day: date, limit_micros: int | None,
-               hard: bool, durable: bool) -> ConsumeRow:
+               hard: bool, durable: bool, queue_outbox: bool = False) -> ConsumeRow:
     """Consume on PostgreSQL: one statement, ``billing_quota_consume`` (migration 0003), which
     holds the per-(customer, service) lock only while the server runs it.
 
@@ -244,9 +245,10 @@ def pg_consume(reader: UsageReader, *, customer_id: str, service: str, quantity:
         with reader.connection() as conn:
             used, replayed, inserted = conn.execute(
                 "SELECT * FROM billing_quota_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                " %s, %s, %s)",
+                " %s, %s, %s, %s)",
                 (customer_id, service, quantity, micros, Jsonb(metadata), recorded_at, key, now,
-                 first_day, end_day, recorded_at.astimezone(UTC).date(), limit_micros, hard),
+                 first_day, end_day, recorded_at.astimezone(UTC).date(), limit_micros, hard,
+                 queue_outbox),
                 prepare=True).fetchone()
             if durable and (inserted or replayed):
                 conn.execute("SELECT pg_logical_emit_message(true, 'nself_billing', 'consume')",
@@ -309,7 +311,7 @@ def _sqlite_time(moment: datetime) -> str:
 def sqlite_consume(reader: UsageReader, *, customer_id: str, service: str, quantity: Decimal,
                    micros: int, metadata: dict[str, Any], recorded_at: datetime, key: str,
                    now: datetime, first_day: date, end_day: date, limit_micros: int | None,
-                   hard: bool, check_key: bool) -> ConsumeRow:
+                   hard: bool, check_key: bool, queue_outbox: bool = False) -> ConsumeRow:
     """Consume on SQLite with the driver directly: BEGIN IMMEDIATE (the one writer until
     COMMIT), read the period's usage, insert the event and its rollup if it fits. Writes
     exactly what ``store.usage.insert_event`` writes (tests/store/test_quota_consume_parity.py)
@@ -330,9 +332,13 @@ def sqlite_consume(reader: UsageReader, *, customer_id: str, service: str, quant
                     )).fetchone()[0])
                 inserted = False
                 if not hard or limit_micros is None or used + micros <= limit_micros:
-                    inserted = conn.execute(_SQLITE_INSERT_EVENT, (
+                    cursor = conn.execute(_SQLITE_INSERT_EVENT, (
                         customer_id, service, float(quantity), micros, json.dumps(metadata),
-                        _sqlite_time(recorded_at), key, _sqlite_time(now))).rowcount == 1
+                        _sqlite_time(recorded_at), key, _sqlite_time(now)))
+                    inserted = cursor.rowcount == 1
+                    if inserted and queue_outbox:
+                        conn.execute(SQLITE_OUTBOX_INSERT, sqlite_outbox_params(
+                            customer_id, service, micros, recorded_at, key, cursor.lastrowid))
                     if inserted:
                         conn.execute(_SQLITE_ADD_TO_ROLLUP, (
                             customer_id, service, recorded_at.astimezone(UTC).date().isoformat(),
