@@ -291,6 +291,12 @@ class WriterGate:
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
+
 
 _SQLITE_INSERT_EVENT = (
     "INSERT INTO billing_usage_records (customer_id, service_name, quantity, quantity_micros,"
