@@ -27,8 +27,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import event
-
 from ..domain.money import from_micros
 from ..domain.periods import Period, period_at
 from ..domain.plans import EnforcementMode
@@ -168,8 +166,7 @@ class QuotaService:
         self._limits: dict[str, tuple[float, CustomerLimits]] = {}
         self._periods: dict[str, Period] = {}
         self._reader = store.UsageReader(ctx.db.engine)
-        self._gate = store.WriterGate(ctx.db.engine.url.database if ctx.db.is_sqlite else None)
-        event.listen(ctx.db.engine, "engine_disposed", lambda *_: self._gate.close())
+        self._gate = store.WriterGate(ctx.db.engine)
         self._static_customer: str | None = None
         #: a remote provider (Stripe) gets consumed usage through the outbox, like recorded usage
         self._queue_outbox = isinstance(ctx.provider, RemoteBilling)

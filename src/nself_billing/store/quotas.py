@@ -267,10 +267,12 @@ class WriterGate:
     released. Correctness does not depend on the gate (BEGIN IMMEDIATE does that); other writers
     (usage recording) are not gated and still queue through the busy handler."""
 
-    def __init__(self, database_path: str | None) -> None:
+    def __init__(self, engine: Engine) -> None:
+        database_path = engine.url.database if engine.dialect.name == "sqlite" else None
         in_memory = not database_path or database_path == ":memory:" or (
             database_path.startswith("file:"))
         self._path = None if in_memory else f"{database_path}.consume-lock"
+        event.listen(engine, "engine_disposed", lambda *_: self.close())
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._pid = 0
