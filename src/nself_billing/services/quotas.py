@@ -178,10 +178,11 @@ class QuotaService:
 
     # -- limits ---------------------------------------------------------------------------
 
-    def limits(self, customer_id: str | None = None) -> CustomerLimits:
-        """The customer's effective limits; ``NotFound`` without an active subscription."""
+    def limits(self, customer_id: str | None = None, *, fresh: bool = False) -> CustomerLimits:
+        """The customer's effective limits; ``NotFound`` without an active subscription.
+        ``fresh`` skips the cache (the displays use it; the hot path does not)."""
         cid = customer_id or self._static_customer or self._current_customer()
-        cached = self._limits.get(cid)
+        cached = None if fresh else self._limits.get(cid)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         with self._ctx.db.read() as conn:
@@ -267,7 +268,7 @@ class QuotaService:
                  customer_id: str | None = None) -> list[QuotaLine]:
         chosen = [check_service(s) for s in services] if services is not None else list(
             SERVICE_NAMES)
-        limits = self.limits(customer_id)
+        limits = self.limits(customer_id, fresh=True)
         period = limits.period(self._ctx.clock())
         if not with_usage:
             return [QuotaLine(limits.quotas[s], period) for s in chosen]
