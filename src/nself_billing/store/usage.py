@@ -160,10 +160,11 @@ def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
 
 
 def _sqlite_insert_one(raw: Any, event: NewUsage, now: datetime) -> bool:
+    recorded = _sqlite_time(event.recorded_at)
+    ingested = recorded if event.recorded_at is now else _sqlite_time(now)
     cursor = raw.execute(_SQLITE_INSERT, (
         event.customer_id, event.service, str(event.quantity), _metadata_json(event),
-        _sqlite_time(event.recorded_at), event.quantity_micros, event.idempotency_key,
-        _sqlite_time(now)))
+        recorded, event.quantity_micros, event.idempotency_key, ingested))
     if cursor.rowcount != 1:
         return False
     raw.execute(_SQLITE_ROLLUP, (event.customer_id, event.service, event.day.isoformat(),
