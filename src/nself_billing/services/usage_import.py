@@ -78,8 +78,8 @@ def open_source(path: str, input_format: str = "auto") -> Source:
         elif suffix in (".jsonl", ".ndjson", ".json"):
             kind = "jsonl"
         else:
-            kind = _sniff(binary.peek(64).lstrip()[:1].decode("latin-1")  # type: ignore[attr-defined]
-                          if hasattr(binary, "peek") else "")
+            peek = getattr(binary, "peek", None)
+            kind = _sniff(peek(64).lstrip()[:1].decode("latin-1") if peek else "")
     stream = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
     return Source(path, kind, stream, binary, size)
 
