@@ -67,7 +67,23 @@ __all__ = [
     "stripe_plans_compare",
     "stripe_plans_list",
 ]
+
 from .api_metering import *  # noqa: F403
 from .api_metering import __all__ as _metering_all
 
 __all__ += _metering_all
+
+from .api_quotas import *  # noqa: F403
+from .api_quotas import __all__ as _quotas_all
+
+__all__ += _quotas_all
+
+from .api_subscriptions import *  # noqa: F403
+from .api_subscriptions import __all__ as _subscriptions_all
+
+__all__ += _subscriptions_all
+
+from .api_stripe import *  # noqa: F403
+from .api_stripe import __all__ as _stripe_all
+
+__all__ += _stripe_all

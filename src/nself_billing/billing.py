@@ -9,9 +9,16 @@ from typing import Any
 from .services.catalog import PlanService
 from .services.context import Clock, Context
 from .services.customers import CustomerService
+from .services.cycle import CycleService
 from .services.diagnostics import Diagnostics
 from .services.export import ExportService
+from .services.invoices import InvoiceService
+from .services.payments import PaymentMethodService
+from .services.portal import PortalService
 from .services.query import QueryService
+from .services.quotas import QuotaService
+from .services.stripe_billing import StripeBillingService
+from .services.stripe_outbox import OutboxService
 from .services.subscriptions import SubscriptionService
 from .services.usage import UsageService
 
@@ -34,6 +41,16 @@ class Billing:
         self.queries = QueryService(ctx)
         self.export = ExportService(ctx)
         self.usage = UsageService(ctx)
+        # quotas: limits, status, check/enforce, atomic consume, alerts (issue 4)
+        self.quotas = QuotaService(ctx)
+        # subscriptions: period close, invoices, payment methods, portal links
+        self.cycle = CycleService(ctx)
+        self.invoices = InvoiceService(ctx)
+        self.payment_methods = PaymentMethodService(ctx)
+        self.portal = PortalService(ctx)
+        # stripe: use cases on the remote provider, and the usage outbox towards its meters
+        self.stripe = StripeBillingService(ctx)
+        self.outbox = OutboxService(ctx)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,

@@ -99,7 +99,7 @@ class Database:
             pinned.fairy = None
             fairy.invalidate()
             wrapped = exc.DBAPIError.instance(None, None, error, dbapi_error)
-            if not isinstance(wrapped, exc.DBAPIError):  # pragma: no cover - always is
+            if not isinstance(wrapped, exc.DBAPIError):  # instance() may wrap as StatementError
                 raise
             raise billing_error(wrapped) from wrapped
 

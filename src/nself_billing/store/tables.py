@@ -97,6 +97,9 @@ subscriptions = Table(
     Column("provider_schedule_id", String(255)),
     #: the provider's timestamp of the newest state applied (webhooks never roll back past it)
     Column("provider_updated_at", UTCDateTime),
+    #: the plan the current period began on, whose price the period's invoice bills (upgrades
+    #: during the period are charged at once); NULL means plan_name
+    Column("period_plan_name", String(50)),
 )
 Index("idx_subscriptions_customer", subscriptions.c.customer_id)
 Index("idx_subscriptions_period_end", subscriptions.c.status, subscriptions.c.current_period_end)
@@ -190,6 +193,8 @@ payment_methods = Table(
     Column("is_default", Boolean, nullable=False, server_default=false()),
     Column("created_at", UTCDateTime, server_default=NOW),
     Column("detached_at", UTCDateTime),
+    #: a provider token or vault reference (never a card number)
+    Column("reference", String(255)),
 )
 Index("idx_payment_methods_customer", payment_methods.c.customer_id)
 
@@ -207,6 +212,25 @@ payments = Table(
     Column("idempotency_key", String(255)),
     UniqueConstraint("idempotency_key", name="uq_billing_payments_idempotency_key"),
 )
+
+rated_usage = Table(
+    "billing_rated_usage",
+    metadata,
+    Column("subscription_id", String(255), primary_key=True),
+    Column("period_start", UTCDateTime, primary_key=True),
+    Column("service_name", String(50), primary_key=True),
+    Column("period_end", UTCDateTime, nullable=False),
+    #: the plan whose quotas rated the period
+    Column("plan_name", String(50), nullable=False),
+    #: usage billed so far for the period (micro-units) and what it cost
+    Column("quantity_micros", BigInteger, nullable=False, server_default=text("0")),
+    Column("amount", Numeric(12, 2), nullable=False, server_default=text("0")),
+    #: the invoice that last billed it
+    Column("invoice_id", String(255)),
+    Column("updated_at", UTCDateTime, server_default=NOW),
+    sqlite_with_rowid=False,
+)
+Index("idx_rated_usage_period_end", rated_usage.c.period_end)
 
 webhook_events = Table(
     "billing_webhook_events",
@@ -266,6 +290,57 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime),
     UniqueConstraint("key_hash", name="uq_billing_api_keys_hash"),
 )
+
+usage_outbox = Table(
+    "billing_usage_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("usage_record_id", BigInteger),
+    #: sent to Stripe with the event; the same on every retry, so Stripe counts it once
+    Column("identifier", String(100), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("service_name", String(50), nullable=False),
+    Column("quantity_micros", BigInteger, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    #: pending | sent | failed (rejected by Stripe) | expired (older than Stripe accepts)
+    Column("status", String(10), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime),
+    #: a drainer's lease on the row, so two drainers do not send the same batch at once
+    Column("claimed_until", UTCDateTime),
+    Column("claim_token", String(32)),
+    Column("last_error", Text),
+    Column("sent_at", UTCDateTime),
+    Column("created_at", UTCDateTime, server_default=NOW),
+    UniqueConstraint("identifier", name="uq_billing_usage_outbox_identifier"),
+)
+Index("idx_usage_outbox_status", usage_outbox.c.status, usage_outbox.c.id)
+Index("idx_usage_outbox_usage_record", usage_outbox.c.usage_record_id)
+
+stripe_object_state = Table(
+    "billing_stripe_object_state",
+    metadata,
+    #: a Stripe object id (sub_..., in_..., cus_..., pm_...)
+    Column("object_id", String(255), primary_key=True),
+    Column("object_type", String(50), nullable=False),
+    #: ``created`` of the newest event applied to it: an older event never rolls it back
+    Column("last_event_created", UTCDateTime, nullable=False),
+    Column("last_event_id", String(255), nullable=False),
+)
+
+provider_operations = Table(
+    "billing_provider_operations",
+    metadata,
+    #: the idempotency key sent with the write
+    Column("op_key", String(255), primary_key=True),
+    Column("operation", String(50), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    #: NULL while the outcome is unknown: a re-run of the same operation reuses the key
+    Column("completed_at", UTCDateTime),
+)
+Index("idx_provider_operations_open", provider_operations.c.operation,
+      provider_operations.c.target, provider_operations.c.completed_at)
 
 #: tables in dependency order (parents first); tests truncate them in reverse
 ALL_TABLES = tuple(metadata.sorted_tables)
