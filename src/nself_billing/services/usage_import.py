@@ -144,7 +144,7 @@ def _csv_rows(stream: IO[str]) -> Iterator[Parsed]:
         yield reader.line_num, dict(zip(header, row, strict=True))
 
 
-def import_events(usage: UsageService, source: Source, *, batch_size: int = 5000,
+def import_events(usage: UsageService, source: Source, *, batch_size: int = 20_000,
                   progress: Callable[[int], None] | None = None) -> ImportResult:
     result = ImportResult()
     rows = _json_lines(source.stream) if source.kind == "jsonl" else _csv_rows(source.stream)

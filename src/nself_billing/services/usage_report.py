@@ -57,10 +57,12 @@ def build_report(ctx: Context, customer_id: str, *, period: str = "current",
             months = INTERVAL_MONTHS.get(subscription.interval, 1)
         window = report_period(period, now=now, anchor=anchor, months_per_period=months,
                                start=start, end=end)
+        # naming the services lets the rollup's key (customer, service, day) seek each service's
+        # days in the window instead of reading every day of the customer's history
         totals = store.period_totals(conn, customer_id, window.first_day, window.end_day,
-                                     services if service else None)
+                                     services)
         daily = (store.daily_totals(conn, customer_id, window.first_day, window.end_day,
-                                    services if service else None) if detailed else [])
+                                    services) if detailed else [])
     rows = rate_services({name: (t.quantity, t.events) for name, t in totals.items()}, plan,
                          services)
     return UsageReport(customer_id, plan.name if plan else None, window, tuple(rows),
