@@ -61,7 +61,7 @@ def usage_record(state: CliState, service: str, quantity: str, metadata: str | N
 @click.option("--format", "input_format", type=click.Choice(["auto", "jsonl", "csv"]),
               default="auto", show_default=True,
               help="JSON lines or CSV with a header (auto: by extension, else by content).")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=5000, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=20_000, show_default=True,
               help="Events per transaction.")
 @pass_state
 def usage_import(state: CliState, file: str, input_format: str, batch_size: int) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, exc, func, select
+from sqlalchemy import Connection, Engine, exc, func, select
 
 from ..domain.money import from_micros
 from ..errors import NotFound
@@ -106,6 +106,16 @@ _PG_MERGE = (
     " SELECT count(*) FROM e")
 
 
+def _raw(conn: Connection) -> Any:
+    """The driver's own connection (sqlite3 or psycopg) under a SQLAlchemy connection."""
+    return conn.connection.driver_connection
+
+
+def _dbapi_error(bind: Connection | Engine) -> type[Exception]:
+    error: type[Exception] = bind.dialect.dbapi.Error  # type: ignore[union-attr]
+    return error
+
+
 # --- the Stripe usage outbox: with ``queue_outbox`` (only when the Stripe provider is
 # configured) each new event is also queued in billing_usage_outbox, in the same statement
 # (PostgreSQL: a CTE fed by the inserted rows) or transaction (SQLite); without it nothing
@@ -152,7 +162,7 @@ def _driver_error(conn: Connection, error: Exception, statement: str,
     if _is_foreign_key_error(error):
         ids = sorted({event.customer_id for event in events})
         return NotFound(f"Customer not found: {', '.join(ids)}")
-    return exc.DBAPIError.instance(statement, None, error, conn.dialect.dbapi.Error)
+    return exc.DBAPIError.instance(statement, None, error, _dbapi_error(conn))
 
 
 def record_one(db: Database, event: NewUsage, *, now: datetime,
@@ -181,7 +191,7 @@ def record_one(db: Database, event: NewUsage, *, now: datetime,
             except BaseException:
                 raw.execute("ROLLBACK")
                 raise
-        except db.engine.dialect.dbapi.Error as error:  # type: ignore[union-attr]
+        except _dbapi_error(db.engine) as error:
             if _is_foreign_key_error(error):
                 raise NotFound(f"Customer not found: {event.customer_id}") from None
             raise
@@ -193,10 +203,11 @@ def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
 
 
 def _sqlite_insert_one(raw: Any, event: NewUsage, now: datetime) -> bool:
+    recorded = _sqlite_time(event.recorded_at)
+    ingested = recorded if event.recorded_at is now else _sqlite_time(now)
     cursor = raw.execute(_SQLITE_INSERT, (
         event.customer_id, event.service, str(event.quantity), _metadata_json(event),
-        _sqlite_time(event.recorded_at), event.quantity_micros, event.idempotency_key,
-        _sqlite_time(now)))
+        recorded, event.quantity_micros, event.idempotency_key, ingested))
     if cursor.rowcount != 1:
         return False
     raw.execute(_SQLITE_ROLLUP, (event.customer_id, event.service, event.day.isoformat(),
@@ -212,7 +223,7 @@ def _is_foreign_key_error(error: BaseException) -> bool:
 def insert_event(conn: Connection, event: NewUsage, *, now: datetime,
                  queue_outbox: bool = False) -> bool:
     """Insert one event and its rollup; False (and nothing written) if the key was seen."""
-    raw = conn.connection.driver_connection
+    raw = _raw(conn)
     statement = _PG_INSERT_ONE if conn.dialect.name == "postgresql" else _SQLITE_INSERT
     try:
         if conn.dialect.name == "postgresql":
@@ -224,7 +235,7 @@ def insert_event(conn: Connection, event: NewUsage, *, now: datetime,
         if new and queue_outbox:
             _sqlite_queue(raw, [event])
         return new
-    except conn.dialect.dbapi.Error as error:
+    except _dbapi_error(conn) as error:
         raise _driver_error(conn, error, statement, [event]) from error
 
 
@@ -238,13 +249,13 @@ def insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime
         if conn.dialect.name == "postgresql":
             return _pg_insert_events(conn, events, now=now, queue_outbox=queue_outbox)
         return _sqlite_insert_events(conn, events, now=now, queue_outbox=queue_outbox)
-    except conn.dialect.dbapi.Error as error:
+    except _dbapi_error(conn) as error:
         raise _driver_error(conn, error, "usage batch", events) from error
 
 
 def _sqlite_insert_events(conn: Connection, events: Sequence[NewUsage], *,
                           now: datetime, queue_outbox: bool = False) -> int:
-    raw = conn.connection.driver_connection
+    raw = _raw(conn)
     ingested = _sqlite_time(now)
     rows = []
     last_moment, last_text = now, ingested  # events without a time share one moment
@@ -290,7 +301,7 @@ def _sqlite_seen_keys(raw: Any, keys: list[str]) -> set[str]:
 
 def _pg_insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime,
                       queue_outbox: bool = False) -> int:
-    raw = conn.connection.driver_connection
+    raw = _raw(conn)
     with raw.cursor() as cursor:
         cursor.execute(_PG_STAGING)
         with cursor.copy(_PG_COPY) as copy:
