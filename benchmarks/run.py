@@ -30,7 +30,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-BASELINE = REPO.parent / "shared" / "bench" / "baseline.py"
+#: ../shared beside the checkout (NSELF_BENCH_BASELINE names another place, e.g. from a worktree)
+BASELINE = Path(os.environ.get("NSELF_BENCH_BASELINE",
+                               REPO.parent / "shared" / "bench" / "baseline.py"))
 DEFAULT_PG = os.environ.get("NSELF_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
