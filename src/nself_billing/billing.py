@@ -6,14 +6,17 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
+from .services.apikeys import ApiKeyService
 from .services.catalog import PlanService
 from .services.context import Clock, Context
 from .services.customers import CustomerService
 from .services.diagnostics import Diagnostics
 from .services.export import ExportService
+from .services.ingest import UsageIngestService
 from .services.query import QueryService
 from .services.subscriptions import SubscriptionService
 from .services.usage import UsageService
+from .services.webhook_inbox import WebhookInbox
 
 
 class Billing:
@@ -34,6 +37,10 @@ class Billing:
         self.queries = QueryService(ctx)
         self.export = ExportService(ctx)
         self.usage = UsageService(ctx)
+        # the HTTP service (issue 7)
+        self.apikeys = ApiKeyService(ctx)
+        self.ingest = UsageIngestService(ctx)
+        self.webhook_inbox = WebhookInbox(ctx)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
