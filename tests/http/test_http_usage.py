@@ -1,0 +1,120 @@
+"""POST /v1/usage over real HTTP: batches, replays, all-or-nothing validation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from .conftest import bearer
+
+
+def _rows(service) -> list[tuple]:
+    with service.context.db.read() as conn:
+        return conn.exec_driver_sql(
+            "SELECT customer_id, service_name, quantity_micros, idempotency_key"
+            " FROM billing_usage_records ORDER BY id").all()
+
+
+def _daily(service) -> dict[tuple[str, str], tuple[int, int]]:
+    with service.context.db.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT customer_id, service_name, SUM(quantity_micros), SUM(events)"
+            " FROM billing_usage_daily GROUP BY customer_id, service_name").all()
+    return {(c, s): (int(q), int(e)) for c, s, q, e in rows}
+
+
+def test_one_event_is_recorded_with_its_exact_quantity(http, tenants, service):
+    answer = http.post("/v1/usage", headers=bearer(tenants["cus_alpha"]),
+                       json={"service": "storage", "quantity": "1.234567", "id": "s-1",
+                             "timestamp": "2026-01-10T08:00:00Z",
+                             "metadata": {"bucket": "b1"}})
+    assert answer.status_code == 200
+    assert answer.json() == {"recorded": 1, "duplicates": 0,
+                             "events": [{"id": "s-1", "status": "recorded"}]}
+    assert _rows(service) == [("cus_alpha", "storage", 1_234_567, "cus_alpha:s-1")]
+
+
+def test_a_float_quantity_is_read_exactly(http, tenants, service):
+    http.post("/v1/usage", headers=bearer(tenants["cus_alpha"]),
+              content=b'{"service": "compute", "quantity": 0.1}')
+    assert _rows(service)[0][2] == 100_000
+
+
+def test_a_batch_of_a_thousand_is_recorded_and_rolled_up(http, tenants, service):
+    events = [{"service": "api", "quantity": 1, "id": f"b-{i}"} for i in range(1000)]
+    answer = http.post("/v1/usage", headers=bearer(tenants["cus_alpha"]),
+                       json={"events": events})
+    assert answer.status_code == 200
+    assert answer.json()["recorded"] == 1000
+    assert _daily(service) == {("cus_alpha", "api"): (1000 * 1_000_000, 1000)}
+
+
+def test_more_than_a_thousand_events_are_refused(http, tenants, service):
+    events = [{"service": "api", "quantity": 1} for _ in range(1001)]
+    answer = http.post("/v1/usage", headers=bearer(tenants["cus_alpha"]),
+                       json={"events": events})
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["message"] == "at most 1000 events per request"
+    assert _rows(service) == []
+
+
+def test_a_replayed_id_is_acknowledged_and_not_counted_again(http, tenants, service):
+    key = bearer(tenants["cus_alpha"])
+    batch = {"events": [{"service": "api", "quantity": 1, "id": "r-1"},
+                        {"service": "api", "quantity": 1, "id": "r-2"}]}
+    assert http.post("/v1/usage", headers=key, json=batch).json()["recorded"] == 2
+    again = http.post("/v1/usage", headers=key, json={"events": [
+        *batch["events"], {"service": "api", "quantity": 1, "id": "r-3"}]})
+    assert again.status_code == 200
+    assert again.json() == {"recorded": 1, "duplicates": 2, "events": [
+        {"id": "r-1", "status": "duplicate"}, {"id": "r-2", "status": "duplicate"},
+        {"id": "r-3", "status": "recorded"}]}
+    assert _daily(service) == {("cus_alpha", "api"): (3_000_000, 3)}
+
+
+def test_one_bad_event_rejects_the_whole_batch_with_every_error(http, tenants, service):
+    events = [
+        {"service": "api", "quantity": 1},
+        {"service": "teleport", "quantity": 1},
+        {"service": "api", "quantity": -2},
+        {"service": "api", "quantity": "lots"},
+        {"service": "api", "quantity": 1, "timestamp": "2026-01-10T08:00:00"},
+        {"service": "api", "quantity": 1, "metadata": [1, 2]},
+        {"service": "api", "quantity": 1, "id": ""},
+        {"service": "api"},
+        {"service": "api", "quantity": 1, "colour": "blue"},
+        "not an object",
+        {"service": "api", "quantity": "1e999999"},
+        {"service": "api", "quantity": True},
+    ]
+    answer = http.post("/v1/usage", headers=bearer(tenants["cus_alpha"]),
+                       json={"events": events})
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["code"] == "INVALID_EVENTS"
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [
+        (1, "service"), (2, "quantity"), (3, "quantity"), (4, "timestamp"), (5, "metadata"),
+        (6, "id"), (7, "quantity"), (8, "colour"), (9, "event"), (10, "quantity"),
+        (11, "quantity")]
+    assert _rows(service) == []
+
+
+def test_a_body_that_is_not_json_is_refused(http, tenants):
+    for content in (b"{", b"", b"[]", b'{"events": 3}', b'{"events": [], "x": 1}', b"null"):
+        answer = http.post("/v1/usage", headers=bearer(tenants["cus_alpha"]), content=content)
+        assert answer.status_code == 422, content
+        assert answer.json()["code"] in ("INVALID_INPUT", "INVALID_EVENTS")
+
+
+def test_an_oversized_body_is_refused_with_413(http, tenants, service):
+    big = b'{"service": "api", "quantity": 1, "metadata": {"x": "' + b"a" * (5 << 20) + b'"}}'
+    answer = http.post("/v1/usage", headers=bearer(tenants["cus_alpha"]), content=big)
+    assert answer.status_code == 413
+    assert _rows(service) == []
+
+
+def test_quantities_sum_exactly(http, tenants, service):
+    key = bearer(tenants["cus_alpha"])
+    http.post("/v1/usage", headers=key, json={"events": [
+        {"service": "bandwidth", "quantity": "0.1"} for _ in range(10)]})
+    micros, events = _daily(service)[("cus_alpha", "bandwidth")]
+    assert (Decimal(micros) / 1_000_000, events) == (Decimal("1"), 10)
