@@ -75,3 +75,23 @@ def test_plan_functions_print_like_the_bash_tool_and_return_data(api, customer_i
     assert len(api.stripe_plans_compare()) == 4
     with pytest.raises(nb.PlanNotFound, match="^Plan not found: gold$"):
         api.stripe_plan_show("gold")
+
+
+def test_config_and_connection_checks(api, customer_id, capsys):
+    assert api.billing_validate_config() == 0
+    assert api.billing_test_db_connection() is True
+    # the local provider: there is no Stripe to reach
+    assert api.billing_test_stripe_connection() is False
+    assert capsys.readouterr().err == ""
+
+
+def test_customer_show_and_update_functions(api, customer_id, capsys):
+    shown = api.stripe_customer_show()
+    assert shown.customer_id == customer_id
+    assert capsys.readouterr().out.startswith(f"Customer ID: {customer_id}\n")
+    updated = api.stripe_customer_update(email="new@example.com", phone="+1-555-0123")
+    assert (updated.email, updated.phone) == ("new@example.com", "+1-555-0123")
+    with pytest.raises(nb.InvalidInput, match="^No parameters provided"):
+        api.stripe_customer_update()
+    with pytest.raises(nb.InvalidInput):
+        api.stripe_customer_update(email="not-an-email")

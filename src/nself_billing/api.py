@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .billing import Billing
+from .domain.customers import Customer
 from .domain.plans import Plan
 from .errors import BillingError
 
@@ -80,6 +81,46 @@ def billing_db_query(sql: str, format: str = "tuples",
     """Run SQL (with ``:name`` parameters bound from ``params``) and return the result as
     ``tuples`` (psql -t -A style), ``csv`` or ``json`` text."""
     return default_billing().queries.render(sql, format, params)
+
+
+def billing_validate_config() -> int:
+    """Check the configuration; 0 when valid, 1 otherwise (each problem on stderr)."""
+    checks = default_billing().diagnostics.validate_config()
+    for check in checks:
+        if not check.ok:
+            print(f"Error: {check.name}: {check.detail}", file=sys.stderr)
+    return 0 if all(check.ok for check in checks) else 1
+
+
+def billing_test_db_connection() -> bool:
+    """True when the database answers and its schema is current."""
+    try:
+        return default_billing().diagnostics.test_db_connection().ok
+    except BillingError:
+        return False
+
+
+def billing_test_stripe_connection() -> bool:
+    """True when Stripe is configured and answers with the configured key."""
+    billing = default_billing()
+    if billing.settings.provider != "stripe":
+        return False
+    return billing.diagnostics.test_stripe_connection().ok
+
+
+def stripe_customer_show() -> Customer:
+    """Print the current customer (as ``customer show``) and return it."""
+    from .cli.customer import customer_text
+
+    customer = default_billing().customers.current()
+    print(customer_text(customer))
+    return customer
+
+
+def stripe_customer_update(*, email: str | None = None, name: str | None = None,
+                           phone: str | None = None) -> Customer:
+    """Update the current customer's email, name or phone; ``InvalidInput`` with none given."""
+    return default_billing().customers.update(email=email, name=name, phone=phone)
 
 
 def stripe_plans_list() -> list[Plan]:
