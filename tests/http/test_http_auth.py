@@ -89,3 +89,25 @@ def test_keys_are_stored_hashed(service, tenants):
     for key in tenants.values():
         assert key not in stored
         assert all(key[-20:] not in value for value in stored)
+
+
+def test_the_subscription_of_the_callers_customer(http, tenants):
+    answer = http.get("/v1/subscription", headers=bearer(tenants["cus_beta"]))
+    assert answer.status_code == 200
+    assert (answer.json()["customer_id"], answer.json()["plan"]) == ("cus_beta", "pro")
+
+
+def test_a_tenant_key_cannot_read_another_tenant(http, tenants):
+    answer = http.get("/v1/subscription", params={"customer_id": "cus_beta"},
+                      headers=bearer(tenants["cus_alpha"]))
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "FORBIDDEN"
+
+
+def test_an_admin_key_reads_the_customer_it_names(http, tenants):
+    admin = bearer(tenants["admin"])
+    assert http.get("/v1/subscription", headers=admin).status_code == 403
+    answer = http.get("/v1/subscription", params={"customer_id": "cus_beta"}, headers=admin)
+    assert answer.json()["customer_id"] == "cus_beta"
+    missing = http.get("/v1/subscription", params={"customer_id": "cus_nobody"}, headers=admin)
+    assert missing.status_code == 404

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from ..billing import Billing
 from . import errors
-from .routes import health, usage, webhooks
+from .routes import account, health, usage, webhooks
 
 
 def create_app(billing: Billing) -> FastAPI:
@@ -22,7 +22,7 @@ def create_app(billing: Billing) -> FastAPI:
     )
     app.state.billing = billing
     errors.install(app)
-    for router in (health.router, usage.router, webhooks.router):
+    for router in (health.router, usage.router, account.router, webhooks.router):
         app.include_router(router)
     return app
 
