@@ -98,12 +98,11 @@ class WebhookInbox:
             stored = store.insert_once(conn, event_id=event.event_id, type=event.type,
                                        api_version=event.api_version, created=event.created,
                                        payload=event.payload, now=now)
-            row = store.get(conn, event.event_id)
-        assert row is not None
-        status = row.status
-        if stored or status in ("received", "failed"):
+            row = None if stored else store.get(conn, event.event_id)
+        status = "received" if row is None else row.status
+        if status in ("received", "failed"):
             status = self._apply(event)
-        return Received(event.event_id, row.type, not stored, status)
+        return Received(event.event_id, event.type, not stored, status)
 
     def _apply(self, event: ParsedEvent) -> str:
         """Apply a stored event to billing state (status stays ``received`` until the Stripe
