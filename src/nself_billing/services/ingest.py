@@ -60,6 +60,16 @@ class _EventError(Exception):
         self.message = message
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _parse_timestamp(value: object) -> datetime:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise _EventError("timestamp", "must be an ISO 8601 date-time with a time zone")
@@ -158,11 +168,16 @@ class UsageIngestService:
             metadata = parse_metadata(raw.get("metadata"))
         except BillingError as problem:
             raise _EventError("metadata", problem.message) from None
+        if _has_nul(metadata):
+            # PostgreSQL text and jsonb cannot hold NUL: refuse it on both backends alike
+            raise _EventError("metadata", "must not contain NUL characters")
         event_id = raw.get("id")
         if event_id is None:
             event_id = uuid.uuid4().hex
-        elif not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH:
-            raise _EventError("id", f"must be a string of 1 to {MAX_ID_LENGTH} characters")
+        elif (not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH
+              or "\x00" in event_id):
+            raise _EventError("id", f"must be a string of 1 to {MAX_ID_LENGTH} characters "
+                                    "(no NUL)")
         stamp = raw.get("timestamp")
         when = now if stamp is None else _parse_timestamp(stamp)
         return store.NewUsage(

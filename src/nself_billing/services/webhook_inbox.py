@@ -64,9 +64,9 @@ def parse_event(payload: bytes) -> ParsedEvent:
     if not isinstance(document, dict):
         raise BadSignature("Invalid event: not a JSON object")
     event_id, kind = document.get("id"), document.get("type")
-    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255 or "\x00" in event_id:
         raise BadSignature("Invalid event: no id")
-    if not isinstance(kind, str) or not 0 < len(kind) <= 100:
+    if not isinstance(kind, str) or not 0 < len(kind) <= 100 or "\x00" in kind:
         raise BadSignature("Invalid event: no type")
     created = document.get("created")
     when = None
