@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from .conftest import bearer
 
 
@@ -111,3 +113,14 @@ def test_an_admin_key_reads_the_customer_it_names(http, tenants):
     assert answer.json()["customer_id"] == "cus_beta"
     missing = http.get("/v1/subscription", params={"customer_id": "cus_nobody"}, headers=admin)
     assert missing.status_code == 404
+
+
+def test_a_key_revoked_from_another_process_is_refused_within_a_second(http, tenants, env):
+    from nself_billing import Billing
+
+    key = tenants["cus_alpha"]
+    assert http.get("/v1/subscription", headers=bearer(key)).status_code == 200
+    with Billing.from_env(env) as other_process:
+        other_process.apikeys.revoke(key.split("_")[1])
+    time.sleep(1.1)
+    assert http.get("/v1/subscription", headers=bearer(key)).status_code == 401

@@ -10,9 +10,13 @@ from ..billing import Billing
 from . import errors
 from .routes import account, health, usage, webhooks
 
+#: seconds a verified API key is reused without a database read (see ApiKeyService)
+AUTH_CACHE_SECONDS = 1.0
 
-def create_app(billing: Billing) -> FastAPI:
+
+def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECONDS) -> FastAPI:
     """The HTTP service over ``billing`` (which the caller keeps and closes)."""
+    billing.apikeys.auth_cache_seconds = auth_cache_seconds
     app = FastAPI(
         title="nself-billing",
         version=version("nself-billing"),

@@ -11,6 +11,7 @@ import builtins
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,9 +65,20 @@ def _public(row: store.ApiKeyRow) -> ApiKey:
                   row.revoked_at)
 
 
+#: entries kept by the authentication cache before it starts over
+_CACHE_LIMIT = 10_000
+
+
 class ApiKeyService:
-    def __init__(self, ctx: Context) -> None:
+    """``auth_cache_seconds``: how long a successful authentication is reused without a
+    database read (0, the default, reads every time). The HTTP service uses a second: a key
+    revoked from another process (``apikey revoke``) is refused at most that long after;
+    revoking through this object takes effect at once."""
+
+    def __init__(self, ctx: Context, *, auth_cache_seconds: float = 0.0) -> None:
         self._ctx = ctx
+        self.auth_cache_seconds = auth_cache_seconds
+        self._verified: dict[str, tuple[ApiKey, float]] = {}
 
     def create(self, *, customer_id: str | None = None, admin: bool = False,
                name: str | None = None) -> CreatedKey:
@@ -100,6 +112,7 @@ class ApiKeyService:
                 raise NotFound(f"API key not found: {key_id}")
             row = store.get(conn, key_id)
         assert row is not None
+        self._verified.clear()
         return _public(row)
 
     def authenticate(self, secret: str | None) -> ApiKey:
@@ -107,11 +120,21 @@ class ApiKeyService:
         every reason, so a caller learns nothing about which keys exist)."""
         if not secret or not secret.startswith(KEY_PREFIX) or len(secret) > 200:
             raise AuthenticationFailed()
+        digest = hash_key(secret)
+        if self.auth_cache_seconds > 0:
+            cached = self._verified.get(digest)
+            if cached is not None and cached[1] > time.monotonic():
+                return cached[0]
         key_id = secret[len(KEY_PREFIX):].split("_", 1)[0]
         with self._ctx.db.read() as conn:
             row = store.get(conn, key_id)
         expected = row.key_hash if row is not None else hash_key("")
-        matches = hmac.compare_digest(expected, hash_key(secret))
+        matches = hmac.compare_digest(expected, digest)
         if row is None or not matches or row.revoked_at is not None:
             raise AuthenticationFailed()
-        return _public(row)
+        key = _public(row)
+        if self.auth_cache_seconds > 0:
+            if len(self._verified) >= _CACHE_LIMIT:
+                self._verified.clear()
+            self._verified[digest] = (key, time.monotonic() + self.auth_cache_seconds)
+        return key
