@@ -39,3 +39,4 @@ async def get_subscription(request: Request, key: CallerKey,
     billing = get_billing(request)
     subscription = await run_in_threadpool(billing.subscriptions.current, customer)
     return subscription_record(subscription)
+
