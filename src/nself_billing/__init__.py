@@ -67,3 +67,7 @@ __all__ = [
     "stripe_plans_compare",
     "stripe_plans_list",
 ]
+from .api_metering import *  # noqa: F403
+from .api_metering import __all__ as _metering_all
+
+__all__ += _metering_all

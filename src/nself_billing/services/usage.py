@@ -1,23 +1,51 @@
-"""Usage use cases: record events exactly once."""
+"""Usage use cases: record events exactly once (one at a time or in batches), and report them.
+
+Exactly once: every event carries an idempotency key (the caller's, or a random one); the raw
+event and its per-day rollup are written in one transaction, and a key already stored makes the
+whole write a no-op. Unknown customers are caught by the foreign key (no lookup per event).
+"""
 
 from __future__ import annotations
 
-import uuid
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..domain import trackers
+from ..domain.customers import customer_id_problem
+from ..domain.money import MICROS
+from ..domain.services import SERVICES
 from ..domain.usage import (
+    MAX_KEY_LENGTH,
+    UsageEvent,
+    check_idempotency_key,
     check_service,
     check_timestamp,
-    micros_of,
-    parse_metadata,
+    metadata_and_json,
     parse_quantity,
+    parse_timestamp,
 )
-from ..errors import NotFound
+from ..errors import BillingError, DatabaseError, InvalidInput, NoCustomer, NotFound
 from ..store import customers as customer_store
 from ..store import usage as store
 from .context import Context
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from .usage_report import UsageReport
+
+T = TypeVar("T")
+
+#: PostgreSQL asks to retry a transaction that lost a deadlock or serialization race
+_RETRY_SQLSTATES = ("40P01", "40001")
+_RETRIES = 5
+#: whole quantities up to this need no decimal parsing (the spec's DECIMAL(20,6) holds 14 digits)
+_MAX_WHOLE = 10**14 - 1
+_EMPTY: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -27,40 +55,296 @@ class RecordResult:
     recorded: bool
 
 
+@dataclass(frozen=True)
+class Rejection:
+    #: position of the event in the batch (0-based)
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    #: events recorded now
+    accepted: int
+    #: events whose key was already recorded (before, or earlier in the same batch)
+    duplicates: int
+    #: events refused as invalid (only with ``skip_invalid=True``; otherwise the batch raises)
+    rejected: tuple[Rejection, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A validated batch, not yet written (see ``UsageService.prepare_batch``)."""
+
+    now: datetime
+    #: one event per idempotency key (the first), in batch order
+    events: list[store.NewUsage]
+    #: batch position of each kept event, by key
+    positions: dict[str, int]
+    in_batch_duplicates: int
+    rejected: list[Rejection]
+    skip_invalid: bool
+
+
+def new_key() -> str:
+    return os.urandom(16).hex()
+
+
 class UsageService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
+        self._known_customers: set[str] = set()
+
+    # -- one event -----------------------------------------------------------------------------
 
     def record(self, service: str, quantity: object, metadata: object = None, *,
                customer_id: str | None = None, idempotency_key: str | None = None,
-               at: datetime | None = None) -> RecordResult:
-        """Record one usage event; the same idempotency key counts once."""
-        event = self._validate(service, quantity, metadata, customer_id=customer_id,
-                               idempotency_key=idempotency_key, at=at)
-        with self._ctx.db.write() as conn:
-            if not customer_store.exists(conn, event.customer_id):
-                raise NotFound(f"Customer not found: {event.customer_id}")
-            recorded = store.insert_event(conn, event, now=self._ctx.clock())
-        return RecordResult(event.idempotency_key, recorded)
+               at: datetime | str | None = None) -> RecordResult:
+        """Record one usage event in its own transaction; the same idempotency key counts once.
+        ``at`` (default now) may be in the past: the event lands in the period it belongs to."""
+        now = self._ctx.clock()
+        if now.tzinfo is not UTC:
+            now = now.astimezone(UTC)
+        chosen = self._chosen_customer(customer_id) or self._ctx_customer()
+        event = self._new_usage(service, quantity, metadata, chosen, idempotency_key, at, now)
 
-    def _validate(self, service: str, quantity: object, metadata: object, *,
-                  customer_id: str | None, idempotency_key: str | None,
-                  at: datetime | None) -> store.NewUsage:
-        check_service(service)
-        amount = parse_quantity(quantity)
-        meta: dict[str, Any] = parse_metadata(metadata)
-        when = check_timestamp(at).astimezone(UTC) if at is not None else self._ctx.clock()
-        return store.NewUsage(
-            customer_id=customer_id or self._ctx_customer(),
-            service=service,
-            quantity=amount,
-            quantity_micros=micros_of(amount),
-            metadata=meta,
-            recorded_at=when,
-            idempotency_key=idempotency_key or uuid.uuid4().hex,
-        )
+        def write() -> bool:
+            return store.record_one(self._ctx.db, event, now=now)
+
+        return RecordResult(event.idempotency_key, self._retrying(write))
+
+    def track_api_request(self, endpoint: str, method: str = "GET",
+                          status_code: int | str = 200, **options: Any) -> RecordResult:
+        """One API request (1 request; metadata endpoint, method, status)."""
+        return self._track(trackers.api_request(endpoint, method, status_code), options)
+
+    def track_storage(self, num_bytes: int | str | Decimal,
+                      duration_hours: int | str | Decimal = 1, **options: Any) -> RecordResult:
+        """Bytes stored for some hours, as GB-hours (bytes x hours / 2^30)."""
+        return self._track(trackers.storage(num_bytes, duration_hours), options)
+
+    def track_bandwidth(self, num_bytes: int | str | Decimal, direction: str = "egress",
+                        **options: Any) -> RecordResult:
+        """Bytes transferred, as GB (bytes / 2^30); direction egress or ingress."""
+        return self._track(trackers.bandwidth(num_bytes, direction), options)
+
+    def track_compute(self, cpu_seconds: int | str | Decimal, metadata: object = None,
+                      **options: Any) -> RecordResult:
+        """CPU seconds, as CPU-hours (seconds / 3600); free-form metadata."""
+        return self._track(trackers.compute(cpu_seconds, metadata), options)
+
+    def track_database_query(self, query_type: str = "SELECT",
+                             duration_ms: int | str | Decimal = 0,
+                             **options: Any) -> RecordResult:
+        """One database query (metadata query_type, duration_ms)."""
+        return self._track(trackers.database_query(query_type, duration_ms), options)
+
+    def track_function(self, function_name: str, duration_ms: int | str | Decimal = 0,
+                       memory_mb: int | str | Decimal = 128, **options: Any) -> RecordResult:
+        """One serverless function invocation (metadata function, duration_ms, memory_mb)."""
+        return self._track(trackers.function(function_name, duration_ms, memory_mb), options)
+
+    def _track(self, tracked: trackers.Tracked, options: dict[str, Any]) -> RecordResult:
+        unknown = set(options) - {"customer_id", "idempotency_key", "at"}
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+        return self.record(tracked.service, tracked.quantity, tracked.metadata, **options)
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def record_many(self, events: Iterable[UsageEvent | Mapping[str, Any]], *,
+                    customer_id: str | None = None, skip_invalid: bool = False) -> BatchResult:
+        """Record a batch in one transaction, rollups included; keys seen before or earlier in
+        the batch count once. Invalid events (bad input, unknown customer) make the whole batch
+        fail with nothing written, unless ``skip_invalid``: then they are reported in
+        ``rejected`` and the others are recorded."""
+        return self.write_batch(self.prepare_batch(events, customer_id=customer_id,
+                                                   skip_invalid=skip_invalid))
+
+    def prepare_batch(self, events: Iterable[UsageEvent | Mapping[str, Any]], *,
+                      customer_id: str | None = None, skip_invalid: bool = False
+                      ) -> PreparedBatch:
+        """The validation half of ``record_many`` (no database work): a pipeline can prepare
+        the next batch while the previous one is written."""
+        now = self._ctx.clock()
+        if now.tzinfo is not UTC:
+            now = now.astimezone(UTC)
+        default_customer = self._chosen_customer(customer_id) or ""
+        unique: dict[str, store.NewUsage] = {}
+        positions: dict[str, int] = {}
+        rejected: list[Rejection] = []
+        valid = 0
+        new_usage = self._new_usage
+        for index, item in enumerate(events):
+            try:
+                if type(item) is UsageEvent:
+                    usage = new_usage(item.service, item.quantity, item.metadata,
+                                      item.customer_id or default_customer,
+                                      item.idempotency_key, item.at, now)
+                else:
+                    service, quantity, metadata, key, at, customer = _fields(item)
+                    usage = new_usage(service, quantity, metadata, customer or default_customer,
+                                      key, at, now)
+            except BillingError as error:
+                if not skip_invalid:
+                    raise InvalidInput(f"Event {index + 1}: {error.message}") from None
+                rejected.append(Rejection(index, error.message))
+                continue
+            valid += 1
+            if usage.idempotency_key not in unique:
+                unique[usage.idempotency_key] = usage
+                positions[usage.idempotency_key] = index
+        return PreparedBatch(now, list(unique.values()), positions, valid - len(unique),
+                             rejected, skip_invalid)
+
+    def write_batch(self, prepared: PreparedBatch) -> BatchResult:
+        """The writing half of ``record_many``: one transaction (retried if PostgreSQL reports a
+        deadlock or serialization failure)."""
+        skip_invalid = prepared.skip_invalid
+
+        def write() -> tuple[int, list[Rejection]]:
+            with self._ctx.db.write() as conn:
+                batch = prepared.events
+                if any(not e.customer_id for e in batch):
+                    current = self._resolve(conn)
+                    batch = [e if e.customer_id else _with_customer(e, current) for e in batch]
+                refused: list[Rejection] = []
+                unknown = self._unknown_customers(conn, {e.customer_id for e in batch})
+                if unknown:
+                    if not skip_invalid:
+                        raise NotFound(f"Customer not found: {', '.join(sorted(unknown))}")
+                    refused = [Rejection(prepared.positions[e.idempotency_key],
+                                         f"Customer not found: {e.customer_id}")
+                               for e in batch if e.customer_id in unknown]
+                    batch = [e for e in batch if e.customer_id not in unknown]
+                return store.insert_events(conn, batch, now=prepared.now), refused
+
+        accepted, refused = self._retrying(write)
+        stored = len(prepared.events) - len(refused)
+        return BatchResult(accepted, stored - accepted + prepared.in_batch_duplicates,
+                           tuple(sorted(prepared.rejected + refused, key=lambda r: r.index)))
+
+    # -- reporting -----------------------------------------------------------------------------
+
+    def summary(self, *, customer_id: str | None = None, period: str = "current",
+                start: date | str | None = None, end: date | str | None = None,
+                service: str | None = None, detailed: bool = False) -> UsageReport:
+        """Usage per service over a period (``current``, ``last-month`` or ``custom`` with
+        ``start``/``end`` days, inclusive), costed against the plan, from the rollups."""
+        from .usage_report import build_report
+
+        target = customer_id or self._ctx_customer()
+        return build_report(self._ctx, target, period=period, start=start, end=end,
+                            service=service, detailed=detailed)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _new_usage(self, service: str, quantity: object, metadata: object, customer_id: str,
+                   idempotency_key: str | None, at: datetime | str | None,
+                   now: datetime) -> store.NewUsage:
+        """Validate one event (the hot path of every recording: kept lean)."""
+        if service not in SERVICES:
+            check_service(service)
+        if type(quantity) is int and 0 <= quantity <= _MAX_WHOLE:
+            amount = Decimal(quantity)
+            micros = quantity * MICROS
+        else:
+            amount = parse_quantity(quantity)
+            micros = int(amount.scaleb(6))
+        if metadata is None or metadata == "":
+            meta, meta_json = _EMPTY, "{}"
+        else:
+            meta, meta_json = metadata_and_json(metadata)
+        if at is None:
+            when = now
+        elif isinstance(at, str):
+            when = parse_timestamp(at)
+        elif isinstance(at, datetime):
+            when = check_timestamp(at)
+            if when.tzinfo is not UTC:
+                when = when.astimezone(UTC)
+        else:
+            raise InvalidInput(f"Invalid timestamp: {at!r}")
+        if idempotency_key is None:
+            key = new_key()
+        elif type(idempotency_key) is str and 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
+            key = idempotency_key
+        else:
+            key = check_idempotency_key(idempotency_key)
+        return store.NewUsage(customer_id, service, amount, micros, meta, when, key, meta_json)
+
+    def _chosen_customer(self, customer_id: str | None) -> str | None:
+        """An explicit customer (argument, --customer, NSELF_CUSTOMER_ID), checked for shape;
+        None when the current customer must be looked up in the database."""
+        chosen = customer_id or self._ctx.customer_override or self._ctx.settings.customer_id
+        if chosen and chosen not in self._known_customers:
+            problem = customer_id_problem(chosen)
+            if problem:
+                raise InvalidInput(problem)
+        return chosen or None
+
+    def _resolve(self, conn: Connection) -> str:
+        """The only customer in the database (the spec's fallback), in the caller's
+        transaction."""
+        ids = customer_store.first_ids(conn, 2)
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise NoCustomer()
+        raise NoCustomer("No customer ID found: several customers exist; set NSELF_CUSTOMER_ID "
+                         "or pass --customer")
+
+    def _unknown_customers(self, conn: Connection, customer_ids: set[str]) -> set[str]:
+        wanted = customer_ids - self._known_customers
+        if not wanted:
+            return set()
+        found = store.existing_customers(conn, wanted)
+        if len(self._known_customers) < 10_000:
+            self._known_customers |= found
+        return wanted - found
 
     def _ctx_customer(self) -> str:
         from .customers import CustomerService
 
         return CustomerService(self._ctx).current_id()
+
+    def _retrying(self, write: Callable[[], T]) -> T:
+        for attempt in range(_RETRIES):
+            try:
+                return write()
+            except DatabaseError as error:
+                if attempt + 1 == _RETRIES or not _retryable(error):
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _retryable(error: BaseException) -> bool:
+    cause = error.__cause__
+    original = getattr(cause, "orig", cause)
+    return getattr(original, "sqlstate", None) in _RETRY_SQLSTATES
+
+
+def _with_customer(event: store.NewUsage, customer_id: str) -> store.NewUsage:
+    return event._replace(customer_id=customer_id)
+
+
+_FIELD_NAMES = frozenset({"service", "quantity", "metadata", "idempotency_key", "at",
+                          "customer_id", "id", "timestamp", "service_name"})
+Fields = tuple[Any, Any, Any, Any, Any, Any]
+
+
+def _fields(item: object) -> Fields:
+    """(service, quantity, metadata, key, at, customer) of a mapping event; ``id``,
+    ``timestamp`` and ``service_name`` are accepted as names too, empty values as absent."""
+    if not isinstance(item, Mapping):
+        raise InvalidInput(f"Invalid event: expected a mapping, got {type(item).__name__}")
+    unknown = item.keys() - _FIELD_NAMES
+    if unknown:
+        raise InvalidInput(f"Invalid event: unknown field(s) {', '.join(sorted(unknown))}")
+    get = item.get
+    service = get("service") or get("service_name")
+    quantity = get("quantity")
+    if not service or quantity is None or quantity == "":
+        raise InvalidInput("Invalid event: service and quantity are required")
+    return (service, quantity, get("metadata"), get("idempotency_key") or get("id") or None,
+            get("at") or get("timestamp") or None, get("customer_id") or None)

@@ -6,6 +6,8 @@ transactions, so concurrent writers queue instead of failing with "database is l
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +39,10 @@ class Database:
                 connect_args={"connect_timeout": 5},
             )
         self.dialect: str = self.engine.dialect.name
+        self._pinned = threading.local()
+        self._pinned_lock = threading.Lock()
+        self._pinned_all: list[Any] = []
+        self._generation = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -65,17 +71,57 @@ class Database:
                     conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
                     yield conn
-        except exc.OperationalError as error:
-            raise DatabaseError(_describe(error)) from error
-        except exc.InterfaceError as error:
-            raise DatabaseError(f"Database connection failed: {_first_line(error)}") from error
-        except exc.IntegrityError as error:
-            raise Conflict(f"Conflicting data: {_first_line(error)}") from error
         except exc.DBAPIError as error:
-            raise DatabaseError(f"Database error: {_first_line(error)}") from error
+            raise billing_error(error) from error
+
+    @contextmanager
+    def driver(self) -> Iterator[Any]:
+        """A driver connection (sqlite3 or psycopg) with no transaction open, for the hot paths
+        that cannot afford SQLAlchemy's per-statement overhead: they run one statement in
+        autocommit, or their own ``BEGIN IMMEDIATE ... COMMIT``, and must end any transaction
+        they begin. Each thread keeps its own pooled connection between calls (a pool checkout
+        costs as much as the insert); it is dropped after any driver error, in a forked child,
+        and by ``dispose()``. Driver errors become BillingErrors as in ``write()``."""
+        dbapi_error = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
+        pinned = self._pinned
+        fairy = getattr(pinned, "fairy", None)
+        if fairy is None or pinned.key != (os.getpid(), self._generation):
+            try:
+                fairy = self.engine.raw_connection()
+            except exc.DBAPIError as error:
+                raise billing_error(error) from error
+            pinned.fairy, pinned.key = fairy, (os.getpid(), self._generation)
+            with self._pinned_lock:
+                self._pinned_all.append(fairy)
+        try:
+            yield fairy.driver_connection
+        except dbapi_error as error:
+            pinned.fairy = None
+            fairy.invalidate()
+            wrapped = exc.DBAPIError.instance(None, None, error, dbapi_error)
+            raise billing_error(wrapped) from wrapped
 
     def dispose(self) -> None:
+        with self._pinned_lock:
+            pinned, self._pinned_all = self._pinned_all, []
+            self._generation += 1
+        for fairy in pinned:
+            try:
+                fairy.close()
+            except Exception:
+                pass
         self.engine.dispose()
+
+
+def billing_error(error: exc.DBAPIError) -> DatabaseError | Conflict:
+    """The one translation of a database error into the BillingError tree."""
+    if isinstance(error, exc.OperationalError):
+        return DatabaseError(_describe(error))
+    if isinstance(error, exc.InterfaceError):
+        return DatabaseError(f"Database connection failed: {_first_line(error)}")
+    if isinstance(error, exc.IntegrityError):
+        return Conflict(f"Conflicting data: {_first_line(error)}")
+    return DatabaseError(f"Database error: {_first_line(error)}")
 
 
 def _describe(error: exc.OperationalError) -> str:

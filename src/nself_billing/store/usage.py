@@ -3,20 +3,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, exc, func, select
 
 from ..domain.money import from_micros
-from .tables import usage_daily, usage_records
+from ..errors import NotFound
+from .tables import customers, usage_daily
+
+if TYPE_CHECKING:
+    from .db import Database
 
 
-@dataclass(frozen=True)
-class NewUsage:
+class NewUsage(NamedTuple):
+    """A validated event, ready to store (a NamedTuple: batches make millions of them)."""
+
     customer_id: str
     service: str
     quantity: Decimal
@@ -24,6 +30,14 @@ class NewUsage:
     metadata: dict[str, Any]
     recorded_at: datetime
     idempotency_key: str
+    #: ``metadata`` already serialized (saves a second json.dumps on the hot path)
+    metadata_json: str = ""
+
+    @property
+    def day(self) -> date:
+        """The UTC day whose rollup holds this event."""
+        moment = self.recorded_at
+        return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).date()
 
 
 def _insert(conn: Connection) -> Any:
@@ -37,22 +51,238 @@ def _insert(conn: Connection) -> Any:
     return sqlite_insert
 
 
+# The hot paths below speak to the driver directly (through the SQLAlchemy connection, so in its
+# transaction): Core's per-statement overhead is several times the cost of the insert itself.
+# Parameters are always bound, never formatted into the SQL.
+
+_SQLITE_INSERT = (
+    "INSERT INTO billing_usage_records (customer_id, service_name, quantity, metadata,"
+    " recorded_at, quantity_micros, idempotency_key, ingested_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING")
+_SQLITE_ROLLUP = (
+    "INSERT INTO billing_usage_daily (customer_id, service_name, day, quantity_micros, events)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (customer_id, service_name, day) DO UPDATE SET"
+    " quantity_micros = quantity_micros + excluded.quantity_micros,"
+    " events = events + excluded.events")
+
+#: one round trip: the event, and its rollup only if the event is new
+_PG_INSERT_ONE = (
+    "WITH e AS (INSERT INTO billing_usage_records (customer_id, service_name, quantity, metadata,"
+    " recorded_at, quantity_micros, idempotency_key, ingested_at)"
+    " VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s, %s)"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING customer_id, service_name,"
+    " quantity_micros)"
+    " INSERT INTO billing_usage_daily AS d (customer_id, service_name, day, quantity_micros,"
+    " events) SELECT customer_id, service_name, %s::date, quantity_micros, 1 FROM e"
+    " ON CONFLICT (customer_id, service_name, day) DO UPDATE SET"
+    " quantity_micros = d.quantity_micros + excluded.quantity_micros,"
+    " events = d.events + excluded.events RETURNING 1")
+_PG_STAGING = (
+    "SET LOCAL client_min_messages = warning;"
+    " CREATE TEMP TABLE IF NOT EXISTS billing_usage_staging (customer_id text, service_name text,"
+    " metadata text, recorded_at timestamptz, quantity_micros bigint, idempotency_key text)"
+    " ON COMMIT DELETE ROWS")
+_PG_COPY = ("COPY billing_usage_staging (customer_id, service_name, metadata, recorded_at,"
+            " quantity_micros, idempotency_key) FROM STDIN (FORMAT BINARY)")
+_PG_COPY_TYPES = ("text", "text", "text", "timestamptz", "int8", "text")
+#: new events (sorted, so concurrent batches with shared keys lock in one order and cannot
+#: deadlock), then their per-day totals, in one statement; returns how many were new
+_PG_MERGE = (
+    "WITH e AS (INSERT INTO billing_usage_records (customer_id, service_name, quantity, metadata,"
+    " recorded_at, quantity_micros, idempotency_key, ingested_at)"
+    " SELECT customer_id, service_name, (quantity_micros::numeric / 1000000)::numeric(20, 6),"
+    " metadata::jsonb, recorded_at, quantity_micros, idempotency_key, %s"
+    " FROM billing_usage_staging ORDER BY idempotency_key COLLATE \"C\""
+    " ON CONFLICT (idempotency_key) DO NOTHING"
+    " RETURNING customer_id, service_name, recorded_at, quantity_micros),"
+    " r AS (INSERT INTO billing_usage_daily AS d (customer_id, service_name, day,"
+    " quantity_micros, events) SELECT customer_id, service_name,"
+    " (recorded_at AT TIME ZONE 'UTC')::date AS day, sum(quantity_micros), count(*) FROM e"
+    " GROUP BY 1, 2, 3 ORDER BY customer_id COLLATE \"C\", service_name COLLATE \"C\", 3"
+    " ON CONFLICT (customer_id, service_name, day) DO UPDATE SET"
+    " quantity_micros = d.quantity_micros + excluded.quantity_micros,"
+    " events = d.events + excluded.events)"
+    " SELECT count(*) FROM e")
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """The text SQLAlchemy's SQLite DateTime writes (naive UTC), so both paths agree."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(" ", "microseconds")[:26]
+
+
+def _metadata_json(event: NewUsage) -> str:
+    return event.metadata_json or json.dumps(event.metadata)
+
+
+def _driver_error(conn: Connection, error: Exception, statement: str,
+                  events: Sequence[NewUsage]) -> Exception:
+    """A driver error as the SQLAlchemy error Database.write() translates; an unknown customer
+    (a foreign key violation) as NotFound."""
+    if _is_foreign_key_error(error):
+        ids = sorted({event.customer_id for event in events})
+        return NotFound(f"Customer not found: {', '.join(ids)}")
+    return exc.DBAPIError.instance(statement, None, error, conn.dialect.dbapi.Error)
+
+
+def record_one(db: Database, event: NewUsage, *, now: datetime) -> bool:
+    """Store one event and its rollup as one transaction of its own, on the fastest path:
+    PostgreSQL runs the single CTE statement in autocommit (one round trip, atomic), SQLite
+    ``BEGIN IMMEDIATE``, two prepared statements, ``COMMIT``. False if the key was seen."""
+    with db.driver() as raw:
+        try:
+            if db.is_postgresql:
+                raw.autocommit = True
+                try:
+                    with raw.cursor() as cursor:
+                        cursor.execute(_PG_INSERT_ONE, _pg_params(event, now))
+                        return cursor.fetchone() is not None
+                finally:
+                    raw.autocommit = False
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                new = _sqlite_insert_one(raw, event, now)
+                raw.execute("COMMIT")
+                return new
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+        except db.engine.dialect.dbapi.Error as error:  # type: ignore[union-attr]
+            if _is_foreign_key_error(error):
+                raise NotFound(f"Customer not found: {event.customer_id}") from None
+            raise
+
+
+def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
+    return (event.customer_id, event.service, event.quantity, _metadata_json(event),
+            event.recorded_at, event.quantity_micros, event.idempotency_key, now, event.day)
+
+
+def _sqlite_insert_one(raw: Any, event: NewUsage, now: datetime) -> bool:
+    cursor = raw.execute(_SQLITE_INSERT, (
+        event.customer_id, event.service, str(event.quantity), _metadata_json(event),
+        _sqlite_time(event.recorded_at), event.quantity_micros, event.idempotency_key,
+        _sqlite_time(now)))
+    if cursor.rowcount != 1:
+        return False
+    raw.execute(_SQLITE_ROLLUP, (event.customer_id, event.service, event.day.isoformat(),
+                                 event.quantity_micros, 1))
+    return True
+
+
+def _is_foreign_key_error(error: BaseException) -> bool:
+    return (getattr(error, "sqlstate", None) == "23503"
+            or "FOREIGN KEY constraint" in str(error))
+
+
 def insert_event(conn: Connection, event: NewUsage, *, now: datetime) -> bool:
     """Insert one event and its rollup; False (and nothing written) if the key was seen."""
-    inserted = conn.execute(
-        _insert(conn)(usage_records)
-        .values(customer_id=event.customer_id, service_name=event.service,
-                quantity=event.quantity, quantity_micros=event.quantity_micros,
-                metadata=event.metadata, recorded_at=event.recorded_at,
-                idempotency_key=event.idempotency_key, ingested_at=now)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(usage_records.c.id)
-    ).first()
-    if inserted is None:
-        return False
-    add_to_rollup(conn, event.customer_id, event.service, event.recorded_at.date(),
-                  event.quantity_micros, 1)
-    return True
+    raw = conn.connection.driver_connection
+    statement = _PG_INSERT_ONE if conn.dialect.name == "postgresql" else _SQLITE_INSERT
+    try:
+        if conn.dialect.name == "postgresql":
+            with raw.cursor() as cursor:
+                cursor.execute(statement, _pg_params(event, now))
+                return cursor.fetchone() is not None
+        return _sqlite_insert_one(raw, event, now)
+    except conn.dialect.dbapi.Error as error:
+        raise _driver_error(conn, error, statement, [event]) from error
+
+
+def insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime) -> int:
+    """Insert a batch of events with distinct keys and add the new ones to the rollups (one
+    upsert per customer, service and day). Returns how many were new; the others were seen."""
+    if not events:
+        return 0
+    try:
+        if conn.dialect.name == "postgresql":
+            return _pg_insert_events(conn, events, now=now)
+        return _sqlite_insert_events(conn, events, now=now)
+    except conn.dialect.dbapi.Error as error:
+        raise _driver_error(conn, error, "usage batch", events) from error
+
+
+def _sqlite_insert_events(conn: Connection, events: Sequence[NewUsage], *,
+                          now: datetime) -> int:
+    raw = conn.connection.driver_connection
+    ingested = _sqlite_time(now)
+    rows = []
+    last_moment, last_text = now, ingested  # events without a time share one moment
+    for e in events:
+        if e.recorded_at is not last_moment:
+            last_moment, last_text = e.recorded_at, _sqlite_time(e.recorded_at)
+        rows.append((e.customer_id, e.service, str(e.quantity), e.metadata_json or
+                     json.dumps(e.metadata), last_text, e.quantity_micros, e.idempotency_key,
+                     ingested))
+    raw.execute("SAVEPOINT usage_batch")
+    before = raw.total_changes
+    raw.executemany(_SQLITE_INSERT, rows)
+    fresh: Sequence[NewUsage] = events
+    if raw.total_changes - before != len(rows):
+        # some keys were seen before: redo the batch knowing which (we hold the write lock,
+        # so nobody else can insert meanwhile)
+        raw.execute("ROLLBACK TO usage_batch")
+        seen = _sqlite_seen_keys(raw, [e.idempotency_key for e in events])
+        keep = [i for i, e in enumerate(events) if e.idempotency_key not in seen]
+        fresh = [events[i] for i in keep]
+        raw.executemany(_SQLITE_INSERT, [rows[i] for i in keep])
+    raw.execute("RELEASE usage_batch")
+    raw.executemany(_SQLITE_ROLLUP, [
+        (customer, service, day.isoformat(), micros, count)
+        for (customer, service, day), (micros, count) in sorted(_per_day(fresh).items())])
+    return len(fresh)
+
+
+def _sqlite_seen_keys(raw: Any, keys: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        marks = ", ".join("?" * len(chunk))
+        seen.update(row[0] for row in raw.execute(
+            # only placeholders are formatted in; the keys are bound
+            "SELECT idempotency_key FROM billing_usage_records"  # noqa: S608
+            f" WHERE idempotency_key IN ({marks})",
+            chunk))
+    return seen
+
+
+def _pg_insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime) -> int:
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute(_PG_STAGING)
+        with cursor.copy(_PG_COPY) as copy:
+            copy.set_types(list(_PG_COPY_TYPES))
+            for e in events:
+                copy.write_row((e.customer_id, e.service, _metadata_json(e), e.recorded_at,
+                                e.quantity_micros, e.idempotency_key))
+        cursor.execute(_PG_MERGE, (now,))
+        row = cursor.fetchone()
+        cursor.execute("TRUNCATE billing_usage_staging")
+    return int(row[0]) if row else 0
+
+
+def _per_day(events: Iterable[NewUsage]) -> dict[tuple[str, str, date], list[int]]:
+    totals: dict[tuple[str, str, date], list[int]] = {}
+    for event in events:
+        key = (event.customer_id, event.service, event.day)
+        total = totals.get(key)
+        if total is None:
+            totals[key] = [event.quantity_micros, 1]
+        else:
+            total[0] += event.quantity_micros
+            total[1] += 1
+    return totals
+
+
+def existing_customers(conn: Connection, customer_ids: Iterable[str]) -> set[str]:
+    wanted = sorted(set(customer_ids))
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        query = select(customers.c.customer_id).where(
+            customers.c.customer_id.in_(wanted[i:i + 500]))
+        found.update(conn.execute(query).scalars())
+    return found
 
 
 def add_to_rollup(conn: Connection, customer_id: str, service: str, day: date, micros: int,
@@ -91,3 +321,27 @@ def period_totals(conn: Connection, customer_id: str, first_day: date, end_day: 
         service: UsageTotal(service, from_micros(int(micros or 0)), int(events or 0))
         for service, micros, events in conn.execute(query)
     }
+
+
+@dataclass(frozen=True)
+class DailyTotal:
+    day: date
+    service: str
+    quantity: Decimal
+    events: int
+
+
+def daily_totals(conn: Connection, customer_id: str, first_day: date, end_day: date,
+                 services: Iterable[str] | None = None) -> list[DailyTotal]:
+    """Per-day, per-service usage over ``first_day`` <= day < ``end_day`` (from the rollups)."""
+    query = (
+        select(usage_daily.c.day, usage_daily.c.service_name, usage_daily.c.quantity_micros,
+               usage_daily.c.events)
+        .where(usage_daily.c.customer_id == customer_id, usage_daily.c.day >= first_day,
+               usage_daily.c.day < end_day)
+        .order_by(usage_daily.c.day, usage_daily.c.service_name)
+    )
+    if services is not None:
+        query = query.where(usage_daily.c.service_name.in_(list(services)))
+    return [DailyTotal(day, service, from_micros(int(micros)), int(events))
+            for day, service, micros, events in conn.execute(query)]

@@ -1,0 +1,282 @@
+"""Metering: recording events (one by one, in batches, from a file) and reading usage summaries.
+
+Every figure goes through the public surface: ``Billing.usage.record`` (what
+``billing_record_usage`` calls, one transaction per event), ``Billing.usage.record_many``
+(batches of 1,000 on SQLite and 5,000 on PostgreSQL, rollups included), ``nself tenant billing
+usage import FILE`` in a child process, and ``Billing.usage.summary`` (the report behind
+``nself tenant billing usage``) for the heaviest customer and for a light one in the same table.
+The heavy customer's history is loaded with the raw driver (setup, not measured), with rollups
+that match it; the exactness check compares the summary with an independent recount of the raw
+events.
+
+Sizes (smoke / full): single 2,000 / 20,000; batch 20,000 / 200,000; import 20,000 / 1,000,000;
+events in the table for the summary 50,000 / 10,000,000 (``NSELF_BENCH_HEAVY`` overrides).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from nself_billing import Billing, UsageEvent
+from nself_billing.services.usage import new_key
+
+HEAVY = "cus_bench_heavy"
+LIGHT = "cus_bench_light"
+META = {"endpoint": "/api/users", "method": "GET", "status": 200}
+META_JSON = json.dumps(META)
+ROLLUP_UPSERT = (
+    "INSERT INTO billing_usage_daily AS d VALUES (%s, %s, %s, %s, %s)"
+    " ON CONFLICT (customer_id, service_name, day) DO UPDATE SET"
+    " quantity_micros = d.quantity_micros + excluded.quantity_micros,"
+    " events = d.events + excluded.events")
+SERVICES = ("api", "storage", "bandwidth", "compute", "database", "functions")
+
+
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _sizes(smoke: bool) -> dict[str, int]:
+    heavy = int(os.environ.get("NSELF_BENCH_HEAVY", 50_000 if smoke else 10_000_000))
+    if smoke:
+        return {"single": 2_000, "batch": 20_000, "import": 20_000, "heavy": heavy}
+    return {"single": 20_000, "batch": 200_000, "import": 1_000_000, "heavy": heavy}
+
+
+def _env(root: str, db_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BILLING_", "STRIPE_", "NSELF_"))}
+    env.update({"NSELF_ROOT": root, "NSELF_CUSTOMER_ID": HEAVY})
+    if db_url:
+        env["BILLING_DATABASE_URL"] = db_url
+    return env
+
+
+def _prepare(env: dict[str, str], now: datetime) -> None:
+    """Two customers on pro whose subscriptions began 45 days ago (so the current period is
+    well inside the loaded history)."""
+    began = now - timedelta(days=45)
+    with Billing.from_env(env, clock=FixedClock(began)) as billing:
+        for customer in (HEAVY, LIGHT):
+            billing.customers.create(email=f"{customer}@example.com", name=customer,
+                                     customer_id=customer)
+            billing.subscriptions.start(customer, "pro")
+
+
+def _single(billing: Billing, n: int) -> float:
+    started = time.perf_counter()
+    for _ in range(n):
+        billing.usage.record("api", 1, META)
+    return n / (time.perf_counter() - started)
+
+
+def _batch(billing: Billing, n: int, size: int) -> float:
+    events = [UsageEvent("database", 1, META, new_key()) for _ in range(n)]
+    started = time.perf_counter()
+    for i in range(0, n, size):
+        billing.usage.record_many(events[i:i + size])
+    return n / (time.perf_counter() - started)
+
+
+def _import(env: dict[str, str], root: Path, n: int, now: datetime) -> float:
+    path = root / "events.jsonl"
+    rng = random.Random(7)
+    with path.open("w") as out:
+        for i in range(n):
+            moment = now - timedelta(seconds=rng.randrange(20 * 86400))
+            out.write(json.dumps({
+                "service": SERVICES[i % 6], "quantity": rng.randint(1, 50),
+                "id": f"imp-{i}", "timestamp": moment.isoformat(), "metadata": META}) + "\n")
+    command = [sys.executable, "-m", "nself_billing", "tenant", "billing", "usage", "import",
+               str(path)]
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0 or f"{n:,} accepted" not in result.stdout:
+        raise RuntimeError(f"import failed: {result.stdout} {result.stderr}")
+    return seconds
+
+
+def _history(n: int, now: datetime) -> Iterator[tuple[str, str, int, datetime, str]]:
+    """The heavy customer's past: n events over the last 400 days, ~1/27 in this period."""
+    rng = random.Random(11)
+    for i in range(n):
+        moment = now - timedelta(seconds=rng.randrange(400 * 86400))
+        yield SERVICES[i % 6], f"h{i}", rng.randint(1, 10**7), moment, HEAVY
+    for i in range(100):
+        yield SERVICES[i % 6], f"l{i}", 1_000_000, now - timedelta(hours=i), LIGHT
+
+
+def _load_sqlite(path: Path, n: int, now: datetime) -> None:
+    db = sqlite3.connect(path, isolation_level=None)
+    totals: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    rows = []
+
+    def flush() -> None:
+        db.execute("BEGIN")
+        db.executemany(
+            "INSERT INTO billing_usage_records (customer_id, service_name, quantity,"
+            " quantity_micros, metadata, recorded_at, idempotency_key) VALUES (?,?,?,?,?,?,?)",
+            rows)
+        db.execute("COMMIT")
+        rows.clear()
+
+    for service, key, micros, moment, customer in _history(n, now):
+        text = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        rows.append((customer, service, micros / 10**6, micros, META_JSON, text, key))
+        total = totals[(customer, service, text[:10])]
+        total[0] += micros
+        total[1] += 1
+        if len(rows) >= 100_000:
+            flush()
+    flush()
+    db.execute("BEGIN")
+    db.executemany(ROLLUP_UPSERT.replace("%s", "?"), [(*k, v[0], v[1]) for k, v in totals.items()])
+    db.execute("COMMIT")
+    db.close()
+
+
+def _load_pg(url: str, n: int, now: datetime) -> None:
+    import psycopg
+
+    totals: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    with psycopg.connect(url.replace("+psycopg", "")) as conn, conn.cursor() as cursor:
+        with cursor.copy("COPY billing_usage_records (customer_id, service_name, quantity,"
+                         " quantity_micros, metadata, recorded_at, idempotency_key)"
+                         " FROM STDIN") as copy:
+            for service, key, micros, moment, customer in _history(n, now):
+                copy.write_row((customer, service, f"{micros / 10**6:.6f}", micros, META_JSON,
+                                moment, key))
+                total = totals[(customer, service, moment.astimezone(UTC).date().isoformat())]
+                total[0] += micros
+                total[1] += 1
+        cursor.executemany(ROLLUP_UPSERT, [(*k, v[0], v[1]) for k, v in totals.items()])
+        cursor.execute("ANALYZE billing_usage_records")
+
+
+def _summary_latency(billing: Billing, customer: str, runs: int = 300) -> float:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter_ns()
+        billing.usage.summary(customer_id=customer)
+        samples.append((time.perf_counter_ns() - started) / 1e6)
+    return statistics.median(samples)
+
+
+def _recount_matches(billing: Billing) -> bool:
+    report = billing.usage.summary(customer_id=HEAVY)
+    window = report.period
+    with billing.context.db.read() as conn:
+        from sqlalchemy import text
+
+        raw = dict(conn.execute(text(
+            "SELECT service_name, SUM(quantity_micros) FROM billing_usage_records"
+            " WHERE customer_id = :c AND recorded_at >= :a AND recorded_at < :b"
+            " GROUP BY service_name"),
+            {"c": HEAVY, "a": _bound(billing, window.start), "b": _bound(billing, window.end)}
+        ).all())
+    return all(int(row.quantity * 10**6) == int(raw.get(row.service, 0))
+               for row in report.services)
+
+
+def _bound(billing: Billing, moment: datetime) -> object:
+    if billing.context.db.is_sqlite:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment
+
+
+def _figures(backend: str, measured: dict[str, float], sizes: dict[str, int]) -> list[dict]:
+    pg = backend == "PostgreSQL"
+    prefix = "pg" if pg else "sqlite"
+    heavy_n = f"{sizes['heavy']:,}"
+    return [
+        {"name": f"single billing_record_usage, own transaction ({backend})",
+         "value": measured["single"], "unit": "events/s",
+         "target": "≥ 3,000/s" if pg else "≥ 15,000/s", "baseline": f"{prefix}_single_event_per_s",
+         "notes": f"{sizes['single']:,} events, random idempotency keys, rollup upkeep"},
+        {"name": f"batch record_many of {'5,000' if pg else '1,000'} ({backend})",
+         "value": measured["batch"], "unit": "events/s",
+         "target": "≥ 50,000/s" if pg else "≥ 60,000/s",
+         "baseline": "pg_copy_batch_event_per_s" if pg else "sqlite_batch1000_event_per_s",
+         "notes": f"{sizes['batch']:,} events, validation and rollups included"
+                  + (", COPY into a staging table" if pg else "")},
+        {"name": f"`usage import` of {sizes['import']:,} JSON lines ({backend})",
+         "value": measured["import"], "unit": "s", "target": "1M in < 25 s", "baseline": None,
+         "notes": f"{sizes['import'] / measured['import']:,.0f} events/s, child process,"
+                  " start-up included"},
+        {"name": f"usage summary, heaviest customer, {heavy_n} events in table ({backend})",
+         "value": measured["heavy_ms"] * 1000, "unit": "µs", "target": "< 5 ms",
+         "baseline": f"{prefix}_rollup_read_p50_us",
+         "notes": "whole report: customer, subscription, plan, 6 services from the rollups"},
+        {"name": f"usage summary, light customer (100 events), same table ({backend})",
+         "value": measured["light_ms"] * 1000, "unit": "µs", "target": "≈ heavy",
+         "baseline": f"{prefix}_rollup_read_p50_us",
+         "notes": f"heavy/light = {measured['heavy_ms'] / measured['light_ms']:.2f}"},
+        {"name": f"summary equals an independent recount of raw events ({backend})",
+         "value": measured["exact"], "unit": "1 = yes", "target": "1", "baseline": None,
+         "notes": "to the micro-unit (6th decimal), every service"},
+    ]
+
+
+def _measure(env: dict[str, str], root: Path, sizes: dict[str, int], *,
+             load: object, pg: bool) -> dict[str, float]:
+    now = datetime.now(UTC)
+    _prepare(env, now)
+    measured: dict[str, float] = {}
+    with Billing.from_env(env) as billing:
+        measured["single"] = _single(billing, sizes["single"])
+        measured["batch"] = _batch(billing, sizes["batch"], 5000 if pg else 1000)
+    measured["import"] = _import(env, root, sizes["import"], now)
+    load(sizes["heavy"], now)  # type: ignore[operator]
+    with Billing.from_env(env) as billing:
+        _summary_latency(billing, HEAVY, 20)  # warm up
+        measured["heavy_ms"] = _summary_latency(billing, HEAVY)
+        measured["light_ms"] = _summary_latency(billing, LIGHT)
+        measured["exact"] = 1.0 if _recount_matches(billing) else 0.0
+    return measured
+
+
+def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
+    sizes = _sizes(smoke)
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as root:
+        env = _env(root, None)
+        sqlite_path = Path(root) / ".nself" / "billing" / "billing.db"
+        measured = _measure(env, Path(root), sizes, pg=False,
+                            load=lambda n, now: _load_sqlite(sqlite_path, n, now))
+        rows += _figures("SQLite", measured, sizes)
+    if pg_url:
+        import psycopg
+
+        name = f"nself_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        base = pg_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        url = f"{base}/{name}"
+        try:
+            with tempfile.TemporaryDirectory() as root:
+                env = _env(root, url)
+                measured = _measure(env, Path(root), sizes, pg=True,
+                                    load=lambda n, now: _load_pg(url, n, now))
+                rows += _figures("PostgreSQL", measured, sizes)
+        finally:
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return rows

@@ -1,0 +1,93 @@
+"""How a usage report looks: the spec's USAGE SUMMARY box, JSON and CSV. Shared by ``usage``,
+``demo`` and the function API's ``usage_get_all``/``usage_get_service``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..domain.humanize import human_quantity, plain_number
+from ..domain.money import format_money
+from ..domain.reporting import ServiceUsage
+from .render import csv_text, json_text, table_text
+
+if TYPE_CHECKING:
+    from ..services.usage_report import UsageReport
+
+SUMMARY_CSV_COLUMNS = ("service", "usage", "unit", "events", "limit", "overage", "cost")
+DAILY_CSV_COLUMNS = ("date", "service_name", "usage", "events")
+
+
+def cost_text(row: ServiceUsage) -> str:
+    if row.cost is None:
+        return "-"
+    return "Included" if row.included else format_money(row.cost)
+
+
+def period_text(report: UsageReport) -> str:
+    last_day = report.period.end_day - timedelta(days=1)
+    return f"Period: {report.period.first_day} to {max(last_day, report.period.first_day)}"
+
+
+def summary_table(report: UsageReport) -> str:
+    rows = [[row.service, human_quantity(row.service, row.quantity), row.unit, cost_text(row)]
+            for row in report.services]
+    return table_text(["Service", "Usage", "Unit", "Cost"], rows,
+                      banner=["USAGE SUMMARY", period_text(report)])
+
+
+def daily_table(report: UsageReport) -> str:
+    rows = [[str(d.day), d.service, human_quantity(d.service, d.quantity), f"{d.events:,}"]
+            for d in report.daily]
+    if not rows:
+        return "No usage recorded in this period."
+    return table_text(["Date", "Service", "Usage", "Events"], rows,
+                      justify=["left", "left", "right", "right"])
+
+
+def report_record(report: UsageReport, *, detailed: bool) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "customer_id": report.customer_id,
+        "plan": report.plan_name,
+        "period": {"start": report.period.first_day,
+                   "end": report.period.end_day - timedelta(days=1)},
+        "services": [
+            {"service": row.service, "usage": plain_number(row.quantity), "unit": row.unit,
+             "events": row.events,
+             "limit": None if row.limit is None else plain_number(row.limit),
+             "overage": plain_number(row.overage),
+             "cost": None if row.cost is None else row.cost,
+             "included": row.included}
+            for row in report.services
+        ],
+        "total_cost": report.total_cost,
+    }
+    if detailed:
+        record["daily"] = [{"date": d.day, "service_name": d.service,
+                            "usage": plain_number(d.quantity), "events": d.events}
+                           for d in report.daily]
+    return record
+
+
+def render_report(report: UsageReport, output_format: str, *, detailed: bool) -> str:
+    """The whole report as text in ``table``, ``json`` or ``csv`` (CSV: the per-service summary,
+    or with ``detailed`` the per-day rows in the export's columns)."""
+    if output_format == "json":
+        return json_text(report_record(report, detailed=detailed)) + "\n"
+    if output_format == "csv":
+        if detailed:
+            return csv_text(DAILY_CSV_COLUMNS, [
+                [d.day, d.service, plain_number(d.quantity), d.events] for d in report.daily])
+        return csv_text(SUMMARY_CSV_COLUMNS, [
+            [row.service, plain_number(row.quantity), row.unit, row.events,
+             "unlimited" if row.limit is None else plain_number(row.limit),
+             plain_number(row.overage), "" if row.cost is None else row.cost]
+            for row in report.services])
+    if output_format != "table":
+        from ..errors import InvalidInput
+
+        raise InvalidInput(f"Invalid format: {output_format} (expected table, json or csv)")
+    text = summary_table(report)
+    if detailed:
+        text += "\n\nDaily breakdown\n" + daily_table(report)
+    return text + "\n"
