@@ -39,7 +39,7 @@ class Billing:
         self.usage = UsageService(ctx)
         # the HTTP service (issue 7)
         self.apikeys = ApiKeyService(ctx)
-        self.ingest = UsageIngestService(ctx)
+        self.ingest = UsageIngestService(ctx, self.usage)
         self.webhook_inbox = WebhookInbox(ctx)
 
     @classmethod

@@ -28,8 +28,7 @@ def test_one_event_is_recorded_with_its_exact_quantity(http, tenants, service):
                              "timestamp": "2026-01-10T08:00:00Z",
                              "metadata": {"bucket": "b1"}})
     assert answer.status_code == 200
-    assert answer.json() == {"recorded": 1, "duplicates": 0,
-                             "events": [{"id": "s-1", "status": "recorded"}]}
+    assert answer.json() == {"accepted": 1, "recorded": 1, "duplicates": 0}
     assert _rows(service) == [("cus_alpha", "storage", 1_234_567, "cus_alpha:s-1")]
 
 
@@ -65,9 +64,7 @@ def test_a_replayed_id_is_acknowledged_and_not_counted_again(http, tenants, serv
     again = http.post("/v1/usage", headers=key, json={"events": [
         *batch["events"], {"service": "api", "quantity": 1, "id": "r-3"}]})
     assert again.status_code == 200
-    assert again.json() == {"recorded": 1, "duplicates": 2, "events": [
-        {"id": "r-1", "status": "duplicate"}, {"id": "r-2", "status": "duplicate"},
-        {"id": "r-3", "status": "recorded"}]}
+    assert again.json() == {"accepted": 3, "recorded": 1, "duplicates": 2}
     assert _daily(service) == {("cus_alpha", "api"): (3_000_000, 3)}
 
 
@@ -118,3 +115,30 @@ def test_quantities_sum_exactly(http, tenants, service):
         {"service": "bandwidth", "quantity": "0.1"} for _ in range(10)]})
     micros, events = _daily(service)[("cus_alpha", "bandwidth")]
     assert (Decimal(micros) / 1_000_000, events) == (Decimal("1"), 10)
+
+
+def test_an_id_repeated_inside_one_batch_counts_once(http, tenants, service):
+    answer = http.post("/v1/usage", headers=bearer(tenants["cus_alpha"]), json={"events": [
+        {"service": "api", "quantity": 1, "id": "twice"},
+        {"service": "api", "quantity": 1, "id": "twice"}]})
+    assert answer.json() == {"accepted": 2, "recorded": 1, "duplicates": 1}
+    assert _daily(service) == {("cus_alpha", "api"): (1_000_000, 1)}
+
+
+def test_the_usage_summary_of_the_callers_customer(http, tenants):
+    key = bearer(tenants["cus_alpha"])
+    http.post("/v1/usage", headers=key, json={"events": [
+        {"service": "api", "quantity": 1200}, {"service": "storage", "quantity": "2.5"}]})
+    http.post("/v1/usage", headers=bearer(tenants["cus_beta"]),
+              json={"service": "api", "quantity": 7})
+    answer = http.get("/v1/usage", headers=key)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["customer_id"], body["plan"]) == ("cus_alpha", "pro")
+    rows = {row["service"]: row for row in body["services"]}
+    assert (rows["api"]["quantity"], rows["api"]["events"]) == ("1200", 1)
+    assert rows["storage"]["quantity"] == "2.5"
+    assert http.get("/v1/usage", headers=key, params={"period": "weekly"}).status_code == 422
+    custom = http.get("/v1/usage", headers=key, params={
+        "period": "custom", "start": "2026-01-01", "end": "2026-01-31"})
+    assert {r["service"]: r["quantity"] for r in custom.json()["services"]}["api"] == "1200"

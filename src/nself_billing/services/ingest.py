@@ -1,5 +1,5 @@
 """Usage ingestion for the HTTP service: a batch of events validated all-or-nothing, then
-recorded in one transaction.
+recorded in one transaction (with their rollups) by the metering batch path.
 
 An event's ``id`` is the client's idempotency key. It is namespaced by customer in the database
 (``<customer_id>:<id>``) so that one tenant can never shadow (and so silently drop) another
@@ -16,11 +16,12 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain.customers import customer_id_problem
-from ..domain.usage import check_service, micros_of, parse_metadata, parse_quantity
-from ..errors import BillingError, InvalidInput
+from ..domain.usage import check_service, metadata_and_json, micros_of, parse_quantity
+from ..errors import BillingError, InvalidInput, NotFound
 from ..store import customers as customer_store
 from ..store import usage as store
 from .context import Context
+from .usage import PreparedBatch, UsageService
 
 MAX_BATCH = 1000
 MAX_ID_LENGTH = 128
@@ -36,17 +37,13 @@ class InvalidEvents(InvalidInput):
 
 
 @dataclass(frozen=True)
-class EventOutcome:
-    id: str
-    #: "recorded", or "duplicate" when this id was already recorded for this customer
-    status: str
-
-
-@dataclass(frozen=True)
 class IngestResult:
+    #: events in the request
+    accepted: int
+    #: events recorded now
     recorded: int
+    #: events whose id was already recorded for their customer (or repeated in the request)
     duplicates: int
-    events: list[EventOutcome]
 
 
 def namespaced_key(customer_id: str, event_id: str) -> str:
@@ -87,8 +84,12 @@ def _parse_timestamp(value: object) -> datetime:
 
 
 class UsageIngestService:
-    def __init__(self, ctx: Context) -> None:
+    """Validation here (every problem of every event, by field); writing through
+    ``UsageService.write_batch``, the batch path of ``record_many``."""
+
+    def __init__(self, ctx: Context, usage: UsageService) -> None:
         self._ctx = ctx
+        self._usage = usage
 
     def ingest(self, events: Sequence[object], *, caller_customer_id: str | None
                ) -> IngestResult:
@@ -102,37 +103,42 @@ class UsageIngestService:
             raise InvalidEvents([{"index": None, "field": "events",
                                   "message": f"at most {MAX_BATCH} events per request"}])
         now = self._ctx.clock()
-        parsed: list[tuple[store.NewUsage, str]] = []
+        parsed: list[store.NewUsage] = []
         errors: list[dict[str, Any]] = []
-        seen: dict[str, int] = {}
         for index, raw in enumerate(events):
             try:
-                event, client_id = self._parse(raw, caller_customer_id, now)
+                parsed.append(self._parse(raw, caller_customer_id, now))
             except _EventError as problem:
                 errors.append({"index": index, "field": problem.field,
                                "message": problem.message})
-                continue
-            parsed.append((event, client_id))
-            seen.setdefault(event.customer_id, index)
         if errors:
             raise InvalidEvents(errors)
-        with self._ctx.db.write() as conn:
-            missing = [{"index": index, "field": "customer_id",
-                        "message": f"customer not found: {customer}"}
-                       for customer, index in seen.items()
-                       if not customer_store.exists(conn, customer)]
-            if missing:
-                raise InvalidEvents(missing)
-            outcomes = [EventOutcome(client_id, "recorded"
-                                     if store.insert_event(conn, event, now=now)
-                                     else "duplicate")
-                        for event, client_id in parsed]
-        recorded = sum(1 for outcome in outcomes if outcome.status == "recorded")
-        return IngestResult(recorded, len(outcomes) - recorded, outcomes)
+        unique: dict[str, store.NewUsage] = {}
+        positions: dict[str, int] = {}
+        for index, event in enumerate(parsed):
+            if event.idempotency_key not in unique:
+                unique[event.idempotency_key] = event
+                positions[event.idempotency_key] = index
+        batch = PreparedBatch(now, list(unique.values()), positions,
+                              len(parsed) - len(unique), [], False)
+        try:
+            written = self._usage.write_batch(batch)
+        except NotFound:
+            raise InvalidEvents(self._unknown_customers(parsed)) from None
+        return IngestResult(len(parsed), written.accepted, written.duplicates)
+
+    def _unknown_customers(self, events: Sequence[store.NewUsage]) -> list[dict[str, Any]]:
+        first: dict[str, int] = {}
+        for index, event in enumerate(events):
+            first.setdefault(event.customer_id, index)
+        with self._ctx.db.read() as conn:
+            return [{"index": index, "field": "customer_id",
+                     "message": f"customer not found: {customer}"}
+                    for customer, index in first.items()
+                    if not customer_store.exists(conn, customer)]
 
     @staticmethod
-    def _parse(raw: object, caller_customer_id: str | None, now: datetime
-               ) -> tuple[store.NewUsage, str]:
+    def _parse(raw: object, caller_customer_id: str | None, now: datetime) -> store.NewUsage:
         if not isinstance(raw, Mapping):
             raise _EventError("event", "must be a JSON object")
         unknown = sorted(str(k) for k in raw if k not in EVENT_FIELDS)
@@ -165,7 +171,7 @@ class UsageIngestService:
         except ArithmeticError:
             raise _EventError("quantity", "Invalid quantity: out of range") from None
         try:
-            metadata = parse_metadata(raw.get("metadata"))
+            metadata, metadata_json = metadata_and_json(raw.get("metadata"))
         except BillingError as problem:
             raise _EventError("metadata", problem.message) from None
         if _has_nul(metadata):
@@ -183,5 +189,5 @@ class UsageIngestService:
         return store.NewUsage(
             customer_id=customer, service=service, quantity=quantity, quantity_micros=micros,
             metadata=metadata, recorded_at=when,
-            idempotency_key=namespaced_key(customer, event_id),
-        ), event_id
+            idempotency_key=namespaced_key(customer, event_id), metadata_json=metadata_json,
+        )

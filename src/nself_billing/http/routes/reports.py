@@ -14,6 +14,7 @@ from ..auth import CallerKey, customer_for, get_billing
 from .account import CustomerParam
 
 router = APIRouter(tags=["account"])
+invoices_router = APIRouter(tags=["account"])
 
 
 def _number(value: Decimal | None) -> str | None:
@@ -50,7 +51,7 @@ async def get_usage(
     }
 
 
-@router.get("/v1/invoices", summary="Invoices of the caller's customer, newest first")
+@invoices_router.get("/v1/invoices", summary="Invoices of the caller's customer, newest first")
 async def get_invoices(
     request: Request, key: CallerKey, customer_id: CustomerParam = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -50,19 +50,17 @@ _BODY_SCHEMA: dict[str, Any] = {
 _RESULT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "recorded": {"type": "integer"},
-        "duplicates": {"type": "integer"},
-        "events": {"type": "array", "items": {
-            "type": "object",
-            "properties": {"id": {"type": "string"},
-                           "status": {"type": "string", "enum": ["recorded", "duplicate"]}}}},
+        "accepted": {"type": "integer", "description": "events in the request"},
+        "recorded": {"type": "integer", "description": "events recorded now"},
+        "duplicates": {"type": "integer",
+                       "description": "events whose id was recorded before (not counted)"},
     },
 }
 
 
 def render_result(result: IngestResult) -> dict[str, Any]:
-    return {"recorded": result.recorded, "duplicates": result.duplicates,
-            "events": [{"id": e.id, "status": e.status} for e in result.events]}
+    return {"accepted": result.accepted, "recorded": result.recorded,
+            "duplicates": result.duplicates}
 
 
 @router.post(
