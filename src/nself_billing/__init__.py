@@ -71,3 +71,8 @@ from .api_metering import *  # noqa: F403
 from .api_metering import __all__ as _metering_all
 
 __all__ += _metering_all
+
+from .api_quotas import *  # noqa: F403
+from .api_quotas import __all__ as _quotas_all
+
+__all__ += _quotas_all

@@ -14,6 +14,7 @@ from .services.diagnostics import Diagnostics
 from .services.export import ExportService
 from .services.ingest import UsageIngestService
 from .services.query import QueryService
+from .services.quotas import QuotaService
 from .services.subscriptions import SubscriptionService
 from .services.usage import UsageService
 from .services.webhook_inbox import WebhookInbox
@@ -37,6 +38,8 @@ class Billing:
         self.queries = QueryService(ctx)
         self.export = ExportService(ctx)
         self.usage = UsageService(ctx)
+        # quotas: limits, status, check/enforce, atomic consume, alerts (issue 4)
+        self.quotas = QuotaService(ctx)
         # the HTTP service (issue 7)
         self.apikeys = ApiKeyService(ctx)
         self.ingest = UsageIngestService(ctx, self.usage)

@@ -93,3 +93,8 @@ class QuotaStatus:
         if self.limit is None:
             return None
         return max(self.limit - self.usage, Decimal(0))
+
+
+def thresholds_reached(usage: Decimal, limit: Decimal | None) -> list[int]:
+    """Alert thresholds that ``usage`` has reached (the same edges as ``thresholds_crossed``)."""
+    return thresholds_crossed(Decimal(-1), usage, limit) if usage >= 0 else []

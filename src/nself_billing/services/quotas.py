@@ -1,0 +1,514 @@
+"""Quota use cases: effective limits (plan + per-customer overrides), status, check, enforce,
+the atomic consume, and threshold alerts.
+
+The quota period is the customer's monthly anniversary period (the subscription's current
+period for monthly plans; a yearly plan's limits are still per month). Usage comes from the
+per-day rollups, so every way of recording usage counts.
+
+Two in-process caches keep the hot path to one indexed read:
+
+- the effective limits of a customer (plan, overrides, period anchor) for ``limits_ttl`` seconds
+  (default 1 s): a plan change or override made by *another process* takes effect within that
+  bound; one made through this ``QuotaService`` takes effect at once;
+- optionally (``usage_cache_seconds`` > 0, off by default) the usage read by ``enforce``. It is
+  used for unlimited and soft quotas (a soft limit never blocks, so staleness only delays a
+  warning or an alert), and for a hard limit only to repeat a *block*: usage never decreases
+  within a period, so a cached block cannot admit anything. An *admit* under a hard limit is
+  always decided on fresh usage. ``consume`` never uses it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from ..domain.money import from_micros
+from ..domain.periods import Period, period_at
+from ..domain.plans import EnforcementMode
+from ..domain.quotas import QuotaBand, QuotaStatus, thresholds_crossed, thresholds_reached
+from ..domain.services import SERVICE_NAMES, SERVICES, unit_of
+from ..domain.usage import check_service, micros_of, parse_metadata, parse_quantity
+from ..errors import InvalidInput, NotFound, PlanNotFound, UnknownService
+from ..store import catalog as catalog_store
+from ..store import quotas as store
+from ..store import subscriptions as subscription_store
+from ..store.usage import NewUsage, insert_event
+from .context import Context
+
+
+@dataclass(frozen=True)
+class EffectiveQuota:
+    """A customer's limit for one service: the plan's, unless an override replaces it."""
+
+    service: str
+    #: None means unlimited
+    limit: Decimal | None
+    mode: EnforcementMode
+    overage_price: Decimal
+    #: "plan", "override", or "none" (no quota row: unlimited)
+    source: str
+
+    #: the limit in micro-units (None when unlimited), for the hot path's integer compare
+    limit_micros: int | None = field(init=False, compare=False)
+    #: a hard limit that exists (an unlimited quota never blocks, whatever its mode)
+    is_hard: bool = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit_micros",
+                           None if self.limit is None else micros_of(self.limit))
+        object.__setattr__(self, "is_hard",
+                           self.mode is EnforcementMode.HARD and self.limit is not None)
+
+    @property
+    def unit(self) -> str:
+        return unit_of(self.service)
+
+
+@dataclass(frozen=True)
+class CustomerLimits:
+    customer_id: str
+    plan_name: str
+    #: the subscription's anchor: quota periods are monthly anniversaries of it
+    anchor: datetime
+    quotas: dict[str, EffectiveQuota]
+
+    def period(self, now: datetime) -> Period:
+        return period_at(self.anchor, now, 1)
+
+
+@dataclass(frozen=True)
+class QuotaLine:
+    """One service's quota and (when asked) its usage in the current period."""
+
+    quota: EffectiveQuota
+    period: Period
+    usage: Decimal | None = None
+
+    @property
+    def service(self) -> str:
+        return self.quota.service
+
+    @property
+    def status(self) -> QuotaStatus:
+        return QuotaStatus(self.service, self.usage or Decimal(0), self.quota.limit,
+                           self.quota.mode.value)
+
+    @property
+    def percent(self) -> int:
+        return self.status.percent
+
+    @property
+    def band(self) -> QuotaBand:
+        return self.status.band
+
+    @property
+    def available(self) -> Decimal | None:
+        return self.status.available
+
+
+class Decision(NamedTuple):
+    """The answer of ``enforce``: ``reason`` is unlimited, available, soft_limit or hard_limit.
+    (A named tuple: it is made on every request of a tenant's API.)"""
+
+    allowed: bool
+    reason: str
+    service: str
+    quantity_micros: int
+    #: usage in the period before this request (None when unlimited: not read)
+    usage_micros: int | None
+    limit: Decimal | None
+
+    @property
+    def quantity(self) -> Decimal:
+        return from_micros(self.quantity_micros)
+
+    @property
+    def usage(self) -> Decimal | None:
+        return None if self.usage_micros is None else from_micros(self.usage_micros)
+
+
+@dataclass(frozen=True)
+class ConsumeResult:
+    admitted: bool
+    #: False for a blocked request and for a replayed idempotency key (admitted, not recounted)
+    recorded: bool
+    idempotency_key: str
+    #: usage in the period after this call (None when unlimited: not read)
+    usage: Decimal | None
+    limit: Decimal | None
+    replayed: bool = False
+
+
+@dataclass
+class _Alerting:
+    """Alerts to record: (customer, service, threshold, period start) -> (usage, limit)."""
+
+    pending: dict[tuple[str, str, int, datetime], tuple[Decimal, Decimal]] = field(
+        default_factory=dict)
+
+    def add(self, customer_id: str, service: str, thresholds: Iterable[int], period: Period,
+            usage: Decimal, limit: Decimal) -> None:
+        for threshold in thresholds:
+            self.pending[(customer_id, service, threshold, period.start)] = (usage, limit)
+
+
+class QuotaService:
+    def __init__(self, ctx: Context, *, limits_ttl: float = 1.0,
+                 usage_cache_seconds: float = 0.0) -> None:
+        self._ctx = ctx
+        self.limits_ttl = limits_ttl
+        self.usage_cache_seconds = usage_cache_seconds
+        self._limits: dict[str, tuple[float, CustomerLimits]] = {}
+        self._periods: dict[str, Period] = {}
+        self._reader = store.UsageReader(ctx.db.engine)
+        self._static_customer: str | None = None
+        #: PostgreSQL: wait for the WAL flush before answering a consume (see store.pg_consume)
+        self.durable_consume = True
+        self._usage: dict[tuple[str, str], tuple[float, Period, int]] = {}
+        #: alerts known to be recorded, so the hot path does not write them again
+        self._alerted: set[tuple[str, str, int, datetime]] = set()
+
+    # -- limits ---------------------------------------------------------------------------
+
+    def limits(self, customer_id: str | None = None) -> CustomerLimits:
+        """The customer's effective limits; ``NotFound`` without an active subscription."""
+        cid = customer_id or self._static_customer or self._current_customer()
+        cached = self._limits.get(cid)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        with self._ctx.db.read() as conn:
+            subscription = subscription_store.current_for(conn, cid)
+            if subscription is None:
+                raise NotFound("No active subscription")
+            plan = catalog_store.get_plan(conn, subscription.plan_name)
+            overrides = store.overrides_for(conn, cid)
+        if plan is None:
+            raise PlanNotFound(subscription.plan_name)
+        quotas = {}
+        for service in SERVICE_NAMES:
+            quota = plan.quota_for(service)
+            source = "plan" if any(q.service == service for q in plan.quotas) else "none"
+            effective = EffectiveQuota(service, quota.limit, quota.mode, quota.overage_price,
+                                       source)
+            override = overrides.get(service)
+            if override is not None:
+                effective = EffectiveQuota(
+                    service, override.limit,
+                    EnforcementMode(override.mode) if override.mode else quota.mode,
+                    quota.overage_price if override.overage_price is None
+                    else override.overage_price,
+                    "override")
+            quotas[service] = effective
+        limits = CustomerLimits(cid, plan.name,
+                                subscription.anchor_at or subscription.period.start, quotas)
+        self._limits[cid] = (time.monotonic() + self.limits_ttl, limits)
+        return limits
+
+    def invalidate(self, customer_id: str | None = None) -> None:
+        """Forget cached limits and usage (of one customer, or all)."""
+        if customer_id is None:
+            self._limits.clear()
+            self._usage.clear()
+            self._periods.clear()
+            return
+        self._limits.pop(customer_id, None)
+        self._periods.pop(customer_id, None)
+        for key in [k for k in self._usage if k[0] == customer_id]:
+            self._usage.pop(key, None)
+
+    def set_override(self, service: str, limit: object, *, mode: str | None = None,
+                     overage_price: object = None,
+                     customer_id: str | None = None) -> EffectiveQuota:
+        """Replace the plan's quota of one service for one customer. ``limit`` is a number or
+        ``"unlimited"`` (or None); ``mode`` soft|hard keeps the plan's mode when omitted."""
+        check_service(service)
+        cid = customer_id or self._current_customer()
+        try:
+            value = None if limit is None or str(limit).lower() == "unlimited" else (
+                parse_quantity(limit))
+        except InvalidInput:
+            raise InvalidInput(f"Invalid limit: {limit} (expected a number of zero or more, "
+                               "or 'unlimited')") from None
+        if mode is not None and mode not in ("soft", "hard"):
+            raise InvalidInput(f"Invalid mode: {mode} (expected soft or hard)")
+        price = None if overage_price is None else parse_quantity(overage_price)
+        self.limits(cid)  # the customer must have a subscription
+        with self._ctx.db.write() as conn:
+            store.set_override(conn, store.Override(cid, service, value, mode, price),
+                               now=self._ctx.clock())
+        self.invalidate(cid)
+        self._ctx.log.info("Quota override for %s: %s = %s%s", cid, service,
+                           "unlimited" if value is None else value,
+                           f" ({mode})" if mode else "")
+        return self.limits(cid).quotas[service]
+
+    def clear_override(self, service: str, *, customer_id: str | None = None) -> bool:
+        """Go back to the plan's quota; False if there was no override."""
+        check_service(service)
+        cid = customer_id or self._current_customer()
+        with self._ctx.db.write() as conn:
+            cleared = store.clear_override(conn, cid, service)
+        self.invalidate(cid)
+        if cleared:
+            self._ctx.log.info("Quota override cleared for %s: %s", cid, service)
+        return cleared
+
+    # -- status ---------------------------------------------------------------------------
+
+    def statuses(self, *, services: Iterable[str] | None = None, with_usage: bool = True,
+                 customer_id: str | None = None) -> list[QuotaLine]:
+        chosen = [check_service(s) for s in services] if services is not None else list(
+            SERVICE_NAMES)
+        limits = self.limits(customer_id)
+        period = limits.period(self._ctx.clock())
+        if not with_usage:
+            return [QuotaLine(limits.quotas[s], period) for s in chosen]
+        with self._ctx.db.read() as conn:
+            used = {s: store.service_total_micros(conn, limits.customer_id, s, period.first_day,
+                                                  period.end_day) for s in chosen}
+        return [QuotaLine(limits.quotas[s], period, from_micros(used[s])) for s in chosen]
+
+    def status(self, service: str, *, customer_id: str | None = None) -> QuotaLine:
+        return self.statuses(services=[service], customer_id=customer_id)[0]
+
+    def alerts(self, *, customer_id: str | None = None
+               ) -> tuple[list[QuotaLine], list[store.AlertRecord]]:
+        """Services at 75% or more, and the alerts recorded this period. Thresholds reached by
+        usage recorded any other way are recorded first (idempotently)."""
+        lines = self.statuses(customer_id=customer_id)
+        limits = self.limits(customer_id)
+        alerting = _Alerting()
+        for line in lines:
+            if line.quota.limit is not None and line.usage is not None:
+                alerting.add(limits.customer_id, line.service,
+                             thresholds_reached(line.usage, line.quota.limit), line.period,
+                             line.usage, line.quota.limit)
+        self._record_alerts(alerting, force=True)
+        period = limits.period(self._ctx.clock())
+        with self._ctx.db.read() as conn:
+            records = store.alerts_for(conn, limits.customer_id, period.start)
+        hot = [line for line in lines if line.quota.limit is not None and line.band in (
+            QuotaBand.WARNING, QuotaBand.CRITICAL, QuotaBand.OVER)]
+        return hot, records
+
+    # -- check, enforce, consume ------------------------------------------------------------
+
+    def check(self, service: str, quantity: object = 1, *,
+              customer_id: str | None = None) -> bool:
+        """Would ``quantity`` more stay within the quota (whatever its mode)?"""
+        if service not in SERVICES:
+            raise UnknownService(service)
+        wanted = _wanted_micros(quantity)
+        limits = self.limits(customer_id)
+        quota = limits.quotas[service]
+        if quota.limit is None:
+            return True
+        period = self._period(limits)
+        used = self._read_used(limits.customer_id, service, period)
+        return used + wanted <= (quota.limit_micros or 0)
+
+    def enforce(self, service: str, quantity: object = 1, *,
+                customer_id: str | None = None) -> Decision:
+        """The spec's ``quota_enforce``: a check that never records usage. A soft limit admits
+        (logging a warning and recording the 100% alert); a hard limit blocks."""
+        if service not in SERVICES:
+            raise UnknownService(service)
+        wanted = _wanted_micros(quantity)
+        limits = self.limits(customer_id)
+        quota = limits.quotas[service]
+        if quota.limit is None:
+            return Decision(True, "unlimited", service, wanted, None, None)
+        limit = quota.limit_micros or 0
+        cid = limits.customer_id
+        cached = self._usage.get((cid, service)) if self.usage_cache_seconds > 0 else None
+        if cached is not None and cached[0] > time.monotonic() and (
+                not quota.is_hard or cached[2] + wanted > limit):
+            # within the cache's bound (the period too: a rollover is seen when it expires);
+            # under a hard limit only a block is repeated, an admit reads fresh usage
+            period, used = cached[1], cached[2]
+        else:
+            period = self._period(limits)
+            used = self._read_used(cid, service, period)
+            if self.usage_cache_seconds > 0:
+                self._usage[(cid, service)] = (
+                    time.monotonic() + self.usage_cache_seconds, period, used)
+        if used + wanted <= limit:
+            allowed, reason = True, "available"
+        elif quota.is_hard:
+            allowed, reason = False, "hard_limit"
+        else:
+            allowed, reason = True, "soft_limit"
+        if reason == "soft_limit":
+            self._ctx.log.warning("Quota exceeded for %s (soft limit): customer %s, %s + %s "
+                                  "of %s %s", service, cid, from_micros(used),
+                                  from_micros(wanted), quota.limit, quota.unit)
+        if reason != "available" or used * 4 >= limit * 3:  # 75%: the first alert threshold
+            usage = from_micros(used)
+            reached = thresholds_reached(usage, quota.limit)
+            if reason != "available" and 100 not in reached:
+                reached.append(100)
+            if reached:
+                alerting = _Alerting()
+                alerting.add(cid, service, reached, period, usage, quota.limit)
+                self._record_alerts(alerting)
+        return Decision(allowed, reason, service, wanted, used, quota.limit)
+
+    def consume(self, service: str, quantity: object = 1, metadata: object = None, *,
+                idempotency_key: str | None = None,
+                customer_id: str | None = None) -> ConsumeResult:
+        """Check and record in one transaction: never admits past a hard limit, whatever the
+        number of concurrent callers, and every admitted unit is recorded with its rollup.
+
+        The check and the insert run under one lock per (customer, service): on PostgreSQL a
+        transaction-level advisory lock taken before usage is read (READ COMMITTED gives the
+        read after the lock a fresh snapshot, so it sees every earlier consume), on SQLite the
+        BEGIN IMMEDIATE write transaction. A replayed ``idempotency_key`` is admitted again
+        without counting twice."""
+        check_service(service)
+        amount = parse_quantity(quantity)
+        meta: dict[str, Any] = parse_metadata(metadata)
+        wanted = micros_of(amount)
+        limits = self.limits(customer_id)
+        cid = limits.customer_id
+        quota = limits.quotas[service]
+        now = self._ctx.clock()
+        period = limits.period(now)
+        key = idempotency_key or uuid.uuid4().hex
+        event = NewUsage(cid, service, amount, wanted, meta, now, key)
+        alerting = _Alerting()
+        used: int | None = None
+        if self._ctx.db.is_postgresql:
+            return self._consume_pg(event, quota, period)
+        with self._ctx.db.write() as conn:
+            if quota.limit is not None:
+                store.lock_customer_service(conn, cid, service)
+            if idempotency_key is not None and store.key_exists(conn, key):
+                return ConsumeResult(True, False, key, None, quota.limit, replayed=True)
+            if quota.limit is None:
+                recorded = insert_event(conn, event, now=now)
+                return ConsumeResult(True, recorded, key, None, None, replayed=not recorded)
+            limit = quota.limit_micros or 0
+            used = store.service_total_micros(conn, cid, service, period.first_day,
+                                              period.end_day)
+            if quota.is_hard and used + wanted > limit:
+                admitted = recorded = False
+                if (cid, service, 100, period.start) not in self._alerted:
+                    alerting.add(cid, service, [100], period, from_micros(used), quota.limit)
+                    self._write_alerts(conn, alerting, now)
+            else:
+                admitted = True
+                recorded = insert_event(conn, event, now=now)
+                if recorded:
+                    crossed = thresholds_crossed(from_micros(used), from_micros(used + wanted),
+                                                 quota.limit)
+                    if crossed:
+                        alerting.add(cid, service, crossed, period, from_micros(used + wanted),
+                                     quota.limit)
+                        self._write_alerts(conn, alerting, now)
+                    used += wanted
+        self._log_alerts(alerting)
+        if admitted and quota.limit is not None and used > limit:
+            self._ctx.log.warning("Quota exceeded for %s (soft limit): customer %s, %s of %s %s",
+                                  service, cid, from_micros(used), quota.limit, quota.unit)
+        return ConsumeResult(admitted, recorded, key, from_micros(used), quota.limit)
+
+    def _consume_pg(self, event: NewUsage, quota: EffectiveQuota, period: Period
+                    ) -> ConsumeResult:
+        limit = quota.limit_micros
+        row = store.pg_consume(
+            self._reader, customer_id=event.customer_id, service=event.service,
+            quantity=event.quantity, micros=event.quantity_micros, metadata=event.metadata,
+            recorded_at=event.recorded_at, key=event.idempotency_key, now=event.recorded_at,
+            first_day=period.first_day, end_day=period.end_day, limit_micros=limit,
+            hard=quota.is_hard, durable=self.durable_consume)
+        if row.replayed or (not row.inserted and not quota.is_hard):
+            return ConsumeResult(True, False, event.idempotency_key, None, quota.limit,
+                                 replayed=True)
+        if quota.limit is None or limit is None:
+            return ConsumeResult(True, True, event.idempotency_key, None, None)
+        used, wanted = row.used_micros, event.quantity_micros
+        alerting = _Alerting()
+        cid, service = event.customer_id, event.service
+        if not row.inserted:
+            if (cid, service, 100, period.start) not in self._alerted:
+                alerting.add(cid, service, [100], period, from_micros(used), quota.limit)
+                self._record_alerts(alerting)
+            return ConsumeResult(False, False, event.idempotency_key, from_micros(used),
+                                 quota.limit)
+        after = used + wanted
+        if after * 4 >= limit * 3:
+            crossed = thresholds_crossed(from_micros(used), from_micros(after), quota.limit)
+            if crossed:
+                alerting.add(cid, service, crossed, period, from_micros(after), quota.limit)
+                self._record_alerts(alerting, force=True)
+        if after > limit:
+            self._ctx.log.warning("Quota exceeded for %s (soft limit): customer %s, %s of %s %s",
+                                  service, cid, from_micros(after), quota.limit, quota.unit)
+        return ConsumeResult(True, True, event.idempotency_key, from_micros(after), quota.limit)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _current_customer(self) -> str:
+        from .customers import CustomerService
+
+        chosen = CustomerService(self._ctx).current_id()
+        if self._ctx.customer_override or self._ctx.settings.customer_id:
+            self._static_customer = chosen  # configured, not looked up: it cannot change
+        return chosen
+
+    def _period(self, limits: CustomerLimits) -> Period:
+        """The customer's current quota period, recomputed only when the clock leaves it."""
+        now = self._ctx.clock()
+        period = self._periods.get(limits.customer_id)
+        if period is None or not period.start <= now < period.end:
+            period = limits.period(now)
+            self._periods[limits.customer_id] = period
+        return period
+
+    def _read_used(self, customer_id: str, service: str, period: Period) -> int:
+        return self._reader.total_micros(customer_id, service, period.first_day,
+                                         period.end_day)
+
+    def _record_alerts(self, alerting: _Alerting, *, force: bool = False) -> None:
+        if not force:
+            for key in [k for k in alerting.pending if k in self._alerted]:
+                del alerting.pending[key]
+        if not alerting.pending:
+            return
+        with self._ctx.db.write() as conn:
+            self._write_alerts(conn, alerting, self._ctx.clock())
+        self._log_alerts(alerting)
+
+    def _write_alerts(self, conn: Any, alerting: _Alerting, now: datetime) -> None:
+        """Insert the pending alerts; keep pending only those this call recorded first."""
+        for key, (usage, limit) in list(alerting.pending.items()):
+            customer_id, service, threshold, period_start = key
+            inserted = store.record_alert(conn, store.AlertRecord(
+                customer_id, service, threshold, period_start, usage, limit, None), now=now)
+            self._alerted.add(key)
+            if not inserted:
+                del alerting.pending[key]
+
+    def _log_alerts(self, alerting: _Alerting) -> None:
+        for (customer_id, service, threshold, period_start), (usage, limit) in sorted(
+                alerting.pending.items(), key=lambda item: (item[0][1], item[0][2])):
+            self._ctx.log.warning(
+                "Quota alert: %s reached %d%% of its quota for customer %s (%s of %s %s, "
+                "period from %s)", service, threshold, customer_id, usage, limit,
+                unit_of(service), period_start.date().isoformat())
+
+
+#: whole quantities up to this many units take the fast path of ``_wanted_micros``
+_FAST_QUANTITY = 10**12
+
+
+def _wanted_micros(quantity: object) -> int:
+    """A requested quantity in micro-units; plain ints skip the Decimal parsing."""
+    if type(quantity) is int and 0 <= quantity < _FAST_QUANTITY:
+        return quantity * 1_000_000
+    return micros_of(parse_quantity(quantity))
