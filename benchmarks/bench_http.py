@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 CUSTOMER = "cus_bench_http"
+CONSUMERS = 8
 SECRET = "whsec_bench_http"
 
 
@@ -35,14 +36,25 @@ def _env(root: str, db_url: str | None) -> dict[str, str]:
     return env
 
 
-def _prepare(env: dict[str, str]) -> str:
-    """A customer on the enterprise plan (unlimited) with a key; returns the key."""
+def _prepare(env: dict[str, str]) -> tuple[str, list[str]]:
+    """A customer on the enterprise plan (unlimited) with a key, for ingestion; and
+    ``CONSUMERS`` customers on the free plan with a hard api limit of a billion, one key each,
+    for consume (one lock per customer and service: tenants do not wait for each other)."""
     from nself_billing import Billing
 
     with Billing.from_env(env) as billing:
         billing.customers.create(email="bench@example.com", name="Bench", customer_id=CUSTOMER)
         billing.subscriptions.start(CUSTOMER, "enterprise")
-        return billing.apikeys.create(customer_id=CUSTOMER, name="bench").secret
+        key = billing.apikeys.create(customer_id=CUSTOMER, name="bench").secret
+        consumers = []
+        for n in range(CONSUMERS):
+            customer = f"{CUSTOMER}_{n}"
+            billing.customers.create(email=f"c{n}@example.com", name=f"C{n}",
+                                     customer_id=customer)
+            billing.subscriptions.start(customer, "free")
+            billing.quotas.set_override("api", 10**9, mode="hard", customer_id=customer)
+            consumers.append(billing.apikeys.create(customer_id=customer).secret)
+        return key, consumers
 
 
 def _free_port() -> int:
@@ -104,7 +116,7 @@ def _post(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _load(port: int, make_request: Callable[[int], bytes], *, connections: int,
+async def _load(port: int, make_request: Callable[[int], bytes | None], *, connections: int,
                 seconds: float) -> tuple[int, float, list[float]]:
     """Requests answered 2xx, wall seconds, and per-request latencies (s)."""
     done = 0
@@ -117,6 +129,8 @@ async def _load(port: int, make_request: Callable[[int], bytes], *, connections:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         while time.perf_counter() < stop_at:
             request = make_request(next(counter))
+            if request is None:  # out of prepared requests: stop early
+                break
             sent = time.perf_counter()
             writer.write(request)
             status, body = await _read_answer(reader)
@@ -147,12 +161,23 @@ def _ingestion(port: int, key: str, *, batch: int, seconds: float, tag: str
                   for i in range(batch)]
         return _post("/v1/usage", json.dumps({"events": events}).encode(), auth)
 
-    # bodies are built before the clock starts: the client must not be the bottleneck
-    bodies = [request(n) for n in range(int(seconds * 60) + 8)]
-    done, wall, latencies = asyncio.run(_load(port, lambda n: bodies[n], connections=4,
-                                              seconds=seconds))
+    # bodies are built before the clock starts (the client must not be the bottleneck),
+    # enough for 80,000 events/s; every event id is new
+    bodies = [request(n) for n in range(int(seconds * 80_000 / batch) + 8)]
+    done, wall, latencies = asyncio.run(_load(
+        port, lambda n: bodies[n] if n < len(bodies) else None, connections=4,
+        seconds=seconds))
     del tag
     return done * batch / wall, _p99_ms(latencies)
+
+
+def _consume(port: int, keys: list[str], *, seconds: float) -> tuple[float, float]:
+    requests = [_post("/v1/quota/api/consume", b'{"quantity": 1}',
+                      {"Authorization": f"Bearer {key}"}) for key in keys]
+    done, wall, latencies = asyncio.run(_load(
+        port, lambda n: requests[n % len(requests)], connections=2 * len(keys),
+        seconds=seconds))
+    return done / wall, _p99_ms(latencies)
 
 
 def _webhooks(port: int, *, seconds: float) -> tuple[float, float]:
@@ -171,13 +196,14 @@ def _webhooks(port: int, *, seconds: float) -> tuple[float, float]:
         return _post("/api/webhooks/stripe", payload.encode(), {"Stripe-Signature": header})
 
     bodies = [request(n) for n in range(count)]
-    done, wall, latencies = asyncio.run(_load(port, lambda n: bodies[n], connections=8,
-                                              seconds=seconds))
+    done, wall, latencies = asyncio.run(_load(
+        port, lambda n: bodies[n] if n < len(bodies) else None, connections=8,
+        seconds=seconds))
     return done / wall, _p99_ms(latencies)
 
 
 def _measure(env: dict[str, str], backend: str, *, smoke: bool) -> list[dict[str, Any]]:
-    key = _prepare(env)
+    key, consumers = _prepare(env)
     seconds = 1.0 if smoke else 6.0
     workers = 1 if smoke else 2
     batch = 100 if smoke else 1000
@@ -188,6 +214,12 @@ def _measure(env: dict[str, str], backend: str, *, smoke: bool) -> list[dict[str
                      "value": rate, "unit": "events/s", "target": "≥ 20,000 events/s",
                      "baseline": None,
                      "notes": f"{workers} worker(s), 4 connections, p99 {p99:.0f} ms/batch"})
+        rate, p99 = _consume(port, consumers, seconds=seconds)
+        rows.append({"name": f"quota consume, POST /v1/quota/api/consume ({backend})",
+                     "value": rate, "unit": "requests/s", "target": "≥ 3,000 requests/s",
+                     "baseline": None,
+                     "notes": f"{workers} worker(s), {2 * CONSUMERS} connections over "
+                              f"{CONSUMERS} customers with a hard limit, p99 {p99:.1f} ms"})
         rate, p99 = _webhooks(port, seconds=seconds)
         rows.append({"name": f"Stripe webhook deliveries, signed ({backend})", "value": rate,
                      "unit": "events/s", "target": "≥ 500 events/s", "baseline": None,
