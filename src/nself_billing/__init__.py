@@ -67,6 +67,7 @@ __all__ = [
     "stripe_plans_compare",
     "stripe_plans_list",
 ]
+
 from .api_metering import *  # noqa: F403
 from .api_metering import __all__ as _metering_all
 
@@ -76,3 +77,8 @@ from .api_quotas import *  # noqa: F403
 from .api_quotas import __all__ as _quotas_all
 
 __all__ += _quotas_all
+
+from .api_subscriptions import *  # noqa: F403
+from .api_subscriptions import __all__ as _subscriptions_all
+
+__all__ += _subscriptions_all

@@ -10,9 +10,13 @@ from .services.apikeys import ApiKeyService
 from .services.catalog import PlanService
 from .services.context import Clock, Context
 from .services.customers import CustomerService
+from .services.cycle import CycleService
 from .services.diagnostics import Diagnostics
 from .services.export import ExportService
 from .services.ingest import UsageIngestService
+from .services.invoices import InvoiceService
+from .services.payments import PaymentMethodService
+from .services.portal import PortalService
 from .services.query import QueryService
 from .services.quotas import QuotaService
 from .services.subscriptions import SubscriptionService
@@ -40,6 +44,11 @@ class Billing:
         self.usage = UsageService(ctx)
         # quotas: limits, status, check/enforce, atomic consume, alerts (issue 4)
         self.quotas = QuotaService(ctx)
+        # subscriptions: period close, invoices, payment methods, portal links
+        self.cycle = CycleService(ctx)
+        self.invoices = InvoiceService(ctx)
+        self.payment_methods = PaymentMethodService(ctx)
+        self.portal = PortalService(ctx)
         # the HTTP service (issue 7)
         self.apikeys = ApiKeyService(ctx)
         self.ingest = UsageIngestService(ctx, self.usage)

@@ -98,6 +98,8 @@ class Settings:
     stripe_webhook_secret: Secret | None
     stripe_api_version: str | None
     stripe_api_base: str | None
+    #: signs customer portal links of the local provider (services/portal.py)
+    portal_secret: Secret | None = None
 
     @property
     def sqlite_path(self) -> Path:
@@ -152,6 +154,7 @@ class Settings:
             stripe_webhook_secret=_secret(get("STRIPE_WEBHOOK_SECRET")),
             stripe_api_version=get("STRIPE_API_VERSION"),
             stripe_api_base=get("STRIPE_API_BASE"),
+            portal_secret=_secret(get("BILLING_PORTAL_SECRET")),
         )
 
 

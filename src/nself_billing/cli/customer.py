@@ -1,4 +1,4 @@
-"""``customer show|info|update|create``."""
+"""``customer show|info|update|create|portal``."""
 
 from __future__ import annotations
 
@@ -88,6 +88,17 @@ def customer_create(state: CliState, email: str, name: str, phone: str | None,
                                                    interval=interval, trial_days=trial_days)
         echo(f"Subscription started: {subscription.subscription_id} ({subscription.plan_name}, "
              f"{subscription.status})")
+
+
+@customer_group.command("portal")
+@pass_state
+def customer_portal(state: CliState) -> None:
+    """Print a customer portal URL (a signed, expiring link with the local provider)."""
+    billing = state.billing
+    link = billing.portal.link(billing.customer_id)
+    echo("Customer Portal URL:")
+    echo(link.url)
+    echo(f"Portal session created (expires {link.expires_at:%Y-%m-%d %H:%M} UTC)")
 
 
 COMMANDS = [customer_group]

@@ -1,4 +1,4 @@
-"""``subscription show|current|plans``."""
+"""``subscription show|current|plans|upgrade|downgrade|cancel|reactivate``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from ..domain.money import format_money
 from ..domain.subscriptions import Subscription
 from .aliases import AliasedGroup
 from .catalog import show_plans
@@ -75,6 +76,67 @@ def subscription_show(state: CliState, output_format: str) -> None:
 def subscription_plans(state: CliState, output_format: str) -> None:
     """List all available billing plans."""
     show_plans(state, output_format, hints=False)
+
+
+@subscription_group.command("upgrade")
+@click.argument("plan_name")
+@pass_state
+def subscription_upgrade(state: CliState, plan_name: str) -> None:
+    """Upgrade to a higher plan now (prorated charge invoiced at once)."""
+    billing = state.billing
+    change = billing.subscriptions.upgrade(billing.customer_id, plan_name)
+    echo(f"Subscription upgraded: {change.previous_plan} -> {change.subscription.plan_name} "
+         "(effective immediately)")
+    if change.invoice is not None:
+        echo(f"Prorated charge: {format_money(change.invoice.total)} "
+             f"(invoice {change.invoice.invoice_id}, {change.invoice.status})")
+    else:
+        echo("Prorated charge: none")
+    echo(f"Quota limits: {change.subscription.plan_name} plan, from now")
+
+
+@subscription_group.command("downgrade")
+@click.argument("plan_name")
+@pass_state
+def subscription_downgrade(state: CliState, plan_name: str) -> None:
+    """Schedule a lower plan for the end of the current period (no charge)."""
+    billing = state.billing
+    change = billing.subscriptions.downgrade(billing.customer_id, plan_name)
+    subscription = change.subscription
+    echo(f"Downgrade scheduled: {change.previous_plan} -> {subscription.scheduled_plan_name} "
+         f"on {subscription.period.end:%Y-%m-%d}")
+    echo(f"The {change.previous_plan} plan stays active until then; no charge now.")
+
+
+@subscription_group.command("cancel")
+@click.option("--immediate", is_flag=True,
+              help="Cancel now (final, not reactivatable) instead of at period end.")
+@pass_state
+def subscription_cancel(state: CliState, immediate: bool) -> None:
+    """Cancel the subscription at period end (default) or immediately."""
+    billing = state.billing
+    change = billing.subscriptions.cancel(billing.customer_id, immediate=immediate)
+    subscription = change.subscription
+    if immediate:
+        echo(f"Subscription canceled immediately: {subscription.subscription_id}")
+        if change.invoice is not None:
+            echo(f"Final invoice: {change.invoice.invoice_id} "
+                 f"{format_money(change.invoice.total)} ({change.invoice.status})")
+        echo("Access revoked; no refunds are issued. This cannot be reactivated.")
+        return
+    echo(f"Subscription will cancel at period end: {subscription.period.end:%Y-%m-%d}")
+    echo("Access continues until then; reactivate with "
+         "'nself tenant billing subscription reactivate'.")
+
+
+@subscription_group.command("reactivate")
+@pass_state
+def subscription_reactivate(state: CliState) -> None:
+    """Undo a cancellation scheduled for the period end."""
+    billing = state.billing
+    change = billing.subscriptions.reactivate(billing.customer_id)
+    echo(f"Subscription reactivated: {change.subscription.subscription_id} "
+         f"(continues on {change.subscription.plan_name})")
 
 
 COMMANDS = [subscription_group]

@@ -37,10 +37,16 @@ class Subscription:
     trial_end: datetime | None = None
     scheduled_plan_name: str | None = None
     canceled_at: datetime | None = None
+    #: the plan the current period began on (its price is billed at period close)
+    period_plan_name: str | None = None
 
     @property
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+    @property
+    def in_trial_at_period_end(self) -> bool:
+        return self.trial_end is not None and self.trial_end >= self.period.end
 
     def pipe_line(self) -> str:
         """The spec's ``billing_get_subscription`` output:

@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 
+from sqlalchemy import Connection
+
+from ..domain.invoicing import Invoice, InvoiceKind, InvoiceStatus, plan_price, upgrade_line
 from ..domain.periods import start_of_day
+from ..domain.plans import Plan
+from ..domain.proration import upgrade_charge
 from ..domain.subscriptions import INTERVAL_MONTHS, Subscription, SubscriptionStatus, first_period
 from ..errors import Conflict, InvalidInput, NotFound, PlanNotFound
+from ..providers.local import new_id
 from ..store import catalog as catalog_store
 from ..store import customers as customer_store
+from ..store import invoices as invoice_store
 from ..store import subscriptions as store
 from .context import Context
+from .cycle import CycleService, close_final, invoice_closings
+from .local_engine import require_local
+
+NO_SUBSCRIPTION = "No active subscription"
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """The outcome of an upgrade, a downgrade, a cancellation or a reactivation."""
+
+    subscription: Subscription
+    previous_plan: str
+    #: the invoice made at once (an upgrade's prorated difference, an immediate
+    #: cancellation's final invoice), if any
+    invoice: Invoice | None = None
+
+
+def _rank(plan: Plan) -> tuple[int, Decimal]:
+    """Plans are ordered by tier, then price (a custom price ranks above any set price)."""
+    return plan.tier, plan.price_monthly if plan.price_monthly is not None else Decimal("Infinity")
 
 
 class SubscriptionService:
@@ -21,7 +50,7 @@ class SubscriptionService:
         with self._ctx.db.read() as conn:
             subscription = store.current_for(conn, customer_id)
         if subscription is None:
-            raise NotFound("No active subscription")
+            raise NotFound(NO_SUBSCRIPTION)
         return subscription
 
     def find_current(self, customer_id: str) -> Subscription | None:
@@ -66,3 +95,153 @@ class SubscriptionService:
                 raise Conflict(f"Customer {customer_id} already has an active subscription")
             store.add(conn, subscription, now=now)
         return subscription
+
+    # -- changes to the current subscription ------------------------------------------------
+
+    def _catch_up(self, customer_id: str) -> None:
+        """Close the current subscription's ended periods first, so that a change applies to
+        the period it is made in (and a scheduled cancellation that took effect is final)."""
+        subscription = self.find_current(customer_id)
+        if subscription is not None and subscription.period.end <= self._ctx.clock():
+            CycleService(self._ctx).run(subscription_id=subscription.subscription_id)
+
+    def _plans(self, conn: Connection, subscription: Subscription,
+               plan_name: str) -> tuple[Plan, Plan]:
+        target = catalog_store.get_plan(conn, plan_name)
+        if target is None:
+            raise PlanNotFound(plan_name)
+        current = catalog_store.get_plan(conn, subscription.plan_name)
+        if current is None:
+            raise PlanNotFound(subscription.plan_name)
+        return current, target
+
+    def _locked(self, conn: Connection, customer_id: str, expected: Subscription) -> Subscription:
+        """The current subscription, locked, unchanged since it was checked."""
+        subscription = store.current_for(conn, customer_id, for_update=True)
+        if subscription is None:
+            raise NotFound(NO_SUBSCRIPTION)
+        if (subscription.subscription_id, subscription.plan_name, subscription.period) != (
+                expected.subscription_id, expected.plan_name, expected.period):
+            raise Conflict("The subscription changed meanwhile; run the command again")
+        return subscription
+
+    def upgrade(self, customer_id: str, plan_name: str) -> PlanChange:
+        """Switch to a higher plan now: its quotas apply at once, and the prorated price
+        difference for the rest of the period is invoiced at once."""
+        require_local(self._ctx, "upgrade a subscription")
+        self._catch_up(customer_id)
+        with self._ctx.db.read() as conn:
+            subscription = store.current_for(conn, customer_id)
+            if subscription is None:
+                raise NotFound(NO_SUBSCRIPTION)
+            current, target = self._plans(conn, subscription, plan_name)
+        if target.name == current.name:
+            raise InvalidInput(f"Already on the {current.name} plan")
+        if _rank(target) <= _rank(current):
+            raise InvalidInput(f"Cannot upgrade from {current.name} to {target.name}: not a "
+                               f"higher plan (use: subscription downgrade {target.name})")
+        now = self._ctx.clock()
+        with self._ctx.db.write() as conn:
+            subscription = self._locked(conn, customer_id, subscription)
+            invoice = self._upgrade_invoice(subscription, current, target, now)
+            if invoice is not None:
+                invoice_store.add(conn, invoice, now=now)
+            store.change(conn, subscription.subscription_id, now=now, plan_name=target.name,
+                         scheduled_plan_name=None)
+            updated = store.current_for(conn, customer_id)
+        assert updated is not None
+        return PlanChange(updated, current.name, invoice.invoice if invoice else None)
+
+    def _upgrade_invoice(self, subscription: Subscription, current: Plan, target: Plan,
+                         now: datetime) -> invoice_store.NewInvoice | None:
+        old_price = plan_price(current, subscription.interval)
+        new_price = plan_price(target, subscription.interval)
+        in_trial = subscription.trial_end is not None and subscription.trial_end > now
+        if old_price is None or new_price is None or in_trial:
+            return None  # custom prices are billed outside the tool; trials are free
+        amount = upgrade_charge(old_price, new_price, subscription.period, now)
+        if amount <= 0:
+            return None
+        line = upgrade_line(current, target, amount, subscription.period, now)
+        invoice = Invoice(
+            invoice_id=new_id("in", 16), customer_id=subscription.customer_id,
+            subscription_id=subscription.subscription_id, kind=InvoiceKind.PRORATION.value,
+            status=InvoiceStatus.OPEN.value, currency="usd", total=amount, period_start=now,
+            period_end=subscription.period.end, created_at=now, lines=(line,))
+        return invoice_store.NewInvoice(
+            invoice, f"upgrade:{subscription.subscription_id}:{target.name}:{now.isoformat()}")
+
+    def downgrade(self, customer_id: str, plan_name: str) -> PlanChange:
+        """Schedule a lower plan for the period end: no charge, the current plan (and its
+        quotas) stay until then."""
+        require_local(self._ctx, "downgrade a subscription")
+        self._catch_up(customer_id)
+        with self._ctx.db.read() as conn:
+            subscription = store.current_for(conn, customer_id)
+            if subscription is None:
+                raise NotFound(NO_SUBSCRIPTION)
+            current, target = self._plans(conn, subscription, plan_name)
+        if target.name == current.name:
+            raise InvalidInput(f"Already on the {current.name} plan")
+        if _rank(target) >= _rank(current):
+            raise InvalidInput(f"Cannot downgrade from {current.name} to {target.name}: not a "
+                               f"lower plan (use: subscription upgrade {target.name})")
+        if subscription.cancel_at_period_end:
+            raise Conflict("The subscription is scheduled to cancel at period end "
+                           "(reactivate it first)")
+        now = self._ctx.clock()
+        with self._ctx.db.write() as conn:
+            subscription = self._locked(conn, customer_id, subscription)
+            store.change(conn, subscription.subscription_id, now=now,
+                         scheduled_plan_name=target.name)
+            updated = store.current_for(conn, customer_id)
+        assert updated is not None
+        return PlanChange(updated, current.name)
+
+    def cancel(self, customer_id: str, *, immediate: bool = False) -> PlanChange:
+        """Cancel at the period end (reactivatable), or now: final, with a last invoice for
+        the period's usage so far (and its price: there are no refunds)."""
+        require_local(self._ctx, "cancel a subscription")
+        self._catch_up(customer_id)
+        subscription = self.current(customer_id)
+        now = self._ctx.clock()
+        with self._ctx.db.write() as conn:
+            subscription = self._locked(conn, customer_id, subscription)
+            if not immediate:
+                if not subscription.cancel_at_period_end:
+                    store.change(conn, subscription.subscription_id, now=now,
+                                 cancel_at_period_end=True, canceled_at=now)
+                updated = store.current_for(conn, customer_id)
+                assert updated is not None
+                return PlanChange(updated, subscription.plan_name)
+            made, _ = invoice_closings(conn, [close_final(subscription, now)], now)
+            store.change(conn, subscription.subscription_id, now=now,
+                         status=SubscriptionStatus.CANCELED.value, cancel_at_period_end=False,
+                         scheduled_plan_name=None, canceled_at=now, ended_at=now)
+        ended = Subscription(
+            subscription_id=subscription.subscription_id,
+            customer_id=subscription.customer_id, plan_name=subscription.plan_name,
+            status=SubscriptionStatus.CANCELED.value, period=subscription.period,
+            cancel_at_period_end=False, interval=subscription.interval,
+            anchor_at=subscription.anchor_at, trial_end=subscription.trial_end,
+            canceled_at=now, period_plan_name=subscription.period_plan_name)
+        return PlanChange(ended, subscription.plan_name, made.get(subscription.subscription_id))
+
+    def reactivate(self, customer_id: str) -> PlanChange:
+        """Drop a cancellation scheduled for the period end."""
+        require_local(self._ctx, "reactivate a subscription")
+        self._catch_up(customer_id)
+        subscription = self.find_current(customer_id)
+        if subscription is None:
+            raise NotFound("No subscription found to reactivate (an immediate cancellation "
+                           "is final)")
+        if not subscription.cancel_at_period_end:
+            raise Conflict("Subscription is not scheduled for cancellation")
+        now = self._ctx.clock()
+        with self._ctx.db.write() as conn:
+            subscription = self._locked(conn, customer_id, subscription)
+            store.change(conn, subscription.subscription_id, now=now,
+                         cancel_at_period_end=False, canceled_at=None)
+            updated = store.current_for(conn, customer_id)
+        assert updated is not None
+        return PlanChange(updated, subscription.plan_name)

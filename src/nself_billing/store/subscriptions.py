@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from ..domain.periods import Period
 from ..domain.subscriptions import LIVE_STATUSES, Subscription
@@ -25,18 +25,24 @@ def to_subscription(row: Any) -> Subscription:
         trial_end=row.trial_end,
         scheduled_plan_name=row.scheduled_plan_name,
         canceled_at=row.canceled_at,
+        period_plan_name=row.period_plan_name or row.plan_name,
     )
 
 
-def current_for(conn: Connection, customer_id: str) -> Subscription | None:
-    """The customer's live subscription (the newest, should an operator have made several)."""
-    row = conn.execute(
+def current_for(conn: Connection, customer_id: str, *,
+                for_update: bool = False) -> Subscription | None:
+    """The customer's live subscription (the newest, should an operator have made several).
+    ``for_update`` locks its row (PostgreSQL) against a concurrent change or period close."""
+    query = (
         select(subscriptions)
         .where(subscriptions.c.customer_id == customer_id,
                subscriptions.c.status.in_(LIVE_STATUSES))
         .order_by(subscriptions.c.created_at.desc(), subscriptions.c.subscription_id.desc())
         .limit(1)
-    ).first()
+    )
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
     return None if row is None else to_subscription(row)
 
 
@@ -52,6 +58,14 @@ def add(conn: Connection, subscription: Subscription, *, now: datetime) -> None:
         billing_interval=subscription.interval,
         anchor_at=subscription.anchor_at or subscription.period.start,
         trial_end=subscription.trial_end,
+        period_plan_name=subscription.plan_name,
         created_at=now,
         updated_at=now,
     ))
+
+
+def change(conn: Connection, subscription_id: str, *, now: datetime, **values: Any) -> None:
+    """Set columns of one subscription (plan_name, scheduled_plan_name, status, ...)."""
+    conn.execute(update(subscriptions)
+                 .where(subscriptions.c.subscription_id == subscription_id)
+                 .values(**values, updated_at=now))

@@ -97,6 +97,9 @@ subscriptions = Table(
     Column("provider_schedule_id", String(255)),
     #: the provider's timestamp of the newest state applied (webhooks never roll back past it)
     Column("provider_updated_at", UTCDateTime),
+    #: the plan the current period began on, whose price the period's invoice bills (upgrades
+    #: during the period are charged at once); NULL means plan_name
+    Column("period_plan_name", String(50)),
 )
 Index("idx_subscriptions_customer", subscriptions.c.customer_id)
 Index("idx_subscriptions_period_end", subscriptions.c.status, subscriptions.c.current_period_end)
@@ -190,6 +193,8 @@ payment_methods = Table(
     Column("is_default", Boolean, nullable=False, server_default=false()),
     Column("created_at", UTCDateTime, server_default=NOW),
     Column("detached_at", UTCDateTime),
+    #: a provider token or vault reference (never a card number)
+    Column("reference", String(255)),
 )
 Index("idx_payment_methods_customer", payment_methods.c.customer_id)
 
@@ -207,6 +212,25 @@ payments = Table(
     Column("idempotency_key", String(255)),
     UniqueConstraint("idempotency_key", name="uq_billing_payments_idempotency_key"),
 )
+
+rated_usage = Table(
+    "billing_rated_usage",
+    metadata,
+    Column("subscription_id", String(255), primary_key=True),
+    Column("period_start", UTCDateTime, primary_key=True),
+    Column("service_name", String(50), primary_key=True),
+    Column("period_end", UTCDateTime, nullable=False),
+    #: the plan whose quotas rated the period
+    Column("plan_name", String(50), nullable=False),
+    #: usage billed so far for the period (micro-units) and what it cost
+    Column("quantity_micros", BigInteger, nullable=False, server_default=text("0")),
+    Column("amount", Numeric(12, 2), nullable=False, server_default=text("0")),
+    #: the invoice that last billed it
+    Column("invoice_id", String(255)),
+    Column("updated_at", UTCDateTime, server_default=NOW),
+    sqlite_with_rowid=False,
+)
+Index("idx_rated_usage_period_end", rated_usage.c.period_end)
 
 webhook_events = Table(
     "billing_webhook_events",

@@ -1,0 +1,168 @@
+"""The spec's functions for subscriptions, invoices, payment methods and the portal.
+
+Provider-neutral despite the ``stripe_`` names (they act through the configured provider).
+Like their bash twins, the ``stripe_*`` functions print what the command prints and also
+return the data; errors are raised as ``BillingError`` (the bash functions returned 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .api import default_billing
+from .domain.invoicing import Invoice
+from .domain.payments import PaymentMethod
+from .services.cycle import CycleResult
+from .services.invoices import PaymentResult
+from .services.subscriptions import PlanChange
+
+__all__ = [
+    "billing_cycle",
+    "billing_get_subscription",
+    "stripe_customer_portal",
+    "stripe_invoice_download",
+    "stripe_invoice_list",
+    "stripe_invoice_pay",
+    "stripe_invoice_show",
+    "stripe_payment_add",
+    "stripe_payment_list",
+    "stripe_payment_remove",
+    "stripe_payment_set_default",
+    "stripe_subscription_cancel",
+    "stripe_subscription_downgrade",
+    "stripe_subscription_reactivate",
+    "stripe_subscription_upgrade",
+]
+
+
+def billing_get_subscription() -> str:
+    """``sub_id|plan_name|status|period_start|period_end|cancel_at_end`` of the current
+    customer's subscription; ``NotFound`` without one."""
+    billing = default_billing()
+    return billing.subscriptions.current(billing.customer_id).pipe_line()
+
+
+def stripe_subscription_upgrade(plan_name: str) -> PlanChange:
+    """Upgrade now (prorated invoice at once), as ``subscription upgrade``."""
+    billing = default_billing()
+    change = billing.subscriptions.upgrade(billing.customer_id, plan_name)
+    print(f"Subscription upgraded: {change.previous_plan} -> {change.subscription.plan_name}")
+    return change
+
+
+def stripe_subscription_downgrade(plan_name: str) -> PlanChange:
+    """Schedule a downgrade for the period end, as ``subscription downgrade``."""
+    billing = default_billing()
+    change = billing.subscriptions.downgrade(billing.customer_id, plan_name)
+    print(f"Downgrade scheduled: {change.previous_plan} -> "
+          f"{change.subscription.scheduled_plan_name} on "
+          f"{change.subscription.period.end:%Y-%m-%d}")
+    return change
+
+
+def stripe_subscription_cancel(immediate: bool | str = False) -> PlanChange:
+    """Cancel at period end, or now with ``immediate`` (also ``"--immediate"`` as in bash)."""
+    now = immediate is True or str(immediate).lower() in ("--immediate", "immediate", "true")
+    billing = default_billing()
+    change = billing.subscriptions.cancel(billing.customer_id, immediate=now)
+    if now:
+        print(f"Subscription canceled immediately: {change.subscription.subscription_id}")
+    else:
+        print(f"Subscription will cancel at period end: "
+              f"{change.subscription.period.end:%Y-%m-%d}")
+    return change
+
+
+def stripe_subscription_reactivate() -> PlanChange:
+    """Undo a cancellation scheduled for the period end."""
+    billing = default_billing()
+    change = billing.subscriptions.reactivate(billing.customer_id)
+    print(f"Subscription reactivated: {change.subscription.subscription_id}")
+    return change
+
+
+def billing_cycle() -> CycleResult:
+    """Close every period that has ended (as ``cycle``); safe to call any number of times."""
+    return default_billing().cycle.run()
+
+
+def stripe_invoice_list() -> list[Invoice]:
+    from .cli.invoice import _day
+    from .domain.money import format_money
+
+    billing = default_billing()
+    invoices = billing.invoices.list(billing.customer_id)
+    print("Recent Invoices")
+    for invoice in invoices:
+        print(f"{invoice.invoice_id} {_day(invoice.created_at)} "
+              f"{format_money(invoice.total, invoice.currency)} {invoice.status}")
+    return invoices
+
+
+def stripe_invoice_show(invoice_id: str) -> Invoice:
+    from .cli.invoice import invoice_text
+
+    billing = default_billing()
+    invoice = billing.invoices.get(billing.customer_id, invoice_id)
+    print(invoice_text(invoice))
+    return invoice
+
+
+def stripe_invoice_download(invoice_id: str) -> Path:
+    billing = default_billing()
+    print(f"Downloading invoice: {invoice_id}")
+    path = billing.invoices.download(billing.customer_id, invoice_id)
+    print(f"Invoice downloaded: {path}")
+    return path
+
+
+def stripe_invoice_pay(invoice_id: str) -> PaymentResult:
+    billing = default_billing()
+    result = billing.invoices.pay(billing.customer_id, invoice_id)
+    print(("Invoice already paid: " if result.already_paid else "Invoice paid: ") + invoice_id)
+    return result
+
+
+def stripe_payment_list() -> list[PaymentMethod]:
+    billing = default_billing()
+    methods = billing.payment_methods.list(billing.customer_id)
+    print("Payment Methods")
+    for method in methods:
+        print(f"{method.payment_method_id}  {method.label}"
+              + ("  (default)" if method.is_default else ""))
+    return methods
+
+
+def stripe_payment_add(*, brand: str | None = None, last4: str | None = None,
+                       exp: str | None = None, token: str | None = None,
+                       default: bool = False) -> PaymentMethod:
+    """Record a payment method reference (never a card number)."""
+    billing = default_billing()
+    method = billing.payment_methods.add(billing.customer_id, brand=brand, last4=last4,
+                                         expiry=exp, reference=token, make_default=default)
+    print(f"Payment method added: {method.payment_method_id}")
+    return method
+
+
+def stripe_payment_remove(payment_method_id: str) -> PaymentMethod:
+    billing = default_billing()
+    method = billing.payment_methods.remove(billing.customer_id, payment_method_id)
+    print(f"Payment method removed: {payment_method_id}")
+    return method
+
+
+def stripe_payment_set_default(payment_method_id: str) -> PaymentMethod:
+    billing = default_billing()
+    method = billing.payment_methods.set_default(billing.customer_id, payment_method_id)
+    print(f"Default payment method: {payment_method_id}")
+    return method
+
+
+def stripe_customer_portal() -> str:
+    """Print ``Customer Portal URL:`` and the link (as the bash tool) and return the URL."""
+    billing = default_billing()
+    link = billing.portal.link(billing.customer_id)
+    print("Customer Portal URL:")
+    print(link.url)
+    print("Portal session created")
+    return link.url

@@ -1,0 +1,45 @@
+"""``cycle``: close every billing period that has ended (run it from cron)."""
+
+from __future__ import annotations
+
+import click
+
+from ..domain.money import format_money
+from .render import echo, format_option, json_text
+from .state import CliState, pass_state
+
+
+@click.command("cycle")
+@format_option(choices=("table", "json"))
+@pass_state
+def cycle(state: CliState, output_format: str) -> None:
+    """Close ended billing periods: invoice them, apply scheduled changes, open the next.
+
+    Safe to run any number of times: a period is never invoiced twice."""
+    result = state.billing.cycle.run()
+    if output_format == "json":
+        echo(json_text({
+            "closed": result.closed, "invoices": result.invoice_ids, "total": result.total,
+            "downgraded": result.downgraded, "canceled": result.canceled,
+            "adjustments": result.adjustments,
+            "failures": [{"subscription_id": s, "error": e} for s, e in result.failures],
+            "skipped_reason": result.skipped_reason,
+        }))
+    elif result.skipped_reason:
+        echo(f"Billing cycle skipped: {result.skipped_reason}")
+    elif not result.closed and not result.failures:
+        echo("Billing cycle: nothing due")
+    else:
+        echo(f"Billing cycle: closed {result.closed} period(s), {len(result.invoice_ids)} "
+             f"invoice(s) totalling {format_money(result.total)}")
+        echo(f"Scheduled changes applied: {result.downgraded} downgrade(s), "
+             f"{result.canceled} cancellation(s)")
+        if result.adjustments:
+            echo(f"Late usage adjustments: {result.adjustments}")
+    for subscription_id, message in result.failures:
+        click.echo(f"Error: {subscription_id} not closed: {message}", err=True)
+    if result.failures:
+        raise click.exceptions.Exit(1)
+
+
+COMMANDS = [cycle]

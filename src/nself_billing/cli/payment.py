@@ -1,0 +1,94 @@
+"""``payment list|add|remove|default``: payment method references (never card numbers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..domain.payments import PaymentMethod
+from .aliases import AliasedGroup
+from .render import echo, emit_records, format_option
+from .state import CliState, pass_state
+
+METHOD_COLUMNS = ("payment_method_id", "type", "brand", "last4", "exp_month", "exp_year",
+                  "is_default", "reference", "created_at")
+PORTAL_HINT = "nself tenant billing customer portal"
+
+
+def method_record(method: PaymentMethod) -> dict[str, Any]:
+    return {column: getattr(method, column) for column in METHOD_COLUMNS}
+
+
+@click.group("payment", cls=AliasedGroup, aliases={"ls": "list"})
+def payment_group() -> None:
+    """The current customer's payment methods."""
+
+
+@payment_group.command("list")
+@format_option()
+@pass_state
+def payment_list(state: CliState, output_format: str) -> None:
+    """List saved payment methods."""
+    billing = state.billing
+    methods = billing.payment_methods.list(billing.customer_id)
+    if output_format != "table":
+        emit_records([method_record(m) for m in methods], output_format, columns=METHOD_COLUMNS)
+        return
+    echo("Payment Methods")
+    if not methods:
+        echo("No payment methods on file")
+    for method in methods:
+        echo(f"{method.payment_method_id}  {method.label}"
+             + ("  (default)" if method.is_default else ""))
+    echo(f"Use customer portal for full management: {PORTAL_HINT}")
+
+
+@payment_group.command("add")
+@click.option("--brand", help="Card brand (visa, mastercard, amex, ...).")
+@click.option("--last4", help="The card's last four digits (never the whole number).")
+@click.option("--exp", "expiry", metavar="MM/YYYY", help="Expiry month and year.")
+@click.option("--token", "reference", help="A provider token or vault reference instead.")
+@click.option("--default", "make_default", is_flag=True, help="Make it the default method.")
+@pass_state
+def payment_add(state: CliState, brand: str | None, last4: str | None, expiry: str | None,
+                reference: str | None, make_default: bool) -> None:
+    """Add a payment method reference (without options: how to add one securely)."""
+    if not any((brand, last4, expiry, reference)):
+        echo("Add Payment Method")
+        echo("Please use the customer portal to add payment methods securely:")
+        echo(PORTAL_HINT)
+        echo("Or record a reference: payment add --brand visa --last4 4242 --exp 12/2030 "
+             "(or --token <reference>)")
+        echo("Note: card numbers are never stored; adding payment methods requires PCI "
+             "compliance, which the payment provider's portal provides.")
+        return
+    billing = state.billing
+    method = billing.payment_methods.add(billing.customer_id, brand=brand, last4=last4,
+                                         expiry=expiry, reference=reference,
+                                         make_default=make_default)
+    echo(f"Payment method added: {method.payment_method_id} ({method.label}"
+         + (", default)" if method.is_default else ")"))
+
+
+@payment_group.command("remove")
+@click.argument("payment_method_id")
+@pass_state
+def payment_remove(state: CliState, payment_method_id: str) -> None:
+    """Remove a payment method (not the only default one)."""
+    billing = state.billing
+    billing.payment_methods.remove(billing.customer_id, payment_method_id)
+    echo(f"Payment method removed: {payment_method_id}")
+
+
+@payment_group.command("default")
+@click.argument("payment_method_id")
+@pass_state
+def payment_default(state: CliState, payment_method_id: str) -> None:
+    """Set the default payment method for future invoices."""
+    billing = state.billing
+    method = billing.payment_methods.set_default(billing.customer_id, payment_method_id)
+    echo(f"Default payment method: {method.payment_method_id} ({method.label})")
+
+
+COMMANDS = [payment_group]

@@ -1,0 +1,107 @@
+"""Invoice use cases: list, show, download as PDF, pay."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..domain.invoicing import Invoice, InvoiceStatus
+from ..errors import Conflict, InvalidInput, NotFound
+from ..providers.local import new_id
+from ..store import customers as customer_store
+from ..store import invoices as store
+from ..store import payment_methods as method_store
+from .context import Context
+from .local_engine import require_local
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    invoice: Invoice
+    payment: store.Payment | None
+    #: True when the invoice had been paid before this call (nothing was charged)
+    already_paid: bool
+
+
+class InvoiceService:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def list(self, customer_id: str, *, limit: int | None = None) -> builtins.list[Invoice]:
+        with self._ctx.db.read() as conn:
+            return store.list_for(conn, customer_id, limit=limit)
+
+    def get(self, customer_id: str, invoice_id: str) -> Invoice:
+        with self._ctx.db.read() as conn:
+            invoice = store.get(conn, invoice_id, customer_id=customer_id)
+        if invoice is None:
+            raise NotFound(f"Invoice not found: {invoice_id}")
+        return invoice
+
+    def download(self, customer_id: str, invoice_id: str, *,
+                 directory: Path | None = None) -> Path:
+        """Write the invoice as a PDF to ``<export dir>/<id>.pdf`` (whole or not at all)."""
+        invoice = self.get(customer_id, invoice_id)
+        if not _SAFE_ID.match(invoice.invoice_id):
+            raise InvalidInput(f"Invoice id cannot be a file name: {invoice.invoice_id!r}")
+        with self._ctx.db.read() as conn:
+            customer = customer_store.get(conn, customer_id)
+        from .invoice_pdf import render_pdf
+
+        data = render_pdf(invoice, customer)
+        target_dir = directory or self._ctx.settings.export_dir
+        target = target_dir / f"{invoice.invoice_id}.pdf"
+        try:
+            target_dir.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=target_dir, prefix=".invoice-",
+                                                 suffix=".pdf.part")
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.replace(temporary, target)
+        except OSError as error:
+            raise InvalidInput(f"Cannot write {target}: {error.strerror}") from None
+        return target
+
+    def pay(self, customer_id: str, invoice_id: str) -> PaymentResult:
+        """Charge an open invoice with the default payment method; paying a paid invoice
+        again charges nothing (the payment is keyed by the invoice)."""
+        require_local(self._ctx, "pay an invoice")
+        invoice = self.get(customer_id, invoice_id)
+        if invoice.is_paid:
+            return PaymentResult(invoice, self._payment_of(invoice_id), True)
+        if invoice.status in (InvoiceStatus.VOID, InvoiceStatus.DRAFT):
+            raise Conflict(f"Invoice {invoice_id} is {invoice.status} and cannot be paid")
+        with self._ctx.db.read() as conn:
+            method = method_store.default_for(conn, customer_id)
+        if method is None and invoice.total > 0:
+            raise InvalidInput("No payment method on file (add one: nself tenant billing "
+                               "payment add)")
+        # offline there is no one to charge: the payment is recorded against the method on
+        # file and the operator collects it outside the tool
+        key = f"pay:{invoice_id}"
+        method_id = method.payment_method_id if method else None
+        now = self._ctx.clock()
+        payment = store.Payment(new_id("py", 16), invoice_id, customer_id, invoice.total,
+                                invoice.currency, "succeeded", method_id, now)
+        with self._ctx.db.write() as conn:
+            current = store.get(conn, invoice_id, customer_id=customer_id, for_update=True)
+            if current is None:
+                raise NotFound(f"Invoice not found: {invoice_id}")
+            if current.is_paid:  # a concurrent pay won: nothing more to record
+                return PaymentResult(current, None, True)
+            store.add_payment(conn, payment, idempotency_key=key, now=now)
+            store.mark_paid(conn, invoice_id, paid_at=now)
+            paid = store.get(conn, invoice_id)
+        assert paid is not None
+        return PaymentResult(paid, payment, False)
+
+    def _payment_of(self, invoice_id: str) -> store.Payment | None:
+        with self._ctx.db.read() as conn:
+            found = store.payments_for(conn, invoice_id)
+        return found[-1] if found else None

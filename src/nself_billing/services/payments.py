@@ -1,0 +1,88 @@
+"""Payment method use cases: list, add (references only), remove, set the default."""
+
+from __future__ import annotations
+
+import builtins
+
+from ..domain.payments import PaymentMethod, check_card, check_reference, parse_expiry
+from ..errors import Conflict, InvalidInput, NotFound
+from ..providers.local import new_id
+from ..store import customers as customer_store
+from ..store import payment_methods as store
+from .context import Context
+from .local_engine import require_local
+
+
+class PaymentMethodService:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def list(self, customer_id: str) -> builtins.list[PaymentMethod]:
+        with self._ctx.db.read() as conn:
+            return store.list_for(conn, customer_id)
+
+    def add(self, customer_id: str, *, brand: str | None = None, last4: str | None = None,
+            expiry: str | None = None, reference: str | None = None,
+            make_default: bool = False) -> PaymentMethod:
+        """Store a reference to a payment method: a provider token (``reference``) and/or the
+        card's brand, last four digits and expiry. The first one becomes the default."""
+        now = self._ctx.clock()
+        require_local(self._ctx, "add a payment method")
+        card = brand is not None or last4 is not None or expiry is not None
+        if not card and not reference:
+            raise InvalidInput("Give --brand, --last4 and --exp, or --token")
+        checked_reference = check_reference(reference) if reference else None
+        month = year = None
+        if card:
+            brand, last4 = check_card(brand, last4)
+            if expiry is None:
+                raise InvalidInput("Missing --exp (MM/YYYY)")
+            month, year = parse_expiry(expiry, now)
+        with self._ctx.db.read() as conn:
+            if not customer_store.exists(conn, customer_id):
+                raise NotFound(f"Customer not found: {customer_id}")
+        method_id = new_id("pm", 16)
+        with self._ctx.db.write() as conn:
+            first = store.default_for(conn, customer_id) is None
+            method = PaymentMethod(method_id, customer_id, "card" if card else "token",
+                                   brand if card else None, last4 if card else None, month, year,
+                                   False, checked_reference, now)
+            store.add(conn, method, now=now)
+            if first or make_default:
+                store.make_default(conn, customer_id, method_id)
+            added = store.get(conn, customer_id, method_id)
+        assert added is not None
+        return added
+
+    def remove(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
+        """Detach a method. The default may go only if another remains (which becomes the
+        default): the spec refuses to remove the only default method."""
+        require_local(self._ctx, "remove a payment method")
+        method = self._get(customer_id, payment_method_id)
+        with self._ctx.db.read() as conn:
+            others = [m for m in store.list_for(conn, customer_id)
+                      if m.payment_method_id != payment_method_id]
+        if method.is_default and not others:
+            raise Conflict("Cannot remove the default payment method: it is the only one "
+                           "(add another first)")
+        with self._ctx.db.write() as conn:
+            store.detach(conn, payment_method_id, now=self._ctx.clock())
+            if method.is_default:
+                store.make_default(conn, customer_id, others[-1].payment_method_id)
+        return method
+
+    def set_default(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
+        require_local(self._ctx, "set the default payment method")
+        self._get(customer_id, payment_method_id)
+        with self._ctx.db.write() as conn:
+            store.make_default(conn, customer_id, payment_method_id)
+            method = store.get(conn, customer_id, payment_method_id)
+        assert method is not None
+        return method
+
+    def _get(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
+        with self._ctx.db.read() as conn:
+            method = store.get(conn, customer_id, payment_method_id)
+        if method is None:
+            raise NotFound(f"Payment method not found: {payment_method_id}")
+        return method

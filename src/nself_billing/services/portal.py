@@ -1,0 +1,106 @@
+"""Signed, expiring links to the customer portal of our own HTTP service (local provider).
+
+A token is ``<payload>.<signature>``: the payload is base64url JSON ``{"c": customer id,
+"e": expiry (Unix seconds)}`` and the signature HMAC-SHA256 of the payload with the portal
+secret (``BILLING_PORTAL_SECRET``, or a random one generated once into
+``${BILLING_DATA_DIR}/portal.secret``). The HTTP service verifies tokens with ``verify_token``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+from ..errors import ConfigError, InvalidInput
+from ..settings import Settings
+from .context import Context
+from .local_engine import require_local
+
+PORTAL_TTL = timedelta(hours=1)
+DEFAULT_BASE_URL = "http://127.0.0.1:8400"
+SECRET_FILE = "portal.secret"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def portal_secret(settings: Settings) -> bytes:
+    """The signing secret: the configured one, else one generated once and kept (0600)."""
+    configured = settings.portal_secret
+    if configured:
+        return bytes(configured.reveal(), "utf-8")
+    path = settings.data_dir / SECRET_FILE
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise ConfigError(f"Cannot read {path}: {error.strerror}") from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return path.read_bytes().strip()
+    except OSError as error:
+        raise ConfigError(f"Cannot create {path}: {error.strerror}") from None
+    value = secrets.token_urlsafe(32).encode("ascii")
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(value)
+    return value
+
+
+def issue_token(secret: bytes, customer_id: str, expires_at: datetime) -> str:
+    payload = _b64(json.dumps({"c": customer_id, "e": int(expires_at.timestamp())},
+                              separators=(",", ":")).encode("utf-8"))
+    signature = hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest()
+    return f"{payload}.{_b64(signature)}"
+
+
+def verify_token(secret: bytes, token: str, now: datetime) -> str:
+    """The customer id a valid, unexpired token was issued for; ``InvalidInput`` otherwise."""
+    payload, _, signature = token.partition(".")
+    try:
+        expected = hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(signature)):
+            raise InvalidInput("Invalid portal token")
+        data = json.loads(_unb64(payload))
+        customer_id, expiry = str(data["c"]), int(data["e"])
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+        raise InvalidInput("Invalid portal token") from None
+    if now >= datetime.fromtimestamp(expiry, UTC):
+        raise InvalidInput("Portal link expired (create a new one: customer portal)")
+    return customer_id
+
+
+@dataclass(frozen=True)
+class PortalLink:
+    url: str
+    expires_at: datetime
+
+
+class PortalService:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def link(self, customer_id: str, *, ttl: timedelta = PORTAL_TTL) -> PortalLink:
+        require_local(self._ctx, "make a local portal link")
+        base = (self._ctx.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
+        expires_at = self._ctx.clock() + ttl
+        token = issue_token(portal_secret(self._ctx.settings), customer_id, expires_at)
+        return PortalLink(f"{base}/portal?token={quote(token)}", expires_at)
+
+    def verify(self, token: str) -> str:
+        return verify_token(portal_secret(self._ctx.settings), token, self._ctx.clock())
