@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from ..billing import Billing
 from . import errors
-from .routes import account, health, quota, reports, usage, webhooks
+from .routes import account, health, portal, quota, reports, usage, webhooks
 
 #: seconds a verified API key is reused without a database read (see ApiKeyService)
 AUTH_CACHE_SECONDS = 1.0
@@ -26,8 +26,8 @@ def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECON
     )
     app.state.billing = billing
     errors.install(app)
-    for router in (health.router, usage.router, reports.router, quota.router,
-                   account.router, webhooks.router):
+    for router in (health.router, usage.router, reports.router, reports.invoices_router,
+                   quota.router, account.router, webhooks.router, portal.router):
         app.include_router(router)
     return app
 
