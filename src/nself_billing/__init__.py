@@ -82,3 +82,8 @@ from .api_subscriptions import *  # noqa: F403
 from .api_subscriptions import __all__ as _subscriptions_all
 
 __all__ += _subscriptions_all
+
+from .api_stripe import *  # noqa: F403
+from .api_stripe import __all__ as _stripe_all
+
+__all__ += _stripe_all

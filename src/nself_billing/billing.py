@@ -19,6 +19,8 @@ from .services.payments import PaymentMethodService
 from .services.portal import PortalService
 from .services.query import QueryService
 from .services.quotas import QuotaService
+from .services.stripe_billing import StripeBillingService
+from .services.stripe_outbox import OutboxService
 from .services.subscriptions import SubscriptionService
 from .services.usage import UsageService
 from .services.webhook_inbox import WebhookInbox
@@ -49,6 +51,9 @@ class Billing:
         self.invoices = InvoiceService(ctx)
         self.payment_methods = PaymentMethodService(ctx)
         self.portal = PortalService(ctx)
+        # stripe: use cases on the remote provider, and the usage outbox towards its meters
+        self.stripe = StripeBillingService(ctx)
+        self.outbox = OutboxService(ctx)
         # the HTTP service (issue 7)
         self.apikeys = ApiKeyService(ctx)
         self.ingest = UsageIngestService(ctx, self.usage)

@@ -7,7 +7,9 @@ adapter maps the same calls onto Stripe. The database rows are the mirror either
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -37,3 +39,151 @@ class PaymentProvider(Protocol):
     def check_connection(self) -> str:
         """One line describing a working connection; raises ProviderError otherwise."""
         ...
+
+
+# --- Remote billing: what only a remote provider (Stripe) does --------------------------------
+# The local provider keeps these use cases in our database (services/subscriptions.py,
+# invoices, payments); a remote provider is the source of truth for them and our tables are its
+# mirror. Kept apart from PaymentProvider so the local implementation is not disturbed: a
+# service checks ``isinstance(ctx.provider, RemoteBilling)`` and dispatches.
+
+
+@dataclass(frozen=True)
+class RemoteSubscription:
+    subscription_id: str
+    customer_id: str
+    status: str
+    #: the plan the current price belongs to (``None`` for a price we did not create)
+    plan_name: str | None
+    interval: str
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    canceled_at: datetime | None
+    ended_at: datetime | None
+    trial_end: datetime | None
+    schedule_id: str | None
+    #: the provider's own creation time of the object, used for ordering
+    created: datetime | None
+
+
+@dataclass(frozen=True)
+class RemoteInvoice:
+    invoice_id: str
+    customer_id: str
+    subscription_id: str | None
+    status: str
+    number: str | None
+    currency: str
+    total: Decimal
+    subtotal: Decimal
+    amount_due: Decimal
+    period_start: datetime | None
+    period_end: datetime | None
+    created: datetime | None
+    paid_at: datetime | None
+    finalized_at: datetime | None
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None
+
+
+@dataclass(frozen=True)
+class RemotePaymentMethod:
+    payment_method_id: str
+    customer_id: str | None
+    type: str
+    brand: str | None
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class MeterEvent:
+    """One usage event for a Billing Meter; ``identifier`` is stable across retries so the
+    provider counts it once."""
+
+    identifier: str
+    event_name: str
+    customer_id: str
+    value: Decimal
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class CatalogPlan:
+    name: str
+    description: str
+    currency: str
+    price_monthly: Decimal | None
+    price_yearly: Decimal | None
+    #: service -> overage price per unit (metered services only)
+    overage: dict[str, Decimal]
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    plan_name: str
+    product_id: str
+    price_monthly_id: str | None
+    price_yearly_id: str | None
+    #: service -> (meter id, metered price id)
+    meters: dict[str, tuple[str, str]]
+    created: tuple[str, ...]
+
+
+@runtime_checkable
+class RemoteBilling(Protocol):
+    """Operations a remote provider performs itself. Every write takes an idempotency key
+    derived from the operation, so a command re-run after a crash does not act twice."""
+
+    def retrieve_customer(self, customer_id: str) -> ProviderCustomer: ...
+
+    def portal_url(self, customer_id: str, *, return_url: str | None,
+                   flow: str | None = None) -> str: ...
+
+    def list_subscriptions(self, customer_id: str) -> list[RemoteSubscription]: ...
+
+    def retrieve_subscription(self, subscription_id: str) -> RemoteSubscription: ...
+
+    def upgrade_subscription(self, subscription_id: str, *, plan_name: str, interval: str,
+                             idempotency_key: str) -> RemoteSubscription: ...
+
+    def schedule_downgrade(self, subscription_id: str, *, plan_name: str, interval: str,
+                           idempotency_key: str) -> RemoteSubscription: ...
+
+    def cancel_subscription(self, subscription_id: str, *, immediate: bool,
+                            idempotency_key: str) -> RemoteSubscription: ...
+
+    def reactivate_subscription(self, subscription_id: str, *,
+                                idempotency_key: str) -> RemoteSubscription: ...
+
+    def list_invoices(self, customer_id: str, *, limit: int = 10) -> list[RemoteInvoice]: ...
+
+    def retrieve_invoice(self, invoice_id: str) -> RemoteInvoice: ...
+
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> RemoteInvoice: ...
+
+    def download_invoice_pdf(self, invoice_id: str) -> bytes: ...
+
+    def list_payment_methods(self, customer_id: str) -> list[RemotePaymentMethod]: ...
+
+    def detach_payment_method(self, customer_id: str, payment_method_id: str, *,
+                              idempotency_key: str) -> None: ...
+
+    def set_default_payment_method(self, customer_id: str, payment_method_id: str, *,
+                                   idempotency_key: str) -> None: ...
+
+    def sync_catalog(self, plans: list[CatalogPlan]) -> list[CatalogEntry]: ...
+
+    def send_meter_events(self, events: list[MeterEvent]) -> None:
+        """Send a batch; returns only when the provider acknowledged all of it."""
+        ...
+
+    def meter_event_total(self, service: str, customer_id: str, start: datetime,
+                          end: datetime) -> Decimal | None: ...
+
+    def list_webhook_endpoints(self) -> list[dict[str, Any]]: ...
+
+    def list_events(self, *, limit: int = 10) -> list[dict[str, Any]]: ...

@@ -291,5 +291,56 @@ api_keys = Table(
     UniqueConstraint("key_hash", name="uq_billing_api_keys_hash"),
 )
 
+usage_outbox = Table(
+    "billing_usage_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("usage_record_id", BigInteger),
+    #: sent to Stripe with the event; the same on every retry, so Stripe counts it once
+    Column("identifier", String(100), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("service_name", String(50), nullable=False),
+    Column("quantity_micros", BigInteger, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    #: pending | sent | failed (rejected by Stripe) | expired (older than Stripe accepts)
+    Column("status", String(10), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime),
+    #: a drainer's lease on the row, so two drainers do not send the same batch at once
+    Column("claimed_until", UTCDateTime),
+    Column("claim_token", String(32)),
+    Column("last_error", Text),
+    Column("sent_at", UTCDateTime),
+    Column("created_at", UTCDateTime, server_default=NOW),
+    UniqueConstraint("identifier", name="uq_billing_usage_outbox_identifier"),
+)
+Index("idx_usage_outbox_status", usage_outbox.c.status, usage_outbox.c.id)
+Index("idx_usage_outbox_usage_record", usage_outbox.c.usage_record_id)
+
+stripe_object_state = Table(
+    "billing_stripe_object_state",
+    metadata,
+    #: a Stripe object id (sub_..., in_..., cus_..., pm_...)
+    Column("object_id", String(255), primary_key=True),
+    Column("object_type", String(50), nullable=False),
+    #: ``created`` of the newest event applied to it: an older event never rolls it back
+    Column("last_event_created", UTCDateTime, nullable=False),
+    Column("last_event_id", String(255), nullable=False),
+)
+
+provider_operations = Table(
+    "billing_provider_operations",
+    metadata,
+    #: the idempotency key sent with the write
+    Column("op_key", String(255), primary_key=True),
+    Column("operation", String(50), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    #: NULL while the outcome is unknown: a re-run of the same operation reuses the key
+    Column("completed_at", UTCDateTime),
+)
+Index("idx_provider_operations_open", provider_operations.c.operation,
+      provider_operations.c.target, provider_operations.c.completed_at)
+
 #: tables in dependency order (parents first); tests truncate them in reverse
 ALL_TABLES = tuple(metadata.sorted_tables)

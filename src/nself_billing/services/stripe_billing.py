@@ -1,0 +1,391 @@
+"""The billing use cases on Stripe: Stripe is the truth, our tables its mirror.
+
+Each use case calls Stripe first (with an idempotency key derived from the operation), then
+refreshes the mirror in one transaction. Reads also refresh the mirror, so objects created in the
+Stripe Dashboard are seen. The shared commands (customer, subscription, invoice, payment) call
+these when the configured provider is remote (see docs/STRIPE.md, "Wiring").
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+
+from ..errors import BillingError, ConfigError, Conflict, InvalidInput, NotFound, ProviderError
+from ..providers.port import (
+    CatalogEntry,
+    CatalogPlan,
+    ProviderCustomer,
+    RemoteBilling,
+    RemoteInvoice,
+    RemotePaymentMethod,
+    RemoteSubscription,
+)
+from ..store import catalog as catalog_store
+from ..store import stripe_mirror as mirror
+from ..store.tables import plans as plans_table
+from .context import Context
+from .stripe_events import TEST_EVENT_PREFIX
+
+DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8400/api/webhooks/stripe"
+WEBHOOK_PATH = "/api/webhooks/stripe"
+
+
+@dataclass(frozen=True)
+class WebhookTestResult:
+    url: str
+    event_id: str
+    event_type: str
+    status: int
+    body: str
+
+
+class StripeBillingService:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    @property
+    def remote(self) -> RemoteBilling:
+        provider = self._ctx.provider
+        if not isinstance(provider, RemoteBilling):
+            raise ConfigError(
+                "This needs the Stripe provider (set STRIPE_SECRET_KEY or BILLING_PROVIDER=stripe)"
+            )
+        return provider
+
+    @property
+    def enabled(self) -> bool:
+        return isinstance(self._ctx.provider, RemoteBilling)
+
+    @contextmanager
+    def _operation(self, operation: str, target: str) -> Iterator[str]:
+        """The idempotency key of one write, journaled in ``billing_provider_operations``.
+
+        A re-run after a crash, or after an answer that left the outcome unknown (network,
+        409, 429, 5xx), reuses the key, so Stripe replays its first answer instead of acting
+        twice; once the outcome is known (success or a definite refusal such as a declined
+        card) the journal entry is closed, and asking again later (cancel, reactivate,
+        cancel) is a new request."""
+        with self._ctx.db.write() as conn:
+            key = mirror.open_operation(conn, operation, target, now=self._ctx.clock())
+        try:
+            yield key
+        except ProviderError as error:
+            if not _outcome_unknown(error):
+                self._close(key)
+            raise
+        except BillingError:
+            self._close(key)
+            raise
+        self._close(key)
+
+    def _close(self, key: str) -> None:
+        with self._ctx.db.write() as conn:
+            mirror.close_operation(conn, key, now=self._ctx.clock())
+
+    # --- customers -------------------------------------------------------------------------
+
+    def customer(self, customer_id: str) -> ProviderCustomer:
+        found = self.remote.retrieve_customer(customer_id)
+        with self._ctx.db.write() as conn:
+            mirror.upsert_customer(
+                conn,
+                found.customer_id,
+                email=found.email,
+                name=found.name,
+                phone=found.phone,
+                now=self._ctx.clock(),
+            )
+        return found
+
+    def portal_url(self, customer_id: str) -> str:
+        return self.remote.portal_url(customer_id, return_url=self._ctx.settings.base_url)
+
+    # --- subscriptions ---------------------------------------------------------------------
+
+    def _mirror_subscription(
+        self, sub: RemoteSubscription, scheduled_plan: str | None = None
+    ) -> RemoteSubscription:
+        now = self._ctx.clock()
+        with self._ctx.db.write() as conn:
+            mirror.upsert_subscription(conn, sub, provider_time=now, now=now)
+            if scheduled_plan is not None:
+                mirror.set_scheduled_plan(conn, sub.subscription_id, scheduled_plan)
+        return sub
+
+    def subscriptions(self, customer_id: str) -> list[RemoteSubscription]:
+        found = self.remote.list_subscriptions(customer_id)
+        for sub in found:
+            self._mirror_subscription(sub)
+        return found
+
+    def current_subscription(self, customer_id: str) -> RemoteSubscription:
+        live = [
+            s
+            for s in self.subscriptions(customer_id)
+            if s.status in ("active", "trialing", "past_due", "unpaid", "incomplete")
+        ]
+        if not live:
+            raise NotFound("No active subscription")
+        return live[0]
+
+    def start(
+        self, customer_id: str, plan_name: str, *, interval: str = "month", trial_days: int = 0
+    ) -> RemoteSubscription:
+        """Subscribe the customer on Stripe (the plan's Price by lookup key, plus its metered
+        overage Prices on a monthly plan) and mirror the subscription."""
+        self._plan(plan_name)
+        remote = self.remote
+        with self._operation("subscribe", f"{customer_id}:{plan_name}:{interval}") as key:
+            subscription_id = self._ctx.provider.create_subscription(
+                customer_id=customer_id,
+                plan_name=plan_name,
+                interval=interval,
+                trial_days=trial_days,
+                idempotency_key=key,
+            )
+        return self._mirror_subscription(remote.retrieve_subscription(subscription_id))
+
+    def upgrade(self, customer_id: str, plan_name: str) -> RemoteSubscription:
+        sub = self.current_subscription(customer_id)
+        self._plan(plan_name)
+        with self._operation("upgrade", f"{sub.subscription_id}:{plan_name}") as key:
+            changed = self.remote.upgrade_subscription(
+                sub.subscription_id,
+                plan_name=plan_name,
+                interval=sub.interval,
+                idempotency_key=key,
+            )
+        return self._mirror_subscription(changed)
+
+    def downgrade(self, customer_id: str, plan_name: str) -> RemoteSubscription:
+        sub = self.current_subscription(customer_id)
+        self._plan(plan_name)
+        with self._operation("downgrade", f"{sub.subscription_id}:{plan_name}") as key:
+            changed = self.remote.schedule_downgrade(
+                sub.subscription_id,
+                plan_name=plan_name,
+                interval=sub.interval,
+                idempotency_key=key,
+            )
+        return self._mirror_subscription(changed, scheduled_plan=plan_name)
+
+    def cancel(self, customer_id: str, *, immediate: bool = False) -> RemoteSubscription:
+        sub = self.current_subscription(customer_id)
+        mode = "now" if immediate else "period-end"
+        with self._operation(f"cancel-{mode}", sub.subscription_id) as key:
+            changed = self.remote.cancel_subscription(
+                sub.subscription_id, immediate=immediate, idempotency_key=key
+            )
+        return self._mirror_subscription(changed)
+
+    def reactivate(self, customer_id: str) -> RemoteSubscription:
+        sub = self.current_subscription(customer_id)
+        if not sub.cancel_at_period_end:
+            raise Conflict("The subscription is not scheduled for cancellation")
+        with self._operation("reactivate", sub.subscription_id) as key:
+            changed = self.remote.reactivate_subscription(sub.subscription_id, idempotency_key=key)
+        return self._mirror_subscription(changed)
+
+    def _plan(self, plan_name: str) -> None:
+        from ..errors import PlanNotFound
+
+        with self._ctx.db.read() as conn:
+            if catalog_store.get_plan(conn, plan_name) is None:
+                raise PlanNotFound(plan_name)
+
+    # --- invoices --------------------------------------------------------------------------
+
+    def _mirror_invoices(self, found: list[RemoteInvoice]) -> None:
+        now = self._ctx.clock()
+        with self._ctx.db.write() as conn:
+            for invoice in found:
+                mirror.upsert_invoice(conn, invoice, provider_time=None, now=now)
+
+    def invoices(self, customer_id: str, *, limit: int = 10) -> list[RemoteInvoice]:
+        found = self.remote.list_invoices(customer_id, limit=limit)
+        self._mirror_invoices(found)
+        return found
+
+    def invoice(self, invoice_id: str) -> RemoteInvoice:
+        found = self.remote.retrieve_invoice(invoice_id)
+        self._mirror_invoices([found])
+        return found
+
+    def pay_invoice(self, invoice_id: str) -> RemoteInvoice:
+        with self._operation("pay", invoice_id) as key:
+            paid = self.remote.pay_invoice(invoice_id, idempotency_key=key)
+        self._mirror_invoices([paid])
+        return paid
+
+    def download_invoice(self, invoice_id: str, directory: Path | None = None) -> Path:
+        target_dir = directory or self._ctx.settings.export_dir
+        if not invoice_id.replace("_", "").isalnum():
+            raise InvalidInput(f"Invalid invoice id: {invoice_id}")
+        body = self.remote.download_invoice_pdf(invoice_id)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        path = target_dir / f"{invoice_id}.pdf"
+        partial = path.with_suffix(".pdf.part")
+        partial.write_bytes(body)
+        partial.replace(path)
+        return path
+
+    # --- payment methods -------------------------------------------------------------------
+
+    def payment_methods(self, customer_id: str) -> list[RemotePaymentMethod]:
+        found = self.remote.list_payment_methods(customer_id)
+        with self._ctx.db.write() as conn:
+            mirror.replace_payment_methods(conn, customer_id, found, now=self._ctx.clock())
+        return found
+
+    def add_payment_method_url(self, customer_id: str) -> str:
+        """A Billing Portal link that opens on the payment-method form: card numbers are typed
+        into Stripe's page, never into our tool."""
+        return self.remote.portal_url(
+            customer_id, return_url=self._ctx.settings.base_url, flow="payment_method_update"
+        )
+
+    def remove_payment_method(self, customer_id: str, payment_method_id: str) -> None:
+        with self._operation("pm-detach", f"{customer_id}:{payment_method_id}") as key:
+            self.remote.detach_payment_method(customer_id, payment_method_id, idempotency_key=key)
+        with self._ctx.db.write() as conn:
+            mirror.detach_payment_method(conn, payment_method_id, at=self._ctx.clock())
+
+    def set_default_payment_method(self, customer_id: str, payment_method_id: str) -> None:
+        with self._operation("pm-default", f"{customer_id}:{payment_method_id}") as key:
+            self.remote.set_default_payment_method(
+                customer_id, payment_method_id, idempotency_key=key
+            )
+        with self._ctx.db.write() as conn:
+            mirror.set_default_payment_method(conn, customer_id, payment_method_id)
+
+    # --- plan catalog ----------------------------------------------------------------------
+
+    def plan_sync(self) -> list[CatalogEntry]:
+        """Products, Prices and Meters for every plan of our catalog, found or created; the
+        Stripe ids are stored on ``billing_plans``. Safe to run again."""
+        with self._ctx.db.read() as conn:
+            plans = catalog_store.list_plans(conn)
+        wanted = [
+            CatalogPlan(
+                name=p.name,
+                description=p.description,
+                currency="usd",
+                price_monthly=p.price_monthly,
+                price_yearly=p.price_yearly,
+                overage={
+                    q.service: q.overage_price
+                    for q in p.quotas
+                    if q.overage_price and q.overage_price > 0
+                },
+            )
+            for p in plans
+        ]
+        entries = self.remote.sync_catalog(wanted)
+        with self._ctx.db.write() as conn:
+            for entry in entries:
+                conn.execute(
+                    update(plans_table)
+                    .where(plans_table.c.plan_name == entry.plan_name)
+                    .values(
+                        stripe_product_id=entry.product_id,
+                        stripe_price_id=entry.price_monthly_id,
+                        stripe_price_id_yearly=entry.price_yearly_id,
+                    )
+                )
+        return entries
+
+    def price_id(self, plan_name: str, interval: str = "month") -> str | None:
+        """The Stripe price id stored by the last ``plan sync`` (None before it ran)."""
+        if interval not in ("month", "year"):
+            raise InvalidInput(f"Invalid interval: {interval} (expected month or year)")
+        from sqlalchemy import select
+
+        column = (
+            plans_table.c.stripe_price_id
+            if interval == "month"
+            else plans_table.c.stripe_price_id_yearly
+        )
+        with self._ctx.db.read() as conn:
+            row = conn.execute(select(column).where(plans_table.c.plan_name == plan_name)).first()
+        if row is None:
+            from ..errors import PlanNotFound
+
+            raise PlanNotFound(plan_name)
+        return str(row[0]) if row[0] else None
+
+    # --- webhooks --------------------------------------------------------------------------
+
+    def webhook_endpoints(self) -> list[dict[str, Any]]:
+        return self.remote.list_webhook_endpoints()
+
+    def webhook_events(self, limit: int = 10) -> list[dict[str, Any]]:
+        if limit < 1 or limit > 100:
+            raise InvalidInput(f"Invalid limit: {limit} (expected 1 to 100)")
+        return self.remote.list_events(limit=limit)
+
+    def public_webhook_url(self) -> str | None:
+        base = self._ctx.settings.base_url
+        return base.rstrip("/") + WEBHOOK_PATH if base else None
+
+    def webhook_test(
+        self, event_type: str = "customer.updated", *, url: str | None = None, timeout: float = 10.0
+    ) -> WebhookTestResult:
+        """POST a sample event signed with STRIPE_WEBHOOK_SECRET (by the SDK's signing helper)
+        to our receiver and report its answer. Its id starts with ``evt_nself_test_``: the
+        receiver verifies and stores it but applies nothing."""
+        import stripe
+
+        secret = self._ctx.settings.stripe_webhook_secret
+        if secret is None:
+            raise ConfigError("STRIPE_WEBHOOK_SECRET is not set: cannot sign a test event")
+        target = url or DEFAULT_WEBHOOK_URL
+        if not target.startswith(("http://", "https://")):
+            raise InvalidInput(f"Invalid webhook URL: {target}")
+        event_id = TEST_EVENT_PREFIX + secrets.token_hex(8)
+        payload = json.dumps(
+            {
+                "id": event_id,
+                "object": "event",
+                "type": event_type,
+                "livemode": False,
+                "created": int(time.time()),
+                "api_version": self._ctx.settings.stripe_api_version,
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+                "data": {"object": {"id": "nself_test_object", "object": event_type.split(".")[0]}},
+            }
+        )
+        header = stripe.WebhookSignature.generate_signature_header(payload, secret.reveal())
+        request = urllib.request.Request(
+            target,
+            data=payload.encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Stripe-Signature": header},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, body = response.status, response.read().decode(errors="replace")
+        except urllib.error.HTTPError as error:
+            status, body = error.code, error.read().decode(errors="replace")
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise ConfigError(f"Webhook receiver not reachable at {target}: {reason}") from None
+        return WebhookTestResult(target, event_id, event_type, status, body.strip()[:500])
+
+
+def _outcome_unknown(error: ProviderError) -> bool:
+    """Did Stripe perhaps act? Network failures, 409 (a request with this key in flight),
+    429 and 5xx leave it open; any other answer is definite."""
+    status = error.http_status
+    return error.code == "network" or status is None or status in (409, 429) or status >= 500

@@ -1,0 +1,204 @@
+"""Stripe webhook events: verify, store once, apply to the local mirror.
+
+The HTTP receiver (``POST /api/webhooks/stripe``) calls ``verify_and_parse`` then
+``apply_stripe_event`` and answers 2xx once the latter returned: by then the event is committed
+to ``billing_webhook_events``. Usable without HTTP (``webhook test`` and tests call it directly).
+
+Rules:
+- an event id is applied once; a duplicate delivery is acknowledged and ignored;
+- Stripe does not deliver in order: each object keeps the ``created`` time of the newest event
+  applied to it (``billing_stripe_object_state``), and an older event is stored but not applied
+  (``stale``), so it never rolls a newer state back;
+- an event whose object cannot be applied is stored as ``failed`` with the reason and
+  acknowledged (Stripe's retries would fail the same way); ``webhook events`` shows it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ..errors import BillingError, ConfigError, InvalidInput
+from ..providers.stripe import invoice_from, payment_method_from, subscription_from
+from ..settings import Secret
+from ..store import stripe_mirror as mirror
+from .context import Context
+
+#: Stripe's own default: a signature older than five minutes is refused (replay protection)
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+PROCESSED, DUPLICATE, STALE, IGNORED, FAILED, TEST = (
+    "processed",
+    "duplicate",
+    "stale",
+    "ignored",
+    "failed",
+    "test",
+)
+#: id prefix of the events ``webhook test`` sends: verified and stored, never applied
+TEST_EVENT_PREFIX = "evt_nself_test_"
+
+HANDLED_EVENTS = (
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "customer.updated",
+    "payment_method.attached",
+    "payment_method.detached",
+)
+
+
+class SignatureInvalid(InvalidInput):
+    """The Stripe-Signature header does not match the payload (or is too old)."""
+
+
+def verify_and_parse(
+    payload: bytes, sig_header: str | None, secret: Secret | str | None
+) -> dict[str, Any]:
+    """The event as a dict, after checking ``Stripe-Signature`` with the SDK's own helper
+    (HMAC-SHA256 over ``t.payload``, timestamp within 300 seconds)."""
+    import stripe
+
+    key = secret.reveal() if isinstance(secret, Secret) else secret
+    if not key:
+        raise ConfigError("STRIPE_WEBHOOK_SECRET is not set: cannot verify webhook signatures")
+    try:
+        stripe.WebhookSignature.verify_header(payload, sig_header, key, SIGNATURE_TOLERANCE_SECONDS)
+    except stripe.SignatureVerificationError as error:
+        reason = str(getattr(error, "_message", None) or error).splitlines()[0]
+        if "tolerance" in reason.lower():
+            reason = "timestamp outside the tolerance zone"
+        elif "No signatures found matching" in reason:
+            reason = "no signature matches the payload"
+        raise SignatureInvalid(f"Invalid Stripe signature: {reason}") from None
+    try:
+        event = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("Invalid webhook payload: not JSON") from None
+    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        raise InvalidInput("Invalid webhook payload: not a Stripe event")
+    return event
+
+
+def apply_stripe_event(ctx: Context, event: dict[str, Any]) -> str:
+    """Store and apply one event in one transaction. Returns ``processed``, ``duplicate``,
+    ``stale``, ``ignored`` (a type we do not mirror), ``failed`` or ``test`` (a
+    ``webhook test`` event: stored, not applied)."""
+    event_id = str(event.get("id") or "")
+    event_type = str(event.get("type") or "")
+    if not event_id or not event_type:
+        raise InvalidInput("Invalid webhook payload: not a Stripe event")
+    created = _event_time(event)
+    now = ctx.clock()
+    with ctx.db.write() as conn:
+        if not mirror.store_event(
+            conn,
+            event_id=event_id,
+            type_=event_type,
+            api_version=event.get("api_version"),
+            created=created,
+            payload=json.dumps(event, separators=(",", ":")),
+            now=now,
+        ):
+            return DUPLICATE
+        if event_id.startswith(TEST_EVENT_PREFIX):
+            mirror.finish_event(conn, event_id, status=TEST, now=now)
+            return TEST
+        handler = _HANDLERS.get(event_type)
+        if handler is None:
+            mirror.finish_event(conn, event_id, status=IGNORED, now=now)
+            return IGNORED
+        obj = (event.get("data") or {}).get("object") or {}
+        try:
+            with conn.begin_nested():
+                object_id = str(obj["id"])
+                if not mirror.advance_object(
+                    conn,
+                    object_id=object_id,
+                    object_type=str(obj.get("object") or event_type),
+                    created=created,
+                    event_id=event_id,
+                ):
+                    outcome = STALE
+                else:
+                    handler(conn, obj, created, now)
+                    outcome = PROCESSED
+        except (BillingError, KeyError, TypeError, ValueError) as error:
+            ctx.log.warning(
+                "stripe event %s (%s) not applied: %s", event_id, event_type, _first_line(error)
+            )
+            mirror.finish_event(conn, event_id, status=FAILED, now=now, error=_first_line(error))
+            return FAILED
+        mirror.finish_event(conn, event_id, status=outcome, now=now)
+    ctx.log.info("stripe event %s (%s): %s", event_id, event_type, outcome)
+    return outcome
+
+
+def _event_time(event: dict[str, Any]) -> datetime:
+    created = event.get("created")
+    if isinstance(created, int | float):
+        return datetime.fromtimestamp(int(created), UTC)
+    raise InvalidInput("Invalid webhook payload: the event has no created time")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _subscription(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
+    mirror.upsert_subscription(conn, subscription_from(obj), provider_time=created, now=now)
+
+
+def _invoice(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
+    mirror.upsert_invoice(conn, invoice_from(obj), provider_time=created, now=now)
+
+
+def _customer(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
+    customer_id = str(obj["id"])
+    mirror.upsert_customer(
+        conn,
+        customer_id,
+        email=obj.get("email"),
+        name=obj.get("name"),
+        phone=obj.get("phone"),
+        now=now,
+    )
+    default = (obj.get("invoice_settings") or {}).get("default_payment_method")
+    if isinstance(default, dict):
+        default = default.get("id")
+    mirror.set_default_payment_method(conn, customer_id, default)
+
+
+def _pm_attached(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
+    method = payment_method_from(obj, None)
+    if not method.customer_id:
+        raise InvalidInput(f"payment method {method.payment_method_id} has no customer")
+    mirror.upsert_payment_method(conn, method, method.customer_id, now=now)
+
+
+def _pm_detached(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
+    mirror.detach_payment_method(conn, str(obj["id"]), at=created)
+
+
+_Handler = Callable[[Connection, dict[str, Any], datetime, datetime], None]
+_HANDLERS: dict[str, _Handler] = {
+    "customer.subscription.created": _subscription,
+    "customer.subscription.updated": _subscription,
+    "customer.subscription.deleted": _subscription,
+    "invoice.created": _invoice,
+    "invoice.finalized": _invoice,
+    "invoice.paid": _invoice,
+    "invoice.payment_failed": _invoice,
+    "customer.updated": _customer,
+    "payment_method.attached": _pm_attached,
+    "payment_method.detached": _pm_detached,
+}

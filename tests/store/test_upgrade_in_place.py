@@ -1,0 +1,96 @@
+"""An older database is upgraded in place by the first use of a newer release, keeping its
+data: the schema of the first release (revision 0001) with rows in it, then ``Billing``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from nself_billing import Billing
+from nself_billing.store.catalog import seed_default_plans
+from nself_billing.store.db import Database
+from nself_billing.store.migrate import MIGRATIONS_DIR, SCHEMA_REVISION, current_revision
+
+from ..conftest import CONFIG_VARS, PG_ADMIN_URL
+
+
+@pytest.fixture
+def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest
+                 ) -> Iterator[tuple[str, dict[str, str]]]:
+    """A database migrated only to revision 0001, and the environment that points at it."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    env["NSELF_ROOT"] = str(tmp_path)
+    if backend == "sqlite":
+        data = tmp_path / ".nself" / "billing"
+        data.mkdir(parents=True)
+        url = f"sqlite:///{data / 'billing.db'}"
+        yield url, env
+        return
+    request.getfixturevalue("pg_database_url")  # skips (or fails in CI) without a server
+    import psycopg
+
+    name = f"nself_old_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    env["BILLING_DATABASE_URL"] = f"{base}/{name}"
+    try:
+        yield env["BILLING_DATABASE_URL"], env
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _migrate_to(db: Database, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.write() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def test_first_release_database_is_upgraded_with_its_data(old_database):
+    url, env = old_database
+    db = Database(url)
+    try:
+        _migrate_to(db, "0001")
+        with db.write() as conn:
+            seed_default_plans(conn)
+            conn.execute(text(
+                "INSERT INTO billing_customers (customer_id, email, name)"
+                " VALUES ('cus_old', 'old@example.com', 'Old Tenant')"))
+            conn.execute(text(
+                "INSERT INTO billing_subscriptions (subscription_id, customer_id, plan_name,"
+                " status, current_period_start, current_period_end) VALUES ('sub_old', 'cus_old',"
+                " 'starter', 'active', '2026-01-01 00:00:00', '2026-02-01 00:00:00')"))
+            conn.execute(text(
+                "INSERT INTO billing_invoices (invoice_id, customer_id, total_amount, status)"
+                " VALUES ('in_old', 'cus_old', 29.00, 'paid')"))
+        with db.read() as conn:
+            assert current_revision(conn) == "0001"
+    finally:
+        db.dispose()
+
+    with Billing.from_env(env) as billing:
+        with billing.context.db.read() as conn:
+            assert current_revision(conn) == SCHEMA_REVISION
+        assert billing.customers.get("cus_old").email == "old@example.com"
+        subscription = billing.subscriptions.current("cus_old")
+        assert (subscription.subscription_id, subscription.plan_name) == ("sub_old", "starter")
+        assert billing.queries.render(
+            "SELECT total_amount FROM billing_invoices WHERE invoice_id = 'in_old'"
+        ).startswith("29")
+        assert billing.plans.get("pro").price_monthly == Decimal("99.00")
+        # the upgraded database takes the newer features' writes
+        billing.usage.record("api", 5, customer_id="cus_old")
+        [line] = billing.quotas.statuses(services=["api"], customer_id="cus_old")
+        assert line.usage == 5
