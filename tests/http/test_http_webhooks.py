@@ -107,17 +107,30 @@ def test_a_duplicate_delivery_answers_2xx_and_changes_nothing(http, service):
 
 def test_unknown_event_types_are_stored_and_acknowledged(http, service):
     payload = event("evt_unknown", kind="radar.early_fraud_warning.created")
-    assert post(http, payload, sign(payload)).status_code == 200
-    assert [r[:2] for r in stored(service)] == [("evt_unknown",
-                                                 "radar.early_fraud_warning.created")]
+    answer = post(http, payload, sign(payload))
+    assert (answer.status_code, answer.json()["status"]) == (200, "ignored")
+    assert stored(service) == [("evt_unknown", "radar.early_fraud_warning.created", "ignored")]
 
 
-def test_out_of_order_deliveries_are_all_stored(http, service):
+def test_an_older_event_arriving_after_a_newer_one_does_not_roll_state_back(http, service):
+    service.customers.create(email="a@example.com", name="Start", customer_id="cus_alpha")
     newer = event("evt_b", kind="customer.updated", created=1_767_000_100, name="New")
     older = event("evt_a", kind="customer.updated", created=1_767_000_000, name="Old")
-    for payload in (newer, older):
-        assert post(http, payload, sign(payload)).status_code == 200
+    statuses = [post(http, payload, sign(payload)).json()["status"] for payload in (newer, older)]
+    assert statuses == ["processed", "stale"]
+    assert service.customers.get("cus_alpha").name == "New"
     assert [r[0] for r in stored(service)] == ["evt_a", "evt_b"]
+
+
+def test_a_handled_event_is_applied_before_the_answer(http, service):
+    service.customers.create(email="a@example.com", name="Start", customer_id="cus_alpha")
+    payload = event("evt_c", kind="customer.updated", name="Applied",
+                    email="applied@example.com")
+    answer = post(http, payload, sign(payload))
+    assert answer.json()["status"] == "processed"
+    customer = service.customers.get("cus_alpha")
+    assert (customer.name, customer.email) == ("Applied", "applied@example.com")
+    assert stored(service) == [("evt_c", "customer.updated", "processed")]
 
 
 def test_a_signed_body_that_is_not_an_event_is_refused(http, service):
@@ -146,3 +159,13 @@ def test_without_a_webhook_secret_the_endpoint_answers_503(env, clock):
                                      "code": "NOT_CONFIGURED"}
         finally:
             server.stop()
+
+
+def test_the_webhook_test_command_reaches_the_receiver(server, service, cli):
+    from .conftest import WEBHOOK_SECRET
+
+    result = cli("tenant", "billing", "webhook", "test", "--url", server.url + URL,
+                 extra_env={"STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    assert result.exit_code == 0, result.output
+    assert "Receiver answered: HTTP 200" in result.output
+    assert [row[2] for row in stored(service)] == ["test"]
