@@ -16,8 +16,10 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain.customers import customer_id_problem
-from ..domain.usage import check_service, metadata_and_json, micros_of, parse_quantity
-from ..errors import BillingError, InvalidInput, NotFound
+from ..domain.money import MAX_QUANTITY, MICROS
+from ..domain.services import SERVICES
+from ..domain.usage import metadata_and_json, micros_of, parse_quantity
+from ..errors import BillingError, InvalidInput, NotFound, UnknownService
 from ..store import customers as customer_store
 from ..store import usage as store
 from .context import Context
@@ -25,6 +27,8 @@ from .usage import PreparedBatch, UsageService
 
 MAX_BATCH = 1000
 MAX_ID_LENGTH = 128
+#: whole quantities up to this are exact without the Decimal parse
+_MAX_WHOLE = int(MAX_QUANTITY)
 EVENT_FIELDS = frozenset({"service", "quantity", "id", "timestamp", "metadata", "customer_id"})
 
 
@@ -141,9 +145,9 @@ class UsageIngestService:
     def _parse(raw: object, caller_customer_id: str | None, now: datetime) -> store.NewUsage:
         if not isinstance(raw, Mapping):
             raise _EventError("event", "must be a JSON object")
-        unknown = sorted(str(k) for k in raw if k not in EVENT_FIELDS)
-        if unknown:
-            raise _EventError(unknown[0], "unknown field")
+        if not raw.keys() <= EVENT_FIELDS:
+            raise _EventError(sorted(str(k) for k in raw if k not in EVENT_FIELDS)[0],
+                              "unknown field")
         customer = raw.get("customer_id")
         if caller_customer_id is None:
             if not isinstance(customer, str) or not customer:
@@ -157,15 +161,17 @@ class UsageIngestService:
         service = raw.get("service")
         if not isinstance(service, str):
             raise _EventError("service", "required (a service name)")
-        try:
-            check_service(service)
-        except BillingError as problem:
-            raise _EventError("service", problem.message) from None
+        if service not in SERVICES:
+            raise _EventError("service", UnknownService(service).message)
         if "quantity" not in raw:
             raise _EventError("quantity", "required")
+        value = raw["quantity"]
         try:
-            quantity = parse_quantity(raw["quantity"])
-            micros = micros_of(quantity)
+            if type(value) is int and 0 <= value <= _MAX_WHOLE:
+                quantity, micros = Decimal(value), value * MICROS
+            else:
+                quantity = parse_quantity(value)
+                micros = micros_of(quantity)
         except BillingError as problem:
             raise _EventError("quantity", problem.message) from None
         except ArithmeticError:
@@ -174,7 +180,7 @@ class UsageIngestService:
             metadata, metadata_json = metadata_and_json(raw.get("metadata"))
         except BillingError as problem:
             raise _EventError("metadata", problem.message) from None
-        if _has_nul(metadata):
+        if "\\u0000" in metadata_json and _has_nul(metadata):
             # PostgreSQL text and jsonb cannot hold NUL: refuse it on both backends alike
             raise _EventError("metadata", "must not contain NUL characters")
         event_id = raw.get("id")
