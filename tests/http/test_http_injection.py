@@ -93,3 +93,19 @@ def test_webhook_fields_are_stored_literally(http, service, payload):
         event_id, kind = conn.exec_driver_sql(
             "SELECT event_id, type FROM billing_webhook_events").one()
     assert (event_id, kind) == (f"evt_{payload}", payload)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS[:5])
+def test_quota_and_report_parameters_are_never_interpreted(http, tenants, service, payload):
+    key = bearer(tenants["cus_alpha"])
+    assert http.get(f"/v1/quota/{payload}", headers=key).status_code in (404, 422)
+    assert http.post(f"/v1/quota/{payload}/consume", headers=key).status_code in (404, 422)
+    consume = http.post("/v1/quota/api/consume", headers=key,
+                        json={"quantity": 1, "id": payload, "metadata": {"m": payload}})
+    assert consume.status_code == 200
+    for params in ({"period": payload}, {"period": "custom", "start": payload, "end": payload},
+                   {"service": payload}):
+        assert http.get("/v1/usage", headers=key, params=params).status_code == 422
+    with service.context.db.read() as conn:
+        assert conn.exec_driver_sql(
+            "SELECT idempotency_key FROM billing_usage_records").scalar() == f"cus_alpha:{payload}"
