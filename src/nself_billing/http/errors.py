@@ -94,7 +94,18 @@ async def _http_error(_request: Request, error: Exception) -> JSONResponse:
                         status_code=error.status_code, headers=error.headers)
 
 
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    """The last line of defence: a bug answers a JSON 500 (logged with its traceback to the
+    billing log), never a traceback to the caller."""
+    billing = getattr(request.app.state, "billing", None)
+    if billing is not None:
+        billing.context.log.error("unhandled error on %s %s", request.method, request.url.path,
+                                  exc_info=error)
+    return JSONResponse({"error": "Internal error", "code": "INTERNAL"}, status_code=500)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(BillingError, _billing_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
