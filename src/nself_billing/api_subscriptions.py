@@ -87,6 +87,7 @@ def billing_cycle() -> CycleResult:
 
 
 def stripe_invoice_list() -> list[Invoice]:
+    """Print the current customer's invoices (as ``invoice list``) and return them."""
     from .cli.invoice import _day
     from .domain.money import format_money
 
@@ -100,6 +101,8 @@ def stripe_invoice_list() -> list[Invoice]:
 
 
 def stripe_invoice_show(invoice_id: str) -> Invoice:
+    """Print an invoice with its lines and totals (as ``invoice show``) and return it;
+    ``NotFound`` for an unknown invoice."""
     from .cli.invoice import invoice_text
 
     billing = default_billing()
@@ -109,6 +112,7 @@ def stripe_invoice_show(invoice_id: str) -> Invoice:
 
 
 def stripe_invoice_download(invoice_id: str) -> Path:
+    """Write the invoice as a PDF to ``<export dir>/<id>.pdf`` and return the path."""
     billing = default_billing()
     print(f"Downloading invoice: {invoice_id}")
     path = billing.invoices.download(billing.customer_id, invoice_id)
@@ -117,6 +121,7 @@ def stripe_invoice_download(invoice_id: str) -> Path:
 
 
 def stripe_invoice_pay(invoice_id: str) -> PaymentResult:
+    """Pay an open invoice with the default payment method (paying twice charges once)."""
     billing = default_billing()
     result = billing.invoices.pay(billing.customer_id, invoice_id)
     print(("Invoice already paid: " if result.already_paid else "Invoice paid: ") + invoice_id)
@@ -124,6 +129,7 @@ def stripe_invoice_pay(invoice_id: str) -> PaymentResult:
 
 
 def stripe_payment_list() -> list[PaymentMethod]:
+    """Print the saved payment methods (as ``payment list``) and return them."""
     billing = default_billing()
     methods = billing.payment_methods.list(billing.customer_id)
     print("Payment Methods")
@@ -145,6 +151,7 @@ def stripe_payment_add(*, brand: str | None = None, last4: str | None = None,
 
 
 def stripe_payment_remove(payment_method_id: str) -> PaymentMethod:
+    """Remove a payment method; the only default method cannot be removed (``Conflict``)."""
     billing = default_billing()
     method = billing.payment_methods.remove(billing.customer_id, payment_method_id)
     print(f"Payment method removed: {payment_method_id}")
@@ -152,6 +159,7 @@ def stripe_payment_remove(payment_method_id: str) -> PaymentMethod:
 
 
 def stripe_payment_set_default(payment_method_id: str) -> PaymentMethod:
+    """Make a saved payment method the default and return it."""
     billing = default_billing()
     method = billing.payment_methods.set_default(billing.customer_id, payment_method_id)
     print(f"Default payment method: {payment_method_id}")
