@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from nself_billing import Billing
 from nself_billing.http import create_app
@@ -19,11 +20,11 @@ WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
 
 
 class RunningServer:
-    def __init__(self, billing: Billing) -> None:
+    def __init__(self, billing: Billing, app: FastAPI | None = None) -> None:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(billing), log_level="warning", access_log=False,
+        config = uvicorn.Config(app or create_app(billing), log_level="warning", access_log=False,
                                 lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},

@@ -124,3 +124,26 @@ def test_a_key_revoked_from_another_process_is_refused_within_a_second(http, ten
         other_process.apikeys.revoke(key.split("_")[1])
     time.sleep(1.1)
     assert http.get("/v1/subscription", headers=bearer(key)).status_code == 401
+
+
+def test_an_unexpected_error_answers_a_json_500_without_details(service):
+    import httpx
+
+    from nself_billing.http import create_app
+
+    from .conftest import RunningServer
+
+    app = create_app(service)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    server = RunningServer(service, app)
+    try:
+        answer = httpx.get(server.url + "/boom")
+    finally:
+        server.stop()
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "Internal error", "code": "INTERNAL"}
+    assert "secret" not in answer.text
