@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..services.export import EXPORT_TYPES
 from .render import echo
 from .state import CliState, pass_state
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @click.command("export")
@@ -49,7 +53,7 @@ def export(state: CliState, kind: str | None, export_all: bool, output_format: s
         echo(f"Export complete: {path}")
 
 
-def _stderr_console():  # type: ignore[no-untyped-def]
+def _stderr_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True)

@@ -8,6 +8,7 @@ replaced unless ``force`` is given (the no-overwrite rename is ``os.link``, atom
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -119,8 +120,9 @@ class ExportService:
         if output_format == "csv":
             parts = EXPORT_TYPES[:-1] if kind == "all" else (kind,)
             for part, path in zip(parts, paths, strict=True):
-                written += self._write(path, force, lambda out, p=part: self._csv(
-                    out, p, customer_id, year, raw, progress))
+                written += self._write(path, force, functools.partial(
+                    self._csv, part=part, customer_id=customer_id, year=year, raw=raw,
+                    progress=progress))
         else:
             written = self._write(paths[0], force, lambda out: self._json(
                 out, kind, customer_id, year, raw, progress))
@@ -188,6 +190,7 @@ class ExportService:
         with self._ctx.db.read() as conn:
             customer = customer_store.get(conn, customer_id)
         subscriptions_list = self._subscriptions(customer_id)
+        invoices_list = self._invoices(customer_id, year)
         live = [s for s in subscriptions_list if s["is_current"]]
         head = {
             "customer": None if customer is None else {
@@ -196,14 +199,14 @@ class ExportService:
                 "project_name": customer.project_name, "created_at": customer.created_at},
             "subscription": live[0] if live else None,
             "subscriptions": subscriptions_list,
-            "invoices": self._invoices(customer_id, year),
+            "invoices": invoices_list,
             "payments": self._payments(customer_id),
         }
         text = json.dumps(_plain(head), indent=2, ensure_ascii=False)
         writer.write(text[:-2] + ',\n  "usage": ')
         rows = self._write_usage_json(writer, customer_id, year, raw, progress, indent="  ")
         writer.write("\n}")
-        return rows + len(head["invoices"]) + len(subscriptions_list)
+        return rows + len(invoices_list) + len(subscriptions_list)
 
     def _write_usage_json(self, writer: io.TextIOWrapper, customer_id: str, year: int | None,
                           raw: bool, progress: Progress | None, indent: str = "") -> int:

@@ -99,6 +99,8 @@ class Database:
             pinned.fairy = None
             fairy.invalidate()
             wrapped = exc.DBAPIError.instance(None, None, error, dbapi_error)
+            if not isinstance(wrapped, exc.DBAPIError):  # instance() may wrap as StatementError
+                raise
             raise billing_error(wrapped) from wrapped
 
     def dispose(self) -> None:
