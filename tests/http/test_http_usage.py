@@ -142,3 +142,15 @@ def test_the_usage_summary_of_the_callers_customer(http, tenants):
     custom = http.get("/v1/usage", headers=key, params={
         "period": "custom", "start": "2026-01-01", "end": "2026-01-31"})
     assert {r["service"]: r["quantity"] for r in custom.json()["services"]}["api"] == "1200"
+
+
+def test_dates_at_the_edge_of_the_calendar_are_refused_not_crashed_on(http, tenants):
+    key = bearer(tenants["cus_alpha"])
+    for params in ({"period": "custom", "start": "9999-12-30", "end": "9999-12-31"},
+                   {"period": "custom", "start": "0001-01-01", "end": "0001-01-02"}):
+        assert http.get("/v1/usage", headers=key, params=params).status_code == 422
+    for stamp in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", 1e20, -1e12):
+        answer = http.post("/v1/usage", headers=key,
+                           json={"service": "api", "quantity": 1, "timestamp": stamp})
+        assert answer.status_code == 422, stamp
+        assert answer.json()["errors"][0]["field"] == "timestamp"

@@ -134,7 +134,9 @@ def test_a_handled_event_is_applied_before_the_answer(http, service):
 
 
 def test_a_signed_body_that_is_not_an_event_is_refused(http, service):
-    for payload in (b"[1, 2]", b"{}", b'{"id": 5, "type": "x"}', b"\xff\xfe"):
+    for payload in (b"[1, 2]", b"{}", b'{"id": 5, "type": "x"}', b"\xff\xfe",
+                    b'{"id": "evt_x", "type": "x"}', event(created=10**20),
+                    event(created=-5), b'{"id": "evt_x", "type": "x", "created": "soon"}'):
         signature = sign(payload) if payload != b"\xff\xfe" else "t=1,v1=00"
         answer = post(http, payload, signature)
         assert answer.status_code == 400, payload

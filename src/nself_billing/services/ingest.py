@@ -27,6 +27,8 @@ from .usage import PreparedBatch, UsageService
 
 MAX_BATCH = 1000
 MAX_ID_LENGTH = 128
+#: years a usage timestamp may have (beyond them, day arithmetic overflows)
+_EARLIEST, _LATEST = 1970, 9998
 #: whole quantities up to this are exact without the Decimal parse
 _MAX_WHOLE = int(MAX_QUANTITY)
 EVENT_FIELDS = frozenset({"service", "quantity", "id", "timestamp", "metadata", "customer_id"})
@@ -84,7 +86,13 @@ def _parse_timestamp(value: object) -> datetime:
                           ) from None
     if when.tzinfo is None:
         raise _EventError("timestamp", "a time zone is required (e.g. 2026-01-15T12:00:00Z)")
-    return when.astimezone(UTC)
+    try:
+        moment = when.astimezone(UTC)
+    except OverflowError:
+        raise _EventError("timestamp", "out of range") from None
+    if not _EARLIEST <= moment.year <= _LATEST:
+        raise _EventError("timestamp", f"out of range (years {_EARLIEST} to {_LATEST})")
+    return moment
 
 
 class UsageIngestService:

@@ -14,6 +14,8 @@ from .stripe_events import DUPLICATE, apply_stripe_event, verify_and_parse
 
 #: largest body accepted (Stripe events are a few KB; the biggest stay well under this)
 MAX_PAYLOAD_BYTES = 256 * 1024
+#: 9999-01-01 in Unix seconds: an event "created" later cannot be a date
+_LATEST_CREATED = 253_370_764_800
 
 
 class BadSignature(InvalidInput):
@@ -37,6 +39,10 @@ def _check_event(event: dict[str, object]) -> tuple[str, str]:
         raise BadSignature("Invalid webhook payload: bad event id")
     if not isinstance(kind, str) or not 0 < len(kind) <= 100 or "\x00" in kind:
         raise BadSignature("Invalid webhook payload: bad event type")
+    created = event.get("created")
+    if (not isinstance(created, int | float) or isinstance(created, bool)
+            or not 0 <= created < _LATEST_CREATED):
+        raise BadSignature("Invalid webhook payload: bad created time")
     return event_id, kind
 
 

@@ -14,6 +14,8 @@ from ..auth import CallerKey, customer_for, get_billing
 from .account import CustomerParam
 
 router = APIRouter(tags=["account"])
+#: the days a report may span (past them, the period's day arithmetic would overflow)
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 invoices_router = APIRouter(tags=["account"])
 
 
@@ -30,8 +32,10 @@ def _money(value: Decimal | None) -> str | None:
 async def get_usage(
     request: Request, key: CallerKey, customer_id: CustomerParam = None,
     period: Annotated[str, Query(pattern="^(current|last-month|custom)$")] = "current",
-    start: Annotated[date | None, Query(description="custom period: first day")] = None,
-    end: Annotated[date | None, Query(description="custom period: last day (inclusive)")] = None,
+    start: Annotated[date | None, Query(ge=EARLIEST_DAY, le=LATEST_DAY,
+                                        description="custom period: first day")] = None,
+    end: Annotated[date | None, Query(ge=EARLIEST_DAY, le=LATEST_DAY,
+                                      description="custom period: last day (inclusive)")] = None,
     service: Annotated[str | None, Query(max_length=50)] = None,
 ) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
