@@ -19,6 +19,7 @@ from .services.payments import PaymentMethodService
 from .services.portal import PortalService
 from .services.query import QueryService
 from .services.quotas import QuotaService
+from .services.rollups import RollupService
 from .services.stripe_billing import StripeBillingService
 from .services.stripe_outbox import OutboxService
 from .services.subscriptions import SubscriptionService
@@ -44,6 +45,7 @@ class Billing:
         self.queries = QueryService(ctx)
         self.export = ExportService(ctx)
         self.usage = UsageService(ctx)
+        self.rollups = RollupService(ctx)
         # quotas: limits, status, check/enforce, atomic consume, alerts (issue 4)
         self.quotas = QuotaService(ctx)
         # subscriptions: period close, invoices, payment methods, portal links

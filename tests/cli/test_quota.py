@@ -113,3 +113,15 @@ def test_no_subscription_exits_1(cli):
         "--id", "cus_nosub00000001")
     result = cli("tenant", "billing", "quota")
     assert (result.exit_code, result.stderr) == (1, "Error: No active subscription\n")
+
+
+def test_enterprise_is_unlimited_and_shown_as_such(cli, env):
+    cli("tenant", "billing", "customer", "create", "--email", "e@example.com", "--name", "E",
+        "--id", "cus_enterprise001", "--plan", "enterprise")
+    _record(env, "api", 10**9)
+    result = cli("tenant", "billing", "quota", "--usage")
+    assert result.exit_code == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("║ api"))
+    assert [c.strip(" ║") for c in row.split("│")][1:] == ["Unlimited", "1.0B", "Unlimited",
+                                                          "✓ Unlimited"]
+    assert "No quota alerts" in cli("tenant", "billing", "quota", "--alerts").stdout

@@ -199,3 +199,19 @@ def test_rollups_always_equal_the_raw_events(billing, customer_id, batches):
         expected[(customer, service, moment.date().isoformat())][1] += 1
     actual = {(c, s, str(d)): [int(m), int(n)] for c, s, d, m, n in rollups}
     assert actual == dict(expected)
+
+
+def test_the_report_costs_usage_against_the_customers_quota_overrides(billing, customer_id):
+    billing.usage.record("bandwidth", 525)
+    cost = {r.service: r.cost for r in billing.usage.summary().services}
+    assert cost["bandwidth"] == Decimal("1.25")
+    billing.quotas.set_override("bandwidth", 520, overage_price="0.10")
+    rows = {r.service: r for r in billing.usage.summary().services}
+    assert (rows["bandwidth"].limit, rows["bandwidth"].cost) == (Decimal(520), Decimal("0.50"))
+    billing.quotas.set_override("bandwidth", "unlimited")
+    assert {r.service: r.cost for r in billing.usage.summary().services}["bandwidth"] == 0
+
+
+def test_a_report_for_an_unknown_customer_is_not_found(billing, customer_id):
+    with pytest.raises(NotFound, match="^Customer not found: cus_nobody$"):
+        billing.usage.summary(customer_id="cus_nobody")

@@ -149,3 +149,29 @@ def test_usage_cache_serves_soft_limits_within_its_bound(billing, customer_id):
     assert quotas.enforce("api").usage == 0  # stale within the bound, and a soft limit admits
     quotas.usage_cache_seconds = 0
     assert quotas.enforce("api").usage == 10
+
+
+def test_short_lived_threads_share_a_few_hot_path_connections(billing, customer_id):
+    import threading
+
+    def check():
+        assert billing.quotas.check("api", 1) is True
+
+    for _ in range(3):
+        threads = [threading.Thread(target=check) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(billing.quotas._reader._idle) <= 8
+
+
+def test_a_plan_change_shows_at_once_and_reaches_the_hot_path_within_the_ttl(billing,
+                                                                              customer_id):
+    assert billing.quotas.check("api", 1_000_001) is False  # pro: 1M, cached for the hot path
+    with billing.context.db.write() as conn:
+        conn.exec_driver_sql("UPDATE billing_subscriptions SET plan_name = 'starter'")
+    assert billing.quotas.status("api").quota.limit == Decimal(100000)  # displays read fresh
+    billing.quotas.limits_ttl = 0
+    billing.quotas.invalidate()
+    assert billing.quotas.check("api", 100_001) is False

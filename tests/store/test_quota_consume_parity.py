@@ -32,3 +32,39 @@ def test_consume_without_durability_wait_still_never_passes_a_hard_limit(billing
     billing.quotas.set_override("api", 2, mode="hard")
     assert [billing.quotas.consume("api").admitted for _ in range(3)] == [True, True, False]
     assert billing.quotas.status("api").usage == 2
+
+
+def test_consume_queues_for_stripe_exactly_as_the_outbox_does(billing, customer_id):
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from nself_billing.store import quotas as store
+    from nself_billing.store.outbox import OutboxUsage, enqueue_records, outbox_identifier
+    from nself_billing.store.tables import usage_outbox
+
+    moment = datetime(2026, 1, 15, 12, 30, tzinfo=UTC)
+    reader = billing.quotas._reader
+    consume = store.pg_consume if billing.context.db.is_postgresql else store.sqlite_consume
+    extra = {"durable": True} if billing.context.db.is_postgresql else {"check_key": True}
+    row = consume(reader, customer_id=customer_id, service="api", quantity=Decimal(3),
+                  micros=3_000_000, metadata={}, recorded_at=moment, key="k-consume", now=moment,
+                  first_day=date(2026, 1, 15), end_day=date(2026, 2, 15), limit_micros=10**9,
+                  hard=True, queue_outbox=True, **extra)
+    assert row.inserted
+    with billing.context.db.write() as conn:
+        record_id = conn.execute(select(usage_records.c.id).where(
+            usage_records.c.idempotency_key == "k-consume")).scalar_one()
+        enqueue_records(conn, [OutboxUsage(customer_id, "api", 3_000_000, moment, "k-other",
+                                           record_id)])
+    with billing.context.db.read() as conn:
+        rows = [r._asdict() for r in conn.execute(select(usage_outbox).order_by(usage_outbox.c.id))]
+    for r in rows:
+        r.pop("id")
+        r.pop("created_at", None)  # the server's clock
+    consumed, enqueued = rows
+    assert consumed.pop("identifier") != enqueued.pop("identifier")
+    assert consumed == enqueued
+    with billing.context.db.read() as conn:
+        identifier = conn.execute(select(usage_outbox.c.identifier).order_by(
+            usage_outbox.c.id)).scalars().first()
+    assert identifier == outbox_identifier(customer_id, "k-consume")

@@ -133,7 +133,7 @@ def show_quotas(state: CliState, *, service: str | None, with_usage: bool, alert
                 output_format: str) -> str:
     quotas = state.billing.quotas
     services = [service] if service else None
-    limits = quotas.limits()
+    limits = quotas.limits(fresh=True)
     if alerts:
         if service:
             quotas.status(service)  # an unknown service is an error, not an empty list

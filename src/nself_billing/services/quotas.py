@@ -34,10 +34,10 @@ from ..domain.quotas import QuotaBand, QuotaStatus, thresholds_crossed, threshol
 from ..domain.services import SERVICE_NAMES, SERVICES, unit_of
 from ..domain.usage import check_service, micros_of, parse_metadata, parse_quantity
 from ..errors import InvalidInput, NotFound, PlanNotFound, UnknownService
+from ..providers.port import RemoteBilling
 from ..store import catalog as catalog_store
 from ..store import quotas as store
 from ..store import subscriptions as subscription_store
-from ..store.usage import NewUsage, insert_event
 from .context import Context
 
 
@@ -166,7 +166,10 @@ class QuotaService:
         self._limits: dict[str, tuple[float, CustomerLimits]] = {}
         self._periods: dict[str, Period] = {}
         self._reader = store.UsageReader(ctx.db.engine)
+        self._gate = store.WriterGate(ctx.db.engine)
         self._static_customer: str | None = None
+        #: a remote provider (Stripe) gets consumed usage through the outbox, like recorded usage
+        self._queue_outbox = isinstance(ctx.provider, RemoteBilling)
         #: PostgreSQL: wait for the WAL flush before answering a consume (see store.pg_consume)
         self.durable_consume = True
         self._usage: dict[tuple[str, str], tuple[float, Period, int]] = {}
@@ -175,10 +178,11 @@ class QuotaService:
 
     # -- limits ---------------------------------------------------------------------------
 
-    def limits(self, customer_id: str | None = None) -> CustomerLimits:
-        """The customer's effective limits; ``NotFound`` without an active subscription."""
+    def limits(self, customer_id: str | None = None, *, fresh: bool = False) -> CustomerLimits:
+        """The customer's effective limits; ``NotFound`` without an active subscription.
+        ``fresh`` skips the cache (the displays use it; the hot path does not)."""
         cid = customer_id or self._static_customer or self._current_customer()
-        cached = self._limits.get(cid)
+        cached = None if fresh else self._limits.get(cid)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         with self._ctx.db.read() as conn:
@@ -264,7 +268,7 @@ class QuotaService:
                  customer_id: str | None = None) -> list[QuotaLine]:
         chosen = [check_service(s) for s in services] if services is not None else list(
             SERVICE_NAMES)
-        limits = self.limits(customer_id)
+        limits = self.limits(customer_id, fresh=True)
         period = limits.period(self._ctx.clock())
         if not with_usage:
             return [QuotaLine(limits.quotas[s], period) for s in chosen]
@@ -364,84 +368,51 @@ class QuotaService:
         """Check and record in one transaction: never admits past a hard limit, whatever the
         number of concurrent callers, and every admitted unit is recorded with its rollup.
 
-        The check and the insert run under one lock per (customer, service): on PostgreSQL a
+        The check and the insert are serialized per (customer, service): on PostgreSQL by a
         transaction-level advisory lock taken before usage is read (READ COMMITTED gives the
-        read after the lock a fresh snapshot, so it sees every earlier consume), on SQLite the
-        BEGIN IMMEDIATE write transaction. A replayed ``idempotency_key`` is admitted again
-        without counting twice."""
-        check_service(service)
-        amount = parse_quantity(quantity)
+        read after the lock a fresh snapshot, so it sees every earlier consume; see
+        ``store.quotas.pg_consume``), on SQLite by the BEGIN IMMEDIATE write transaction, which
+        admits one writer at a time (``store.quotas.sqlite_consume``). A replayed
+        ``idempotency_key`` is admitted again without counting twice."""
+        if service not in SERVICES:
+            raise UnknownService(service)
+        wanted = _wanted_micros(quantity)
+        amount = from_micros(wanted)
         meta: dict[str, Any] = parse_metadata(metadata)
-        wanted = micros_of(amount)
         limits = self.limits(customer_id)
         cid = limits.customer_id
         quota = limits.quotas[service]
         now = self._ctx.clock()
-        period = limits.period(now)
+        period = self._period(limits)
         key = idempotency_key or uuid.uuid4().hex
-        event = NewUsage(cid, service, amount, wanted, meta, now, key)
-        alerting = _Alerting()
-        used: int | None = None
+        arguments: dict[str, Any] = dict(
+            customer_id=cid, service=service, quantity=amount, micros=wanted, metadata=meta,
+            recorded_at=now, key=key, now=now, first_day=period.first_day,
+            end_day=period.end_day, limit_micros=quota.limit_micros, hard=quota.is_hard)
+        if self._queue_outbox:
+            arguments["queue_outbox"] = True
         if self._ctx.db.is_postgresql:
-            return self._consume_pg(event, quota, period)
-        with self._ctx.db.write() as conn:
-            if quota.limit is not None:
-                store.lock_customer_service(conn, cid, service)
-            if idempotency_key is not None and store.key_exists(conn, key):
-                return ConsumeResult(True, False, key, None, quota.limit, replayed=True)
-            if quota.limit is None:
-                recorded = insert_event(conn, event, now=now)
-                return ConsumeResult(True, recorded, key, None, None, replayed=not recorded)
-            limit = quota.limit_micros or 0
-            used = store.service_total_micros(conn, cid, service, period.first_day,
-                                              period.end_day)
-            if quota.is_hard and used + wanted > limit:
-                admitted = recorded = False
-                if (cid, service, 100, period.start) not in self._alerted:
-                    alerting.add(cid, service, [100], period, from_micros(used), quota.limit)
-                    self._write_alerts(conn, alerting, now)
-            else:
-                admitted = True
-                recorded = insert_event(conn, event, now=now)
-                if recorded:
-                    crossed = thresholds_crossed(from_micros(used), from_micros(used + wanted),
-                                                 quota.limit)
-                    if crossed:
-                        alerting.add(cid, service, crossed, period, from_micros(used + wanted),
-                                     quota.limit)
-                        self._write_alerts(conn, alerting, now)
-                    used += wanted
-        self._log_alerts(alerting)
-        if admitted and quota.limit is not None and used > limit:
-            self._ctx.log.warning("Quota exceeded for %s (soft limit): customer %s, %s of %s %s",
-                                  service, cid, from_micros(used), quota.limit, quota.unit)
-        return ConsumeResult(admitted, recorded, key, from_micros(used), quota.limit)
-
-    def _consume_pg(self, event: NewUsage, quota: EffectiveQuota, period: Period
-                    ) -> ConsumeResult:
+            row = store.pg_consume(self._reader, durable=self.durable_consume, **arguments)
+        else:
+            with self._gate.hold():
+                row = store.sqlite_consume(self._reader, check_key=idempotency_key is not None,
+                                           **arguments)
         limit = quota.limit_micros
-        row = store.pg_consume(
-            self._reader, customer_id=event.customer_id, service=event.service,
-            quantity=event.quantity, micros=event.quantity_micros, metadata=event.metadata,
-            recorded_at=event.recorded_at, key=event.idempotency_key, now=event.recorded_at,
-            first_day=period.first_day, end_day=period.end_day, limit_micros=limit,
-            hard=quota.is_hard, durable=self.durable_consume)
-        if row.replayed or (not row.inserted and not quota.is_hard):
-            return ConsumeResult(True, False, event.idempotency_key, None, quota.limit,
-                                 replayed=True)
+        used = row.used_micros
+        blocked = not row.inserted and quota.is_hard and limit is not None and (
+            used + wanted > limit)
+        if row.replayed or (not row.inserted and not blocked):
+            return ConsumeResult(True, False, key, None, quota.limit, replayed=True)
         if quota.limit is None or limit is None:
-            return ConsumeResult(True, True, event.idempotency_key, None, None)
-        used, wanted = row.used_micros, event.quantity_micros
+            return ConsumeResult(True, True, key, None, None)
         alerting = _Alerting()
-        cid, service = event.customer_id, event.service
-        if not row.inserted:
+        if blocked:
             if (cid, service, 100, period.start) not in self._alerted:
                 alerting.add(cid, service, [100], period, from_micros(used), quota.limit)
                 self._record_alerts(alerting)
-            return ConsumeResult(False, False, event.idempotency_key, from_micros(used),
-                                 quota.limit)
+            return ConsumeResult(False, False, key, from_micros(used), quota.limit)
         after = used + wanted
-        if after * 4 >= limit * 3:
+        if after * 4 >= limit * 3:  # 75%: the first alert threshold
             crossed = thresholds_crossed(from_micros(used), from_micros(after), quota.limit)
             if crossed:
                 alerting.add(cid, service, crossed, period, from_micros(after), quota.limit)
@@ -449,7 +420,7 @@ class QuotaService:
         if after > limit:
             self._ctx.log.warning("Quota exceeded for %s (soft limit): customer %s, %s of %s %s",
                                   service, cid, from_micros(after), quota.limit, quota.unit)
-        return ConsumeResult(True, True, event.idempotency_key, from_micros(after), quota.limit)
+        return ConsumeResult(True, True, key, from_micros(after), quota.limit)
 
     # -- internals --------------------------------------------------------------------------
 

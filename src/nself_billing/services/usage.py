@@ -86,6 +86,10 @@ class PreparedBatch:
     skip_invalid: bool
 
 
+def _parts(tracked: trackers.Tracked) -> tuple[str, Decimal, dict[str, Any]]:
+    return tracked.service, tracked.quantity, tracked.metadata
+
+
 def new_key() -> str:
     return os.urandom(16).hex()
 
@@ -114,41 +118,57 @@ class UsageService:
         return RecordResult(event.idempotency_key, self._retrying(write))
 
     def track_api_request(self, endpoint: str, method: str = "GET",
-                          status_code: int | str = 200, **options: Any) -> RecordResult:
+                          status_code: int | str = 200, *, customer_id: str | None = None,
+                          idempotency_key: str | None = None,
+                          at: datetime | str | None = None) -> RecordResult:
         """One API request (1 request; metadata endpoint, method, status)."""
-        return self._track(trackers.api_request(endpoint, method, status_code), options)
+        tracked = trackers.api_request(endpoint, method, status_code)
+        return self.record(*_parts(tracked), customer_id=customer_id,
+                           idempotency_key=idempotency_key, at=at)
 
     def track_storage(self, num_bytes: int | str | Decimal,
-                      duration_hours: int | str | Decimal = 1, **options: Any) -> RecordResult:
+                      duration_hours: int | str | Decimal = 1, *,
+                      customer_id: str | None = None, idempotency_key: str | None = None,
+                      at: datetime | str | None = None) -> RecordResult:
         """Bytes stored for some hours, as GB-hours (bytes x hours / 2^30)."""
-        return self._track(trackers.storage(num_bytes, duration_hours), options)
+        tracked = trackers.storage(num_bytes, duration_hours)
+        return self.record(*_parts(tracked), customer_id=customer_id,
+                           idempotency_key=idempotency_key, at=at)
 
-    def track_bandwidth(self, num_bytes: int | str | Decimal, direction: str = "egress",
-                        **options: Any) -> RecordResult:
+    def track_bandwidth(self, num_bytes: int | str | Decimal, direction: str = "egress", *,
+                        customer_id: str | None = None, idempotency_key: str | None = None,
+                        at: datetime | str | None = None) -> RecordResult:
         """Bytes transferred, as GB (bytes / 2^30); direction egress or ingress."""
-        return self._track(trackers.bandwidth(num_bytes, direction), options)
+        tracked = trackers.bandwidth(num_bytes, direction)
+        return self.record(*_parts(tracked), customer_id=customer_id,
+                           idempotency_key=idempotency_key, at=at)
 
-    def track_compute(self, cpu_seconds: int | str | Decimal, metadata: object = None,
-                      **options: Any) -> RecordResult:
+    def track_compute(self, cpu_seconds: int | str | Decimal, metadata: object = None, *,
+                      customer_id: str | None = None, idempotency_key: str | None = None,
+                      at: datetime | str | None = None) -> RecordResult:
         """CPU seconds, as CPU-hours (seconds / 3600); free-form metadata."""
-        return self._track(trackers.compute(cpu_seconds, metadata), options)
+        tracked = trackers.compute(cpu_seconds, metadata)
+        return self.record(*_parts(tracked), customer_id=customer_id,
+                           idempotency_key=idempotency_key, at=at)
 
     def track_database_query(self, query_type: str = "SELECT",
-                             duration_ms: int | str | Decimal = 0,
-                             **options: Any) -> RecordResult:
+                             duration_ms: int | str | Decimal = 0, *,
+                             customer_id: str | None = None,
+                             idempotency_key: str | None = None,
+                             at: datetime | str | None = None) -> RecordResult:
         """One database query (metadata query_type, duration_ms)."""
-        return self._track(trackers.database_query(query_type, duration_ms), options)
+        tracked = trackers.database_query(query_type, duration_ms)
+        return self.record(*_parts(tracked), customer_id=customer_id,
+                           idempotency_key=idempotency_key, at=at)
 
     def track_function(self, function_name: str, duration_ms: int | str | Decimal = 0,
-                       memory_mb: int | str | Decimal = 128, **options: Any) -> RecordResult:
+                       memory_mb: int | str | Decimal = 128, *,
+                       customer_id: str | None = None, idempotency_key: str | None = None,
+                       at: datetime | str | None = None) -> RecordResult:
         """One serverless function invocation (metadata function, duration_ms, memory_mb)."""
-        return self._track(trackers.function(function_name, duration_ms, memory_mb), options)
-
-    def _track(self, tracked: trackers.Tracked, options: dict[str, Any]) -> RecordResult:
-        unknown = set(options) - {"customer_id", "idempotency_key", "at"}
-        if unknown:
-            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
-        return self.record(tracked.service, tracked.quantity, tracked.metadata, **options)
+        tracked = trackers.function(function_name, duration_ms, memory_mb)
+        return self.record(*_parts(tracked), customer_id=customer_id,
+                           idempotency_key=idempotency_key, at=at)
 
     # -- batches -------------------------------------------------------------------------------
 

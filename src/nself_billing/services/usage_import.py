@@ -78,8 +78,8 @@ def open_source(path: str, input_format: str = "auto") -> Source:
         elif suffix in (".jsonl", ".ndjson", ".json"):
             kind = "jsonl"
         else:
-            kind = _sniff(binary.peek(64).lstrip()[:1].decode("latin-1")  # type: ignore[attr-defined]
-                          if hasattr(binary, "peek") else "")
+            peek = getattr(binary, "peek", None)
+            kind = _sniff(peek(64).lstrip()[:1].decode("latin-1") if peek else "")
     stream = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
     return Source(path, kind, stream, binary, size)
 
@@ -144,7 +144,7 @@ def _csv_rows(stream: IO[str]) -> Iterator[Parsed]:
         yield reader.line_num, dict(zip(header, row, strict=True))
 
 
-def import_events(usage: UsageService, source: Source, *, batch_size: int = 5000,
+def import_events(usage: UsageService, source: Source, *, batch_size: int = 20_000,
                   progress: Callable[[int], None] | None = None) -> ImportResult:
     result = ImportResult()
     rows = _json_lines(source.stream) if source.kind == "jsonl" else _csv_rows(source.stream)

@@ -1,21 +1,30 @@
 """Queries for quota enforcement: per-customer overrides, alert records, the period total of one
-service from the per-day rollups, and the PostgreSQL per-(customer, service) lock."""
+service from the per-day rollups, and PostgreSQL's one-round-trip consume."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: consume writers queue through SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Connection, Engine, bindparam, delete, event, func, select
 
 from ..errors import DatabaseError
 from .db import _first_line
-from .tables import quota_alerts, quota_overrides, usage_daily, usage_records
+from .outbox import SQLITE_OUTBOX_INSERT, sqlite_outbox_params
+from .tables import quota_alerts, quota_overrides, usage_daily
 from .usage import _insert
 
 
@@ -92,23 +101,6 @@ def service_total_micros(conn: Connection, customer_id: str, service: str, first
                             ).scalar_one())
 
 
-def lock_customer_service(conn: Connection, customer_id: str, service: str) -> None:
-    """Serialize quota consumption per (customer, service) until the transaction ends.
-
-    PostgreSQL: a transaction-level advisory lock on a hash of the pair (a collision only makes
-    two pairs queue behind each other). SQLite needs nothing: the write transaction was opened
-    with BEGIN IMMEDIATE, which already admits one writer at a time."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(select(func.pg_advisory_xact_lock(
-            func.hashtext(bindparam("lock_key")))), {"lock_key": f"{customer_id}:{service}"})
-
-
-def key_exists(conn: Connection, idempotency_key: str) -> bool:
-    return conn.execute(select(usage_records.c.id)
-                        .where(usage_records.c.idempotency_key == idempotency_key)
-                        .limit(1)).first() is not None
-
-
 def record_alert(conn: Connection, alert: AlertRecord, *, now: datetime) -> bool:
     """Record one alert; False if this customer, service, threshold and period had one."""
     inserted = conn.execute(
@@ -139,42 +131,66 @@ _TOTAL_SQL = ("SELECT COALESCE(SUM(quantity_micros), 0) FROM billing_usage_daily
 
 
 class UsageReader:
-    """The quota check's one read, on a dedicated driver connection per thread.
+    """Driver connections for the quota hot path: ``enforce``/``check`` (one read) and
+    PostgreSQL's ``consume`` (one statement).
 
-    ``enforce`` and ``check`` sit in front of every request of a tenant's API, so their read
-    skips the pool checkout and the explicit BEGIN/COMMIT of ``Database.read()``: each thread
-    keeps one connection, detached from the pool, in autocommit mode (one statement is its own
-    consistent read), and on PostgreSQL the statement is prepared once. The connections are
-    closed when the engine is disposed (``Billing.close()``), and are never shared across a
-    fork."""
+    They sit in front of every request of a tenant's API, so they skip the pool checkout and the
+    explicit BEGIN/COMMIT of ``Database.read()``: a few connections, detached from the pool, in
+    autocommit mode (one statement is its own consistent read), with statements prepared once
+    on PostgreSQL. A call borrows one from a small free list and gives it back, so any number of
+    short-lived threads share at most ``keep`` idle connections. They are closed when the
+    engine is disposed (``Billing.close()``); a forked child never uses its parent's."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, keep: int = 8) -> None:
         self._engine = engine
         self._postgresql = engine.dialect.name == "postgresql"
         self._sql = _TOTAL_SQL.format(p="%s" if self._postgresql else "?")
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._open: list[Any] = []
+        self._keep = keep
+        self._idle: collections.deque[tuple[int, Any]] = collections.deque()
         event.listen(engine, "engine_disposed", lambda *_: self.close())
 
-    def _connection(self) -> Any:
-        conn: Any = getattr(self._local, "conn", None)
-        if conn is not None and self._local.pid == os.getpid():
-            return conn
+    def _new(self) -> Any:
         proxy = self._engine.raw_connection()
-        conn = proxy.driver_connection
+        conn: Any = proxy.driver_connection
         proxy.detach()
         if self._postgresql:
             conn.autocommit = True
-        self._local.conn, self._local.pid = conn, os.getpid()
-        with self._lock:
-            self._open.append(conn)
         return conn
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        """Borrow a connection; one that failed is closed instead of given back."""
+        pid = os.getpid()
+        conn: Any = None
+        while conn is None:
+            try:
+                owner, candidate = self._idle.pop()
+            except IndexError:
+                candidate, owner = self._new(), pid
+            if owner == pid:  # a parent's connection is left alone: its socket is shared
+                conn = candidate
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
+        if len(self._idle) < self._keep:
+            self._idle.append((pid, conn))
+        else:
+            conn.close()
 
     def total_micros(self, customer_id: str, service: str, first_day: date,
                      end_day: date) -> int:
+        # ``connection()`` inlined: this is the whole cost of ``enforce`` beyond the read
+        pid = os.getpid()
         try:
-            conn = self._connection()
+            owner, conn = self._idle.pop()
+            if owner != pid:
+                conn = self._new()
+        except IndexError:
+            conn = self._new()
+        try:
             if self._postgresql:
                 row = conn.execute(self._sql, (customer_id, service, first_day, end_day),
                                    prepare=True).fetchone()
@@ -182,58 +198,25 @@ class UsageReader:
                 row = conn.execute(self._sql, (customer_id, service, first_day.isoformat(),
                                                end_day.isoformat())).fetchone()
         except Exception as error:
-            self._discard()
+            with contextlib.suppress(Exception):
+                conn.close()
             raise DatabaseError(f"Database error: {_first_line(error)}") from error
+        if len(self._idle) < self._keep:
+            self._idle.append((pid, conn))
+        else:
+            conn.close()
         return int(row[0])
 
-    def _discard(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            with self._lock, contextlib.suppress(ValueError):
-                self._open.remove(conn)
-            with contextlib.suppress(Exception):
-                conn.close()
-
     def close(self) -> None:
-        with self._lock:
-            connections, self._open = self._open, []
-        for conn in connections:
-            with contextlib.suppress(Exception):
-                conn.close()
-        self._local = threading.local()
-
-
-#: PostgreSQL's consume in one statement, after the lock: read the period's usage (a fresh
-#: READ COMMITTED snapshot, taken after the lock was granted), skip a replayed key, insert the
-#: event only if it fits (or the limit is soft), and add it to its rollup. It writes exactly the
-#: columns ``store.usage.insert_event`` writes (tests/store/test_quota_consume_parity.py).
-_PG_CONSUME = """
-WITH used AS (
-    SELECT COALESCE(SUM(quantity_micros), 0) AS micros FROM billing_usage_daily
-    WHERE customer_id = %(customer_id)s AND service_name = %(service)s
-      AND day >= %(first_day)s AND day < %(end_day)s
-), seen AS (
-    SELECT EXISTS (SELECT 1 FROM billing_usage_records
-                   WHERE idempotency_key = %(key)s) AS replayed
-), event AS (
-    INSERT INTO billing_usage_records (customer_id, service_name, quantity, quantity_micros,
-                                       metadata, recorded_at, idempotency_key, ingested_at)
-    SELECT %(customer_id)s, %(service)s, %(quantity)s, %(micros)s, %(metadata)s,
-           %(recorded_at)s, %(key)s, %(now)s
-    FROM used, seen
-    WHERE NOT seen.replayed AND (NOT %(hard)s OR used.micros + %(micros)s <= %(limit)s)
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING quantity_micros
-), rollup AS (
-    INSERT INTO billing_usage_daily (customer_id, service_name, day, quantity_micros, events)
-    SELECT %(customer_id)s, %(service)s, %(day)s, quantity_micros, 1 FROM event
-    ON CONFLICT (customer_id, service_name, day) DO UPDATE
-    SET quantity_micros = billing_usage_daily.quantity_micros + excluded.quantity_micros,
-        events = billing_usage_daily.events + excluded.events
-)
-SELECT used.micros, seen.replayed, (SELECT COUNT(*) FROM event) FROM used, seen
-"""
+        pid = os.getpid()
+        while self._idle:
+            try:
+                owner, conn = self._idle.pop()
+            except IndexError:
+                break
+            if owner == pid:
+                with contextlib.suppress(Exception):
+                    conn.close()
 
 
 @dataclass(frozen=True)
@@ -246,40 +229,133 @@ class ConsumeRow:
 def pg_consume(reader: UsageReader, *, customer_id: str, service: str, quantity: Decimal,
                micros: int, metadata: dict[str, Any], recorded_at: datetime, key: str,
                now: datetime, first_day: date, end_day: date, limit_micros: int | None,
-               hard: bool, durable: bool) -> ConsumeRow:
-    """Consume on PostgreSQL in one round trip (a pipeline), holding the lock only while the
-    server runs the statement.
+               hard: bool, durable: bool, queue_outbox: bool = False) -> ConsumeRow:
+    """Consume on PostgreSQL: one statement, ``billing_quota_consume`` (migration 0003), which
+    holds the per-(customer, service) lock only while the server runs it.
 
-    The transaction commits asynchronously, so the lock is released without waiting for the WAL
-    flush; when ``durable``, a transactional logical message committed synchronously afterwards
-    (outside the lock, group-committed with the other callers) flushes the WAL up to and past
-    this event before the caller hears "admitted". A server crash before that flush loses the
-    event and the caller gets an error, never an unrecorded admit; a lost event can only make
-    others under-admit."""
+    Its transaction commits asynchronously, so the lock is released without waiting for the
+    WAL flush; when ``durable``, a transactional logical message committed synchronously
+    afterwards (outside the lock, group-committed with the other callers) flushes the WAL up to
+    and past this event before the caller hears "admitted". A server crash before that flush
+    loses the event and the caller gets an error, never an unrecorded admit; a lost event can
+    only make others under-admit."""
     from psycopg.types.json import Jsonb
 
-    params = {"customer_id": customer_id, "service": service, "quantity": quantity,
-              "micros": micros, "metadata": Jsonb(metadata), "recorded_at": recorded_at,
-              "key": key, "now": now, "first_day": first_day, "end_day": end_day,
-              "day": recorded_at.date(), "hard": hard, "limit": limit_micros or 0}
-    conn = reader._connection()
     try:
-        # the statements of one pipeline sync form one implicit transaction: the lock taken by
-        # the first is held through the second and released at its commit
-        with conn.pipeline():
-            if limit_micros is None:  # unlimited: nothing to decide, nothing to serialize
-                conn.execute("SELECT set_config('synchronous_commit', 'off', true)",
+        with reader.connection() as conn:
+            used, replayed, inserted = conn.execute(
+                "SELECT * FROM billing_quota_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                " %s, %s, %s, %s)",
+                (customer_id, service, quantity, micros, Jsonb(metadata), recorded_at, key, now,
+                 first_day, end_day, recorded_at.astimezone(UTC).date(), limit_micros, hard,
+                 queue_outbox),
+                prepare=True).fetchone()
+            if durable and (inserted or replayed):
+                conn.execute("SELECT pg_logical_emit_message(true, 'nself_billing', 'consume')",
                              prepare=True)
-            else:
-                conn.execute("SELECT set_config('synchronous_commit', 'off', true),"
-                             " pg_advisory_xact_lock(hashtext(%s))",
-                             (f"{customer_id}:{service}",), prepare=True)
-            cursor = conn.execute(_PG_CONSUME, params, prepare=True)
-        used, replayed, inserted = cursor.fetchone()
-        if durable and (inserted or replayed):
-            conn.execute("SELECT pg_logical_emit_message(true, 'nself_billing', 'consume')",
-                         prepare=True)
     except Exception as error:
-        reader._discard()
         raise DatabaseError(f"Database error: {_first_line(error)}") from error
     return ConsumeRow(int(used), bool(replayed), bool(inserted))
+
+
+class WriterGate:
+    """SQLite: queue ``consume`` writers on an OS file lock beside the database.
+
+    BEGIN IMMEDIATE already admits one writer at a time, but SQLite's busy handler makes the
+    others *sleep* (1, 2, 5, 10 ... ms) and retry, so under contention the write lock sits idle
+    most of the time. Waiting on ``flock`` instead wakes the next writer as soon as the lock is
+    released. Correctness does not depend on the gate (BEGIN IMMEDIATE does that); other writers
+    (usage recording) are not gated and still queue through the busy handler."""
+
+    def __init__(self, engine: Engine) -> None:
+        database_path = engine.url.database if engine.dialect.name == "sqlite" else None
+        in_memory = not database_path or database_path == ":memory:" or (
+            database_path.startswith("file:"))
+        self._path = None if in_memory else f"{database_path}.consume-lock"
+        event.listen(engine, "engine_disposed", lambda *_: self.close())
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        if self._path is None or fcntl is None:
+            yield
+            return
+        with self._lock:
+            if self._fd is None or self._pid != os.getpid():
+                # a forked child reopens: a shared open file would share the lock
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._pid = os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
+
+
+_SQLITE_INSERT_EVENT = (
+    "INSERT INTO billing_usage_records (customer_id, service_name, quantity, quantity_micros,"
+    " metadata, recorded_at, idempotency_key, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (idempotency_key) DO NOTHING")
+_SQLITE_ADD_TO_ROLLUP = (
+    "INSERT INTO billing_usage_daily (customer_id, service_name, day, quantity_micros, events)"
+    " VALUES (?, ?, ?, ?, 1) ON CONFLICT (customer_id, service_name, day) DO UPDATE SET"
+    " quantity_micros = billing_usage_daily.quantity_micros + excluded.quantity_micros,"
+    " events = billing_usage_daily.events + excluded.events")
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """How the UTCDateTime column stores a moment on SQLite (naive UTC text)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def sqlite_consume(reader: UsageReader, *, customer_id: str, service: str, quantity: Decimal,
+                   micros: int, metadata: dict[str, Any], recorded_at: datetime, key: str,
+                   now: datetime, first_day: date, end_day: date, limit_micros: int | None,
+                   hard: bool, check_key: bool, queue_outbox: bool = False) -> ConsumeRow:
+    """Consume on SQLite with the driver directly: BEGIN IMMEDIATE (the one writer until
+    COMMIT), read the period's usage, insert the event and its rollup if it fits. Writes
+    exactly what ``store.usage.insert_event`` writes (tests/store/test_quota_consume_parity.py)
+    at a small fraction of its CPU cost."""
+    try:
+        with reader.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if check_key and conn.execute(
+                        "SELECT 1 FROM billing_usage_records WHERE idempotency_key = ?",
+                        (key,)).fetchone() is not None:
+                    conn.execute("COMMIT")
+                    return ConsumeRow(0, True, False)
+                used = 0
+                if limit_micros is not None:
+                    used = int(conn.execute(reader._sql, (
+                        customer_id, service, first_day.isoformat(), end_day.isoformat()
+                    )).fetchone()[0])
+                inserted = False
+                if not hard or limit_micros is None or used + micros <= limit_micros:
+                    cursor = conn.execute(_SQLITE_INSERT_EVENT, (
+                        customer_id, service, float(quantity), micros, json.dumps(metadata),
+                        _sqlite_time(recorded_at), key, _sqlite_time(now)))
+                    inserted = cursor.rowcount == 1
+                    if inserted and queue_outbox:
+                        conn.execute(SQLITE_OUTBOX_INSERT, sqlite_outbox_params(
+                            customer_id, service, micros, recorded_at, key, cursor.lastrowid))
+                    if inserted:
+                        conn.execute(_SQLITE_ADD_TO_ROLLUP, (
+                            customer_id, service, recorded_at.astimezone(UTC).date().isoformat(),
+                            micros))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+    except Exception as error:
+        raise DatabaseError(f"Database error: {_first_line(error)}") from error
+    return ConsumeRow(used, not inserted and not (hard and limit_micros is not None
+                                                   and used + micros > limit_micros), inserted)

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, exc, func, select
+from sqlalchemy import Connection, Engine, exc, func, select
 
 from ..domain.money import from_micros
 from ..errors import NotFound
@@ -105,6 +105,16 @@ _PG_MERGE = (
     " SELECT count(*) FROM e")
 
 
+def _raw(conn: Connection) -> Any:
+    """The driver's own connection (sqlite3 or psycopg) under a SQLAlchemy connection."""
+    return conn.connection.driver_connection
+
+
+def _dbapi_error(bind: Connection | Engine) -> type[Exception]:
+    error: type[Exception] = bind.dialect.dbapi.Error  # type: ignore[union-attr]
+    return error
+
+
 def _sqlite_time(moment: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime writes (naive UTC), so both paths agree."""
     if moment.tzinfo is not UTC:
@@ -123,7 +133,7 @@ def _driver_error(conn: Connection, error: Exception, statement: str,
     if _is_foreign_key_error(error):
         ids = sorted({event.customer_id for event in events})
         return NotFound(f"Customer not found: {', '.join(ids)}")
-    return exc.DBAPIError.instance(statement, None, error, conn.dialect.dbapi.Error)
+    return exc.DBAPIError.instance(statement, None, error, _dbapi_error(conn))
 
 
 def record_one(db: Database, event: NewUsage, *, now: datetime) -> bool:
@@ -148,7 +158,7 @@ def record_one(db: Database, event: NewUsage, *, now: datetime) -> bool:
             except BaseException:
                 raw.execute("ROLLBACK")
                 raise
-        except db.engine.dialect.dbapi.Error as error:  # type: ignore[union-attr]
+        except _dbapi_error(db.engine) as error:
             if _is_foreign_key_error(error):
                 raise NotFound(f"Customer not found: {event.customer_id}") from None
             raise
@@ -160,10 +170,11 @@ def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
 
 
 def _sqlite_insert_one(raw: Any, event: NewUsage, now: datetime) -> bool:
+    recorded = _sqlite_time(event.recorded_at)
+    ingested = recorded if event.recorded_at is now else _sqlite_time(now)
     cursor = raw.execute(_SQLITE_INSERT, (
         event.customer_id, event.service, str(event.quantity), _metadata_json(event),
-        _sqlite_time(event.recorded_at), event.quantity_micros, event.idempotency_key,
-        _sqlite_time(now)))
+        recorded, event.quantity_micros, event.idempotency_key, ingested))
     if cursor.rowcount != 1:
         return False
     raw.execute(_SQLITE_ROLLUP, (event.customer_id, event.service, event.day.isoformat(),
@@ -178,7 +189,7 @@ def _is_foreign_key_error(error: BaseException) -> bool:
 
 def insert_event(conn: Connection, event: NewUsage, *, now: datetime) -> bool:
     """Insert one event and its rollup; False (and nothing written) if the key was seen."""
-    raw = conn.connection.driver_connection
+    raw = _raw(conn)
     statement = _PG_INSERT_ONE if conn.dialect.name == "postgresql" else _SQLITE_INSERT
     try:
         if conn.dialect.name == "postgresql":
@@ -186,7 +197,7 @@ def insert_event(conn: Connection, event: NewUsage, *, now: datetime) -> bool:
                 cursor.execute(statement, _pg_params(event, now))
                 return cursor.fetchone() is not None
         return _sqlite_insert_one(raw, event, now)
-    except conn.dialect.dbapi.Error as error:
+    except _dbapi_error(conn) as error:
         raise _driver_error(conn, error, statement, [event]) from error
 
 
@@ -199,13 +210,13 @@ def insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime
         if conn.dialect.name == "postgresql":
             return _pg_insert_events(conn, events, now=now)
         return _sqlite_insert_events(conn, events, now=now)
-    except conn.dialect.dbapi.Error as error:
+    except _dbapi_error(conn) as error:
         raise _driver_error(conn, error, "usage batch", events) from error
 
 
 def _sqlite_insert_events(conn: Connection, events: Sequence[NewUsage], *,
                           now: datetime) -> int:
-    raw = conn.connection.driver_connection
+    raw = _raw(conn)
     ingested = _sqlite_time(now)
     rows = []
     last_moment, last_text = now, ingested  # events without a time share one moment
@@ -248,7 +259,7 @@ def _sqlite_seen_keys(raw: Any, keys: list[str]) -> set[str]:
 
 
 def _pg_insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime) -> int:
-    raw = conn.connection.driver_connection
+    raw = _raw(conn)
     with raw.cursor() as cursor:
         cursor.execute(_PG_STAGING)
         with cursor.copy(_PG_COPY) as copy:
