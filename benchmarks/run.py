@@ -2,7 +2,11 @@
 
     python benchmarks/run.py                 # full run, writes docs/PERFORMANCE.md
     python benchmarks/run.py --smoke         # small and quick (CI), writes benchmarks/.work/
-    python benchmarks/run.py --only metering # one module (bench_metering.py)
+    python benchmarks/run.py --only metering # one module (bench_metering.py); several: a,b
+
+A full run stores each area's figures, with the baseline of the same run, in
+``benchmarks/results/<area>.json``; docs/PERFORMANCE.md is rendered from all stored areas, so
+``--only`` refreshes one area and keeps the others' last full figures.
 
 Each ``benchmarks/bench_<name>.py`` exposes ``run(*, smoke: bool, pg_url: str | None)``
 returning rows ``{"name", "value", "unit", "target", "baseline", "notes"}``, where ``baseline``
@@ -26,7 +30,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-BASELINE = REPO.parent / "shared" / "bench" / "baseline.py"
+#: ../shared beside the checkout (NSELF_BENCH_BASELINE names another place, e.g. from a worktree)
+BASELINE = Path(os.environ.get("NSELF_BENCH_BASELINE",
+                               REPO.parent / "shared" / "bench" / "baseline.py"))
 DEFAULT_PG = os.environ.get("NSELF_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -51,11 +57,15 @@ def run_baseline(*, smoke: bool, pg_url: str | None) -> dict[str, float]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+RESULTS = HERE / "results"
+
+
 def bench_modules(only: str | None) -> list[tuple[str, object]]:
+    chosen = {name.strip() for name in only.split(",")} if only else None
     modules = []
     for path in sorted(HERE.glob("bench_*.py")):
         name = path.stem.removeprefix("bench_")
-        if only and name != only:
+        if chosen is not None and name not in chosen:
             continue
         spec = importlib.util.spec_from_file_location(f"benchmarks.{path.stem}", path)
         assert spec and spec.loader
@@ -77,35 +87,50 @@ def fmt(value: float) -> str:
     return f"{value:.3g}" if value < 10 else f"{value:.1f}"
 
 
-def render(rows: list[dict], baseline: dict[str, float], *, smoke: bool, seconds: float,
-           argv: list[str]) -> str:
+def render(results: list[dict]) -> str:
+    """The report of stored area results (each with the baseline of its own run)."""
     lines = [
         "# Performance",
         "",
-        "Written by `python benchmarks/run.py` (do not edit by hand). "
-        f"Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {'SMOKE (tiny sizes)' if smoke else 'full sizes'}, "
-        f"{seconds:.0f} s in all. Command: `python benchmarks/run.py {' '.join(argv)}`.".rstrip(),
+        "Written by `python benchmarks/run.py` (do not edit by hand) from the stored results in "
+        "`benchmarks/results/`. Each area shows when and how it was measured; "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}.",
         "",
         "Medians unless the figure says p99. *ours/baseline* divides our figure by the raw-driver "
-        "figure (`../shared/bench/baseline.py`) measured in the same run: for throughput "
-        "(per second) higher is better, for latency (µs, ms) lower is better.",
+        "figure (`../shared/bench/baseline.py`) measured in the same run as the figure: for "
+        "throughput (per second) higher is better, for latency (µs, ms) lower is better. The "
+        "machine is shared and noisy (other jobs were running during these runs), so compare the "
+        "ratios across runs rather than the absolute figures.",
         "",
-        "| area | figure | value | unit | target | baseline (same run) | ours/baseline | notes |",
-        "|---|---|---:|---|---|---:|---:|---|",
     ]
-    for row in rows:
-        base_key = row.get("baseline")
-        base = baseline.get(base_key) if base_key else None
-        base_text = f"{fmt(base)} (`{base_key}`)" if base else "-"
-        lines.append(
-            f"| {row['area']} | {row['name']} | {fmt(row['value'])} | {row['unit']} | "
-            f"{row.get('target') or '-'} | {base_text} | {ratio(row['value'], base)} | "
-            f"{row.get('notes', '')} |"
-        )
-    lines += ["", "## Baseline (raw drivers, same run)", "", "```json",
-              json.dumps(baseline, indent=2), "```", ""]
+    for result in results:
+        baseline = result["baseline"]
+        lines += [
+            f"## {result['area']}",
+            "",
+            f"Measured {result['when']} UTC, {result['seconds']:.0f} s for the run, "
+            f"{'SMOKE (tiny sizes)' if result['smoke'] else 'full sizes'}. "
+            f"Reproduce: `{result['command']}`.",
+            "",
+            "| figure | value | unit | target | baseline (same run) | ours/baseline | notes |",
+            "|---|---:|---|---|---:|---:|---|",
+        ]
+        for row in result["rows"]:
+            base_key = row.get("baseline")
+            base = baseline.get(base_key) if base_key else None
+            base_text = f"{fmt(base)} (`{base_key}`)" if base else "-"
+            lines.append(
+                f"| {row['name']} | {fmt(row['value'])} | {row['unit']} | "
+                f"{row.get('target') or '-'} | {base_text} | {ratio(row['value'], base)} | "
+                f"{row.get('notes', '')} |"
+            )
+        lines += ["", "<details><summary>baseline of this run</summary>", "", "```json",
+                  json.dumps(baseline, indent=2), "```", "", "</details>", ""]
     return "\n".join(lines)
+
+
+def stored_results() -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted(RESULTS.glob("*.json"))]
 
 
 def main() -> int:
@@ -119,20 +144,31 @@ def main() -> int:
     if args.pg and not pg_url:
         print(f"PostgreSQL not reachable at {args.pg}; PostgreSQL figures skipped",
               file=sys.stderr)
-    started = time.perf_counter()
     baseline = run_baseline(smoke=args.smoke, pg_url=pg_url)
-    rows: list[dict] = []
+    results: list[dict] = []
     for name, module in bench_modules(args.only):
         print(f"== {name}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        rows = []
         for row in module.run(smoke=args.smoke, pg_url=pg_url):  # type: ignore[attr-defined]
-            rows.append({"area": name, **row})
+            rows.append(row)
             print(f"   {row['name']}: {fmt(row['value'])} {row['unit']}", file=sys.stderr,
                   flush=True)
-    output = Path(args.output) if args.output else (
-        HERE / ".work" / "PERFORMANCE.smoke.md" if args.smoke else REPO / "docs" / "PERFORMANCE.md")
+        command = "python benchmarks/run.py --only " + name + (" --smoke" if args.smoke else "")
+        results.append({"area": name, "when": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
+                        "smoke": args.smoke, "seconds": time.perf_counter() - started,
+                        "command": command, "baseline": baseline, "rows": rows})
+    if args.smoke or args.output:
+        output = Path(args.output) if args.output else HERE / ".work" / "PERFORMANCE.smoke.md"
+        report = render(results)
+    else:
+        RESULTS.mkdir(exist_ok=True)
+        for result in results:
+            (RESULTS / f"{result['area']}.json").write_text(json.dumps(result, indent=1) + "\n")
+        output = REPO / "docs" / "PERFORMANCE.md"
+        report = render(stored_results())
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(rows, baseline, smoke=args.smoke,
-                             seconds=time.perf_counter() - started, argv=sys.argv[1:]))
+    output.write_text(report)
     print(f"wrote {output}", file=sys.stderr)
     return 0
 

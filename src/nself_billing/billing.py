@@ -6,21 +6,25 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
+from .services.apikeys import ApiKeyService
 from .services.catalog import PlanService
 from .services.context import Clock, Context
 from .services.customers import CustomerService
 from .services.cycle import CycleService
 from .services.diagnostics import Diagnostics
 from .services.export import ExportService
+from .services.ingest import UsageIngestService
 from .services.invoices import InvoiceService
 from .services.payments import PaymentMethodService
 from .services.portal import PortalService
 from .services.query import QueryService
 from .services.quotas import QuotaService
+from .services.rollups import RollupService
 from .services.stripe_billing import StripeBillingService
 from .services.stripe_outbox import OutboxService
 from .services.subscriptions import SubscriptionService
 from .services.usage import UsageService
+from .services.webhook_inbox import WebhookInbox
 
 
 class Billing:
@@ -41,6 +45,7 @@ class Billing:
         self.queries = QueryService(ctx)
         self.export = ExportService(ctx)
         self.usage = UsageService(ctx)
+        self.rollups = RollupService(ctx)
         # quotas: limits, status, check/enforce, atomic consume, alerts (issue 4)
         self.quotas = QuotaService(ctx)
         # subscriptions: period close, invoices, payment methods, portal links
@@ -51,6 +56,10 @@ class Billing:
         # stripe: use cases on the remote provider, and the usage outbox towards its meters
         self.stripe = StripeBillingService(ctx)
         self.outbox = OutboxService(ctx)
+        # the HTTP service (issue 7)
+        self.apikeys = ApiKeyService(ctx)
+        self.ingest = UsageIngestService(ctx, self.usage)
+        self.webhook_inbox = WebhookInbox(ctx)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,

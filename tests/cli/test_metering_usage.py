@@ -209,3 +209,11 @@ def test_demo_runs_twice_and_shows_the_summary(cli, billing):
     assert second.stdout.splitlines()[1].startswith("Recorded 0 synthetic usage events")
     assert second.stdout.splitlines()[2:] == first.stdout.splitlines()[2:]
     assert int(count(billing)) == recorded
+
+
+@pytest.mark.parametrize("end", ["9999-12-31", "1969-12-31"])
+def test_dates_beyond_the_calendar_are_refused_with_one_line(cli, customer_id, end):
+    result = cli("tenant", "billing", "usage", "--period", "custom", "--start", "1969-01-01"
+                 if end.startswith("1969") else "2026-01-01", "--end", end)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: Invalid ") and "years 1970 to 9998" in result.stderr

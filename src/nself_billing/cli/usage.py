@@ -6,8 +6,10 @@ import sys
 
 import click
 
+from ..domain.money import from_micros
 from ..domain.reporting import REPORT_PERIODS
 from ..domain.services import SERVICE_NAMES
+from ..errors import BillingError
 from .render import OUTPUT_FORMATS
 from .state import CliState, pass_state
 from .usage_view import render_report
@@ -97,6 +99,30 @@ def usage_import(state: CliState, file: str, input_format: str, batch_size: int)
     if result.rejected:
         raise BillingError(f"{len(result.rejected):,} of {result.lines:,} lines rejected "
                            "(the others were imported)")
+
+
+@usage_group.command("rebuild")
+@click.option("--check", is_flag=True,
+              help="Only report where the rollups differ from the raw events (exit 1 if so).")
+@pass_state
+def usage_rebuild(state: CliState, check: bool) -> None:
+    """Rebuild the per-day rollups from the raw events (after inserting usage with SQL)."""
+    report = state.billing.rollups.rebuild(check=check)
+    for row in report.drift[:50]:
+        click.echo(f"{row.customer_id} {row.service} {row.day}: rollup "
+                   f"{from_micros(row.stored[0])} in {row.stored[1]} events, raw events "
+                   f"{from_micros(row.recounted[0])} in {row.recounted[1]}")
+    if len(report.drift) > 50:
+        click.echo(f"... and {len(report.drift) - 50:,} more")
+    if check:
+        if report.consistent:
+            click.echo("Rollups match the raw events")
+            return
+        raise BillingError(f"{len(report.drift):,} rollup rows differ from the raw events and "
+                           f"{report.filled:,} events lack an exact quantity "
+                           "(run: nself tenant billing usage rebuild)")
+    click.echo(f"Rebuilt: {len(report.drift):,} rollup rows corrected, "
+               f"{report.filled:,} events given an exact quantity")
 
 
 COMMANDS = [usage_group]

@@ -18,12 +18,13 @@ _TICK = timedelta(microseconds=1)
 
 
 def parse_day(value: date | str, name: str) -> date:
-    if isinstance(value, date):
-        return value
     try:
-        return date.fromisoformat(str(value).strip())
+        day = value if isinstance(value, date) else date.fromisoformat(str(value).strip())
     except ValueError:
         raise InvalidInput(f"Invalid {name} date: {value} (expected YYYY-MM-DD)") from None
+    if not 1970 <= day.year <= 9998:
+        raise InvalidInput(f"Invalid {name} date: {value} (years 1970 to 9998)")
+    return day
 
 
 def report_period(kind: str, *, now: datetime, anchor: datetime | None = None,

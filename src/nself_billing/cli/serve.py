@@ -1,0 +1,37 @@
+"""``serve``: the HTTP service (webhooks, usage ingestion, quota API, portal) on uvicorn."""
+
+from __future__ import annotations
+
+import click
+
+from .render import echo
+from .state import CliState, pass_state
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8400, show_default=True,
+              help="TCP port (0 picks a free one).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes (each with its own database pool).")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              default="warning", show_default=True, help="uvicorn's access and error log level.")
+@pass_state
+def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -> None:
+    """Run the HTTP service (Stripe webhooks, usage API, quota API, portal)."""
+    import uvicorn
+
+    billing = state.billing  # opens the database and migrates once, before any worker starts
+    echo(f"Serving nself-billing on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
+    if workers == 1:
+        from ..http.app import create_app
+
+        uvicorn.run(create_app(billing), host=host, port=port, log_level=log_level,
+                    loop="auto", http="auto", access_log=False, server_header=False)
+        return
+    state.close()
+    uvicorn.run("nself_billing.http.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level, access_log=False, server_header=False)
+
+
+COMMANDS = [serve]

@@ -1,0 +1,37 @@
+"""The ASGI app factory. Everything the app needs arrives in ``billing``; nothing is global."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from fastapi import FastAPI
+
+from ..billing import Billing
+from . import errors
+from .routes import account, health, portal, quota, reports, usage, webhooks
+
+#: seconds a verified API key is reused without a database read (see ApiKeyService)
+AUTH_CACHE_SECONDS = 1.0
+
+
+def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECONDS) -> FastAPI:
+    """The HTTP service over ``billing`` (which the caller keeps and closes)."""
+    billing.apikeys.auth_cache_seconds = auth_cache_seconds
+    app = FastAPI(
+        title="nself-billing",
+        version=version("nself-billing"),
+        description="Usage ingestion, quotas, subscriptions, invoices and the Stripe webhook "
+                    "receiver of nself-billing. Authenticate with `Authorization: Bearer <key>` "
+                    "(keys from `nself tenant billing apikey create`).",
+    )
+    app.state.billing = billing
+    errors.install(app)
+    for router in (health.router, usage.router, reports.router, reports.invoices_router,
+                   quota.router, account.router, webhooks.router, portal.router):
+        app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app over ``Billing.from_env()``: the factory each uvicorn worker process calls."""
+    return create_app(Billing.from_env())

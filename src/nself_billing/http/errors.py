@@ -1,0 +1,111 @@
+"""The one place a failure becomes an HTTP answer: ``{"error": <one line>, "code": <CODE>}``.
+
+    AuthenticationFailed -> 401   NotFound -> 404        Conflict -> 409
+    Forbidden            -> 403   InvalidInput -> 422    QuotaExceeded -> 429
+    PayloadTooLarge      -> 413   BadSignature -> 400    ProviderError -> 502
+    DatabaseError        -> 503   ConfigError -> 503     any other BillingError -> 400
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import (
+    BillingError,
+    ConfigError,
+    Conflict,
+    DatabaseError,
+    InvalidInput,
+    NotFound,
+    ProviderError,
+    QuotaExceeded,
+)
+from ..services.apikeys import AuthenticationFailed
+from ..services.ingest import InvalidEvents
+from ..services.webhook_inbox import BadSignature
+
+
+class Forbidden(BillingError):
+    """An authenticated key asked for what it may not touch (another tenant, an admin route)."""
+
+
+class PayloadTooLarge(BillingError):
+    pass
+
+
+#: (error class, status, code), most specific first
+_MAPPING: tuple[tuple[type[BillingError], int, str], ...] = (
+    (AuthenticationFailed, 401, "UNAUTHORIZED"),
+    (Forbidden, 403, "FORBIDDEN"),
+    (PayloadTooLarge, 413, "PAYLOAD_TOO_LARGE"),
+    (BadSignature, 400, "BAD_SIGNATURE"),
+    (InvalidEvents, 422, "INVALID_EVENTS"),
+    (InvalidInput, 422, "INVALID_INPUT"),
+    (NotFound, 404, "NOT_FOUND"),
+    (Conflict, 409, "CONFLICT"),
+    (QuotaExceeded, 429, "QUOTA_EXCEEDED"),
+    (ProviderError, 502, "PROVIDER_ERROR"),
+    (DatabaseError, 503, "DATABASE_UNAVAILABLE"),
+    (ConfigError, 503, "NOT_CONFIGURED"),
+)
+
+
+def status_of(error: BillingError) -> tuple[int, str]:
+    for kind, status, code in _MAPPING:
+        if isinstance(error, kind):
+            return status, code
+    return 400, "BAD_REQUEST"
+
+
+def error_response(error: BillingError) -> JSONResponse:
+    status, code = status_of(error)
+    body: dict[str, Any] = {"error": error.message, "code": code}
+    if isinstance(error, QuotaExceeded):
+        # the spec's body for a blocked request, exactly
+        body = {"error": "API quota exceeded", "code": "QUOTA_EXCEEDED"}
+    if isinstance(error, InvalidEvents):
+        body["errors"] = error.errors
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _billing_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, BillingError)
+    return error_response(error)
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = [{"field": ".".join(str(p) for p in item.get("loc", ())),
+               "message": str(item.get("msg", "invalid"))} for item in error.errors()]
+    return JSONResponse({"error": "Invalid request", "code": "INVALID_INPUT", "errors": errors},
+                        status_code=422)
+
+
+async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
+    return JSONResponse({"error": str(error.detail), "code": code},
+                        status_code=error.status_code, headers=error.headers)
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    """The last line of defence: a bug answers a JSON 500 (logged with its traceback to the
+    billing log), never a traceback to the caller."""
+    billing = getattr(request.app.state, "billing", None)
+    if billing is not None:
+        billing.context.log.error("unhandled error on %s %s", request.method, request.url.path,
+                                  exc_info=error)
+    return JSONResponse({"error": "Internal error", "code": "INTERNAL"}, status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(BillingError, _billing_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,1 @@
+"""Route groups of the HTTP service; each handler parses, calls one service, renders."""

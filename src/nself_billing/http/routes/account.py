@@ -1,0 +1,42 @@
+"""The read API of the caller's customer: subscription, usage summary, invoices."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from ...domain.subscriptions import Subscription
+from ..auth import CallerKey, customer_for, get_billing
+
+router = APIRouter(tags=["account"])
+
+CustomerParam = Annotated[str | None, Query(
+    max_length=255, description="Admin keys only: the customer to read.")]
+
+
+def subscription_record(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "subscription_id": subscription.subscription_id,
+        "customer_id": subscription.customer_id,
+        "plan": subscription.plan_name,
+        "status": subscription.status,
+        "interval": subscription.interval,
+        "current_period_start": subscription.period.start.isoformat(),
+        "current_period_end": subscription.period.end.isoformat(),
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "scheduled_plan": subscription.scheduled_plan_name,
+        "trial_end": subscription.trial_end.isoformat() if subscription.trial_end else None,
+    }
+
+
+@router.get("/v1/subscription", summary="The caller's current subscription",
+            responses={404: {"description": "No active subscription"}})
+async def get_subscription(request: Request, key: CallerKey,
+                           customer_id: CustomerParam = None) -> dict[str, Any]:
+    customer = customer_for(key, customer_id)
+    billing = get_billing(request)
+    subscription = await run_in_threadpool(billing.subscriptions.current, customer)
+    return subscription_record(subscription)
+

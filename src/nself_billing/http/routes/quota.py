@@ -1,0 +1,117 @@
+"""The quota API: status of the caller's quotas, and atomic consume (429 when blocked)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...domain.humanize import plain_number
+from ...domain.services import SERVICE_NAMES
+from ...errors import InvalidInput, QuotaExceeded
+from ...services.ingest import MAX_ID_LENGTH, namespaced_key
+from ..auth import CallerKey, customer_for, get_billing
+from ..body import parse_json, read_limited
+from .account import CustomerParam
+
+router = APIRouter(tags=["quota"])
+
+ServiceParam = Annotated[str, Path(max_length=50, description=", ".join(SERVICE_NAMES))]
+MAX_CONSUME_BODY = 64 * 1024
+
+_CONSUME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "quantity": {"anyOf": [{"type": "number", "minimum": 0},
+                               {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}],
+                     "description": "Default 1."},
+        "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
+               "description": "Idempotency key: a replay is admitted again, not counted twice."},
+        "metadata": {"type": "object"},
+        "customer_id": {"type": "string", "description": "Admin keys only."},
+    },
+}
+
+
+def _number(value: Decimal | None) -> str | None:
+    return None if value is None else plain_number(value)
+
+
+def quota_record(line: Any) -> dict[str, Any]:
+    quota = line.quota
+    return {
+        "service": line.service,
+        "unit": quota.unit,
+        "usage": _number(line.usage or Decimal(0)),
+        "limit": _number(quota.limit),
+        "unlimited": quota.limit is None,
+        "available": _number(line.available),
+        "percent": line.percent if quota.limit is not None else None,
+        "band": line.band.value,
+        "icon": line.band.icon,
+        "mode": quota.mode.value,
+        "period_start": line.period.start.isoformat(),
+        "period_end": line.period.end.isoformat(),
+    }
+
+
+@router.get("/v1/quota", summary="Every quota of the caller's customer, with usage")
+async def get_quotas(request: Request, key: CallerKey,
+                     customer_id: CustomerParam = None) -> dict[str, Any]:
+    customer = customer_for(key, customer_id)
+    quotas = get_billing(request).quotas
+    lines = await run_in_threadpool(lambda: quotas.statuses(customer_id=customer))
+    return {"customer_id": customer, "quotas": [quota_record(line) for line in lines]}
+
+
+@router.get("/v1/quota/{service}", summary="One quota of the caller's customer",
+            responses={422: {"description": "Unknown service"}})
+async def get_quota(request: Request, key: CallerKey, service: ServiceParam,
+                    customer_id: CustomerParam = None) -> dict[str, Any]:
+    customer = customer_for(key, customer_id)
+    quotas = get_billing(request).quotas
+    line = await run_in_threadpool(lambda: quotas.status(service, customer_id=customer))
+    return {"customer_id": customer, **quota_record(line)}
+
+
+@router.post(
+    "/v1/quota/{service}/consume",
+    summary="Check and record usage atomically",
+    description="Admits and records `quantity` unless a hard limit would be passed, whatever "
+                "the number of concurrent callers; a blocked request records nothing and "
+                "answers 429 `{\"error\":\"API quota exceeded\",\"code\":\"QUOTA_EXCEEDED\"}`.",
+    openapi_extra={"requestBody": {"required": False, "content": {
+        "application/json": {"schema": _CONSUME_SCHEMA}}}},
+    responses={429: {"description": "Hard limit reached; nothing recorded"},
+               422: {"description": "Unknown service or invalid quantity"}},
+)
+async def consume(request: Request, key: CallerKey, service: ServiceParam) -> JSONResponse:
+    raw = await read_limited(request, MAX_CONSUME_BODY)
+    body = parse_json(raw) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise InvalidInput("Expected a JSON object")
+    unknown = sorted(set(body) - {"quantity", "id", "metadata", "customer_id"})
+    if unknown:
+        raise InvalidInput(f"Unknown field: {unknown[0]}")
+    requested = body.get("customer_id")
+    if requested is not None and not isinstance(requested, str):
+        raise InvalidInput("customer_id must be a string")
+    customer = customer_for(key, requested)
+    event_id = body.get("id")
+    if event_id is not None and (not isinstance(event_id, str) or not event_id
+                                 or len(event_id) > MAX_ID_LENGTH):
+        raise InvalidInput(f"id must be a string of 1 to {MAX_ID_LENGTH} characters")
+    idempotency_key = namespaced_key(customer, event_id) if event_id else None
+    quotas = get_billing(request).quotas
+    result = await run_in_threadpool(
+        lambda: quotas.consume(service, body.get("quantity", 1), body.get("metadata"),
+                               idempotency_key=idempotency_key, customer_id=customer))
+    if not result.admitted:
+        raise QuotaExceeded(service)
+    return JSONResponse({"admitted": True, "recorded": result.recorded,
+                         "replayed": result.replayed, "usage": _number(result.usage),
+                         "limit": _number(result.limit)})

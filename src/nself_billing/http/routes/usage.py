@@ -1,0 +1,91 @@
+"""``POST /v1/usage``: one event or ``{"events": [...]}``, recorded all-or-nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...domain.services import SERVICE_NAMES
+from ...errors import InvalidInput
+from ...services.ingest import MAX_BATCH, IngestResult
+from ..auth import CallerKey, get_billing
+from ..body import parse_json, read_limited
+
+router = APIRouter(tags=["usage"])
+
+#: 1,000 events with generous metadata
+MAX_USAGE_BODY = 4 * 1024 * 1024
+
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["service", "quantity"],
+    "additionalProperties": False,
+    "properties": {
+        "service": {"type": "string", "enum": list(SERVICE_NAMES)},
+        "quantity": {"anyOf": [{"type": "number", "minimum": 0},
+                               {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}],
+                     "description": "In the service's unit; exact to 6 decimal places."},
+        "id": {"type": "string", "minLength": 1, "maxLength": 128,
+               "description": "Idempotency key: an id seen before for this customer is "
+                              "acknowledged and not counted again."},
+        "timestamp": {"type": "string", "format": "date-time",
+                      "description": "When the usage happened (default: now)."},
+        "metadata": {"type": "object"},
+        "customer_id": {"type": "string",
+                        "description": "Required with an admin key; a customer key may only "
+                                       "name its own customer."},
+    },
+}
+_BODY_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        _EVENT_SCHEMA,
+        {"type": "object", "required": ["events"], "additionalProperties": False,
+         "properties": {"events": {"type": "array", "items": _EVENT_SCHEMA, "minItems": 1,
+                                   "maxItems": MAX_BATCH}}},
+    ]
+}
+_RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "accepted": {"type": "integer", "description": "events in the request"},
+        "recorded": {"type": "integer", "description": "events recorded now"},
+        "duplicates": {"type": "integer",
+                       "description": "events whose id was recorded before (not counted)"},
+    },
+}
+
+
+def render_result(result: IngestResult) -> dict[str, Any]:
+    return {"accepted": result.accepted, "recorded": result.recorded,
+            "duplicates": result.duplicates}
+
+
+@router.post(
+    "/v1/usage",
+    summary="Record usage events",
+    description="One event, or up to 1,000 as `{\"events\": [...]}`. Either every event is "
+                "valid and all are recorded in one transaction, or none is (422 with a list "
+                "of per-event errors). The answer comes after the commit.",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _BODY_SCHEMA}}}},
+    responses={200: {"description": "Recorded (or acknowledged duplicates)",
+                     "content": {"application/json": {"schema": _RESULT_SCHEMA}}},
+               401: {"description": "Missing, invalid or revoked API key"},
+               413: {"description": "Body too large"},
+               422: {"description": "Invalid events; nothing recorded"}},
+)
+async def post_usage(request: Request, key: CallerKey) -> JSONResponse:
+    body = parse_json(await read_limited(request, MAX_USAGE_BODY))
+    if isinstance(body, dict) and "events" in body:
+        if set(body) != {"events"} or not isinstance(body["events"], list):
+            raise InvalidInput('Expected {"events": [...]} with a list of events')
+        events = body["events"]
+    else:
+        events = [body]
+    billing = get_billing(request)
+    caller = None if key.is_admin else key.customer_id
+    result = await run_in_threadpool(billing.ingest.ingest, events, caller_customer_id=caller)
+    return JSONResponse(render_result(result))

@@ -1,0 +1,207 @@
+"""Usage ingestion for the HTTP service: a batch of events validated all-or-nothing, then
+recorded in one transaction (with their rollups) by the metering batch path.
+
+An event's ``id`` is the client's idempotency key. It is namespaced by customer in the database
+(``<customer_id>:<id>``) so that one tenant can never shadow (and so silently drop) another
+tenant's events by sending the same id first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from ..domain.customers import customer_id_problem
+from ..domain.money import MAX_QUANTITY, MICROS
+from ..domain.services import SERVICES
+from ..domain.usage import metadata_and_json, micros_of, parse_quantity
+from ..errors import BillingError, InvalidInput, NotFound, UnknownService
+from ..store import customers as customer_store
+from ..store import usage as store
+from .context import Context
+from .usage import PreparedBatch, UsageService
+
+MAX_BATCH = 1000
+MAX_ID_LENGTH = 128
+#: years a usage timestamp may have (beyond them, day arithmetic overflows)
+_EARLIEST, _LATEST = 1970, 9998
+#: whole quantities up to this are exact without the Decimal parse
+_MAX_WHOLE = int(MAX_QUANTITY)
+EVENT_FIELDS = frozenset({"service", "quantity", "id", "timestamp", "metadata", "customer_id"})
+
+
+class InvalidEvents(InvalidInput):
+    """A batch with per-event problems; nothing of it was recorded."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"Invalid usage events: {len(errors)} error(s); nothing was recorded")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    #: events in the request
+    accepted: int
+    #: events recorded now
+    recorded: int
+    #: events whose id was already recorded for their customer (or repeated in the request)
+    duplicates: int
+
+
+def namespaced_key(customer_id: str, event_id: str) -> str:
+    return f"{customer_id}:{event_id}"
+
+
+class _EventError(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _parse_timestamp(value: object) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise _EventError("timestamp", "must be an ISO 8601 date-time with a time zone")
+    try:
+        if isinstance(value, str):
+            when = datetime.fromisoformat(value)
+        else:
+            when = datetime.fromtimestamp(float(value), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise _EventError("timestamp", "must be an ISO 8601 date-time with a time zone"
+                          ) from None
+    if when.tzinfo is None:
+        raise _EventError("timestamp", "a time zone is required (e.g. 2026-01-15T12:00:00Z)")
+    try:
+        moment = when.astimezone(UTC)
+    except OverflowError:
+        raise _EventError("timestamp", "out of range") from None
+    if not _EARLIEST <= moment.year <= _LATEST:
+        raise _EventError("timestamp", f"out of range (years {_EARLIEST} to {_LATEST})")
+    return moment
+
+
+class UsageIngestService:
+    """Validation here (every problem of every event, by field); writing through
+    ``UsageService.write_batch``, the batch path of ``record_many``."""
+
+    def __init__(self, ctx: Context, usage: UsageService) -> None:
+        self._ctx = ctx
+        self._usage = usage
+
+    def ingest(self, events: Sequence[object], *, caller_customer_id: str | None
+               ) -> IngestResult:
+        """Validate every event, then record them all in one transaction (or nothing).
+
+        ``caller_customer_id`` is the customer of a tenant key (events may not name another
+        customer), or None for an admin key (every event names its ``customer_id``)."""
+        if not events:
+            raise InvalidEvents([{"index": None, "field": "events", "message": "no events"}])
+        if len(events) > MAX_BATCH:
+            raise InvalidEvents([{"index": None, "field": "events",
+                                  "message": f"at most {MAX_BATCH} events per request"}])
+        now = self._ctx.clock()
+        parsed: list[store.NewUsage] = []
+        errors: list[dict[str, Any]] = []
+        for index, raw in enumerate(events):
+            try:
+                parsed.append(self._parse(raw, caller_customer_id, now))
+            except _EventError as problem:
+                errors.append({"index": index, "field": problem.field,
+                               "message": problem.message})
+        if errors:
+            raise InvalidEvents(errors)
+        unique: dict[str, store.NewUsage] = {}
+        positions: dict[str, int] = {}
+        for index, event in enumerate(parsed):
+            if event.idempotency_key not in unique:
+                unique[event.idempotency_key] = event
+                positions[event.idempotency_key] = index
+        batch = PreparedBatch(now, list(unique.values()), positions,
+                              len(parsed) - len(unique), [], False)
+        try:
+            written = self._usage.write_batch(batch)
+        except NotFound:
+            raise InvalidEvents(self._unknown_customers(parsed)) from None
+        return IngestResult(len(parsed), written.accepted, written.duplicates)
+
+    def _unknown_customers(self, events: Sequence[store.NewUsage]) -> list[dict[str, Any]]:
+        first: dict[str, int] = {}
+        for index, event in enumerate(events):
+            first.setdefault(event.customer_id, index)
+        with self._ctx.db.read() as conn:
+            return [{"index": index, "field": "customer_id",
+                     "message": f"customer not found: {customer}"}
+                    for customer, index in first.items()
+                    if not customer_store.exists(conn, customer)]
+
+    @staticmethod
+    def _parse(raw: object, caller_customer_id: str | None, now: datetime) -> store.NewUsage:
+        if not isinstance(raw, Mapping):
+            raise _EventError("event", "must be a JSON object")
+        if not raw.keys() <= EVENT_FIELDS:
+            raise _EventError(sorted(str(k) for k in raw if k not in EVENT_FIELDS)[0],
+                              "unknown field")
+        customer = raw.get("customer_id")
+        if caller_customer_id is None:
+            if not isinstance(customer, str) or not customer:
+                raise _EventError("customer_id", "required with an admin key")
+            if customer_id_problem(customer):
+                raise _EventError("customer_id", "not a valid customer id")
+        elif customer is not None and customer != caller_customer_id:
+            raise _EventError("customer_id", "only an admin key may name another customer")
+        else:
+            customer = caller_customer_id
+        service = raw.get("service")
+        if not isinstance(service, str):
+            raise _EventError("service", "required (a service name)")
+        if service not in SERVICES:
+            raise _EventError("service", UnknownService(service).message)
+        if "quantity" not in raw:
+            raise _EventError("quantity", "required")
+        value = raw["quantity"]
+        try:
+            if type(value) is int and 0 <= value <= _MAX_WHOLE:
+                quantity, micros = Decimal(value), value * MICROS
+            else:
+                quantity = parse_quantity(value)
+                micros = micros_of(quantity)
+        except BillingError as problem:
+            raise _EventError("quantity", problem.message) from None
+        except ArithmeticError:
+            raise _EventError("quantity", "Invalid quantity: out of range") from None
+        try:
+            metadata, metadata_json = metadata_and_json(raw.get("metadata"))
+        except BillingError as problem:
+            raise _EventError("metadata", problem.message) from None
+        if "\\u0000" in metadata_json and _has_nul(metadata):
+            # PostgreSQL text and jsonb cannot hold NUL: refuse it on both backends alike
+            raise _EventError("metadata", "must not contain NUL characters")
+        event_id = raw.get("id")
+        if event_id is None:
+            event_id = uuid.uuid4().hex
+        elif (not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH
+              or "\x00" in event_id):
+            raise _EventError("id", f"must be a string of 1 to {MAX_ID_LENGTH} characters "
+                                    "(no NUL)")
+        stamp = raw.get("timestamp")
+        when = now if stamp is None else _parse_timestamp(stamp)
+        return store.NewUsage(
+            customer_id=customer, service=service, quantity=quantity, quantity_micros=micros,
+            metadata=metadata, recorded_at=when,
+            idempotency_key=namespaced_key(customer, event_id), metadata_json=metadata_json,
+        )

@@ -1,0 +1,87 @@
+"""Nothing acknowledged is lost: the server process is SIGKILLed in the middle of a stream of
+acknowledged batches, and every acknowledged event must be in the database afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from .conftest import bearer
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_every_acknowledged_event_survives_a_sigkill(env, service, tenants):
+    port = _free_port()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "nself_billing", "tenant", "billing", "serve",
+         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+
+        acknowledged: list[str] = []
+        lock = threading.Lock()
+        enough = threading.Event()
+
+        def send(worker: int) -> None:
+            with httpx.Client(base_url=url, timeout=10,
+                              headers=bearer(tenants["cus_alpha"])) as client:
+                for batch in range(10_000):
+                    ids = [f"k{worker}-{batch}-{i}" for i in range(50)]
+                    try:
+                        answer = client.post("/v1/usage", json={"events": [
+                            {"service": "api", "quantity": 1, "id": i} for i in ids]})
+                    except httpx.TransportError:
+                        return
+                    if answer.status_code != 200:
+                        return
+                    with lock:
+                        acknowledged.extend(ids)
+                        if len(acknowledged) >= 2_000:
+                            enough.set()
+
+        workers = [threading.Thread(target=send, args=(n,)) for n in range(4)]
+        for worker in workers:
+            worker.start()
+        assert enough.wait(60), "too few acknowledgements"
+        os.kill(child.pid, signal.SIGKILL)
+        for worker in workers:
+            worker.join(30)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        assert child.stderr is not None
+        child.stderr.close()
+    with service.context.db.read() as conn:
+        keys = {row[0] for row in conn.exec_driver_sql(
+            "SELECT idempotency_key FROM billing_usage_records")}
+        rolled = conn.exec_driver_sql("SELECT SUM(events) FROM billing_usage_daily").scalar()
+    missing = [i for i in acknowledged if f"cus_alpha:{i}" not in keys]
+    assert len(acknowledged) >= 2_000
+    assert missing == []
+    assert rolled == len(keys)
