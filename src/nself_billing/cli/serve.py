@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
 import click
 
 from .render import echo
 from .state import CliState, pass_state
+
+if TYPE_CHECKING:
+    from ..billing import Billing
+
+
+@contextmanager
+def outbox_worker(billing: Billing, *, idle_seconds: float = 5.0) -> Iterator[bool]:
+    """With the Stripe provider, drain the usage outbox to Stripe's meters in a background
+    thread while the server runs (stopped and joined on exit); yields whether it runs."""
+    if not billing.stripe.enabled:
+        yield False
+        return
+    stop = threading.Event()
+    thread = threading.Thread(target=billing.outbox.run_worker, args=(stop,),
+                              kwargs={"idle_seconds": idle_seconds},
+                              name="nself-usage-outbox", daemon=True)
+    thread.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 @click.command("serve")
@@ -23,15 +50,21 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
 
     billing = state.billing  # opens the database and migrates once, before any worker starts
     echo(f"Serving nself-billing on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
-    if workers == 1:
-        from ..http.app import create_app
+    # one drainer, in this process, whatever the number of HTTP workers
+    with outbox_worker(billing) as draining:
+        if draining:
+            echo("Usage outbox: sending recorded usage to Stripe in the background")
+        if workers == 1:
+            from ..http.app import create_app
 
-        uvicorn.run(create_app(billing), host=host, port=port, log_level=log_level,
-                    loop="auto", http="auto", access_log=False, server_header=False)
-        return
-    state.close()
-    uvicorn.run("nself_billing.http.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, access_log=False, server_header=False)
+            uvicorn.run(create_app(billing), host=host, port=port, log_level=log_level,
+                        loop="auto", http="auto", access_log=False, server_header=False)
+            return
+        if not draining:
+            state.close()  # the workers open their own pools; the drainer keeps this one
+        uvicorn.run("nself_billing.http.app:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, access_log=False,
+                    server_header=False)
 
 
 COMMANDS = [serve]
