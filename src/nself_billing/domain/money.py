@@ -12,8 +12,10 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 MICROS = 1_000_000
 CENT = Decimal("0.01")
 QUANTITY_STEP = Decimal("0.000001")
-#: the spec's DECIMAL(20,6): 14 integer digits
-MAX_QUANTITY = Decimal("99999999999999.999999")
+#: the largest quantity of one event: the spec's DECIMAL(20,6) would hold 14 integer digits,
+#: but exact micro-units live in 64-bit integers (and a day's rollup sums them), so one event
+#: stays at or below 10^9 units (a day's rollup of one service holds up to ~9.2 * 10^12)
+MAX_QUANTITY = Decimal("1000000000")
 
 
 def to_decimal(value: object) -> Decimal:

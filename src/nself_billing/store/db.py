@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 
-from ..errors import Conflict, DatabaseError
+from ..errors import Conflict, DatabaseError, InvalidInput
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -115,8 +115,10 @@ class Database:
         self.engine.dispose()
 
 
-def billing_error(error: exc.DBAPIError) -> DatabaseError | Conflict:
+def billing_error(error: exc.DBAPIError) -> DatabaseError | Conflict | InvalidInput:
     """The one translation of a database error into the BillingError tree."""
+    if isinstance(error, exc.DataError):  # e.g. a value out of a column's range
+        return InvalidInput(f"Invalid data: {_first_line(error)}")
     if isinstance(error, exc.OperationalError):
         return DatabaseError(_describe(error))
     if isinstance(error, exc.InterfaceError):
