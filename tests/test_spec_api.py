@@ -42,3 +42,17 @@ def test_spec_function_is_importable_callable_and_documented(name):
     assert name in nself_billing.__all__
     assert inspect.getdoc(function), f"{name} has no docstring"
     assert f"`{name}(" in (ROOT / "docs" / "API.md").read_text(), f"{name} not in docs/API.md"
+
+
+def test_the_lazy_function_map_matches_each_module():
+    import importlib
+
+    for module, names in nself_billing._LAZY.items():
+        assert tuple(importlib.import_module(f"nself_billing.{module}").__all__) == names, module
+    assert len(set(nself_billing.__all__)) == len(nself_billing.__all__)
+
+
+def test_star_import_gives_every_function():
+    namespace: dict = {}
+    exec("from nself_billing import *", namespace)
+    assert {"quota_consume", "usage_track_storage", "stripe_webhook_events"} <= set(namespace)

@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .services.apikeys import ApiKeyService
-from .services.catalog import PlanService
 from .services.context import Clock, Context
-from .services.customers import CustomerService
-from .services.cycle import CycleService
-from .services.diagnostics import Diagnostics
-from .services.export import ExportService
-from .services.ingest import UsageIngestService
-from .services.invoices import InvoiceService
-from .services.payments import PaymentMethodService
-from .services.portal import PortalService
-from .services.query import QueryService
-from .services.quotas import QuotaService
-from .services.rollups import RollupService
-from .services.stripe_billing import StripeBillingService
-from .services.stripe_outbox import OutboxService
-from .services.subscriptions import SubscriptionService
-from .services.usage import UsageService
-from .services.webhook_inbox import WebhookInbox
+
+if TYPE_CHECKING:
+    from .services.apikeys import ApiKeyService
+    from .services.catalog import PlanService
+    from .services.customers import CustomerService
+    from .services.cycle import CycleService
+    from .services.diagnostics import Diagnostics
+    from .services.export import ExportService
+    from .services.ingest import UsageIngestService
+    from .services.invoices import InvoiceService
+    from .services.payments import PaymentMethodService
+    from .services.portal import PortalService
+    from .services.query import QueryService
+    from .services.quotas import QuotaService
+    from .services.rollups import RollupService
+    from .services.stripe_billing import StripeBillingService
+    from .services.stripe_outbox import OutboxService
+    from .services.subscriptions import SubscriptionService
+    from .services.usage import UsageService
+    from .services.webhook_inbox import WebhookInbox
 
 
 class Billing:
@@ -38,28 +41,135 @@ class Billing:
     def __init__(self, ctx: Context) -> None:
         self.context = ctx
         self.settings = ctx.settings
-        self.plans = PlanService(ctx)
-        self.customers = CustomerService(ctx)
-        self.subscriptions = SubscriptionService(ctx)
-        self.diagnostics = Diagnostics(ctx)
-        self.queries = QueryService(ctx)
-        self.export = ExportService(ctx)
-        self.usage = UsageService(ctx)
-        self.rollups = RollupService(ctx)
-        # quotas: limits, status, check/enforce, atomic consume, alerts (issue 4)
-        self.quotas = QuotaService(ctx)
-        # subscriptions: period close, invoices, payment methods, portal links
-        self.cycle = CycleService(ctx)
-        self.invoices = InvoiceService(ctx)
-        self.payment_methods = PaymentMethodService(ctx)
-        self.portal = PortalService(ctx)
-        # stripe: use cases on the remote provider, and the usage outbox towards its meters
-        self.stripe = StripeBillingService(ctx)
-        self.outbox = OutboxService(ctx)
-        # the HTTP service (issue 7)
-        self.apikeys = ApiKeyService(ctx)
-        self.ingest = UsageIngestService(ctx, self.usage)
-        self.webhook_inbox = WebhookInbox(ctx)
+
+    # Each group of use cases is made (and its module imported) on first use, so a command
+    # pays start-up time only for what it touches.
+
+    @cached_property
+    def plans(self) -> PlanService:
+        """The plan catalog."""
+        from .services.catalog import PlanService
+
+        return PlanService(self.context)
+
+    @cached_property
+    def customers(self) -> CustomerService:
+        """Customers (tenants)."""
+        from .services.customers import CustomerService
+
+        return CustomerService(self.context)
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionService:
+        """Subscriptions: start, upgrade, downgrade, cancel, reactivate."""
+        from .services.subscriptions import SubscriptionService
+
+        return SubscriptionService(self.context)
+
+    @cached_property
+    def diagnostics(self) -> Diagnostics:
+        """Configuration, database and Stripe checks."""
+        from .services.diagnostics import Diagnostics
+
+        return Diagnostics(self.context)
+
+    @cached_property
+    def queries(self) -> QueryService:
+        """SQL for billing_db_query."""
+        from .services.query import QueryService
+
+        return QueryService(self.context)
+
+    @cached_property
+    def export(self) -> ExportService:
+        """Data export."""
+        from .services.export import ExportService
+
+        return ExportService(self.context)
+
+    @cached_property
+    def usage(self) -> UsageService:
+        """Usage recording and reports."""
+        from .services.usage import UsageService
+
+        return UsageService(self.context)
+
+    @cached_property
+    def rollups(self) -> RollupService:
+        """The per-day rollups checked against the raw events."""
+        from .services.rollups import RollupService
+
+        return RollupService(self.context)
+
+    @cached_property
+    def quotas(self) -> QuotaService:
+        """Quotas: limits, status, check/enforce, atomic consume, alerts."""
+        from .services.quotas import QuotaService
+
+        return QuotaService(self.context)
+
+    @cached_property
+    def cycle(self) -> CycleService:
+        """Period close."""
+        from .services.cycle import CycleService
+
+        return CycleService(self.context)
+
+    @cached_property
+    def invoices(self) -> InvoiceService:
+        """Invoices."""
+        from .services.invoices import InvoiceService
+
+        return InvoiceService(self.context)
+
+    @cached_property
+    def payment_methods(self) -> PaymentMethodService:
+        """Payment methods."""
+        from .services.payments import PaymentMethodService
+
+        return PaymentMethodService(self.context)
+
+    @cached_property
+    def portal(self) -> PortalService:
+        """Customer portal links."""
+        from .services.portal import PortalService
+
+        return PortalService(self.context)
+
+    @cached_property
+    def stripe(self) -> StripeBillingService:
+        """Use cases on Stripe."""
+        from .services.stripe_billing import StripeBillingService
+
+        return StripeBillingService(self.context)
+
+    @cached_property
+    def outbox(self) -> OutboxService:
+        """The usage outbox towards Stripe's meters."""
+        from .services.stripe_outbox import OutboxService
+
+        return OutboxService(self.context)
+
+    @cached_property
+    def apikeys(self) -> ApiKeyService:
+        """API keys of the HTTP service."""
+        from .services.apikeys import ApiKeyService
+
+        return ApiKeyService(self.context)
+
+    @cached_property
+    def webhook_inbox(self) -> WebhookInbox:
+        """Received Stripe webhooks."""
+        from .services.webhook_inbox import WebhookInbox
+
+        return WebhookInbox(self.context)
+
+    @cached_property
+    def ingest(self) -> UsageIngestService:
+        """Validated batch ingestion (the HTTP service's POST /v1/usage)."""
+        from .services.ingest import UsageIngestService
+
+        return UsageIngestService(self.context, self.usage)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,

@@ -15,6 +15,8 @@ from pathlib import Path
 from .errors import ConfigError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: where `webhook test` posts when no URL is given: the receiver of a local `serve`
+DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8400/api/webhooks/stripe"
 
 
 class Secret:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..domain.humanize import human_limit, human_quantity
-from ..services.quotas import QuotaLine
-from ..store.quotas import AlertRecord
 from .render import csv_text, json_text, table_text
 from .state import CliState, pass_state
+
+if TYPE_CHECKING:
+    from ..services.quotas import QuotaLine
+    from ..store.quotas import AlertRecord
 
 LIMIT_COLUMNS = ("service", "limit", "unit", "mode", "source")
 USAGE_COLUMNS = (*LIMIT_COLUMNS, "usage", "available", "percent", "status")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ProviderError
-from ..services.stripe_billing import DEFAULT_WEBHOOK_URL
+from ..settings import DEFAULT_WEBHOOK_URL
 from .render import echo, format_option, json_text
 from .state import CliState, pass_state
 

@@ -31,13 +31,13 @@ from ..providers.port import (
     RemotePaymentMethod,
     RemoteSubscription,
 )
+from ..settings import DEFAULT_WEBHOOK_URL
 from ..store import catalog as catalog_store
 from ..store import stripe_mirror as mirror
 from ..store.tables import plans as plans_table
 from .context import Context
 from .stripe_events import TEST_EVENT_PREFIX
 
-DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8400/api/webhooks/stripe"
 WEBHOOK_PATH = "/api/webhooks/stripe"
 
 
