@@ -215,3 +215,13 @@ def test_the_report_costs_usage_against_the_customers_quota_overrides(billing, c
 def test_a_report_for_an_unknown_customer_is_not_found(billing, customer_id):
     with pytest.raises(NotFound, match="^Customer not found: cus_nobody$"):
         billing.usage.summary(customer_id="cus_nobody")
+
+
+@pytest.mark.parametrize("quantity", [10**9 + 1, 10**13, "1000000000.5"])
+def test_a_quantity_beyond_one_billion_units_is_refused_on_every_path(billing, customer_id,
+                                                                      quantity):
+    with pytest.raises(InvalidInput, match="too large"):
+        billing.usage.record("api", quantity)
+    with pytest.raises(InvalidInput, match="too large"):
+        billing.quotas.consume("api", quantity)
+    assert billing.queries.render("SELECT COUNT(*) FROM billing_usage_records") == "0"

@@ -16,6 +16,8 @@ QUANTITY_STEP = Decimal("0.000001")
 #: but exact micro-units live in 64-bit integers (and a day's rollup sums them), so one event
 #: stays at or below 10^9 units (a day's rollup of one service holds up to ~9.2 * 10^12)
 MAX_QUANTITY = Decimal("1000000000")
+#: the largest quota limit of one period (its micro-units still fit 64 bits)
+MAX_LIMIT = Decimal("1000000000000")
 
 
 def to_decimal(value: object) -> Decimal:

@@ -19,7 +19,7 @@ from .money import MAX_QUANTITY, quantize_quantity, to_decimal, to_micros
 from .services import is_service
 
 
-def parse_quantity(value: object) -> Decimal:
+def parse_quantity(value: object, maximum: Decimal = MAX_QUANTITY) -> Decimal:
     try:
         quantity = to_decimal(value)
     except ValueError as error:
@@ -27,8 +27,8 @@ def parse_quantity(value: object) -> Decimal:
     if quantity < 0:
         raise InvalidInput(f"Invalid quantity: {value} (must be zero or more)")
     rounded = quantize_quantity(quantity)
-    if rounded > MAX_QUANTITY:
-        raise InvalidInput(f"Invalid quantity: {value} (too large)")
+    if rounded > maximum:
+        raise InvalidInput(f"Invalid quantity: {value} (too large: at most {maximum:,})")
     return rounded
 
 

@@ -27,7 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from ..domain.money import from_micros
+from ..domain.money import MAX_LIMIT, MAX_QUANTITY, from_micros
 from ..domain.periods import Period, period_at
 from ..domain.plans import EnforcementMode
 from ..domain.quotas import QuotaBand, QuotaStatus, thresholds_crossed, thresholds_reached
@@ -234,7 +234,7 @@ class QuotaService:
         cid = customer_id or self._current_customer()
         try:
             value = None if limit is None or str(limit).lower() == "unlimited" else (
-                parse_quantity(limit))
+                parse_quantity(limit, MAX_LIMIT))
         except InvalidInput:
             raise InvalidInput(f"Invalid limit: {limit} (expected a number of zero or more, "
                                "or 'unlimited')") from None
@@ -475,7 +475,7 @@ class QuotaService:
 
 
 #: whole quantities up to this many units take the fast path of ``_wanted_micros``
-_FAST_QUANTITY = 10**12
+_FAST_QUANTITY = int(MAX_QUANTITY) + 1
 
 
 def _wanted_micros(quantity: object) -> int:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..domain import trackers
 from ..domain.customers import customer_id_problem
-from ..domain.money import MICROS
+from ..domain.money import MAX_QUANTITY, MICROS
 from ..domain.services import SERVICES
 from ..domain.usage import (
     MAX_KEY_LENGTH,
@@ -44,8 +44,8 @@ T = TypeVar("T")
 #: PostgreSQL asks to retry a transaction that lost a deadlock or serialization race
 _RETRY_SQLSTATES = ("40P01", "40001")
 _RETRIES = 5
-#: whole quantities up to this need no decimal parsing (the spec's DECIMAL(20,6) holds 14 digits)
-_MAX_WHOLE = 10**14 - 1
+#: whole quantities up to this need no decimal parsing (the largest one event may carry)
+_MAX_WHOLE = int(MAX_QUANTITY)
 _EMPTY: dict[str, Any] = {}
 
 
