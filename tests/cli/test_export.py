@@ -128,3 +128,12 @@ def test_library_exports(billing, usage, tmp_path):
         assert len(everything["usage"]) == 2
     finally:
         use_billing(None)
+
+
+def test_a_customer_field_is_quoted_like_the_sql_renders_the_others():
+    from nself_billing.store.export import csv_field
+
+    assert csv_field("cus_plain") == "cus_plain"
+    assert csv_field("a,b") == '"a,b"'
+    assert csv_field('say "hi"') == '"say ""hi"""'
+    assert csv_field("two\nlines") == '"two\nlines"'

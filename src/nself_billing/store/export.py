@@ -86,6 +86,13 @@ def raw_usage_rows(conn: Connection, customer_id: str, year: int | None
         cursor.close()
 
 
+def csv_field(value: str) -> str:
+    """One CSV field by RFC 4180, as ``_csv_field`` renders it in SQL."""
+    if any(char in value for char in ',"\n\r'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 def _csv_field(expression: str, *, always_quote: bool = False) -> str:
     """SQL that renders one CSV field by RFC 4180 (quoted when it holds , " CR or LF)."""
     quoted = f"""'"' || replace({expression}, '"', '""') || '"'"""
@@ -103,7 +110,7 @@ def raw_usage_csv_lines(conn: Connection, customer_id: str, year: int | None
     where, params = _raw_where(year, "?")
     line = " || ',' || ".join((
         "id",
-        _csv_field("customer_id"),
+        "?",  # every row has the exported customer: its CSV field is rendered once, here
         _csv_field("service_name"),
         "printf('%d.%06d', quantity_micros / 1000000, quantity_micros % 1000000)",
         "replace(substr(recorded_at, 1, 26), ' ', 'T') || '+00:00'",
@@ -115,7 +122,7 @@ def raw_usage_csv_lines(conn: Connection, customer_id: str, year: int | None
            " ORDER BY service_name, id")
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql, [customer_id, *params])
+        cursor.execute(sql, [csv_field(customer_id), customer_id, *params])
         while True:
             rows = cursor.fetchmany(CHUNK)
             if not rows:
