@@ -137,3 +137,27 @@ def test_a_customer_field_is_quoted_like_the_sql_renders_the_others():
     assert csv_field("a,b") == '"a,b"'
     assert csv_field('say "hi"') == '"say ""hi"""'
     assert csv_field("two\nlines") == '"two\nlines"'
+
+
+def test_raw_csv_has_every_event_of_every_service_even_odd_ones_inserted_with_sql(
+        cli, usage, billing, tmp_path):
+    from sqlalchemy import text
+
+    with billing.context.db.write() as conn:
+        conn.execute(text(
+            "INSERT INTO billing_usage_records (customer_id, service_name, quantity,"
+            " quantity_micros, recorded_at) VALUES (:c, NULL, 1, 1000000, '2026-01-11 00:00:00'),"
+            " (:c, '', 1, 1000000, '2026-01-11 00:00:00'),"
+            " (:c, 'odd,name', 1, 1000000, '2026-01-11 00:00:00')"), {"c": usage})
+    out = tmp_path / "raw.csv"
+    result = cli("tenant", "billing", "export", "usage", "--raw", "--format=csv",
+                 f"--output={out}", "--force")
+    assert result.exit_code == 0, result.stderr
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(row["service_name"] for row in rows) == [
+        "", "", "api", "api", "api", "api", "odd,name", "storage"]
+    assert {row["customer_id"] for row in rows} == {usage}
+    # within a service, in the order of recording
+    api = [row["idempotency_key"] for row in rows if row["service_name"] == "api"]
+    assert api == ["k-2025", "k-0", "k-1", "k-2"]
