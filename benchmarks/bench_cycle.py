@@ -11,26 +11,17 @@ runs again to show that a second run finds nothing to do.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
+
+from scratch import bench_env, scratch_pg_database
 
 NOW = datetime(2026, 2, 28, 12, tzinfo=UTC)
 PLANS = ("starter", "pro", "free")
 #: per-day quantity (micro-units) per service: a month passes the api limit of starter and pro
 DAILY = {"api": 40_000, "storage": 2, "bandwidth": 1, "compute": 1, "database": 10_000,
          "functions": 100}
-
-
-def _env(root: str, db_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BILLING_", "STRIPE_", "NSELF_"))}
-    env["NSELF_ROOT"] = root
-    if db_url:
-        env["BILLING_DATABASE_URL"] = db_url
-    return env
 
 
 def _fixtures(n: int):
@@ -108,21 +99,10 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
     n = 50 if smoke else 10_000
     rows = []
     with tempfile.TemporaryDirectory() as root:
-        rows += _measure("SQLite", n, _env(root, None), None)
+        rows += _measure("SQLite", n, bench_env(root, None), None)
     if pg_url:
-        import psycopg
-
-        name = f"nself_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        base = pg_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        url = f"{base}/{name}"
-        try:
-            with tempfile.TemporaryDirectory() as root:
-                rows += _measure("PostgreSQL", n, _env(root, url), url)
-        finally:
-            with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with scratch_pg_database(pg_url) as url, tempfile.TemporaryDirectory() as root:
+            rows += _measure("PostgreSQL", n, bench_env(root, url), url)
     return rows
 
 

@@ -8,26 +8,21 @@ resident memory is read from ``wait4``.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
+
+from scratch import bench_env, scratch_pg_database
 
 CUSTOMER = "cus_bench_export"
 META = json.dumps({"endpoint": "/api/users", "method": "GET", "status": 200})
 
 
 def _env(root: str, db_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BILLING_", "STRIPE_", "NSELF_"))}
-    env.update({"NSELF_ROOT": root, "NSELF_CUSTOMER_ID": CUSTOMER})
-    if db_url:
-        env["BILLING_DATABASE_URL"] = db_url
-    return env
+    return bench_env(root, db_url, NSELF_CUSTOMER_ID=CUSTOMER)
 
 
 def _prepare(env: dict[str, str]) -> None:
@@ -107,20 +102,9 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
         _load_sqlite(Path(root) / ".nself/billing/billing.db", n)
         rows += _figures("SQLite", n, *_export(env, Path(root) / "out.csv"))
     if pg_url:
-        import psycopg
-
-        name = f"nself_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        base = pg_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        url = f"{base}/{name}"
-        try:
-            with tempfile.TemporaryDirectory() as root:
-                env = _env(root, url)
-                _prepare(env)
-                _load_pg(url, n)
-                rows += _figures("PostgreSQL", n, *_export(env, Path(root) / "out.csv"))
-        finally:
-            with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with scratch_pg_database(pg_url) as url, tempfile.TemporaryDirectory() as root:
+            env = _env(root, url)
+            _prepare(env)
+            _load_pg(url, n)
+            rows += _figures("PostgreSQL", n, *_export(env, Path(root) / "out.csv"))
     return rows

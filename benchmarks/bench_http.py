@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
+from scratch import bench_env, scratch_pg_database
+
 CUSTOMER = "cus_bench_http"
 CONSUMERS = 8
 #: webhook events are spread over this many customers, as deliveries are in real life (events
@@ -31,12 +32,7 @@ SECRET = "whsec_bench_http"
 
 
 def _env(root: str, db_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BILLING_", "STRIPE_", "NSELF_"))}
-    env.update({"NSELF_ROOT": root, "STRIPE_WEBHOOK_SECRET": SECRET})
-    if db_url:
-        env["BILLING_DATABASE_URL"] = db_url
-    return env
+    return bench_env(root, db_url, STRIPE_WEBHOOK_SECRET=SECRET)
 
 
 def _prepare(env: dict[str, str]) -> tuple[str, list[str]]:
@@ -238,16 +234,6 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict[str, Any]]:
         with tempfile.TemporaryDirectory() as root:
             rows += _measure(_env(root, None), "SQLite", smoke=smoke)
     if pg_url:
-        import psycopg
-
-        name = f"nself_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        base = pg_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        try:
-            with tempfile.TemporaryDirectory() as root:
-                rows += _measure(_env(root, f"{base}/{name}"), "PostgreSQL", smoke=smoke)
-        finally:
-            with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with scratch_pg_database(pg_url) as url, tempfile.TemporaryDirectory() as root:
+            rows += _measure(_env(root, url), "PostgreSQL", smoke=smoke)
     return rows

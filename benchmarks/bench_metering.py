@@ -24,11 +24,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from scratch import bench_env, scratch_pg_database
 
 from nself_billing import Billing, UsageEvent
 from nself_billing.services.usage import new_key
@@ -61,12 +62,7 @@ def _sizes(smoke: bool) -> dict[str, int]:
 
 
 def _env(root: str, db_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BILLING_", "STRIPE_", "NSELF_"))}
-    env.update({"NSELF_ROOT": root, "NSELF_CUSTOMER_ID": HEAVY})
-    if db_url:
-        env["BILLING_DATABASE_URL"] = db_url
-    return env
+    return bench_env(root, db_url, NSELF_CUSTOMER_ID=HEAVY)
 
 
 def _prepare(env: dict[str, str], now: datetime) -> None:
@@ -265,20 +261,9 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
                             load=lambda n, now: _load_sqlite(sqlite_path, n, now))
         rows += _figures("SQLite", measured, sizes)
     if pg_url:
-        import psycopg
-
-        name = f"nself_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        base = pg_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        url = f"{base}/{name}"
-        try:
-            with tempfile.TemporaryDirectory() as root:
-                env = _env(root, url)
-                measured = _measure(env, Path(root), sizes, pg=True,
-                                    load=lambda n, now: _load_pg(url, n, now))
-                rows += _figures("PostgreSQL", measured, sizes)
-        finally:
-            with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with scratch_pg_database(pg_url) as url, tempfile.TemporaryDirectory() as root:
+            env = _env(root, url)
+            measured = _measure(env, Path(root), sizes, pg=True,
+                                load=lambda n, now: _load_pg(url, n, now))
+            rows += _figures("PostgreSQL", measured, sizes)
     return rows

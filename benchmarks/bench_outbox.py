@@ -16,10 +16,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+
+from scratch import scratch_pg_database
 
 #: the fake Stripe, run in its own process (as Stripe would be) so that it does not share the
 #: drainer's interpreter lock; GET /stats reports what it received
@@ -149,19 +150,9 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
         seconds, requests, _ = _drain(n, root, None)
         rows.append(_row("SQLite", n, seconds, requests))
     if pg_url:
-        import psycopg
-
-        name = f"nself_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        base = pg_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        try:
-            with tempfile.TemporaryDirectory() as root:
-                seconds, requests, _ = _drain(n, root, f"{base}/{name}")
-                rows.append(_row("PostgreSQL", n, seconds, requests))
-        finally:
-            with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with scratch_pg_database(pg_url) as url, tempfile.TemporaryDirectory() as root:
+            seconds, requests, _ = _drain(n, root, url)
+            rows.append(_row("PostgreSQL", n, seconds, requests))
     return rows
 
 

@@ -14,10 +14,11 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+from scratch import bench_env, scratch_pg_database
 
 HOT = "cus_hot"
 RACE = "cus_race"
@@ -228,12 +229,7 @@ def _bench_backend(backend: str, env: dict[str, str], load: Callable[[], None], 
 
 
 def _env(root: str, db_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BILLING_", "STRIPE_", "NSELF_"))}
-    env.update({"NSELF_ROOT": root, "NSELF_CUSTOMER_ID": HOT})
-    if db_url:
-        env["BILLING_DATABASE_URL"] = db_url
-    return env
+    return bench_env(root, db_url, NSELF_CUSTOMER_ID=HOT)
 
 
 def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
@@ -244,20 +240,10 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
         path = os.path.join(root, ".nself", "billing", "billing.db")
         rows += _bench_backend("SQLite", env, lambda: _load_sqlite(path, n), n, smoke=smoke)
     if pg_url:
-        import psycopg
-
-        name = f"nself_bench_quotas_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        base = pg_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        url = f"{base}/{name}"
-        try:
-            with tempfile.TemporaryDirectory() as root:
-                rows += _bench_backend("PostgreSQL", _env(root, url),
-                                       lambda: _load_pg(url, n), n, smoke=smoke)
-        finally:
-            with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with scratch_pg_database(pg_url, "nself_bench_quotas") as url, \
+                tempfile.TemporaryDirectory() as root:
+            rows += _bench_backend("PostgreSQL", _env(root, url),
+                                   lambda: _load_pg(url, n), n, smoke=smoke)
     return rows
 
 

@@ -1,0 +1,36 @@
+"""What every benchmark needs around its measurement: a clean environment for the ``nself``
+commands it runs, and a PostgreSQL database of its own, dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def bench_env(root: str, db_url: str | None, **extra: str) -> dict[str, str]:
+    """The environment without the developer's own billing settings, rooted at ``root``, on
+    ``db_url`` (PostgreSQL) or the embedded SQLite when None, plus ``extra`` variables."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BILLING_", "STRIPE_", "NSELF_"))}
+    env.update({"NSELF_ROOT": root, **extra})
+    if db_url:
+        env["BILLING_DATABASE_URL"] = db_url
+    return env
+
+
+@contextmanager
+def scratch_pg_database(admin_url: str, prefix: str = "nself_bench") -> Iterator[str]:
+    """A new, empty PostgreSQL database for one benchmark; yields its SQLAlchemy URL."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
