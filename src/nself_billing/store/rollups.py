@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import Connection, text
 
-from ..domain.money import MICROS
+from ..domain.money import to_micros
 
 #: a rollup key: (customer_id, service_name, day)
 Key = tuple[str, str, date]
@@ -51,15 +51,9 @@ def fill_missing_micros(conn: Connection, batch: int = 5_000) -> int:
             return filled
         conn.execute(
             text("UPDATE billing_usage_records SET quantity_micros = :micros WHERE id = :id"),
-            [{"id": row_id, "micros": _micros(quantity)} for row_id, quantity in rows])
+            [{"id": row_id, "micros": 0 if quantity is None else to_micros(Decimal(str(quantity)))}
+             for row_id, quantity in rows])
         filled += len(rows)
-
-
-def _micros(quantity: object) -> int:
-    if quantity is None:
-        return 0
-    exact = Decimal(str(quantity)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
-    return int(exact * MICROS)
 
 
 def _day_sql(conn: Connection) -> str:
