@@ -3,7 +3,6 @@ data: the schema of the first release (revision 0001) with rows in it, then ``Bi
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,12 +17,11 @@ from nself_billing.store.catalog import seed_default_plans
 from nself_billing.store.db import Database
 from nself_billing.store.migrate import MIGRATIONS_DIR, SCHEMA_REVISION, current_revision
 
-from ..conftest import CONFIG_VARS, PG_ADMIN_URL
+from ..conftest import CONFIG_VARS, scratch_database
 
 
 @pytest.fixture
-def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest
-                 ) -> Iterator[tuple[str, dict[str, str]]]:
+def old_database(backend: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """A database migrated only to revision 0001, and the environment that points at it."""
     import os
 
@@ -35,19 +33,9 @@ def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest
         url = f"sqlite:///{data / 'billing.db'}"
         yield url, env
         return
-    request.getfixturevalue("pg_database_url")  # skips (or fails in CI) without a server
-    import psycopg
-
-    name = f"nself_old_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    env["BILLING_DATABASE_URL"] = f"{base}/{name}"
-    try:
-        yield env["BILLING_DATABASE_URL"], env
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("nself_old") as url:
+        env["BILLING_DATABASE_URL"] = url
+        yield url, env
 
 
 def _migrate_to(db: Database, revision: str) -> None:
