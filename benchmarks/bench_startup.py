@@ -25,8 +25,12 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("BILLING_", "STRIPE_", "NSELF_"))}
         env["NSELF_ROOT"] = root
+        # as after `pip install .`, which compiles the package: the first run below writes the
+        # bytecode of an editable install, so the timed runs measure start-up, not compiling
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         nself = [sys.executable, "-m", "nself_billing", "tenant", "billing", "plan", "list"]
         subprocess.run(nself, env=env, check=True, capture_output=True)  # creates the database
+        subprocess.run(nself, env=env, check=True, capture_output=True)  # the catalog's own path
         ours = _median_ms(nself, env, runs)
         bare = _median_ms([sys.executable, "-c", "pass"], env, runs)
         sqlalchemy = _median_ms([sys.executable, "-c", "import sqlalchemy"], env, runs)
@@ -34,5 +38,6 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
         {"name": "`plan list` cold start (SQLite)", "value": ours, "unit": "ms",
          "target": "< 300 ms", "baseline": None,
          "notes": f"floors in the same run: `python -c pass` {bare:.0f} ms, `python -c 'import "
-                  f"sqlalchemy'` {sqlalchemy:.0f} ms; median of {runs} runs"},
+                  f"sqlalchemy'` {sqlalchemy:.0f} ms; median of {runs} runs, on a ready database with "
+                  "the package's bytecode compiled (as `pip install .` leaves it)"},
     ]

@@ -7,25 +7,6 @@ The object API is ``Billing``; the spec's function-style API (``billing_init``,
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .api import (
-    billing_close,
-    billing_db_query,
-    billing_export_all,
-    billing_export_invoices,
-    billing_export_usage,
-    billing_get_customer_id,
-    billing_init,
-    billing_test_db_connection,
-    billing_test_stripe_connection,
-    billing_validate_config,
-    stripe_customer_show,
-    stripe_customer_update,
-    stripe_plan_current,
-    stripe_plan_show,
-    stripe_plans_compare,
-    stripe_plans_list,
-)
-from .billing import Billing
 from .errors import (
     BillingError,
     ConfigError,
@@ -41,7 +22,6 @@ from .errors import (
 )
 
 __all__ = [
-    "Billing",
     "BillingError",
     "ConfigError",
     "Conflict",
@@ -53,27 +33,31 @@ __all__ = [
     "ProviderError",
     "QuotaExceeded",
     "UnknownService",
-    "billing_close",
-    "billing_db_query",
-    "billing_export_all",
-    "billing_export_invoices",
-    "billing_export_usage",
-    "billing_get_customer_id",
-    "billing_init",
-    "billing_test_db_connection",
-    "billing_test_stripe_connection",
-    "billing_validate_config",
-    "stripe_customer_show",
-    "stripe_customer_update",
-    "stripe_plan_current",
-    "stripe_plan_show",
-    "stripe_plans_compare",
-    "stripe_plans_list",
 ]
 
-#: the rest of the function API, imported on first use (PEP 562) so that the command line starts
-#: without loading every area; tests/test_spec_api.py checks this map against each module
+#: the object API and the function API, imported on first use (PEP 562) so that the command
+#: line starts without loading the database layer or every area; tests/test_spec_api.py checks
+#: this map against each module
 _LAZY: dict[str, tuple[str, ...]] = {
+    "billing": ("Billing",),
+    "api": (
+        "billing_close",
+        "billing_db_query",
+        "billing_export_all",
+        "billing_export_invoices",
+        "billing_export_usage",
+        "billing_get_customer_id",
+        "billing_init",
+        "billing_test_db_connection",
+        "billing_test_stripe_connection",
+        "billing_validate_config",
+        "stripe_customer_show",
+        "stripe_customer_update",
+        "stripe_plan_current",
+        "stripe_plan_show",
+        "stripe_plans_compare",
+        "stripe_plans_list",
+    ),
     "api_metering": (
         "BatchResult",
         "BufferedRecorder",
@@ -134,10 +118,12 @@ _LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names
 __all__ += [name for names in _LAZY.values() for name in names]
 
 if TYPE_CHECKING:
+    from .api import *  # noqa: F403
     from .api_metering import *  # noqa: F403
     from .api_quotas import *  # noqa: F403
     from .api_stripe import *  # noqa: F403
     from .api_subscriptions import *  # noqa: F403
+    from .billing import *  # noqa: F403
 
 
 def __getattr__(name: str) -> Any:

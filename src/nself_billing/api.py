@@ -18,6 +18,25 @@ from .domain.customers import Customer
 from .domain.plans import Plan
 from .errors import BillingError
 
+__all__ = [
+    "billing_close",
+    "billing_db_query",
+    "billing_export_all",
+    "billing_export_invoices",
+    "billing_export_usage",
+    "billing_get_customer_id",
+    "billing_init",
+    "billing_test_db_connection",
+    "billing_test_stripe_connection",
+    "billing_validate_config",
+    "stripe_customer_show",
+    "stripe_customer_update",
+    "stripe_plan_current",
+    "stripe_plan_show",
+    "stripe_plans_compare",
+    "stripe_plans_list",
+]
+
 _lock = threading.Lock()
 _default: Billing | None = None
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from .services.usage import UsageService
     from .services.webhook_inbox import WebhookInbox
 
+__all__ = ["Billing"]
+
 
 class Billing:
     """One tenant-aware handle on the billing system.

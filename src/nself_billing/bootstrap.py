@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -10,12 +9,11 @@ from typing import Any
 from .billing import Billing
 from .errors import ConfigError
 from .providers.port import PaymentProvider
+from .services.catalog_startup import plans_file
 from .services.context import Clock, Context
 from .settings import Settings
 from .store.db import Database, sqlite_url
 from .store.migrate import ensure_schema
-
-PLANS_FILE = "plans.toml"
 
 
 def utc_now() -> datetime:
@@ -64,21 +62,11 @@ def make_provider(settings: Settings) -> PaymentProvider:
 def apply_plans_file(billing: Billing, *, force: bool) -> list[str]:
     """Apply ``${NSELF_ROOT}/plans.toml`` if present and changed since it was last applied to
     this database (or always, with ``force``)."""
-    settings = billing.settings
-    path = settings.nself_root / PLANS_FILE
-    if not path.is_file():
+    found = plans_file(billing.settings)
+    if found is None or (not force and found.applied):
         return []
-    target = settings.database_url.reveal() if settings.database_url else str(settings.sqlite_path)
-    digest = hashlib.sha256(path.read_bytes() + target.encode()).hexdigest()
-    marker = settings.cache_dir / "plans.toml.applied"
-    if not force and marker.is_file() and marker.read_text().strip() == digest:
-        return []
-    applied = billing.plans.apply_file(path)
-    try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(digest)
-    except OSError:
-        pass  # only an optimisation: the file is applied again next time
+    applied = billing.plans.apply_file(found.path)
+    found.mark_applied()
     return applied
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..services.apikeys import ApiKey
 from .aliases import AliasedGroup
 from .render import echo, emit_records, format_option, table_text
 from .state import CliState, pass_state
+
+if TYPE_CHECKING:
+    from ..services.apikeys import ApiKey
 
 KEY_COLUMNS = ("key_id", "scope", "name", "created_at", "revoked_at")
 

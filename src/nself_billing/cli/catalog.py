@@ -47,7 +47,7 @@ def plans_table(plans: list[Plan], *, detailed: bool = False) -> str:
 
 
 def show_plans(state: CliState, output_format: str, *, hints: bool, detailed: bool = False) -> None:
-    plans = state.billing.plans.list()
+    plans = state.plans()
     if output_format == "table":
         echo("Available Plans")
         echo(plans_table(plans, detailed=detailed))
@@ -109,7 +109,7 @@ def plan_list(state: CliState, detailed: bool, output_format: str) -> None:
 @pass_state
 def plan_show(state: CliState, plan_name: str, output_format: str) -> None:
     """Show a plan's quotas and prices."""
-    emit_plan(state.billing.plans.get(plan_name), output_format)
+    emit_plan(state.plan(plan_name), output_format)
 
 
 @plan_group.command("compare")
@@ -117,7 +117,7 @@ def plan_show(state: CliState, plan_name: str, output_format: str) -> None:
 @pass_state
 def plan_compare(state: CliState, output_format: str) -> None:
     """Compare all plans side by side."""
-    plans = state.billing.plans.list()
+    plans = state.plans()
     if output_format != "table":
         records = [{"service": s, "unit": unit_of(s),
                     **{p.name: p.quota_for(s).limit for p in plans}} for s in SERVICE_NAMES]

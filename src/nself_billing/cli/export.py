@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..services.export import EXPORT_TYPES
+from ..domain.reporting import EXPORT_TYPES
 from .render import echo
 from .state import CliState, pass_state
 

@@ -8,6 +8,7 @@ import click
 
 if TYPE_CHECKING:
     from ..billing import Billing
+    from ..domain.plans import Plan
 
 
 class CliState:
@@ -23,6 +24,25 @@ class CliState:
 
             self._billing = Billing.from_env(customer_id=self.customer_id)
         return self._billing
+
+    def plans(self) -> list[Plan]:
+        """The plan catalog; on a ready embedded database, read without building Billing (see
+        services/catalog_startup.py), so the catalog commands start fast."""
+        if self._billing is None:
+            from ..services.catalog_startup import quick_plans
+            from ..settings import Settings
+
+            found = quick_plans(Settings.from_env())
+            if found is not None:
+                return found
+        return self.billing.plans.list()
+
+    def plan(self, plan_name: str) -> Plan:
+        """One plan of the catalog (``PlanNotFound`` if there is none by that name)."""
+        for plan in self.plans():
+            if plan.name == plan_name:
+                return plan
+        return self.billing.plans.get(plan_name)
 
     def close(self) -> None:
         if self._billing is not None:

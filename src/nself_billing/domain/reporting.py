@@ -14,6 +14,9 @@ from .rating import overage_amount, overage_quantity
 from .services import SERVICE_NAMES, unit_of
 
 REPORT_PERIODS = ("current", "last-month", "custom")
+#: what ``export`` writes ("all" is every other kind), and in which formats
+EXPORT_TYPES = ("usage", "invoices", "subscriptions", "payments", "all")
+EXPORT_FORMATS = ("json", "csv")
 _TICK = timedelta(microseconds=1)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from ..domain.humanize import plain_number
 from ..domain.money import from_micros
+from ..domain.reporting import EXPORT_FORMATS, EXPORT_TYPES
 from ..errors import Conflict, InvalidInput
 from ..store import customers as customer_store
 from ..store import export as store
@@ -30,8 +31,6 @@ from ..store.subscriptions import to_subscription
 from ..store.tables import subscriptions
 from .context import Context
 
-EXPORT_TYPES = ("usage", "invoices", "subscriptions", "payments", "all")
-EXPORT_FORMATS = ("json", "csv")
 USAGE_CSV_COLUMNS = ("date", "service_name", "usage", "events")
 INVOICE_COLUMNS = ("invoice_id", "customer_id", "subscription_id", "kind", "status",
                    "total_amount", "currency", "period_start", "period_end", "created_at",

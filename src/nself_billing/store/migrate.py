@@ -8,11 +8,12 @@ SQLite, an advisory lock on PostgreSQL) makes concurrent first runs migrate exac
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, text
+if TYPE_CHECKING:  # imported lazily: the catalog's start-up path reads SCHEMA_REVISION alone
+    from sqlalchemy import Connection
 
-from .catalog import seed_default_plans
-from .db import Database
+    from .db import Database
 
 #: the newest revision in migrations/versions (a test checks it against Alembic's head)
 SCHEMA_REVISION = "0003"
@@ -45,6 +46,10 @@ def upgrade(db: Database) -> tuple[str | None, str]:
     """Bring the schema to the newest revision; seed the plan catalog on a new database.
 
     Returns (revision before, revision after)."""
+    from sqlalchemy import text
+
+    from .catalog import seed_default_plans
+
     with db.write() as conn:
         if db.is_postgresql:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
