@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from ..billing import Billing
 from . import errors
+from .fastpath import FastPaths
 from .routes import account, health, portal, quota, reports, usage, webhooks
 
 #: seconds a verified API key is reused without a database read (see ApiKeyService)
@@ -17,6 +18,10 @@ AUTH_CACHE_SECONDS = 1.0
 def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECONDS) -> FastAPI:
     """The HTTP service over ``billing`` (which the caller keeps and closes)."""
     billing.apikeys.auth_cache_seconds = auth_cache_seconds
+    if billing.settings.stripe_webhook_secret is not None:
+        # the webhook receiver verifies with the SDK: import it (~0.4 s of CPU) now, not in
+        # the first delivery
+        import stripe  # noqa: F401
     app = FastAPI(
         title="nself-billing",
         version=version("nself-billing"),
@@ -26,6 +31,7 @@ def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECON
     )
     app.state.billing = billing
     errors.install(app)
+    app.add_middleware(FastPaths)
     for router in (health.router, usage.router, reports.router, reports.invoices_router,
                    quota.router, account.router, webhooks.router, portal.router):
         app.include_router(router)

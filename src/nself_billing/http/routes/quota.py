@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from ...domain.humanize import plain_number
 from ...domain.services import SERVICE_NAMES
 from ...errors import InvalidInput, QuotaExceeded
+from ...services.apikeys import ApiKey
 from ...services.ingest import MAX_ID_LENGTH, namespaced_key
 from ..auth import CallerKey, customer_for, get_billing
 from ..body import parse_json, read_limited
@@ -19,7 +20,9 @@ from .account import CustomerParam
 
 router = APIRouter(tags=["quota"])
 
-ServiceParam = Annotated[str, Path(max_length=50, description=", ".join(SERVICE_NAMES))]
+MAX_SERVICE_LENGTH = 50
+ServiceParam = Annotated[str, Path(max_length=MAX_SERVICE_LENGTH,
+                                   description=", ".join(SERVICE_NAMES))]
 MAX_CONSUME_BODY = 64 * 1024
 
 _CONSUME_SCHEMA: dict[str, Any] = {
@@ -90,6 +93,12 @@ async def get_quota(request: Request, key: CallerKey, service: ServiceParam,
                422: {"description": "Unknown service or invalid quantity"}},
 )
 async def consume(request: Request, key: CallerKey, service: ServiceParam) -> JSONResponse:
+    return await consume_as(request, key, service)
+
+
+async def consume_as(request: Request, key: ApiKey, service: str) -> JSONResponse:
+    """The consume endpoint once the caller is authenticated (also reached from
+    ``http.fastpath``, which skips FastAPI's routing and dependency resolution)."""
     raw = await read_limited(request, MAX_CONSUME_BODY)
     body = parse_json(raw) if raw.strip() else {}
     if not isinstance(body, dict):

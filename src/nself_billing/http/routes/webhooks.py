@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from ...services.stripe_billing import WEBHOOK_PATH
 from ...services.webhook_inbox import MAX_PAYLOAD_BYTES
 from ..auth import get_billing
 from ..body import read_limited
@@ -14,7 +15,7 @@ router = APIRouter(tags=["webhooks"])
 
 
 @router.post(
-    "/api/webhooks/stripe",
+    WEBHOOK_PATH,
     summary="Stripe webhook receiver",
     description="Verifies `Stripe-Signature` against `STRIPE_WEBHOOK_SECRET` (HMAC-SHA256, "
                 "5-minute tolerance, any of several v1 signatures). Each event is stored once "
