@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-import anyio.to_thread
 from fastapi import FastAPI
 
 from ..billing import Billing
 from . import errors
 from .fastpath import FastPaths
 from .routes import account, health, portal, quota, reports, usage, webhooks
+from .threads import Threads
 
 #: seconds a verified API key is reused without a database read (see ApiKeyService)
 AUTH_CACHE_SECONDS = 1.0
@@ -24,22 +24,19 @@ def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECON
 
     ``threads``: how many requests of this process may run their blocking part (database work)
     at once, the others waiting their turn; by default the size of the database connection
-    pool. Each holds one connection at a time, so under load connections are reused instead
-    of opened and closed for every request past the pool's size (anyio's default, 40 threads,
-    made a PostgreSQL server fork a few hundred sessions a second under the consume benchmark,
-    and 40 threads fight over one GIL)."""
+    pool (see ``http.threads``)."""
     billing.apikeys.auth_cache_seconds = auth_cache_seconds
-    tokens = threads or billing.context.db.engine.pool.size()  # type: ignore[attr-defined]
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = tokens
-        yield
-
     if billing.settings.stripe_webhook_secret is not None:
         # the webhook receiver verifies with the SDK: import it (~0.4 s of CPU) now, not in
         # the first delivery
         import stripe  # noqa: F401
+    blocking = Threads(threads or billing.context.db.engine.pool.size())  # type: ignore[attr-defined]
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        blocking.close()
+
     app = FastAPI(
         lifespan=lifespan,
         title="nself-billing",
@@ -49,6 +46,7 @@ def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECON
                     "(keys from `nself tenant billing apikey create`).",
     )
     app.state.billing = billing
+    app.state.threads = blocking
     errors.install(app)
     app.add_middleware(FastPaths)
     for router in (health.router, usage.router, reports.router, reports.invoices_router,

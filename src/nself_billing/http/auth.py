@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from ..billing import Billing
 from ..services.apikeys import ApiKey, AuthenticationFailed
 from .errors import Forbidden
+from .threads import in_thread
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `apikey create`.")
 
@@ -30,7 +30,7 @@ async def caller_key(request: Request) -> ApiKey:
     key = apikeys.authenticated(secret)
     if key is not None:
         return key
-    return await run_in_threadpool(apikeys.authenticate, secret)
+    return await in_thread(request, apikeys.authenticate, secret)
 
 
 async def current_key(

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from ...domain.humanize import plain_number
 from ...domain.services import SERVICE_NAMES
@@ -16,6 +15,7 @@ from ...services.apikeys import ApiKey
 from ...services.ingest import MAX_ID_LENGTH, namespaced_key
 from ..auth import CallerKey, customer_for, get_billing
 from ..body import parse_json, read_limited
+from ..threads import in_thread
 from .account import CustomerParam
 
 router = APIRouter(tags=["quota"])
@@ -67,7 +67,7 @@ async def get_quotas(request: Request, key: CallerKey,
                      customer_id: CustomerParam = None) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
     quotas = get_billing(request).quotas
-    lines = await run_in_threadpool(lambda: quotas.statuses(customer_id=customer))
+    lines = await in_thread(request, lambda: quotas.statuses(customer_id=customer))
     return {"customer_id": customer, "quotas": [quota_record(line) for line in lines]}
 
 
@@ -77,7 +77,7 @@ async def get_quota(request: Request, key: CallerKey, service: ServiceParam,
                     customer_id: CustomerParam = None) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
     quotas = get_billing(request).quotas
-    line = await run_in_threadpool(lambda: quotas.status(service, customer_id=customer))
+    line = await in_thread(request, lambda: quotas.status(service, customer_id=customer))
     return {"customer_id": customer, **quota_record(line)}
 
 
@@ -116,7 +116,7 @@ async def consume_as(request: Request, key: ApiKey, service: str) -> JSONRespons
         raise InvalidInput(f"id must be a string of 1 to {MAX_ID_LENGTH} characters")
     idempotency_key = namespaced_key(customer, event_id) if event_id else None
     quotas = get_billing(request).quotas
-    result = await run_in_threadpool(
+    result = await in_thread(request,
         lambda: quotas.consume(service, body.get("quantity", 1), body.get("metadata"),
                                idempotency_key=idempotency_key, customer_id=customer))
     if not result.admitted:
