@@ -116,9 +116,9 @@ async def consume_as(request: Request, key: ApiKey, service: str) -> JSONRespons
         raise InvalidInput(f"id must be a string of 1 to {MAX_ID_LENGTH} characters")
     idempotency_key = namespaced_key(customer, event_id) if event_id else None
     quotas = get_billing(request).quotas
-    result = await in_thread(request,
-        lambda: quotas.consume(service, body.get("quantity", 1), body.get("metadata"),
-                               idempotency_key=idempotency_key, customer_id=customer))
+    result = await in_thread(
+        request, quotas.consume, service, body.get("quantity", 1), body.get("metadata"),
+        idempotency_key=idempotency_key, customer_id=customer)
     if not result.admitted:
         raise QuotaExceeded(service)
     return JSONResponse({"admitted": True, "recorded": result.recorded,
