@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, exc, insert, select, update
 
 from ..providers.port import RemoteInvoice, RemotePaymentMethod, RemoteSubscription
 from .tables import (
@@ -74,6 +74,34 @@ def _prepared(dialect: str) -> dict[str, Any]:
     }
 
 
+_PG_SQL: dict[tuple[str, tuple[str, ...]], tuple[str, dict[str, Any]]] = {}
+
+
+def _run(conn: Connection, name: str, params: dict[str, Any]) -> Any:
+    """The first row (or None) of prepared statement ``name`` run with ``params`` in ``conn``'s
+    transaction. PostgreSQL runs its SQL, compiled once, on the psycopg connection underneath
+    (prepared server-side; a third of SQLAlchemy's per-statement cost), with errors wrapped as
+    SQLAlchemy's so ``Database.write()`` translates them as usual; SQLite runs it through
+    SQLAlchemy (its datetimes need the column types' conversion)."""
+    if conn.dialect.name != "postgresql":
+        result = conn.execute(_prepared(conn.dialect.name)[name], params)
+        return result.first() if result.returns_rows else None
+    key = (name, tuple(params))
+    compiled = _PG_SQL.get(key)
+    if compiled is None:
+        statement = _prepared("postgresql")[name].compile(
+            dialect=conn.dialect, column_keys=list(params))
+        compiled = _PG_SQL[key] = (statement.string, dict(statement.params))
+    sql, defaults = compiled
+    driver: Any = conn.connection.driver_connection
+    dbapi_error: type[Exception] = conn.dialect.dbapi.Error  # type: ignore[union-attr]
+    try:
+        cursor = driver.execute(sql, {**defaults, **params}, prepare=True)
+        return cursor.fetchone() if cursor.description else None
+    except dbapi_error as error:
+        raise exc.DBAPIError.instance(sql, params, error, dbapi_error) from error
+
+
 def store_event(
     conn: Connection,
     *,
@@ -88,8 +116,9 @@ def store_event(
 ) -> bool:
     """Record a received event with the outcome of applying it (in the same transaction);
     False, and nothing written, when it was received before (a duplicate delivery)."""
-    inserted = conn.execute(
-        _prepared(conn.dialect.name)["store_event"],
+    inserted = _run(
+        conn,
+        "store_event",
         {
             "event_id": event_id,
             "type": type_,
@@ -101,7 +130,7 @@ def store_event(
             "status": status,
             "error": error,
         },
-    ).first()
+    )
     return inserted is not None
 
 
@@ -111,15 +140,16 @@ def advance_object(
     """Move an object's last-applied event time forward; False (nothing changed) when a newer
     event was already applied. One conditional upsert, so concurrent deliveries cannot both
     win against each other."""
-    applied = conn.execute(
-        _prepared(conn.dialect.name)["advance_object"],
+    applied = _run(
+        conn,
+        "advance_object",
         {
             "object_id": object_id,
             "object_type": object_type,
             "last_event_created": created,
             "last_event_id": event_id,
         },
-    ).first()
+    )
     return applied is not None
 
 
@@ -141,8 +171,9 @@ def upsert_customer(
     phone: str | None,
     now: datetime,
 ) -> None:
-    conn.execute(
-        _prepared(conn.dialect.name)["upsert_customer"],
+    _run(
+        conn,
+        "upsert_customer",
         {
             "customer_id": customer_id,
             "email": email,
@@ -270,14 +301,14 @@ def detach_payment_method(conn: Connection, payment_method_id: str, *, at: datet
 def set_default_payment_method(
     conn: Connection, customer_id: str, payment_method_id: str | None
 ) -> None:
-    statements = _prepared(conn.dialect.name)
     if payment_method_id:
-        conn.execute(
-            statements["set_default_pm"],
+        _run(
+            conn,
+            "set_default_pm",
             {"b_customer_id": customer_id, "b_default_id": payment_method_id},
         )
     else:
-        conn.execute(statements["clear_default_pm"], {"b_customer_id": customer_id})
+        _run(conn, "clear_default_pm", {"b_customer_id": customer_id})
 
 
 def replace_payment_methods(
