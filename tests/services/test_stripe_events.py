@@ -225,17 +225,16 @@ def test_concurrent_deliveries_of_one_event_apply_it_once(billing: Billing) -> N
 
 
 def test_a_failed_event_delivered_again_is_a_duplicate(billing: Billing) -> None:
-    broken = event("evt_bad", "payment_method.attached",
-                   fixture("payment_method", customer=None), 1768478400)
+    broken = event(
+        "evt_bad", "payment_method.attached", fixture("payment_method", customer=None), 1768478400
+    )
     assert apply_stripe_event(billing.context, broken) == "failed"
     assert apply_stripe_event(billing.context, broken) == "duplicate"
     with billing.context.db.read() as conn:
         assert conn.execute(select(webhook_events.c.status)).scalars().all() == ["failed"]
 
 
-def test_the_inbox_stores_the_verified_body_as_received(
-    env: dict[str, str], clock: Any
-) -> None:
+def test_the_inbox_stores_the_verified_body_as_received(env: dict[str, str], clock: Any) -> None:
     with Billing.from_env({**env, "STRIPE_WEBHOOK_SECRET": WHSEC}, clock=clock) as billing:
         _inbox_stores_the_body(billing)
 

@@ -36,7 +36,7 @@ class FastPaths:
                 await self._answer(scope, receive, send, None)
                 return
             if path.startswith(_CONSUME_PREFIX) and path.endswith(_CONSUME_SUFFIX):
-                service = path[len(_CONSUME_PREFIX):-len(_CONSUME_SUFFIX)]
+                service = path[len(_CONSUME_PREFIX) : -len(_CONSUME_SUFFIX)]
                 # anything FastAPI would refuse as a path parameter is left to it
                 if 0 < len(service) <= MAX_SERVICE_LENGTH and "/" not in service:
                     await self._answer(scope, receive, send, service)

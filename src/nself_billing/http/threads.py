@@ -35,8 +35,9 @@ class Threads:
         self._executor.shutdown(wait=True)
 
 
-async def in_thread(request: HTTPConnection, function: Callable[..., T], *args: Any,
-                    **kwargs: Any) -> T:
+async def in_thread(
+    request: HTTPConnection, function: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
     """``function(*args, **kwargs)`` in one of the app's threads; the request waits, the loop
     does not."""
     threads: Threads = request.app.state.threads

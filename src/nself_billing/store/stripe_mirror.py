@@ -90,7 +90,8 @@ def _run(conn: Connection, name: str, params: dict[str, Any]) -> Any:
     compiled = _PG_SQL.get(key)
     if compiled is None:
         statement = _prepared("postgresql")[name].compile(
-            dialect=conn.dialect, column_keys=list(params))
+            dialect=conn.dialect, column_keys=list(params)
+        )
         compiled = _PG_SQL[key] = (statement.string, dict(statement.params))
     sql, defaults = compiled
     driver: Any = conn.connection.driver_connection
