@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from .conftest import bearer
 
 
@@ -21,21 +23,31 @@ def test_openapi_and_docs_are_served(http):
     schema = http.get("/openapi.json").json()
     assert "/v1/usage" in schema["paths"]
     assert "/api/webhooks/stripe" in schema["paths"]
+    consume = schema["paths"]["/v1/quota/{service}/consume"]["post"]
+    assert [p["name"] for p in consume["parameters"]] == ["service"]
+    assert consume["security"] == [{"HTTPBearer": []}]
     assert http.get("/docs").status_code == 200
 
 
-def test_a_request_without_a_key_is_refused(http, tenants):
-    answer = http.post("/v1/usage", json=_usage(None))
+#: a FastAPI route, and the consume endpoint that http.fastpath answers outside FastAPI's routing
+KEYED_POSTS = ("/v1/usage", "/v1/quota/api/consume")
+
+
+@pytest.mark.parametrize("path", KEYED_POSTS)
+def test_a_request_without_a_key_is_refused(http, tenants, path):
+    answer = http.post(path, json=_usage(None))
     assert answer.status_code == 401
     assert answer.json() == {"error": "Invalid or missing API key", "code": "UNAUTHORIZED"}
     assert answer.headers["www-authenticate"] == "Bearer"
 
 
-def test_malformed_and_unknown_keys_are_refused(http, tenants):
-    forged = tenants["cus_alpha"][:-4] + "AAAA"
-    for header in ("Bearer", "Basic abc", "Bearer nope", f"Bearer {forged}",
-                   "Bearer nsb_", "Bearer nsb_x_y", f"Token {tenants['cus_alpha']}"):
-        answer = http.post("/v1/usage", json=_usage(None), headers={"Authorization": header})
+@pytest.mark.parametrize("path", KEYED_POSTS)
+def test_malformed_and_unknown_keys_are_refused(http, tenants, path):
+    key = tenants["cus_alpha"]
+    forged = key[:-4] + "AAAA"
+    for header in ("Bearer", "Basic abc", "Bearer nope", f"Bearer {forged}", f"Bearer  {key}",
+                   "Bearer nsb_", "Bearer nsb_x_y", f"Token {key}"):
+        answer = http.post(path, json=_usage(None), headers={"Authorization": header})
         assert answer.status_code == 401, header
 
 

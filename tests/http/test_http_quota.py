@@ -104,3 +104,13 @@ def test_consume_refuses_bad_input_and_other_tenants(http, tenants):
     admin = http.post("/v1/quota/api/consume", headers=bearer(tenants["admin"]),
                       json={"customer_id": "cus_beta", "quantity": 2})
     assert admin.status_code == 200
+
+
+def test_a_consume_path_the_fast_path_declines_is_answered_by_fastapi(http, tenants):
+    key = bearer(tenants["cus_alpha"])
+    too_long = http.post(f"/v1/quota/{'a' * 51}/consume", headers=key)
+    assert too_long.status_code == 422
+    assert [e["field"] for e in too_long.json()["errors"]] == ["path.service"]
+    unknown = http.post("/v1/quota/teleport/consume", headers=key)
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "INVALID_INPUT")
+    assert unknown.json()["error"].startswith("Unknown service: teleport")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -205,3 +207,43 @@ def test_an_event_that_cannot_be_applied_is_stored_as_failed(billing: Billing) -
     with billing.context.db.read() as conn:
         status, error = conn.execute(select(webhook_events.c.status, webhook_events.c.error)).one()
     assert status == "failed" and "has no customer" in error
+
+
+def test_concurrent_deliveries_of_one_event_apply_it_once(billing: Billing) -> None:
+    ev = event("evt_race", "customer.updated", fixture("customer"), 1768478400)
+    barrier = threading.Barrier(6)
+
+    def deliver() -> str:
+        barrier.wait()
+        return apply_stripe_event(billing.context, ev)
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = sorted(pool.map(lambda _: deliver(), range(6)))
+    assert outcomes == ["duplicate"] * 5 + ["processed"]
+    with billing.context.db.read() as conn:
+        assert conn.execute(select(webhook_events.c.status)).scalars().all() == ["processed"]
+
+
+def test_a_failed_event_delivered_again_is_a_duplicate(billing: Billing) -> None:
+    broken = event(
+        "evt_bad", "payment_method.attached", fixture("payment_method", customer=None), 1768478400
+    )
+    assert apply_stripe_event(billing.context, broken) == "failed"
+    assert apply_stripe_event(billing.context, broken) == "duplicate"
+    with billing.context.db.read() as conn:
+        assert conn.execute(select(webhook_events.c.status)).scalars().all() == ["failed"]
+
+
+def test_the_inbox_stores_the_verified_body_as_received(env: dict[str, str], clock: Any) -> None:
+    with Billing.from_env({**env, "STRIPE_WEBHOOK_SECRET": WHSEC}, clock=clock) as billing:
+        _inbox_stores_the_body(billing)
+
+
+def _inbox_stores_the_body(billing: Billing) -> None:
+    body, header = signed(event("evt_body", "customer.updated", fixture("customer"), 1768478400))
+    body = body.replace(b", ", b",   ")  # still the signed JSON: the signature covers these bytes
+    header = stripe.WebhookSignature.generate_signature_header(body.decode(), WHSEC)
+    received = billing.webhook_inbox.receive_stripe(body, header)
+    assert (received.status, received.duplicate) == ("processed", False)
+    with billing.context.db.read() as conn:
+        assert conn.execute(select(webhook_events.c.payload)).scalar_one() == body.decode()

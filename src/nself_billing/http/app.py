@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI
 
 from ..billing import Billing
 from . import errors
+from .fastpath import FastPaths
 from .routes import account, health, portal, quota, reports, usage, webhooks
+from .threads import Threads
 
 #: seconds a verified API key is reused without a database read (see ApiKeyService)
 AUTH_CACHE_SECONDS = 1.0
 
 
-def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECONDS) -> FastAPI:
-    """The HTTP service over ``billing`` (which the caller keeps and closes)."""
+def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECONDS,
+               threads: int | None = None) -> FastAPI:
+    """The HTTP service over ``billing`` (which the caller keeps and closes).
+
+    ``threads``: how many requests of this process may run their blocking part (database work)
+    at once, the others waiting their turn; by default the size of the database connection
+    pool (see ``http.threads``)."""
     billing.apikeys.auth_cache_seconds = auth_cache_seconds
+    if billing.settings.stripe_webhook_secret is not None:
+        # the webhook receiver verifies with the SDK: import it (~0.4 s of CPU) now, not in
+        # the first delivery
+        import stripe  # noqa: F401
+    blocking = Threads(threads or billing.context.db.engine.pool.size())  # type: ignore[attr-defined]
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        blocking.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="nself-billing",
         version=version("nself-billing"),
         description="Usage ingestion, quotas, subscriptions, invoices and the Stripe webhook "
@@ -25,7 +46,9 @@ def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECON
                     "(keys from `nself tenant billing apikey create`).",
     )
     app.state.billing = billing
+    app.state.threads = blocking
     errors.install(app)
+    app.add_middleware(FastPaths)
     for router in (health.router, usage.router, reports.router, reports.invoices_router,
                    quota.router, account.router, webhooks.router, portal.router):
         app.include_router(router)

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from ..billing import Billing
 from ..services.apikeys import ApiKey, AuthenticationFailed
 from .errors import Forbidden
+from .threads import in_thread
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `apikey create`.")
 
@@ -20,14 +20,25 @@ def get_billing(request: Request) -> Billing:
     return billing
 
 
+async def caller_key(request: Request) -> ApiKey:
+    """The live API key of ``Authorization: Bearer <key>`` (AuthenticationFailed otherwise)."""
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret:
+        raise AuthenticationFailed()
+    apikeys = get_billing(request).apikeys
+    # a key verified within the last second needs no thread (and no database read)
+    key = apikeys.authenticated(secret)
+    if key is not None:
+        return key
+    return await in_thread(request, apikeys.authenticate, secret)
+
+
 async def current_key(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    # declares the bearer scheme in the OpenAPI schema; caller_key reads the header itself
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthenticationFailed()
-    billing = get_billing(request)
-    return await run_in_threadpool(billing.apikeys.authenticate, credentials.credentials)
+    return await caller_key(request)
 
 
 CallerKey = Annotated[ApiKey, Depends(current_key)]

@@ -115,16 +115,26 @@ class ApiKeyService:
         self._verified.clear()
         return _public(row)
 
+    def authenticated(self, secret: str | None) -> ApiKey | None:
+        """The key of ``secret`` if it was verified less than ``auth_cache_seconds`` ago, else
+        None: no I/O, so an async caller can try it before handing ``authenticate`` to a
+        thread."""
+        if self.auth_cache_seconds <= 0 or not secret or len(secret) > 200:
+            return None
+        cached = self._verified.get(hash_key(secret))
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        return None
+
     def authenticate(self, secret: str | None) -> ApiKey:
         """The live key matching ``secret``; AuthenticationFailed otherwise (same message for
         every reason, so a caller learns nothing about which keys exist)."""
         if not secret or not secret.startswith(KEY_PREFIX) or len(secret) > 200:
             raise AuthenticationFailed()
+        cached = self.authenticated(secret)
+        if cached is not None:
+            return cached
         digest = hash_key(secret)
-        if self.auth_cache_seconds > 0:
-            cached = self._verified.get(digest)
-            if cached is not None and cached[1] > time.monotonic():
-                return cached[0]
         key_id = secret[len(KEY_PREFIX):].split("_", 1)[0]
         with self._ctx.db.read() as conn:
             row = store.get(conn, key_id)

@@ -88,58 +88,82 @@ def verify_and_parse(
     return event
 
 
-def apply_stripe_event(ctx: Context, event: dict[str, Any]) -> str:
+_Handler = Callable[[Connection, dict[str, Any], datetime, datetime], None]
+
+
+class _NotApplied(Exception):
+    """Leaves the transaction of an event whose handler failed (rolled back), carrying why."""
+
+
+class _Duplicate(Exception):
+    """Leaves (rolls back) the transaction of a delivery whose event was stored before."""
+
+
+def apply_stripe_event(ctx: Context, event: dict[str, Any], *, payload: str | None = None) -> str:
     """Store and apply one event in one transaction. Returns ``processed``, ``duplicate``,
     ``stale``, ``ignored`` (a type we do not mirror), ``failed`` or ``test`` (a
-    ``webhook test`` event: stored, not applied)."""
+    ``webhook test`` event: stored, not applied). ``payload`` is the event as received (the
+    verified body), stored as is; by default the event is serialized again.
+
+    The event row is inserted last, with its outcome, in the transaction that applied it: one
+    statement fewer than inserting it first and updating its status. Its unique id still makes
+    the event apply once: a concurrent or later duplicate finds the row (PostgreSQL waits for the
+    first delivery's commit on the unique index) and rolls back whatever it applied. A handler
+    that fails rolls its transaction back, and the event is then stored as ``failed``."""
     event_id = str(event.get("id") or "")
     event_type = str(event.get("type") or "")
     if not event_id or not event_type:
         raise InvalidInput("Invalid webhook payload: not a Stripe event")
     created = _event_time(event)
     now = ctx.clock()
-    with ctx.db.write() as conn:
-        if not mirror.store_event(
-            conn,
-            event_id=event_id,
-            type_=event_type,
-            api_version=event.get("api_version"),
-            created=created,
-            payload=json.dumps(event, separators=(",", ":")),
-            now=now,
-        ):
-            return DUPLICATE
-        if event_id.startswith(TEST_EVENT_PREFIX):
-            mirror.finish_event(conn, event_id, status=TEST, now=now)
-            return TEST
-        handler = _HANDLERS.get(event_type)
-        if handler is None:
-            mirror.finish_event(conn, event_id, status=IGNORED, now=now)
-            return IGNORED
-        obj = (event.get("data") or {}).get("object") or {}
-        try:
-            with conn.begin_nested():
-                object_id = str(obj["id"])
-                if not mirror.advance_object(
-                    conn,
-                    object_id=object_id,
-                    object_type=str(obj.get("object") or event_type),
-                    created=created,
-                    event_id=event_id,
-                ):
-                    outcome = STALE
-                else:
-                    handler(conn, obj, created, now)
-                    outcome = PROCESSED
-        except (BillingError, KeyError, TypeError, ValueError) as error:
-            ctx.log.warning(
-                "stripe event %s (%s) not applied: %s", event_id, event_type, _first_line(error)
-            )
-            mirror.finish_event(conn, event_id, status=FAILED, now=now, error=_first_line(error))
-            return FAILED
-        mirror.finish_event(conn, event_id, status=outcome, now=now)
+    row: dict[str, Any] = dict(
+        event_id=event_id,
+        type_=event_type,
+        api_version=event.get("api_version"),
+        created=created,
+        payload=payload if payload is not None else json.dumps(event, separators=(",", ":")),
+        now=now,
+    )
+    handler = _HANDLERS.get(event_type)
+    if event_id.startswith(TEST_EVENT_PREFIX) or handler is None:
+        outcome = TEST if event_id.startswith(TEST_EVENT_PREFIX) else IGNORED
+        with ctx.db.write() as conn:
+            stored = mirror.store_event(conn, status=outcome, **row)
+        return outcome if stored else DUPLICATE
+    try:
+        with ctx.db.write() as conn:
+            outcome = _apply(conn, handler, event, created, now)
+            if not mirror.store_event(conn, status=outcome, **row):
+                raise _Duplicate  # rolls back what this delivery applied
+    except _Duplicate:
+        return DUPLICATE
+    except _NotApplied as failure:
+        reason = str(failure)
+        ctx.log.warning("stripe event %s (%s) not applied: %s", event_id, event_type, reason)
+        with ctx.db.write() as conn:
+            stored = mirror.store_event(conn, status=FAILED, error=reason, **row)
+        return FAILED if stored else DUPLICATE
     ctx.log.info("stripe event %s (%s): %s", event_id, event_type, outcome)
     return outcome
+
+
+def _apply(
+    conn: Connection, handler: _Handler, event: dict[str, Any], created: datetime, now: datetime
+) -> str:
+    obj = (event.get("data") or {}).get("object") or {}
+    try:
+        if not mirror.advance_object(
+            conn,
+            object_id=str(obj["id"]),
+            object_type=str(obj.get("object") or event["type"]),
+            created=created,
+            event_id=str(event["id"]),
+        ):
+            return STALE
+        handler(conn, obj, created, now)
+    except (BillingError, KeyError, TypeError, ValueError) as error:
+        raise _NotApplied(_first_line(error)) from error
+    return PROCESSED
 
 
 def _event_time(event: dict[str, Any]) -> datetime:
@@ -189,7 +213,6 @@ def _pm_detached(conn: Connection, obj: dict[str, Any], created: datetime, now: 
     mirror.detach_payment_method(conn, str(obj["id"]), at=created)
 
 
-_Handler = Callable[[Connection, dict[str, Any], datetime, datetime], None]
 _HANDLERS: dict[str, _Handler] = {
     "customer.subscription.created": _subscription,
     "customer.subscription.updated": _subscription,

@@ -67,5 +67,5 @@ class WebhookInbox:
         except (UnicodeDecodeError, RecursionError):
             raise BadSignature("Invalid webhook payload: not JSON") from None
         event_id, kind = _check_event(event)
-        outcome = apply_stripe_event(self._ctx, event)
+        outcome = apply_stripe_event(self._ctx, event, payload=payload.decode("utf-8"))
         return Received(event_id, kind, outcome == DUPLICATE, outcome)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from ...domain.subscriptions import Subscription
 from ..auth import CallerKey, customer_for, get_billing
+from ..threads import in_thread
 
 router = APIRouter(tags=["account"])
 
@@ -37,6 +37,6 @@ async def get_subscription(request: Request, key: CallerKey,
                            customer_id: CustomerParam = None) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
     billing = get_billing(request)
-    subscription = await run_in_threadpool(billing.subscriptions.current, customer)
+    subscription = await in_thread(request, billing.subscriptions.current, customer)
     return subscription_record(subscription)
 

@@ -13,12 +13,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from ...billing import Billing
 from ...domain.services import unit_of
 from .. import portal
 from ..auth import get_billing
+from ..threads import in_thread
 
 router = APIRouter(tags=["portal"])
 
@@ -90,7 +90,7 @@ async def portal_page(request: Request, token: TokenParam) -> HTMLResponse:
         customer_id = billing.portal.verify(token)
         return portal.render(build_page(billing, customer_id, token))
 
-    return HTMLResponse(await run_in_threadpool(render), headers=_HEADERS)
+    return HTMLResponse(await in_thread(request, render), headers=_HEADERS)
 
 
 @router.get("/portal/invoices/{invoice_id}.pdf", summary="Invoice PDF from the portal",
@@ -108,6 +108,6 @@ async def portal_invoice_pdf(request: Request, token: TokenParam,
                                              directory=FilePath(directory))
             return path.read_bytes()
 
-    data = await run_in_threadpool(pdf)
+    data = await in_thread(request, pdf)
     return Response(data, media_type="application/pdf", headers={
         **_HEADERS, "Content-Disposition": f'attachment; filename="{invoice_id}.pdf"'})

@@ -7,19 +7,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from ...domain.humanize import plain_number
 from ...domain.services import SERVICE_NAMES
 from ...errors import InvalidInput, QuotaExceeded
+from ...services.apikeys import ApiKey
 from ...services.ingest import MAX_ID_LENGTH, namespaced_key
 from ..auth import CallerKey, customer_for, get_billing
 from ..body import parse_json, read_limited
+from ..threads import in_thread
 from .account import CustomerParam
 
 router = APIRouter(tags=["quota"])
 
-ServiceParam = Annotated[str, Path(max_length=50, description=", ".join(SERVICE_NAMES))]
+MAX_SERVICE_LENGTH = 50
+ServiceParam = Annotated[str, Path(max_length=MAX_SERVICE_LENGTH,
+                                   description=", ".join(SERVICE_NAMES))]
 MAX_CONSUME_BODY = 64 * 1024
 
 _CONSUME_SCHEMA: dict[str, Any] = {
@@ -64,7 +67,7 @@ async def get_quotas(request: Request, key: CallerKey,
                      customer_id: CustomerParam = None) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
     quotas = get_billing(request).quotas
-    lines = await run_in_threadpool(lambda: quotas.statuses(customer_id=customer))
+    lines = await in_thread(request, lambda: quotas.statuses(customer_id=customer))
     return {"customer_id": customer, "quotas": [quota_record(line) for line in lines]}
 
 
@@ -74,7 +77,7 @@ async def get_quota(request: Request, key: CallerKey, service: ServiceParam,
                     customer_id: CustomerParam = None) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
     quotas = get_billing(request).quotas
-    line = await run_in_threadpool(lambda: quotas.status(service, customer_id=customer))
+    line = await in_thread(request, lambda: quotas.status(service, customer_id=customer))
     return {"customer_id": customer, **quota_record(line)}
 
 
@@ -90,6 +93,12 @@ async def get_quota(request: Request, key: CallerKey, service: ServiceParam,
                422: {"description": "Unknown service or invalid quantity"}},
 )
 async def consume(request: Request, key: CallerKey, service: ServiceParam) -> JSONResponse:
+    return await consume_as(request, key, service)
+
+
+async def consume_as(request: Request, key: ApiKey, service: str) -> JSONResponse:
+    """The consume endpoint once the caller is authenticated (also reached from
+    ``http.fastpath``, which skips FastAPI's routing and dependency resolution)."""
     raw = await read_limited(request, MAX_CONSUME_BODY)
     body = parse_json(raw) if raw.strip() else {}
     if not isinstance(body, dict):
@@ -107,9 +116,9 @@ async def consume(request: Request, key: CallerKey, service: ServiceParam) -> JS
         raise InvalidInput(f"id must be a string of 1 to {MAX_ID_LENGTH} characters")
     idempotency_key = namespaced_key(customer, event_id) if event_id else None
     quotas = get_billing(request).quotas
-    result = await run_in_threadpool(
-        lambda: quotas.consume(service, body.get("quantity", 1), body.get("metadata"),
-                               idempotency_key=idempotency_key, customer_id=customer))
+    result = await in_thread(
+        request, quotas.consume, service, body.get("quantity", 1), body.get("metadata"),
+        idempotency_key=idempotency_key, customer_id=customer)
     if not result.admitted:
         raise QuotaExceeded(service)
     return JSONResponse({"admitted": True, "recorded": result.recorded,

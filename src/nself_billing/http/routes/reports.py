@@ -7,10 +7,10 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from ...domain.humanize import plain_number
 from ..auth import CallerKey, customer_for, get_billing
+from ..threads import in_thread
 from .account import CustomerParam
 
 router = APIRouter(tags=["account"])
@@ -40,7 +40,7 @@ async def get_usage(
 ) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
     usage = get_billing(request).usage
-    report = await run_in_threadpool(lambda: usage.summary(
+    report = await in_thread(request, lambda: usage.summary(
         customer_id=customer, period=period, start=start, end=end, service=service))
     return {
         "customer_id": report.customer_id,
@@ -62,7 +62,7 @@ async def get_invoices(
 ) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
     invoices = get_billing(request).invoices
-    found = await run_in_threadpool(lambda: invoices.list(customer, limit=limit))
+    found = await in_thread(request, lambda: invoices.list(customer, limit=limit))
     return {"customer_id": customer, "invoices": [{
         "invoice_id": invoice.invoice_id,
         "status": invoice.status,

@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from ...domain.services import SERVICE_NAMES
 from ...errors import InvalidInput
 from ...services.ingest import MAX_BATCH, IngestResult
 from ..auth import CallerKey, get_billing
 from ..body import parse_json, read_limited
+from ..threads import in_thread
 
 router = APIRouter(tags=["usage"])
 
@@ -87,5 +87,5 @@ async def post_usage(request: Request, key: CallerKey) -> JSONResponse:
         events = [body]
     billing = get_billing(request)
     caller = None if key.is_admin else key.customer_id
-    result = await run_in_threadpool(billing.ingest.ingest, events, caller_customer_id=caller)
+    result = await in_thread(request, billing.ingest.ingest, events, caller_customer_id=caller)
     return JSONResponse(render_result(result))

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
+from ...services.stripe_billing import WEBHOOK_PATH
 from ...services.webhook_inbox import MAX_PAYLOAD_BYTES
 from ..auth import get_billing
 from ..body import read_limited
+from ..threads import in_thread
 
 router = APIRouter(tags=["webhooks"])
 
 
 @router.post(
-    "/api/webhooks/stripe",
+    WEBHOOK_PATH,
     summary="Stripe webhook receiver",
     description="Verifies `Stripe-Signature` against `STRIPE_WEBHOOK_SECRET` (HMAC-SHA256, "
                 "5-minute tolerance, any of several v1 signatures). Each event is stored once "
@@ -30,6 +31,6 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     payload = await read_limited(request, MAX_PAYLOAD_BYTES)
     signature = request.headers.get("stripe-signature")
     inbox = get_billing(request).webhook_inbox
-    received = await run_in_threadpool(inbox.receive_stripe, payload, signature)
+    received = await in_thread(request, inbox.receive_stripe, payload, signature)
     return JSONResponse({"received": True, "id": received.event_id, "type": received.type,
                          "duplicate": received.duplicate, "status": received.status})
