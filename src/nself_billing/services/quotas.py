@@ -392,7 +392,8 @@ class QuotaService:
         if self._queue_outbox:
             arguments["queue_outbox"] = True
         if self._ctx.db.is_postgresql:
-            row = store.pg_consume(self._reader, durable=self.durable_consume, **arguments)
+            row = store.pg_consume(self._reader, durable=self.durable_consume,
+                                   check_key=idempotency_key is not None, **arguments)
         else:
             with self._gate.hold():
                 row = store.sqlite_consume(self._reader, check_key=idempotency_key is not None,
