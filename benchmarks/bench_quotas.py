@@ -174,7 +174,8 @@ def _bench_backend(backend: str, env: dict[str, str], load: Callable[[], None], 
         hot_usage = billing.quotas.status("api", customer_id=HOT).usage
         p50, p99 = _latencies(lambda: quota_enforce("api", 1), samples)
         note = (f"{n:,} events in the table, hottest customer ({hot_usage:,.0f} api units), "
-                "hard limit not reached: one indexed rollup read")
+                "hard limit not reached: one indexed rollup read"
+                + (", one prepared statement, one round trip" if backend == "PostgreSQL" else ""))
         rows += [
             {"name": f"quota_enforce p50 ({backend})", "value": p50, "unit": "µs",
              "target": None, "baseline": f"{prefix}_rollup_read_p50_us", "notes": note},
@@ -207,8 +208,9 @@ def _bench_backend(backend: str, env: dict[str, str], load: Callable[[], None], 
                     usage_daily.c.customer_id == customer)).scalar_one()
             over = max(admitted, recorded) - limit
             consistent = recorded == admitted and rolled == admitted * 1_000_000
-            how = ("each admit waits for the WAL flush (group commit)" if durable and
-                   backend == "PostgreSQL" else "commit without waiting for the flush"
+            how = ("one CALL per consume, each admit waits for the WAL flush (group commit)"
+                   if durable and backend == "PostgreSQL" else
+                   "one CALL per consume, commit without waiting for the flush"
                    if backend == "PostgreSQL" else "BEGIN IMMEDIATE, WAL, synchronous=NORMAL")
             rows += [
                 {"name": f"quota_consume admitted calls/s, 8 processes at a hard limit "
