@@ -20,7 +20,6 @@ Two in-process caches keep the hot path to one indexed read:
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +38,7 @@ from ..store import catalog as catalog_store
 from ..store import quotas as store
 from ..store import subscriptions as subscription_store
 from .context import Context
+from .usage import new_key
 
 
 @dataclass(frozen=True)
@@ -384,7 +384,7 @@ class QuotaService:
         quota = limits.quotas[service]
         now = self._ctx.clock()
         period = self._period(limits)
-        key = idempotency_key or uuid.uuid4().hex
+        key = idempotency_key or new_key()  # the same generated keys as a recorded event's
         arguments: dict[str, Any] = dict(
             customer_id=cid, service=service, quantity=amount, micros=wanted, metadata=meta,
             recorded_at=now, key=key, now=now, first_day=period.first_day,
@@ -392,7 +392,8 @@ class QuotaService:
         if self._queue_outbox:
             arguments["queue_outbox"] = True
         if self._ctx.db.is_postgresql:
-            row = store.pg_consume(self._reader, durable=self.durable_consume, **arguments)
+            row = store.pg_consume(self._reader, durable=self.durable_consume,
+                                   check_key=idempotency_key is not None, **arguments)
         else:
             with self._gate.hold():
                 row = store.sqlite_consume(self._reader, check_key=idempotency_key is not None,

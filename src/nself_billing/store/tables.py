@@ -120,8 +120,8 @@ usage_records = Table(
     UniqueConstraint("idempotency_key", name="uq_billing_usage_records_idempotency_key"),
 )
 Index("idx_usage_customer_service", usage_records.c.customer_id, usage_records.c.service_name)
-# PostgreSQL also has the function billing_quota_consume(...) over these two tables (quota
-# consume in one statement; migration 0003, kept equal to store.usage.insert_event by a test)
+# PostgreSQL also has the procedure billing_quota_consume(...) over these two tables (quota
+# consume in one CALL; migration 0006, kept equal to store.usage.insert_event by a test)
 Index("idx_usage_recorded_at", usage_records.c.recorded_at)
 
 usage_daily = Table(
