@@ -99,6 +99,8 @@ class UsageService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._known_customers: set[str] = set()
+        #: customer ids whose shape was checked (they may not exist: the foreign key says so)
+        self._valid_ids: set[str] = set()
         #: with the Stripe provider each new event is also queued for its Billing Meters
         #: (billing_usage_outbox, same transaction); off, the local fast path is unchanged
         self._queue_outbox = is_remote(ctx)
@@ -115,12 +117,19 @@ class UsageService:
             now = now.astimezone(UTC)
         chosen = self._chosen_customer(customer_id) or self._ctx_customer()
         event = self._new_usage(service, quantity, metadata, chosen, idempotency_key, at, now)
+        try:
+            recorded = store.record_one(self._ctx.db, event, now=now,
+                                        queue_outbox=self._queue_outbox)
+        except DatabaseError as error:
+            if not _retryable(error):
+                raise
 
-        def write() -> bool:
-            return store.record_one(self._ctx.db, event, now=now,
-                                    queue_outbox=self._queue_outbox)
+            def write() -> bool:
+                return store.record_one(self._ctx.db, event, now=now,
+                                        queue_outbox=self._queue_outbox)
 
-        return RecordResult(event.idempotency_key, self._retrying(write))
+            recorded = self._retrying(write, attempts=_RETRIES - 1)
+        return RecordResult(event.idempotency_key, recorded)
 
     def track_api_request(self, endpoint: str, method: str = "GET",
                           status_code: int | str = 200, *, customer_id: str | None = None,
@@ -303,10 +312,12 @@ class UsageService:
         """An explicit customer (argument, --customer, NSELF_CUSTOMER_ID), checked for shape;
         None when the current customer must be looked up in the database."""
         chosen = customer_id or self._ctx.customer_override or self._ctx.settings.customer_id
-        if chosen and chosen not in self._known_customers:
+        if chosen and chosen not in self._known_customers and chosen not in self._valid_ids:
             problem = customer_id_problem(chosen)
             if problem:
                 raise InvalidInput(problem)
+            if len(self._valid_ids) < 10_000:
+                self._valid_ids.add(chosen)
         return chosen or None
 
     def _resolve(self, conn: Connection) -> str:
@@ -334,12 +345,12 @@ class UsageService:
 
         return CustomerService(self._ctx).current_id()
 
-    def _retrying(self, write: Callable[[], T]) -> T:
-        for attempt in range(_RETRIES):
+    def _retrying(self, write: Callable[[], T], *, attempts: int = _RETRIES) -> T:
+        for attempt in range(attempts):
             try:
                 return write()
             except DatabaseError as error:
-                if attempt + 1 == _RETRIES or not _retryable(error):
+                if attempt + 1 == attempts or not _retryable(error):
                     raise
         raise AssertionError("unreachable")
 

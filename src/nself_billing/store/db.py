@@ -74,34 +74,53 @@ class Database:
         except exc.DBAPIError as error:
             raise billing_error(error) from error
 
-    @contextmanager
-    def driver(self) -> Iterator[Any]:
-        """A driver connection (sqlite3 or psycopg) with no transaction open, for the hot paths
-        that cannot afford SQLAlchemy's per-statement overhead: they run one statement in
-        autocommit, or their own ``BEGIN IMMEDIATE ... COMMIT``, and must end any transaction
-        they begin. Each thread keeps its own pooled connection between calls (a pool checkout
-        costs as much as the insert); it is dropped after any driver error, in a forked child,
-        and by ``dispose()``. Driver errors become BillingErrors as in ``write()``."""
-        dbapi_error = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
+    def hot_cursor(self) -> Any:
+        """A driver cursor (sqlite3 or psycopg) on the calling thread's own connection, for the
+        hot paths that cannot afford SQLAlchemy's per-statement overhead. No transaction is
+        open: PostgreSQL's connection stays in autocommit (one statement is one transaction),
+        SQLite's runs its own ``BEGIN IMMEDIATE ... COMMIT``; a caller must end any transaction
+        it begins. The connection and its cursor are kept between calls (a pool checkout, or a
+        new cursor with its adapters, costs as much as the insert); they are dropped by
+        ``hot_failed()``, in a forked child, and by ``dispose()``."""
+        pinned = self._pinned
+        cursor = getattr(pinned, "cursor", None)
+        if cursor is None or pinned.key != (os.getpid(), self._generation):
+            cursor = self._pin()
+        return cursor
+
+    def _pin(self) -> Any:
+        pinned = self._pinned
+        try:
+            fairy = self.engine.raw_connection()
+        except exc.DBAPIError as error:
+            raise billing_error(error) from error
+        driver = fairy.driver_connection
+        if self.is_postgresql:
+            driver.autocommit = True
+        pinned.fairy, pinned.cursor = fairy, driver.cursor()
+        pinned.key = (os.getpid(), self._generation)
+        with self._pinned_lock:
+            self._pinned_all.append(fairy)
+        return pinned.cursor
+
+    @property
+    def driver_error(self) -> type[Exception]:
+        """The driver's base error class (what the ``hot_cursor()`` paths catch)."""
+        error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
+        return error
+
+    def hot_failed(self, error: Exception) -> Exception:
+        """After a driver error on ``hot_cursor()``: drop the thread's connection (its state is
+        unknown) and return the error as ``write()`` would raise it."""
         pinned = self._pinned
         fairy = getattr(pinned, "fairy", None)
-        if fairy is None or pinned.key != (os.getpid(), self._generation):
-            try:
-                fairy = self.engine.raw_connection()
-            except exc.DBAPIError as error:
-                raise billing_error(error) from error
-            pinned.fairy, pinned.key = fairy, (os.getpid(), self._generation)
-            with self._pinned_lock:
-                self._pinned_all.append(fairy)
-        try:
-            yield fairy.driver_connection
-        except dbapi_error as error:
-            pinned.fairy = None
+        pinned.fairy = pinned.cursor = None
+        if fairy is not None:
             fairy.invalidate()
-            wrapped = exc.DBAPIError.instance(None, None, error, dbapi_error)
-            if not isinstance(wrapped, exc.DBAPIError):  # instance() may wrap as StatementError
-                raise
-            raise billing_error(wrapped) from wrapped
+        wrapped = exc.DBAPIError.instance(None, None, error, self.driver_error)
+        if not isinstance(wrapped, exc.DBAPIError):  # instance() may wrap as StatementError
+            return error
+        return billing_error(wrapped)
 
     def dispose(self) -> None:
         with self._pinned_lock:
@@ -109,6 +128,8 @@ class Database:
             self._generation += 1
         for fairy in pinned:
             try:
+                if self.is_postgresql:  # back to the pool's default before it takes it back
+                    fairy.driver_connection.autocommit = False
                 fairy.close()
             except Exception:
                 pass

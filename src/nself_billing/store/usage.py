@@ -170,31 +170,27 @@ def record_one(db: Database, event: NewUsage, *, now: datetime,
     """Store one event and its rollup as one transaction of its own, on the fastest path:
     PostgreSQL runs the single CTE statement in autocommit (one round trip, atomic), SQLite
     ``BEGIN IMMEDIATE``, two prepared statements, ``COMMIT``. False if the key was seen."""
-    with db.driver() as raw:
+    cursor = db.hot_cursor()
+    try:
+        if db.dialect == "postgresql":
+            cursor.execute(_PG_INSERT_ONE_OUTBOX if queue_outbox else _PG_INSERT_ONE,
+                           _pg_params(event, now))
+            return cursor.fetchone() is not None
+        cursor.execute("BEGIN IMMEDIATE")
         try:
-            if db.is_postgresql:
-                raw.autocommit = True
-                try:
-                    with raw.cursor() as cursor:
-                        cursor.execute(_PG_INSERT_ONE_OUTBOX if queue_outbox else _PG_INSERT_ONE,
-                                       _pg_params(event, now))
-                        return cursor.fetchone() is not None
-                finally:
-                    raw.autocommit = False
-            raw.execute("BEGIN IMMEDIATE")
-            try:
-                new = _sqlite_insert_one(raw, event, now)
-                if new and queue_outbox:
-                    _sqlite_queue(raw, [event])
-                raw.execute("COMMIT")
-                return new
-            except BaseException:
-                raw.execute("ROLLBACK")
-                raise
-        except _dbapi_error(db.engine) as error:
-            if _is_foreign_key_error(error):
-                raise NotFound(f"Customer not found: {event.customer_id}") from None
+            new = _sqlite_insert_one(cursor, event, now)
+            if new and queue_outbox:
+                _sqlite_queue(cursor, [event])
+            cursor.execute("COMMIT")
+            return new
+        except BaseException:
+            if cursor.connection.in_transaction:
+                cursor.execute("ROLLBACK")
             raise
+    except db.driver_error as error:
+        if _is_foreign_key_error(error):
+            raise NotFound(f"Customer not found: {event.customer_id}") from None
+        raise db.hot_failed(error) from error
 
 
 def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
@@ -202,16 +198,16 @@ def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
             event.recorded_at, event.quantity_micros, event.idempotency_key, now, event.day)
 
 
-def _sqlite_insert_one(raw: Any, event: NewUsage, now: datetime) -> bool:
+def _sqlite_insert_one(cursor: Any, event: NewUsage, now: datetime) -> bool:
     recorded = _sqlite_time(event.recorded_at)
     ingested = recorded if event.recorded_at is now else _sqlite_time(now)
-    cursor = raw.execute(_SQLITE_INSERT, (
-        event.customer_id, event.service, str(event.quantity), _metadata_json(event),
-        recorded, event.quantity_micros, event.idempotency_key, ingested))
-    if cursor.rowcount != 1:
+    micros = event.quantity_micros
+    if cursor.execute(_SQLITE_INSERT, (
+            event.customer_id, event.service, str(event.quantity), _metadata_json(event),
+            recorded, micros, event.idempotency_key, ingested)).rowcount != 1:
         return False
-    raw.execute(_SQLITE_ROLLUP, (event.customer_id, event.service, event.day.isoformat(),
-                                 event.quantity_micros, 1))
+    # the UTC day is the text's date part (_sqlite_time writes UTC)
+    cursor.execute(_SQLITE_ROLLUP, (event.customer_id, event.service, recorded[:10], micros, 1))
     return True
 
 
