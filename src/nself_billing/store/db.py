@@ -94,7 +94,7 @@ class Database:
             fairy = self.engine.raw_connection()
         except exc.DBAPIError as error:
             raise billing_error(error) from error
-        driver = fairy.driver_connection
+        driver: Any = fairy.driver_connection
         if self.is_postgresql:
             driver.autocommit = True
         pinned.fairy, pinned.cursor = fairy, driver.cursor()
