@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ..domain import trackers
 from ..domain.customers import customer_id_problem
@@ -85,6 +85,13 @@ class PreparedBatch:
     in_batch_duplicates: int
     rejected: list[Rejection]
     skip_invalid: bool
+
+
+class _Encoded(NamedTuple):
+    """Metadata already validated and serialized (shared by several events of a batch)."""
+
+    metadata: dict[str, Any]
+    json: str
 
 
 def _parts(tracked: trackers.Tracked) -> tuple[str, Decimal, dict[str, Any]]:
@@ -209,16 +216,26 @@ class UsageService:
         rejected: list[Rejection] = []
         valid = 0
         new_usage = self._new_usage
+        # events of a list or tuple often share one metadata dict: it is serialized once (not
+        # for other iterables, which may change a shared dict between two events)
+        shared = isinstance(events, list | tuple)
+        last_dict: object = None
+        last_encoded: _Encoded | None = None
         for index, item in enumerate(events):
             try:
                 if type(item) is UsageEvent:
-                    usage = new_usage(item.service, item.quantity, item.metadata,
-                                      item.customer_id or default_customer,
-                                      item.idempotency_key, item.at, now)
+                    service, quantity, metadata, key, at, customer = (
+                        item.service, item.quantity, item.metadata, item.idempotency_key,
+                        item.at, item.customer_id)
                 else:
                     service, quantity, metadata, key, at, customer = _fields(item)
-                    usage = new_usage(service, quantity, metadata, customer or default_customer,
-                                      key, at, now)
+                if shared and type(metadata) is dict:
+                    if metadata is not last_dict:
+                        last_encoded = _Encoded(*metadata_and_json(metadata))
+                        last_dict = metadata
+                    metadata = last_encoded
+                usage = new_usage(service, quantity, metadata, customer or default_customer,
+                                  key, at, now)
             except BillingError as error:
                 if not skip_invalid:
                     raise InvalidInput(f"Event {index + 1}: {error.message}") from None
@@ -288,6 +305,8 @@ class UsageService:
             micros = int(amount.scaleb(6))
         if metadata is None or metadata == "":
             meta, meta_json = _EMPTY, "{}"
+        elif type(metadata) is _Encoded:
+            meta, meta_json = metadata
         else:
             meta, meta_json = metadata_and_json(metadata)
         if at is None:

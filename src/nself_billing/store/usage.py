@@ -272,14 +272,28 @@ def _sqlite_insert_events(conn: Connection, events: Sequence[NewUsage], *,
         seen = _sqlite_seen_keys(raw, [e.idempotency_key for e in events])
         keep = [i for i, e in enumerate(events) if e.idempotency_key not in seen]
         fresh = [events[i] for i in keep]
-        raw.executemany(_SQLITE_INSERT, [rows[i] for i in keep])
+        rows = [rows[i] for i in keep]
+        raw.executemany(_SQLITE_INSERT, rows)
     raw.execute("RELEASE usage_batch")
     if queue_outbox:
         _sqlite_queue(raw, fresh)
-    raw.executemany(_SQLITE_ROLLUP, [
-        (customer, service, day.isoformat(), micros, count)
-        for (customer, service, day), (micros, count) in sorted(_per_day(fresh).items())])
+    raw.executemany(_SQLITE_ROLLUP, _sqlite_per_day(rows))
     return len(fresh)
+
+
+def _sqlite_per_day(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, int, int]]:
+    """Rollup rows (customer, service, UTC day, micros, events) of insert rows, in key order
+    (the day is the date part of the stored UTC text)."""
+    totals: dict[tuple[str, str, str], list[int]] = {}
+    for customer, service, _, _, recorded, micros, *_ in rows:
+        key = (customer, service, recorded[:10])
+        total = totals.get(key)
+        if total is None:
+            totals[key] = [micros, 1]
+        else:
+            total[0] += micros
+            total[1] += 1
+    return [(*key, micros, count) for key, (micros, count) in sorted(totals.items())]
 
 
 def _sqlite_seen_keys(raw: Any, keys: list[str]) -> set[str]:
@@ -309,19 +323,6 @@ def _pg_insert_events(conn: Connection, events: Sequence[NewUsage], *, now: date
         row = cursor.fetchone()
         cursor.execute("TRUNCATE billing_usage_staging")
     return int(row[0]) if row else 0
-
-
-def _per_day(events: Iterable[NewUsage]) -> dict[tuple[str, str, date], list[int]]:
-    totals: dict[tuple[str, str, date], list[int]] = {}
-    for event in events:
-        key = (event.customer_id, event.service, event.day)
-        total = totals.get(key)
-        if total is None:
-            totals[key] = [event.quantity_micros, 1]
-        else:
-            total[0] += event.quantity_micros
-            total[1] += 1
-    return totals
 
 
 def existing_customers(conn: Connection, customer_ids: Iterable[str]) -> set[str]:
