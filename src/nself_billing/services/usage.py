@@ -392,10 +392,10 @@ Fields = tuple[Any, Any, Any, Any, Any, Any]
 def _fields(item: object) -> Fields:
     """(service, quantity, metadata, key, at, customer) of a mapping event; ``id``,
     ``timestamp`` and ``service_name`` are accepted as names too, empty values as absent."""
-    if not isinstance(item, Mapping):
+    if type(item) is not dict and not isinstance(item, Mapping):
         raise InvalidInput(f"Invalid event: expected a mapping, got {type(item).__name__}")
-    unknown = item.keys() - _FIELD_NAMES
-    if unknown:
+    if not _FIELD_NAMES.issuperset(item):
+        unknown = item.keys() - _FIELD_NAMES
         raise InvalidInput(f"Invalid event: unknown field(s) {', '.join(sorted(unknown))}")
     get = item.get
     service = get("service") or get("service_name")
