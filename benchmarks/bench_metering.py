@@ -326,7 +326,8 @@ def _figures(backend: str, measured: dict[str, float], sizes: dict[str, int]) ->
          "value": measured["batch"], "unit": "events/s",
          "target": "≥ 50,000/s" if pg else "≥ 60,000/s",
          "baseline": "pg_copy_batch_event_per_s" if pg else "sqlite_batch1000_event_per_s",
-         "notes": f"{sizes['batch']:,} events, validation and rollups included"
+         "notes": f"{sizes['batch']:,} events, validation and rollups included, random 32-hex"
+                  " idempotency keys (the baseline's are sequential)"
                   + (", COPY into a staging table" if pg else "")},
         {"name": f"`usage import` of {sizes['import']:,} JSON lines ({backend})",
          "value": measured["import"], "unit": "s", "target": "1M in < 25 s", "baseline": None,
