@@ -45,7 +45,8 @@ class Database:
         self.dialect: str = self.engine.dialect.name
         self._pinned = threading.local()
         self._pinned_lock = threading.Lock()
-        self._pinned_all: list[Any] = []
+        #: (process id, pool connection) of every thread's pinned connection
+        self._pinned_all: list[tuple[int, Any]] = []
         self._generation = 0
 
     @property
@@ -104,7 +105,7 @@ class Database:
         pinned.fairy, pinned.cursor = fairy, driver.cursor()
         pinned.key = (os.getpid(), self._generation)
         with self._pinned_lock:
-            self._pinned_all.append(fairy)
+            self._pinned_all.append((os.getpid(), fairy))
         return pinned.cursor
 
     @property
@@ -130,7 +131,9 @@ class Database:
         with self._pinned_lock:
             pinned, self._pinned_all = self._pinned_all, []
             self._generation += 1
-        for fairy in pinned:
+        for pid, fairy in pinned:
+            if pid != os.getpid():  # a forked child leaves its parent's connections alone
+                continue
             try:
                 if self.is_postgresql:  # back to the pool's default before it takes it back
                     fairy.driver_connection.autocommit = False
