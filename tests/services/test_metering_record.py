@@ -2,6 +2,8 @@
 the rollups always equal to the raw events (both backends)."""
 
 import json
+import re
+import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -107,6 +109,15 @@ def test_batches_count_duplicates_within_and_across_batches_once(billing, custom
     assert (second.accepted, second.duplicates) == (10, 10)
     assert totals(billing)["api"] == 70
     assert count(billing) == 60
+
+
+def test_generated_keys_are_unique_hex_and_ordered_by_time(billing, customer_id):
+    first = billing.usage.record("api", 1).idempotency_key
+    time.sleep(0.002)
+    second = billing.usage.record("api", 1).idempotency_key
+    assert re.fullmatch("[0-9a-f]{32}", first) and first < second
+    many = {billing.usage.record("api", 1).idempotency_key for _ in range(200)}
+    assert len(many) == 200 and count(billing) == 202
 
 
 def test_each_event_of_a_batch_stores_its_own_metadata(billing, customer_id):

@@ -8,6 +8,7 @@ whole write a no-op. Unknown customers are caught by the foreign key (no lookup 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -99,7 +100,11 @@ def _parts(tracked: trackers.Tracked) -> tuple[str, Decimal, dict[str, Any]]:
 
 
 def new_key() -> str:
-    return os.urandom(16).hex()
+    """A generated idempotency key: 32 hex digits, the system time in milliseconds then 80
+    random bits (ordered as a UUIDv7 is). Unique like a random key, but the keys of new events
+    land at the end of the key index instead of one random leaf each, so a write dirties a few
+    index pages rather than one per event."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 class UsageService:
