@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 
@@ -114,9 +114,9 @@ class Database:
         error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
         return error
 
-    def hot_failed(self, error: Exception) -> Exception:
+    def hot_failed(self, error: Exception) -> NoReturn:
         """After a driver error on ``hot_cursor()``: drop the thread's connection (its state is
-        unknown) and return the error as ``write()`` would raise it."""
+        unknown) and raise the error as ``write()`` would."""
         pinned = self._pinned
         fairy = getattr(pinned, "fairy", None)
         pinned.fairy = pinned.cursor = None
@@ -124,8 +124,8 @@ class Database:
             fairy.invalidate()
         wrapped = exc.DBAPIError.instance(None, None, error, self.driver_error)
         if not isinstance(wrapped, exc.DBAPIError):  # instance() may wrap as StatementError
-            return error
-        return billing_error(wrapped)
+            raise error
+        raise billing_error(wrapped) from wrapped
 
     def dispose(self) -> None:
         with self._pinned_lock:

@@ -190,7 +190,7 @@ def record_one(db: Database, event: NewUsage, *, now: datetime,
     except db.driver_error as error:
         if _is_foreign_key_error(error):
             raise NotFound(f"Customer not found: {event.customer_id}") from None
-        raise db.hot_failed(error) from error
+        db.hot_failed(error)
 
 
 def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
