@@ -7,15 +7,19 @@ usage import FILE`` in a child process, and ``Billing.usage.summary`` (the repor
 ``nself tenant billing usage``) for the heaviest customer and for a light one in the same table.
 The heavy customer's history is loaded with the raw driver (setup, not measured), with rollups
 that match it; the exactness check compares the summary with an independent recount of the raw
-events.
+events. A second exactness run records random events from several processes at once (batches,
+single records, keys re-sent across processes) and checks every customer's summary against a
+SQL recount of the raw events and against the sums the benchmark computes from what it sent.
 
 Sizes (smoke / full): single 2,000 / 20,000; batch 20,000 / 200,000; import 20,000 / 1,000,000;
-events in the table for the summary 50,000 / 10,000,000 (``NSELF_BENCH_HEAVY`` overrides).
+concurrent exactness run 20,000 / 1,000,000; events in the table for the summary 50,000 /
+10,000,000 (``NSELF_BENCH_HEAVY`` overrides).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
 import sqlite3
@@ -24,10 +28,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from scratch import bench_env, scratch_pg_database
 
@@ -44,6 +51,10 @@ ROLLUP_UPSERT = (
     " quantity_micros = d.quantity_micros + excluded.quantity_micros,"
     " events = d.events + excluded.events")
 SERVICES = ("api", "storage", "bandwidth", "compute", "database", "functions")
+#: the exactness run: customers, events per chunk (one seed each), recording processes
+EXACT_CUSTOMERS = tuple(f"cus_bench_exact_{i:02d}" for i in range(16))
+EXACT_CHUNK = 1000
+EXACT_PROCESSES = 4
 
 
 class FixedClock:
@@ -57,8 +68,10 @@ class FixedClock:
 def _sizes(smoke: bool) -> dict[str, int]:
     heavy = int(os.environ.get("NSELF_BENCH_HEAVY", 50_000 if smoke else 10_000_000))
     if smoke:
-        return {"single": 2_000, "batch": 20_000, "import": 20_000, "heavy": heavy}
-    return {"single": 20_000, "batch": 200_000, "import": 1_000_000, "heavy": heavy}
+        return {"single": 2_000, "batch": 20_000, "import": 20_000, "exact": 20_000,
+                "heavy": heavy}
+    return {"single": 20_000, "batch": 200_000, "import": 1_000_000, "exact": 1_000_000,
+            "heavy": heavy}
 
 
 def _env(root: str, db_url: str | None) -> dict[str, str]:
@@ -83,8 +96,8 @@ def _single(billing: Billing, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def _batch(billing: Billing, n: int, size: int) -> float:
-    events = [UsageEvent("database", 1, META, new_key()) for _ in range(n)]
+def _batch(billing: Billing, n: int, size: int, key: Callable[[], str] = new_key) -> float:
+    events = [UsageEvent("database", 1, META, key()) for _ in range(n)]
     started = time.perf_counter()
     for i in range(0, n, size):
         billing.usage.record_many(events[i:i + size])
@@ -110,6 +123,107 @@ def _import(env: dict[str, str], root: Path, n: int, now: datetime) -> float:
     if result.returncode != 0 or f"{n:,} accepted" not in result.stdout:
         raise RuntimeError(f"import failed: {result.stdout} {result.stderr}")
     return seconds
+
+
+def _exact_chunk(chunk: int, now: datetime) -> list[UsageEvent]:
+    """Chunk ``chunk`` of the exactness run, the same events in whichever process makes it:
+    random services and customers, random quantities with six decimals (as Decimal, text or a
+    whole int), random times over the last 20 days, keys unique to the chunk and position."""
+    rng = random.Random(chunk)
+    events = []
+    for i in range(EXACT_CHUNK):
+        micros = rng.randrange(1, 10**9)
+        form = rng.randrange(3)
+        quantity: object = (Decimal(micros).scaleb(-6) if form == 0
+                            else f"{micros // 10**6}.{micros % 10**6:06d}" if form == 1
+                            else micros // 10**6 or 1)
+        moment = now - timedelta(microseconds=rng.randrange(20 * 86400 * 10**6))
+        events.append(UsageEvent(rng.choice(SERVICES), quantity, META, f"x{chunk}-{i}", moment,
+                                 rng.choice(EXACT_CUSTOMERS)))
+    return events
+
+
+def _exact_worker(env: dict[str, str], worker: int, chunks: int, now: datetime,
+                  barrier: Any, out: Any) -> None:
+    """Records its share of the chunks: most in random batch sizes, every 25th chunk's first
+    hundred events one by one; every 10th chunk it also sends again part of a chunk another
+    process records (so the same keys race between processes)."""
+    rng = random.Random(1000 + worker)
+    with Billing.from_env(env, migrate=False) as billing:
+        usage = billing.usage
+        barrier.wait()
+        for chunk in range(worker, chunks, EXACT_PROCESSES):
+            events = _exact_chunk(chunk, now)
+            if chunk % 25 == 0:
+                for event in events[:100]:
+                    usage.record(event.service, event.quantity, event.metadata,
+                                 customer_id=event.customer_id,
+                                 idempotency_key=event.idempotency_key, at=event.at)
+            start = 0
+            while start < len(events):
+                size = rng.randint(1, 2 * EXACT_CHUNK // 3)
+                usage.record_many(events[start:start + size])
+                start += size
+            if chunk % 10 == 0:
+                usage.record_many(_exact_chunk((chunk + 1) % chunks, now)[:300])
+    out.put(worker)
+
+
+def _exact(env: dict[str, str], n: int, now: datetime) -> tuple[float, float]:
+    """``EXACT_PROCESSES`` processes record n random events at once; then every customer's
+    summary per service must equal both a recount of the raw events in SQL and the sums the
+    benchmark computes itself from the generated events (each key once), to the micro-unit.
+    Returns (1.0 if all equal else 0.0, events recorded per second)."""
+    from sqlalchemy import text
+
+    chunks = max(1, n // EXACT_CHUNK)
+    with Billing.from_env(env) as billing:
+        for customer in EXACT_CUSTOMERS:
+            billing.customers.create(email=f"{customer}@example.com", name=customer,
+                                     customer_id=customer)
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(EXACT_PROCESSES + 1)
+    out = context.Queue()
+    workers = [context.Process(target=_exact_worker,
+                               args=(env, worker, chunks, now, barrier, out))
+               for worker in range(EXACT_PROCESSES)]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    started = time.perf_counter()
+    finished = [out.get(timeout=1800) for _ in workers]
+    elapsed = time.perf_counter() - started
+    for worker in workers:
+        worker.join()
+    if sorted(finished) != list(range(EXACT_PROCESSES)) or any(w.exitcode for w in workers):
+        raise RuntimeError("an exactness worker failed")
+
+    expected: dict[tuple[str, str], int] = defaultdict(int)
+    for chunk in range(chunks):
+        for event in _exact_chunk(chunk, now):
+            quantity = event.quantity
+            micros = int(Decimal(quantity).scaleb(6)) if not isinstance(quantity, int) \
+                else quantity * 10**6
+            expected[(event.customer_id or "", event.service)] += micros
+    start, end = (now - timedelta(days=21)).date().isoformat(), now.date().isoformat()
+    with Billing.from_env(env) as billing:
+        reported = {
+            (customer, row.service): int(row.quantity.scaleb(6))
+            for customer in EXACT_CUSTOMERS
+            for row in billing.usage.summary(customer_id=customer, period="custom",
+                                             start=start, end=end).services
+            if row.quantity}
+        with billing.context.db.read() as conn:
+            recount = {(customer, service): int(micros) for customer, service, micros in
+                       conn.execute(text(
+                           "SELECT customer_id, service_name, SUM(quantity_micros)"
+                           " FROM billing_usage_records WHERE customer_id LIKE 'cus_bench_exact_%'"
+                           " GROUP BY customer_id, service_name"))}
+            stored = conn.execute(text(
+                "SELECT COUNT(*) FROM billing_usage_records"
+                " WHERE customer_id LIKE 'cus_bench_exact_%'")).scalar_one()
+    exact = reported == recount == dict(expected) and stored == chunks * EXACT_CHUNK
+    return (1.0 if exact else 0.0), chunks * EXACT_CHUNK / elapsed
 
 
 def _history(n: int, now: datetime) -> Iterator[tuple[str, str, int, datetime, str]]:
@@ -208,13 +322,23 @@ def _figures(backend: str, measured: dict[str, float], sizes: dict[str, int]) ->
         {"name": f"single billing_record_usage, own transaction ({backend})",
          "value": measured["single"], "unit": "events/s",
          "target": "≥ 3,000/s" if pg else "≥ 15,000/s", "baseline": f"{prefix}_single_event_per_s",
-         "notes": f"{sizes['single']:,} events, random idempotency keys, rollup upkeep"},
+         "notes": f"{sizes['single']:,} events, generated idempotency keys (time-ordered, as"
+                  " billing_record_usage makes them), rollup upkeep"},
         {"name": f"batch record_many of {'5,000' if pg else '1,000'} ({backend})",
          "value": measured["batch"], "unit": "events/s",
          "target": "≥ 50,000/s" if pg else "≥ 60,000/s",
          "baseline": "pg_copy_batch_event_per_s" if pg else "sqlite_batch1000_event_per_s",
-         "notes": f"{sizes['batch']:,} events, validation and rollups included"
+         "notes": f"{sizes['batch']:,} events, validation and rollups included, keys from"
+                  " new_key() (time-ordered, as BufferedRecorder makes them)"
                   + (", COPY into a staging table" if pg else "")},
+        {"name": f"batch record_many of {'5,000' if pg else '1,000'}, random client keys"
+                 f" ({backend})",
+         "value": measured["batch_random"], "unit": "events/s",
+         "target": "≥ 50,000/s" if pg else "≥ 60,000/s",
+         "baseline": "pg_copy_batch_event_per_s" if pg else "sqlite_batch1000_event_per_s",
+         "notes": f"{sizes['batch']:,} more events, keys uuid4().hex (the worst case: each"
+                  " event dirties its own leaf of the key index; the baseline's keys are"
+                  " sequential)"},
         {"name": f"`usage import` of {sizes['import']:,} JSON lines ({backend})",
          "value": measured["import"], "unit": "s", "target": "1M in < 25 s", "baseline": None,
          "notes": f"{sizes['import'] / measured['import']:,.0f} events/s, child process,"
@@ -230,6 +354,15 @@ def _figures(backend: str, measured: dict[str, float], sizes: dict[str, int]) ->
         {"name": f"summary equals an independent recount of raw events ({backend})",
          "value": measured["exact"], "unit": "1 = yes", "target": "1", "baseline": None,
          "notes": "to the micro-unit (6th decimal), every service"},
+        {"name": f"after {sizes['exact']:,} random concurrent events, summaries equal an"
+                 f" independent recount ({backend})",
+         "value": measured["concurrent_exact"], "unit": "1 = yes", "target": "1",
+         "baseline": None,
+         "notes": f"{EXACT_PROCESSES} processes (record_many in random sizes, some single"
+                  f" records, keys re-sent across processes), {len(EXACT_CUSTOMERS)} customers"
+                  " x 6 services, random 6-decimal quantities and times; the summary equals"
+                  " the SQL recount of raw events and the generator's own sums to the"
+                  f" micro-unit; {measured['concurrent_rate']:,.0f} events/s"},
     ]
 
 
@@ -241,7 +374,11 @@ def _measure(env: dict[str, str], root: Path, sizes: dict[str, int], *,
     with Billing.from_env(env) as billing:
         measured["single"] = _single(billing, sizes["single"])
         measured["batch"] = _batch(billing, sizes["batch"], 5000 if pg else 1000)
+        measured["batch_random"] = _batch(billing, sizes["batch"], 5000 if pg else 1000,
+                                          key=lambda: uuid.uuid4().hex)
     measured["import"] = _import(env, root, sizes["import"], now)
+    measured["concurrent_exact"], measured["concurrent_rate"] = _exact(env, sizes["exact"],
+                                                                       now)
     load(sizes["heavy"], now)  # type: ignore[operator]
     with Billing.from_env(env) as billing:
         _summary_latency(billing, HEAVY, 20)  # warm up

@@ -2,6 +2,8 @@
 the rollups always equal to the raw events (both backends)."""
 
 import json
+import re
+import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -107,6 +109,34 @@ def test_batches_count_duplicates_within_and_across_batches_once(billing, custom
     assert (second.accepted, second.duplicates) == (10, 10)
     assert totals(billing)["api"] == 70
     assert count(billing) == 60
+
+
+def test_generated_keys_are_unique_hex_and_ordered_by_time(billing, customer_id):
+    first = billing.usage.record("api", 1).idempotency_key
+    time.sleep(0.002)
+    second = billing.usage.record("api", 1).idempotency_key
+    assert re.fullmatch("[0-9a-f]{32}", first) and first < second
+    many = {billing.usage.record("api", 1).idempotency_key for _ in range(200)}
+    assert len(many) == 200 and count(billing) == 202
+
+
+def test_each_event_of_a_batch_stores_its_own_metadata(billing, customer_id):
+    shared = {"endpoint": "/a"}
+    billing.usage.record_many([UsageEvent("api", 1, shared, f"list{i}") for i in range(3)]
+                              + [UsageEvent("api", 1, {"endpoint": "/b"}, "list3")])
+
+    def reusing_one_dict():
+        meta = {}
+        for i in range(3):
+            meta["endpoint"] = f"/gen{i}"
+            yield UsageEvent("api", 1, meta, f"gen{i}")
+
+    billing.usage.record_many(reusing_one_dict())
+    _, rows = billing.queries.run("SELECT idempotency_key, metadata FROM billing_usage_records")
+    assert {key: (meta if isinstance(meta, dict) else json.loads(meta))["endpoint"]
+            for key, meta in rows} == {
+        "list0": "/a", "list1": "/a", "list2": "/a", "list3": "/b",
+        "gen0": "/gen0", "gen1": "/gen1", "gen2": "/gen2"}
 
 
 def test_a_bad_event_fails_the_whole_batch_unless_skipped(billing, customer_id):

@@ -93,19 +93,28 @@ Parsed = tuple[int, dict[str, Any] | str]
 
 #: one decoder for every line (json.loads with parse_float= builds a new one per call);
 #: fractional numbers stay exact
-_decode = json.JSONDecoder(parse_float=Decimal).decode
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+_decode = _DECODER.decode
+#: the decoder's scanner: a line that starts with its value and ends with whitespace needs no
+#: more than one call (decode() adds two regular-expression matches per line)
+_scan = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def _json_lines(stream: IO[str]) -> Iterator[Parsed]:
-    decode = _decode
+    decode, scan = _decode, _scan
     for number, line in enumerate(stream, 1):
         if not line or line.isspace():
             continue
         try:
-            value = decode(line)
-        except json.JSONDecodeError as error:
-            yield number, f"Invalid JSON: {error.msg} at column {error.colno}"
-            continue
+            value, end = scan(line, 0)
+            if end != len(line) and not line[end:].isspace():
+                value = decode(line)  # raises with the position of the extra data
+        except (StopIteration, json.JSONDecodeError):
+            try:
+                value = decode(line)
+            except json.JSONDecodeError as error:
+                yield number, f"Invalid JSON: {error.msg} at column {error.colno}"
+                continue
         if not isinstance(value, dict):
             yield number, "Invalid line: expected a JSON object"
             continue

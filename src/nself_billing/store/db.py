@@ -11,13 +11,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 
 from ..errors import Conflict, DatabaseError, InvalidInput
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: page cache per connection, KiB (SQLite's default is 2 MiB): a batch of events with random
+#: idempotency keys touches a leaf of the key index per event, and with the default cache most
+#: of those reads miss once the index outgrows it. Memory only; durability is unchanged.
+SQLITE_CACHE_KIB = 32 * 1024
 
 
 def _first_line(error: BaseException) -> str:
@@ -41,7 +45,8 @@ class Database:
         self.dialect: str = self.engine.dialect.name
         self._pinned = threading.local()
         self._pinned_lock = threading.Lock()
-        self._pinned_all: list[Any] = []
+        #: (process id, pool connection) of every thread's pinned connection
+        self._pinned_all: list[tuple[int, Any]] = []
         self._generation = 0
 
     @property
@@ -74,41 +79,64 @@ class Database:
         except exc.DBAPIError as error:
             raise billing_error(error) from error
 
-    @contextmanager
-    def driver(self) -> Iterator[Any]:
-        """A driver connection (sqlite3 or psycopg) with no transaction open, for the hot paths
-        that cannot afford SQLAlchemy's per-statement overhead: they run one statement in
-        autocommit, or their own ``BEGIN IMMEDIATE ... COMMIT``, and must end any transaction
-        they begin. Each thread keeps its own pooled connection between calls (a pool checkout
-        costs as much as the insert); it is dropped after any driver error, in a forked child,
-        and by ``dispose()``. Driver errors become BillingErrors as in ``write()``."""
-        dbapi_error = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
+    def hot_cursor(self) -> Any:
+        """A driver cursor (sqlite3 or psycopg) on the calling thread's own connection, for the
+        hot paths that cannot afford SQLAlchemy's per-statement overhead. No transaction is
+        open: PostgreSQL's connection stays in autocommit (one statement is one transaction),
+        SQLite's runs its own ``BEGIN IMMEDIATE ... COMMIT``; a caller must end any transaction
+        it begins. The connection and its cursor are kept between calls (a pool checkout, or a
+        new cursor with its adapters, costs as much as the insert); they are dropped by
+        ``hot_failed()``, in a forked child, and by ``dispose()``."""
+        pinned = self._pinned
+        cursor = getattr(pinned, "cursor", None)
+        if cursor is None or pinned.key != (os.getpid(), self._generation):
+            cursor = self._pin()
+        return cursor
+
+    def _pin(self) -> Any:
+        pinned = self._pinned
+        try:
+            fairy = self.engine.raw_connection()
+        except exc.DBAPIError as error:
+            raise billing_error(error) from error
+        driver: Any = fairy.driver_connection
+        if self.is_postgresql:
+            driver.autocommit = True
+        pinned.fairy, pinned.cursor = fairy, driver.cursor()
+        pinned.key = (os.getpid(), self._generation)
+        with self._pinned_lock:
+            self._pinned_all.append((os.getpid(), fairy))
+        return pinned.cursor
+
+    @property
+    def driver_error(self) -> type[Exception]:
+        """The driver's base error class (what the ``hot_cursor()`` paths catch)."""
+        error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
+        return error
+
+    def hot_failed(self, error: Exception) -> NoReturn:
+        """After a driver error on ``hot_cursor()``: drop the thread's connection (its state is
+        unknown) and raise the error as ``write()`` would."""
         pinned = self._pinned
         fairy = getattr(pinned, "fairy", None)
-        if fairy is None or pinned.key != (os.getpid(), self._generation):
-            try:
-                fairy = self.engine.raw_connection()
-            except exc.DBAPIError as error:
-                raise billing_error(error) from error
-            pinned.fairy, pinned.key = fairy, (os.getpid(), self._generation)
-            with self._pinned_lock:
-                self._pinned_all.append(fairy)
-        try:
-            yield fairy.driver_connection
-        except dbapi_error as error:
-            pinned.fairy = None
+        pinned.fairy = pinned.cursor = None
+        if fairy is not None:
             fairy.invalidate()
-            wrapped = exc.DBAPIError.instance(None, None, error, dbapi_error)
-            if not isinstance(wrapped, exc.DBAPIError):  # instance() may wrap as StatementError
-                raise
-            raise billing_error(wrapped) from wrapped
+        wrapped = exc.DBAPIError.instance(None, None, error, self.driver_error)
+        if not isinstance(wrapped, exc.DBAPIError):  # instance() may wrap as StatementError
+            raise error
+        raise billing_error(wrapped) from wrapped
 
     def dispose(self) -> None:
         with self._pinned_lock:
             pinned, self._pinned_all = self._pinned_all, []
             self._generation += 1
-        for fairy in pinned:
+        for pid, fairy in pinned:
+            if pid != os.getpid():  # a forked child leaves its parent's connections alone
+                continue
             try:
+                if self.is_postgresql:  # back to the pool's default before it takes it back
+                    fairy.driver_connection.autocommit = False
                 fairy.close()
             except Exception:
                 pass
@@ -152,6 +180,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -170,31 +170,27 @@ def record_one(db: Database, event: NewUsage, *, now: datetime,
     """Store one event and its rollup as one transaction of its own, on the fastest path:
     PostgreSQL runs the single CTE statement in autocommit (one round trip, atomic), SQLite
     ``BEGIN IMMEDIATE``, two prepared statements, ``COMMIT``. False if the key was seen."""
-    with db.driver() as raw:
+    cursor = db.hot_cursor()
+    try:
+        if db.dialect == "postgresql":
+            cursor.execute(_PG_INSERT_ONE_OUTBOX if queue_outbox else _PG_INSERT_ONE,
+                           _pg_params(event, now))
+            return cursor.fetchone() is not None
+        cursor.execute("BEGIN IMMEDIATE")
         try:
-            if db.is_postgresql:
-                raw.autocommit = True
-                try:
-                    with raw.cursor() as cursor:
-                        cursor.execute(_PG_INSERT_ONE_OUTBOX if queue_outbox else _PG_INSERT_ONE,
-                                       _pg_params(event, now))
-                        return cursor.fetchone() is not None
-                finally:
-                    raw.autocommit = False
-            raw.execute("BEGIN IMMEDIATE")
-            try:
-                new = _sqlite_insert_one(raw, event, now)
-                if new and queue_outbox:
-                    _sqlite_queue(raw, [event])
-                raw.execute("COMMIT")
-                return new
-            except BaseException:
-                raw.execute("ROLLBACK")
-                raise
-        except _dbapi_error(db.engine) as error:
-            if _is_foreign_key_error(error):
-                raise NotFound(f"Customer not found: {event.customer_id}") from None
+            new = _sqlite_insert_one(cursor, event, now)
+            if new and queue_outbox:
+                _sqlite_queue(cursor, [event])
+            cursor.execute("COMMIT")
+            return new
+        except BaseException:
+            if cursor.connection.in_transaction:
+                cursor.execute("ROLLBACK")
             raise
+    except db.driver_error as error:
+        if _is_foreign_key_error(error):
+            raise NotFound(f"Customer not found: {event.customer_id}") from None
+        db.hot_failed(error)
 
 
 def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
@@ -202,16 +198,16 @@ def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
             event.recorded_at, event.quantity_micros, event.idempotency_key, now, event.day)
 
 
-def _sqlite_insert_one(raw: Any, event: NewUsage, now: datetime) -> bool:
+def _sqlite_insert_one(cursor: Any, event: NewUsage, now: datetime) -> bool:
     recorded = _sqlite_time(event.recorded_at)
     ingested = recorded if event.recorded_at is now else _sqlite_time(now)
-    cursor = raw.execute(_SQLITE_INSERT, (
-        event.customer_id, event.service, str(event.quantity), _metadata_json(event),
-        recorded, event.quantity_micros, event.idempotency_key, ingested))
-    if cursor.rowcount != 1:
+    micros = event.quantity_micros
+    if cursor.execute(_SQLITE_INSERT, (
+            event.customer_id, event.service, str(event.quantity), _metadata_json(event),
+            recorded, micros, event.idempotency_key, ingested)).rowcount != 1:
         return False
-    raw.execute(_SQLITE_ROLLUP, (event.customer_id, event.service, event.day.isoformat(),
-                                 event.quantity_micros, 1))
+    # the UTC day is the text's date part (_sqlite_time writes UTC)
+    cursor.execute(_SQLITE_ROLLUP, (event.customer_id, event.service, recorded[:10], micros, 1))
     return True
 
 
@@ -276,14 +272,28 @@ def _sqlite_insert_events(conn: Connection, events: Sequence[NewUsage], *,
         seen = _sqlite_seen_keys(raw, [e.idempotency_key for e in events])
         keep = [i for i, e in enumerate(events) if e.idempotency_key not in seen]
         fresh = [events[i] for i in keep]
-        raw.executemany(_SQLITE_INSERT, [rows[i] for i in keep])
+        rows = [rows[i] for i in keep]
+        raw.executemany(_SQLITE_INSERT, rows)
     raw.execute("RELEASE usage_batch")
     if queue_outbox:
         _sqlite_queue(raw, fresh)
-    raw.executemany(_SQLITE_ROLLUP, [
-        (customer, service, day.isoformat(), micros, count)
-        for (customer, service, day), (micros, count) in sorted(_per_day(fresh).items())])
+    raw.executemany(_SQLITE_ROLLUP, _sqlite_per_day(rows))
     return len(fresh)
+
+
+def _sqlite_per_day(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, int, int]]:
+    """Rollup rows (customer, service, UTC day, micros, events) of insert rows, in key order
+    (the day is the date part of the stored UTC text)."""
+    totals: dict[tuple[str, str, str], list[int]] = {}
+    for customer, service, _, _, recorded, micros, *_ in rows:
+        key = (customer, service, recorded[:10])
+        total = totals.get(key)
+        if total is None:
+            totals[key] = [micros, 1]
+        else:
+            total[0] += micros
+            total[1] += 1
+    return [(*key, micros, count) for key, (micros, count) in sorted(totals.items())]
 
 
 def _sqlite_seen_keys(raw: Any, keys: list[str]) -> set[str]:
@@ -313,19 +323,6 @@ def _pg_insert_events(conn: Connection, events: Sequence[NewUsage], *, now: date
         row = cursor.fetchone()
         cursor.execute("TRUNCATE billing_usage_staging")
     return int(row[0]) if row else 0
-
-
-def _per_day(events: Iterable[NewUsage]) -> dict[tuple[str, str, date], list[int]]:
-    totals: dict[tuple[str, str, date], list[int]] = {}
-    for event in events:
-        key = (event.customer_id, event.service, event.day)
-        total = totals.get(key)
-        if total is None:
-            totals[key] = [event.quantity_micros, 1]
-        else:
-            total[0] += event.quantity_micros
-            total[1] += 1
-    return totals
 
 
 def existing_customers(conn: Connection, customer_ids: Iterable[str]) -> set[str]:
