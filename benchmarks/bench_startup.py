@@ -38,6 +38,6 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
         {"name": "`plan list` cold start (SQLite)", "value": ours, "unit": "ms",
          "target": "< 300 ms", "baseline": None,
          "notes": f"floors in the same run: `python -c pass` {bare:.0f} ms, `python -c 'import "
-                  f"sqlalchemy'` {sqlalchemy:.0f} ms; median of {runs} runs, on a ready database with "
-                  "the package's bytecode compiled (as `pip install .` leaves it)"},
+                  f"sqlalchemy'` {sqlalchemy:.0f} ms; median of {runs} runs, on a ready database "
+                  "with the package's bytecode compiled (as `pip install .` leaves it)"},
     ]
