@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from ..billing import Billing
 from . import errors
+from .consume_group import ConsumeGroups
 from .fastpath import FastPaths
 from .routes import account, health, portal, quota, reports, usage, webhooks
 from .threads import Threads
@@ -47,6 +48,7 @@ def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECON
     )
     app.state.billing = billing
     app.state.threads = blocking
+    app.state.consume_groups = ConsumeGroups(billing.quotas, blocking)
     errors.install(app)
     app.add_middleware(FastPaths)
     for router in (health.router, usage.router, reports.router, reports.invoices_router,

@@ -20,7 +20,7 @@ Two in-process caches keep the hot path to one indexed read:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -32,7 +32,14 @@ from ..domain.plans import EnforcementMode
 from ..domain.quotas import QuotaBand, QuotaStatus, thresholds_crossed, thresholds_reached
 from ..domain.services import SERVICE_NAMES, SERVICES, unit_of
 from ..domain.usage import check_service, micros_of, parse_metadata, parse_quantity
-from ..errors import InvalidInput, NotFound, PlanNotFound, UnknownService
+from ..errors import (
+    BillingError,
+    DatabaseError,
+    InvalidInput,
+    NotFound,
+    PlanNotFound,
+    UnknownService,
+)
 from ..providers.port import RemoteBilling
 from ..store import catalog as catalog_store
 from ..store import quotas as store
@@ -142,6 +149,30 @@ class ConsumeResult:
     usage: Decimal | None
     limit: Decimal | None
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class ConsumeRequest:
+    """One ``consume`` call, for ``consume_many``."""
+
+    service: str
+    quantity: object = 1
+    metadata: object = None
+    idempotency_key: str | None = None
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A validated consume request, ready to write."""
+
+    customer_id: str
+    service: str
+    wanted: int
+    key: str
+    quota: EffectiveQuota
+    period: Period
+    arguments: dict[str, Any]
 
 
 @dataclass
@@ -374,30 +405,99 @@ class QuotaService:
         ``store.quotas.pg_consume``), on SQLite by the BEGIN IMMEDIATE write transaction, which
         admits one writer at a time (``store.quotas.sqlite_consume``). A replayed
         ``idempotency_key`` is admitted again without counting twice."""
-        if service not in SERVICES:
-            raise UnknownService(service)
-        wanted = _wanted_micros(quantity)
-        amount = from_micros(wanted)
-        meta: dict[str, Any] = parse_metadata(metadata)
-        limits = self.limits(customer_id)
-        cid = limits.customer_id
-        quota = limits.quotas[service]
-        now = self._ctx.clock()
-        period = self._period(limits)
-        key = idempotency_key or new_key()  # the same generated keys as a recorded event's
-        arguments: dict[str, Any] = dict(
-            customer_id=cid, service=service, quantity=amount, micros=wanted, metadata=meta,
-            recorded_at=now, key=key, now=now, first_day=period.first_day,
-            end_day=period.end_day, limit_micros=quota.limit_micros, hard=quota.is_hard)
-        if self._queue_outbox:
-            arguments["queue_outbox"] = True
+        pending = self._prepare(ConsumeRequest(service, quantity, metadata, idempotency_key,
+                                               customer_id), self._ctx.clock())
+        arguments = pending.arguments
         if self._ctx.db.is_postgresql:
-            row = store.pg_consume(self._reader, durable=self.durable_consume,
-                                   check_key=idempotency_key is not None, **arguments)
+            row = store.pg_consume(self._reader, durable=self.durable_consume, **arguments)
         else:
             with self._gate.hold():
-                row = store.sqlite_consume(self._reader, check_key=idempotency_key is not None,
-                                           **arguments)
+                row = store.sqlite_consume(self._reader, **arguments)
+        return self._finish(pending, row)
+
+    def consume_many(self, requests: Sequence[ConsumeRequest]
+                     ) -> list[ConsumeResult | BillingError]:
+        """Several consumes, each answered exactly as ``consume`` would answer it had they come
+        one after the other in this order (a request's error is its answer, not the group's).
+
+        On PostgreSQL the group is one transaction, one round trip and one WAL flush
+        (``store.quotas.pg_consume_many``): the HTTP service sends the requests that arrived
+        while its previous group was being written (group commit). If the group cannot be
+        written, each request is consumed on its own (with the key it was given, so nothing
+        counts twice), and one bad request never fails another.
+        On SQLite the requests are consumed one by one."""
+        if not self._ctx.db.is_postgresql or len(requests) < 2:
+            return [self._answer(request) for request in requests]
+        now = self._ctx.clock()
+        answers: list[ConsumeResult | BillingError | None] = []
+        pending: list[_Pending] = []
+        for request in requests:
+            try:
+                pending.append(self._prepare(request, now))
+                answers.append(None)
+            except BillingError as error:
+                answers.append(error)
+        try:
+            rows: list[store.ConsumeRow] | None = store.pg_consume_many(
+                self._reader, [p.arguments for p in pending], now=now,
+                queue_outbox=self._queue_outbox, durable=self.durable_consume) if pending else []
+        except DatabaseError:
+            rows = None
+        written = iter([self._write_alone(p) for p in pending] if rows is None else
+                       [self._settle(p, row) for p, row in zip(pending, rows, strict=True)])
+        return [answer if answer is not None else next(written) for answer in answers]
+
+    def _write_alone(self, pending: _Pending) -> ConsumeResult | BillingError:
+        """One request of a group that could not be written as a group, with the key it was
+        given (looked up: the group may have committed before its answer was lost)."""
+        try:
+            row = store.pg_consume(self._reader, durable=self.durable_consume,
+                                   **(pending.arguments | {"check_key": True}))
+        except BillingError as error:
+            return error
+        return self._settle(pending, row)
+
+    def _settle(self, pending: _Pending, row: store.ConsumeRow) -> ConsumeResult | BillingError:
+        try:
+            return self._finish(pending, row)
+        except BillingError as error:
+            return error
+
+    def _answer(self, request: ConsumeRequest) -> ConsumeResult | BillingError:
+        try:
+            return self.consume(request.service, request.quantity, request.metadata,
+                                idempotency_key=request.idempotency_key,
+                                customer_id=request.customer_id)
+        except BillingError as error:
+            return error
+
+    def _prepare(self, request: ConsumeRequest, now: datetime) -> _Pending:
+        """Validate a consume request and resolve its customer, quota and period."""
+        service = request.service
+        if service not in SERVICES:
+            raise UnknownService(service)
+        wanted = _wanted_micros(request.quantity)
+        meta: dict[str, Any] = parse_metadata(request.metadata)
+        limits = self.limits(request.customer_id)
+        cid = limits.customer_id
+        quota = limits.quotas[service]
+        period = self._period(limits)
+        # the same generated keys as a recorded event's; one just generated needs no lookup
+        key = request.idempotency_key or new_key()
+        arguments: dict[str, Any] = dict(
+            customer_id=cid, service=service, quantity=from_micros(wanted), micros=wanted,
+            metadata=meta, recorded_at=now, key=key, now=now, first_day=period.first_day,
+            end_day=period.end_day, limit_micros=quota.limit_micros, hard=quota.is_hard,
+            check_key=request.idempotency_key is not None)
+        if self._queue_outbox:
+            arguments["queue_outbox"] = True
+        return _Pending(cid, service, wanted, key, quota, period, arguments)
+
+    def _finish(self, pending: _Pending, row: store.ConsumeRow) -> ConsumeResult:
+        """The answer to a written consume, with its alerts."""
+        cid, service, wanted, key, quota, period = (
+            pending.customer_id, pending.service, pending.wanted, pending.key, pending.quota,
+            pending.period)
         limit = quota.limit_micros
         used = row.used_micros
         blocked = not row.inserted and quota.is_hard and limit is not None and (

@@ -8,7 +8,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -135,6 +135,8 @@ _PG_TOTAL = (b"nself_quota_total", _TOTAL_SQL.format("$1", "$2", "$3", "$4"))
 _PG_CONSUME = (b"nself_quota_consume",
                "CALL billing_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
                " $12, $13, $14, $15, $16)")
+_PG_CONSUME_MANY = (b"nself_quota_consume_many",
+                    "CALL billing_quota_consume_many($1, $2, $3, $4, $5, NULL)")
 
 
 class _PgDriver:
@@ -329,6 +331,26 @@ def pg_consume(reader: UsageReader, *, customer_id: str, service: str, quantity:
         None if limit_micros is None else str(limit_micros), _BOOL[hard], _BOOL[queue_outbox],
         _BOOL[check_key], _BOOL[durable]])
     return ConsumeRow(int(used), replayed == b"t", inserted == b"t")
+
+
+def pg_consume_many(reader: UsageReader, events: Sequence[dict[str, Any]], *, now: datetime,
+                    queue_outbox: bool, durable: bool) -> list[ConsumeRow]:
+    """Consume a group of requests on PostgreSQL in one transaction and one round trip,
+    ``CALL billing_quota_consume_many`` (migration 0007): each admitted or refused exactly as
+    ``pg_consume`` one after the other, in order, with one lock round, one commit and (when
+    ``durable``) one WAL flush for the group. Each event has ``pg_consume``'s keywords
+    (``recorded_at`` and ``now`` are the group's ``now``). The group travels as one JSON
+    parameter, never as SQL text."""
+    group = [{"c": e["customer_id"], "s": e["service"], "q": str(e["quantity"]),
+              "m": e["micros"], "md": e["metadata"], "k": e["key"],
+              "ck": e.get("check_key", True), "f": e["first_day"].isoformat(),
+              "e": e["end_day"].isoformat(), "l": e["limit_micros"], "h": e["hard"]}
+             for e in events]
+    (results,) = reader.pg_row(_PG_CONSUME_MANY, [
+        json.dumps(group), now.isoformat(), now.astimezone(UTC).date().isoformat(),
+        _BOOL[queue_outbox], _BOOL[durable]])
+    return [ConsumeRow(int(used), bool(replayed), bool(inserted))
+            for used, replayed, inserted in json.loads(results)]
 
 
 class WriterGate:

@@ -13,8 +13,10 @@ from ...domain.services import SERVICE_NAMES
 from ...errors import InvalidInput, QuotaExceeded
 from ...services.apikeys import ApiKey
 from ...services.ingest import MAX_ID_LENGTH, namespaced_key
+from ...services.quotas import ConsumeRequest
 from ..auth import CallerKey, customer_for, get_billing
 from ..body import parse_json, read_limited
+from ..consume_group import ConsumeGroups
 from ..threads import in_thread
 from .account import CustomerParam
 
@@ -115,10 +117,9 @@ async def consume_as(request: Request, key: ApiKey, service: str) -> JSONRespons
                                  or len(event_id) > MAX_ID_LENGTH):
         raise InvalidInput(f"id must be a string of 1 to {MAX_ID_LENGTH} characters")
     idempotency_key = namespaced_key(customer, event_id) if event_id else None
-    quotas = get_billing(request).quotas
-    result = await in_thread(
-        request, quotas.consume, service, body.get("quantity", 1), body.get("metadata"),
-        idempotency_key=idempotency_key, customer_id=customer)
+    groups: ConsumeGroups = request.app.state.consume_groups
+    result = await groups.consume(ConsumeRequest(
+        service, body.get("quantity", 1), body.get("metadata"), idempotency_key, customer))
     if not result.admitted:
         raise QuotaExceeded(service)
     return JSONResponse({"admitted": True, "recorded": result.recorded,
