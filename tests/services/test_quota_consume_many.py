@@ -66,7 +66,7 @@ def test_a_group_answers_as_requests_one_after_the_other(billing, customer_id):
     assert (events, rolled) == (6, 12_500_000)
     assert metadata == {"n": 2}
     _, recorded = billing.quotas.alerts(customer_id=customer_id)
-    assert [(a.service_name, a.threshold) for a in recorded if a.service_name == "api"] == [
+    assert [(a.service, a.threshold) for a in recorded if a.service == "api"] == [
         ("api", 75), ("api", 90), ("api", 100)]
 
 

@@ -19,23 +19,27 @@ from .threads import Threads
 
 #: the most requests written in one group (one JSON parameter, one transaction)
 MAX_GROUP = 256
+#: groups of one worker being written at once: a group's locks are released before it waits for
+#: the WAL flush, so the next group can be checked and written during that wait
+IN_FLIGHT = 2
 
 
 class ConsumeGroups:
     def __init__(self, quotas: QuotaService, threads: Threads, *,
-                 max_group: int = MAX_GROUP) -> None:
+                 max_group: int = MAX_GROUP, in_flight: int = IN_FLIGHT) -> None:
         self._quotas = quotas
         self._threads = threads
         self._max_group = max_group
+        self._in_flight = in_flight
         self._waiting: list[tuple[ConsumeRequest, asyncio.Future[ConsumeResult]]] = []
-        self._writing = False
+        self._writers = 0
 
     async def consume(self, request: ConsumeRequest) -> ConsumeResult:
         """The answer to ``request`` once its group is written (its BillingError raised)."""
         answer: asyncio.Future[ConsumeResult] = asyncio.get_running_loop().create_future()
         self._waiting.append((request, answer))
-        if not self._writing:
-            self._writing = True
+        if self._writers < self._in_flight:
+            self._writers += 1
             asyncio.get_running_loop().create_task(self._write())
         return await answer
 
@@ -62,4 +66,4 @@ class ConsumeGroups:
                     else:
                         answer.set_exception(result)
         finally:
-            self._writing = False
+            self._writers -= 1
