@@ -25,8 +25,7 @@ class CustomerService:
             if problem:
                 raise InvalidInput(problem)
             return chosen
-        with self._ctx.db.read() as conn:
-            ids = store.first_ids(conn, 2)
+        ids = store.first_ids_fast(self._ctx.db, 2)
         if len(ids) == 1:
             return ids[0]
         if not ids:

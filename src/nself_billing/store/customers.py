@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from ..domain.customers import Customer
 from .tables import customers
+
+if TYPE_CHECKING:
+    from .db import Database
 
 
 def _customer(row: Any) -> Customer:
@@ -31,6 +34,25 @@ def first_ids(conn: Connection, limit: int) -> list[str]:
     query = select(customers.c.customer_id).order_by(customers.c.created_at,
                                                      customers.c.customer_id).limit(limit)
     return list(conn.execute(query).scalars())
+
+
+_FIRST_IDS = {
+    "sqlite": "SELECT customer_id FROM billing_customers ORDER BY created_at, customer_id LIMIT ?",
+    "postgresql": "SELECT customer_id FROM billing_customers ORDER BY created_at, customer_id"
+                  " LIMIT %s",
+}
+
+
+def first_ids_fast(db: Database, limit: int) -> list[str]:
+    """``first_ids`` as one statement on the calling thread's driver cursor: the current
+    customer is resolved this way on every call that names none (``billing_record_usage`` in a
+    request handler), where a pooled SQLAlchemy read costs more than recording the event."""
+    try:
+        with db.hot_cursor() as cursor:
+            cursor.execute(_FIRST_IDS[db.dialect], (limit,))
+            return [row[0] for row in cursor.fetchall()]
+    except db.driver_error as error:
+        db.raise_driver_error(error)
 
 
 def list_all(conn: Connection) -> list[Customer]:

@@ -6,8 +6,8 @@ transactions, so concurrent writers queue instead of failing with "database is l
 
 from __future__ import annotations
 
+import contextlib
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,10 +43,7 @@ class Database:
                 connect_args={"connect_timeout": 5},
             )
         self.dialect: str = self.engine.dialect.name
-        self._pinned = threading.local()
-        self._pinned_lock = threading.Lock()
-        #: (process id, pool connection) of every thread's pinned connection
-        self._pinned_all: list[tuple[int, Any]] = []
+        self._hot_idle: list[_HotConnection] = []
         self._generation = 0
 
     @property
@@ -79,22 +76,41 @@ class Database:
         except exc.DBAPIError as error:
             raise billing_error(error) from error
 
-    def hot_cursor(self) -> Any:
-        """A driver cursor (sqlite3 or psycopg) on the calling thread's own connection, for the
-        hot paths that cannot afford SQLAlchemy's per-statement overhead. No transaction is
-        open: PostgreSQL's connection stays in autocommit (one statement is one transaction),
-        SQLite's runs its own ``BEGIN IMMEDIATE ... COMMIT``; a caller must end any transaction
-        it begins. The connection and its cursor are kept between calls (a pool checkout, or a
-        new cursor with its adapters, costs as much as the insert); they are dropped by
-        ``hot_failed()``, in a forked child, and by ``dispose()``."""
-        pinned = self._pinned
-        cursor = getattr(pinned, "cursor", None)
-        if cursor is None or pinned.key != (os.getpid(), self._generation):
-            cursor = self._pin()
-        return cursor
+    @contextmanager
+    def hot_cursor(self) -> Iterator[Any]:
+        """A driver cursor (sqlite3 or psycopg) for the hot paths that cannot afford
+        SQLAlchemy's per-statement overhead, lent for the block. No transaction is open:
+        PostgreSQL's connection is in autocommit (one statement is one transaction), SQLite's
+        runs its own ``BEGIN IMMEDIATE ... COMMIT``; the block must end any transaction it
+        begins. Connections and their cursors are kept on a small free list between blocks (a
+        pool checkout, or a new cursor with its adapters, costs as much as the insert), so any
+        number of threads, short-lived ones included, share a few of them; one that raised
+        inside a block is dropped (its state is unknown). Raise driver errors with
+        ``raise_driver_error()``."""
+        hot = self._borrow_hot()
+        try:
+            yield hot.cursor
+        except BaseException:
+            hot.discard()
+            raise
+        key = (os.getpid(), self._generation)
+        if hot.key == key and len(self._hot_idle) < HOT_IDLE:
+            self._hot_idle.append(hot)
+        else:
+            hot.close(self.is_postgresql)
 
-    def _pin(self) -> Any:
-        pinned = self._pinned
+    def _borrow_hot(self) -> _HotConnection:
+        key = (os.getpid(), self._generation)
+        while True:
+            try:
+                hot = self._hot_idle.pop()
+            except IndexError:
+                break
+            if hot.key == key:
+                return hot
+            if hot.key[0] == key[0]:  # from before dispose(): back to the pool
+                hot.close(self.is_postgresql)
+            # else a forked child leaves its parent's connection alone (a shared socket)
         try:
             fairy = self.engine.raw_connection()
         except exc.DBAPIError as error:
@@ -102,11 +118,7 @@ class Database:
         driver: Any = fairy.driver_connection
         if self.is_postgresql:
             driver.autocommit = True
-        pinned.fairy, pinned.cursor = fairy, driver.cursor()
-        pinned.key = (os.getpid(), self._generation)
-        with self._pinned_lock:
-            self._pinned_all.append((os.getpid(), fairy))
-        return pinned.cursor
+        return _HotConnection(key, fairy, driver.cursor())
 
     @property
     def driver_error(self) -> type[Exception]:
@@ -114,33 +126,48 @@ class Database:
         error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
         return error
 
-    def hot_failed(self, error: Exception) -> NoReturn:
-        """After a driver error on ``hot_cursor()``: drop the thread's connection (its state is
-        unknown) and raise the error as ``write()`` would."""
-        pinned = self._pinned
-        fairy = getattr(pinned, "fairy", None)
-        pinned.fairy = pinned.cursor = None
-        if fairy is not None:
-            fairy.invalidate()
+    def raise_driver_error(self, error: Exception) -> NoReturn:
+        """Raise a driver error of a ``hot_cursor()`` block as ``write()`` would: translated,
+        chained to SQLAlchemy's wrapper."""
         wrapped = exc.DBAPIError.instance(None, None, error, self.driver_error)
         if not isinstance(wrapped, exc.DBAPIError):  # instance() may wrap as StatementError
             raise error
         raise billing_error(wrapped) from wrapped
 
     def dispose(self) -> None:
-        with self._pinned_lock:
-            pinned, self._pinned_all = self._pinned_all, []
-            self._generation += 1
-        for pid, fairy in pinned:
-            if pid != os.getpid():  # a forked child leaves its parent's connections alone
-                continue
+        self._generation += 1
+        pid = os.getpid()
+        while self._hot_idle:
             try:
-                if self.is_postgresql:  # back to the pool's default before it takes it back
-                    fairy.driver_connection.autocommit = False
-                fairy.close()
-            except Exception:
-                pass
+                hot = self._hot_idle.pop()
+            except IndexError:
+                break
+            if hot.key[0] == pid:  # a forked child leaves its parent's connections alone
+                hot.close(self.is_postgresql)
         self.engine.dispose()
+
+
+#: hot-path connections kept idle between ``hot_cursor()`` blocks (the others go back to the pool)
+HOT_IDLE = 4
+
+
+class _HotConnection:
+    __slots__ = ("cursor", "fairy", "key")
+
+    def __init__(self, key: tuple[int, int], fairy: Any, cursor: Any) -> None:
+        self.key, self.fairy, self.cursor = key, fairy, cursor
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self.fairy.invalidate()
+
+    def close(self, postgresql: bool) -> None:
+        try:
+            if postgresql:  # back to the pool's default before it takes it back
+                self.fairy.driver_connection.autocommit = False
+            self.fairy.close()
+        except Exception:
+            self.discard()
 
 
 def billing_error(error: exc.DBAPIError) -> DatabaseError | Conflict | InvalidInput:

@@ -170,27 +170,27 @@ def record_one(db: Database, event: NewUsage, *, now: datetime,
     """Store one event and its rollup as one transaction of its own, on the fastest path:
     PostgreSQL runs the single CTE statement in autocommit (one round trip, atomic), SQLite
     ``BEGIN IMMEDIATE``, two prepared statements, ``COMMIT``. False if the key was seen."""
-    cursor = db.hot_cursor()
     try:
-        if db.dialect == "postgresql":
-            cursor.execute(_PG_INSERT_ONE_OUTBOX if queue_outbox else _PG_INSERT_ONE,
-                           _pg_params(event, now))
-            return cursor.fetchone() is not None
-        cursor.execute("BEGIN IMMEDIATE")
-        try:
-            new = _sqlite_insert_one(cursor, event, now)
-            if new and queue_outbox:
-                _sqlite_queue(cursor, [event])
-            cursor.execute("COMMIT")
-            return new
-        except BaseException:
-            if cursor.connection.in_transaction:
-                cursor.execute("ROLLBACK")
-            raise
+        with db.hot_cursor() as cursor:
+            if db.dialect == "postgresql":
+                cursor.execute(_PG_INSERT_ONE_OUTBOX if queue_outbox else _PG_INSERT_ONE,
+                               _pg_params(event, now))
+                return cursor.fetchone() is not None
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                new = _sqlite_insert_one(cursor, event, now)
+                if new and queue_outbox:
+                    _sqlite_queue(cursor, [event])
+                cursor.execute("COMMIT")
+                return new
+            except BaseException:
+                if cursor.connection.in_transaction:
+                    cursor.execute("ROLLBACK")
+                raise
     except db.driver_error as error:
         if _is_foreign_key_error(error):
             raise NotFound(f"Customer not found: {event.customer_id}") from None
-        db.hot_failed(error)
+        db.raise_driver_error(error)
 
 
 def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
