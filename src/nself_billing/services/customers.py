@@ -12,6 +12,17 @@ from .context import Context
 from .local_engine import remote_billing
 
 
+def only_customer(ids: builtins.list[str]) -> str:
+    """The spec's fallback from the first two customer ids: the only customer, or
+    ``No customer ID found``."""
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        raise NoCustomer()
+    raise NoCustomer("No customer ID found: several customers exist; set NSELF_CUSTOMER_ID "
+                     "or pass --customer")
+
+
 class CustomerService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -25,13 +36,7 @@ class CustomerService:
             if problem:
                 raise InvalidInput(problem)
             return chosen
-        ids = store.first_ids_fast(self._ctx.db, 2)
-        if len(ids) == 1:
-            return ids[0]
-        if not ids:
-            raise NoCustomer()
-        raise NoCustomer("No customer ID found: several customers exist; set NSELF_CUSTOMER_ID "
-                         "or pass --customer")
+        return only_customer(store.first_ids_fast(self._ctx.db, 2))
 
     def current(self) -> Customer:
         """The current customer; with a remote provider read from it first (the mirror row is

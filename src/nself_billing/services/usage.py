@@ -29,10 +29,11 @@ from ..domain.usage import (
     parse_quantity,
     parse_timestamp,
 )
-from ..errors import BillingError, DatabaseError, InvalidInput, NoCustomer, NotFound
+from ..errors import BillingError, DatabaseError, InvalidInput, NotFound
 from ..store import customers as customer_store
 from ..store import usage as store
 from .context import Context
+from .customers import CustomerService, only_customer
 from .local_engine import is_remote
 
 if TYPE_CHECKING:
@@ -347,13 +348,7 @@ class UsageService:
     def _resolve(self, conn: Connection) -> str:
         """The only customer in the database (the spec's fallback), in the caller's
         transaction."""
-        ids = customer_store.first_ids(conn, 2)
-        if len(ids) == 1:
-            return ids[0]
-        if not ids:
-            raise NoCustomer()
-        raise NoCustomer("No customer ID found: several customers exist; set NSELF_CUSTOMER_ID "
-                         "or pass --customer")
+        return only_customer(customer_store.first_ids(conn, 2))
 
     def _unknown_customers(self, conn: Connection, customer_ids: set[str]) -> set[str]:
         wanted = customer_ids - self._known_customers
@@ -365,8 +360,6 @@ class UsageService:
         return wanted - found
 
     def _ctx_customer(self) -> str:
-        from .customers import CustomerService
-
         return CustomerService(self._ctx).current_id()
 
     def _retrying(self, write: Callable[[], T], *, attempts: int = _RETRIES) -> T:
