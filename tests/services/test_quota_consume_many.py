@@ -1,7 +1,6 @@
 """``consume_many``: a group of consume requests (the HTTP service's group commit) answers each
 exactly as the same requests consumed one after the other would be answered."""
 
-import multiprocessing
 from decimal import Decimal
 
 import pytest
@@ -10,6 +9,7 @@ from sqlalchemy import func, select, text
 from nself_billing.errors import InvalidInput, UnknownService
 from nself_billing.services.quotas import ConsumeRequest, ConsumeResult
 from nself_billing.store.tables import usage_daily, usage_records
+from tests.support.racing import race, recorded_per_customer
 
 
 def _other_customer(billing, name="cus_other0000001"):  # type: ignore[no-untyped-def]
@@ -124,26 +124,9 @@ def test_racing_groups_never_pass_a_hard_limit(billing, customer_id, env):
         made = _other_customer(billing, f"cus_group{i:04d}")
         billing.quotas.set_override("api", LIMIT * ROUNDS, mode="hard", customer_id=made)
         customers.append(made)
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(PROCESSES)
-    results = context.Queue()
-    workers = [context.Process(target=_group_racer,
-                               args=(env, customers, barrier, results, i))
-               for i in range(PROCESSES)]
-    for worker in workers:
-        worker.start()
-    admitted = [results.get(timeout=300) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=60)
-        assert worker.exitcode == 0
+    admitted = race(_group_racer, env, customers, PROCESSES)
     # 4 processes x 10 rounds x 2 requests = 80 asked per customer, 50 fit
     assert sum(admitted) == LIMIT * ROUNDS * len(customers)
-    with billing.context.db.read() as conn:
-        per_customer = dict(conn.execute(
-            select(usage_records.c.customer_id, func.count())
-            .group_by(usage_records.c.customer_id)).all())
-        rolled = dict(conn.execute(
-            select(usage_daily.c.customer_id, func.sum(usage_daily.c.quantity_micros))
-            .group_by(usage_daily.c.customer_id)).all())
+    per_customer, rolled = recorded_per_customer(billing)
     assert per_customer == {c: LIMIT * ROUNDS for c in customers}
     assert rolled == {c: LIMIT * ROUNDS * 1_000_000 for c in customers}

@@ -4,11 +4,10 @@ admitted unit is recorded (raw events and rollups), on real SQLite and real Post
 Each round is a fresh customer with a small hard limit that every process hits at the same
 moment (a barrier per round), so the race at the boundary happens many times per run."""
 
-import multiprocessing
-
 from sqlalchemy import func, select
 
-from nself_billing.store.tables import quota_alerts, usage_daily, usage_records
+from nself_billing.store.tables import quota_alerts
+from tests.support.racing import race, recorded_per_customer
 
 PROCESSES = 4
 ROUNDS = 25
@@ -41,25 +40,10 @@ def test_racing_processes_never_pass_a_hard_limit(billing, customer_id, env):
         billing.subscriptions.start(made.customer_id, "pro")
         billing.quotas.set_override("api", LIMIT, mode="hard", customer_id=made.customer_id)
         customers.append(made.customer_id)
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(PROCESSES)
-    results = context.Queue()
-    workers = [context.Process(target=_racer, args=(env, customers, barrier, results, i))
-               for i in range(PROCESSES)]
-    for worker in workers:
-        worker.start()
-    admitted = [results.get(timeout=300) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=60)
-        assert worker.exitcode == 0
+    admitted = race(_racer, env, customers, PROCESSES)
     assert sum(admitted) == LIMIT * ROUNDS
+    per_customer, rolled = recorded_per_customer(billing)
     with billing.context.db.read() as conn:
-        per_customer = dict(conn.execute(
-            select(usage_records.c.customer_id, func.count())
-            .group_by(usage_records.c.customer_id)).all())
-        rolled = dict(conn.execute(
-            select(usage_daily.c.customer_id, func.sum(usage_daily.c.quantity_micros))
-            .group_by(usage_daily.c.customer_id)).all())
         alerts = conn.execute(select(func.count()).select_from(quota_alerts)).scalar_one()
     assert per_customer == {c: LIMIT for c in customers}
     assert rolled == {c: LIMIT * 1_000_000 for c in customers}
