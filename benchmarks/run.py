@@ -28,6 +28,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import scratch
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 #: ../shared beside the checkout (NSELF_BENCH_BASELINE names another place, e.g. from a worktree)
@@ -148,6 +150,7 @@ def main() -> int:
     results: list[dict] = []
     for name, module in bench_modules(args.only):
         print(f"== {name}", file=sys.stderr, flush=True)
+        scratch.settle(pg_url)
         started = time.perf_counter()
         rows = []
         for row in module.run(smoke=args.smoke, pg_url=pg_url):  # type: ignore[attr-defined]
