@@ -92,7 +92,7 @@ def on_stripe(stripe_env: dict[str, str], clock: FrozenClock) -> Iterator[Billin
     handle.close()
 
 
-def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
+def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
