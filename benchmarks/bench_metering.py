@@ -137,7 +137,7 @@ class BareDriver:
                     HEAVY, "api", Decimal(1), meta, now, 1_000_000, new_key(), now,
                     now.date()), prepare=True).fetchone()
             else:
-                text = now.isoformat(" ", "microseconds")[:26]
+                text = usage_store._sqlite_time(now)
                 self.conn.execute("BEGIN IMMEDIATE")
                 self.conn.execute(usage_store._SQLITE_INSERT, (
                     HEAVY, "api", "1", meta, text, 1_000_000, new_key(), text))
@@ -150,11 +150,12 @@ class BareDriver:
         """SQLite only: ``n`` events in transactions of ``size`` (executemany), with one rollup
         upsert per batch."""
         meta = json.dumps(META)
-        rows = [(HEAVY, "database", "1", meta, "", 1_000_000, key(), "") for _ in range(n)]
+        keys = [key() for _ in range(n)]
         started = time.perf_counter()
         for i in range(0, n, size):
-            text = datetime.now(UTC).isoformat(" ", "microseconds")[:26]
-            chunk = [(*row[:4], text, row[5], row[6], text) for row in rows[i:i + size]]
+            text = usage_store._sqlite_time(datetime.now(UTC))
+            chunk = [(HEAVY, "database", "1", meta, text, 1_000_000, k, text)
+                     for k in keys[i:i + size]]
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany(usage_store._SQLITE_INSERT, chunk)
             self.conn.execute(usage_store._SQLITE_ROLLUP,
