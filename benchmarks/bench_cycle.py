@@ -20,8 +20,14 @@ from scratch import bench_env, scratch_pg_database
 NOW = datetime(2026, 2, 28, 12, tzinfo=UTC)
 PLANS = ("starter", "pro", "free")
 #: per-day quantity (micro-units) per service: a month passes the api limit of starter and pro
-DAILY = {"api": 40_000, "storage": 2, "bandwidth": 1, "compute": 1, "database": 10_000,
-         "functions": 100}
+DAILY = {
+    "api": 40_000,
+    "storage": 2,
+    "bandwidth": 1,
+    "compute": 1,
+    "database": 10_000,
+    "functions": 100,
+}
 
 
 def _fixtures(n: int):
@@ -32,19 +38,37 @@ def _fixtures(n: int):
         customer = f"cus_bench{i:08d}"
         anchor = datetime(2026, 1, 1 + i % 28, tzinfo=UTC)
         plan = PLANS[i % 3]
-        customers.append({"customer_id": customer, "email": f"c{i}@bench.test",
-                          "name": f"Bench {i}", "created_at": anchor, "updated_at": anchor})
-        subscriptions.append({
-            "subscription_id": f"sub_bench{i:08d}", "customer_id": customer, "plan_name": plan,
-            "period_plan_name": plan, "status": "active", "current_period_start": anchor,
-            "current_period_end": add_months(anchor, 1), "anchor_at": anchor,
-            "cancel_at_period_end": False, "billing_interval": "month",
-            "created_at": anchor, "updated_at": anchor})
+        customers.append(
+            {
+                "customer_id": customer,
+                "email": f"c{i}@bench.test",
+                "name": f"Bench {i}",
+                "created_at": anchor,
+                "updated_at": anchor,
+            }
+        )
+        subscriptions.append(
+            {
+                "subscription_id": f"sub_bench{i:08d}",
+                "customer_id": customer,
+                "plan_name": plan,
+                "period_plan_name": plan,
+                "status": "active",
+                "current_period_start": anchor,
+                "current_period_end": add_months(anchor, 1),
+                "anchor_at": anchor,
+                "cancel_at_period_end": False,
+                "billing_interval": "month",
+                "created_at": anchor,
+                "updated_at": anchor,
+            }
+        )
         first: date = anchor.date()
         for day in range(30):
             for service, quantity in DAILY.items():
-                usage.append((customer, service, first + timedelta(days=day),
-                              quantity * 1_000_000, 1))
+                usage.append(
+                    (customer, service, first + timedelta(days=day), quantity * 1_000_000, 1)
+                )
     return customers, subscriptions, usage
 
 
@@ -58,15 +82,27 @@ def _load(billing, n: int, pg_url: str | None) -> None:
         conn.execute(insert(customers), rows_c)
         conn.execute(insert(subscriptions), rows_s)
         if pg_url is None:
-            conn.execute(insert(usage_daily), [
-                {"customer_id": c, "service_name": s, "day": d, "quantity_micros": q,
-                 "events": e} for c, s, d, q, e in rows_u])
+            conn.execute(
+                insert(usage_daily),
+                [
+                    {
+                        "customer_id": c,
+                        "service_name": s,
+                        "day": d,
+                        "quantity_micros": q,
+                        "events": e,
+                    }
+                    for c, s, d, q, e in rows_u
+                ],
+            )
     if pg_url is not None:
         import psycopg
 
         with psycopg.connect(pg_url.replace("+psycopg", "")) as conn, conn.cursor() as cursor:
-            with cursor.copy("COPY billing_usage_daily (customer_id, service_name, day,"
-                             " quantity_micros, events) FROM STDIN") as copy:
+            with cursor.copy(
+                "COPY billing_usage_daily (customer_id, service_name, day,"
+                " quantity_micros, events) FROM STDIN"
+            ) as copy:
                 for row in rows_u:
                     copy.write_row(row)
             # the planner statistics autovacuum would gather after such a load
@@ -87,11 +123,15 @@ def _measure(backend: str, n: int, env: dict[str, str], pg_url: str | None) -> l
     assert result.closed == n and not result.failures, (result.closed, result.failures[:3])
     assert again.closed == 0
     return [
-        {"name": f"`cycle` for {n:,} customers with a month of usage ({backend})",
-         "value": seconds, "unit": "s", "target": "< 60 s (10,000 on PostgreSQL)",
-         "baseline": None,
-         "notes": f"{n / seconds:,.0f} periods/s; {len(result.invoice_ids):,} invoices, "
-                  f"total ${result.total:,}; a second run: {second * 1000:.0f} ms, closes 0"},
+        {
+            "name": f"`cycle` for {n:,} customers with a month of usage ({backend})",
+            "value": seconds,
+            "unit": "s",
+            "target": "< 60 s (10,000 on PostgreSQL)",
+            "baseline": None,
+            "notes": f"{n / seconds:,.0f} periods/s; {len(result.invoice_ids):,} invoices, "
+            f"total ${result.total:,}; a second run: {second * 1000:.0f} ms, closes 0",
+        },
     ]
 
 

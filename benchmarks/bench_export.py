@@ -26,24 +26,51 @@ def _env(root: str, db_url: str | None) -> dict[str, str]:
 
 
 def _prepare(env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "nself_billing", "tenant", "billing", "customer",
-                    "create", "--email", "bench@example.com", "--name", "Bench", "--id", CUSTOMER],
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nself_billing",
+            "tenant",
+            "billing",
+            "customer",
+            "create",
+            "--email",
+            "bench@example.com",
+            "--name",
+            "Bench",
+            "--id",
+            CUSTOMER,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def _rows(n: int):
     for i in range(n):
         day = 1 + i % 28
-        yield (CUSTOMER, "api", "1", 1_000_000, META,
-               f"2026-02-{day:02d} 12:{i % 60:02d}:00.000000", f"e{i}")
+        yield (
+            CUSTOMER,
+            "api",
+            "1",
+            1_000_000,
+            META,
+            f"2026-02-{day:02d} 12:{i % 60:02d}:00.000000",
+            f"e{i}",
+        )
 
 
 def _load_sqlite(path: Path, n: int) -> None:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("BEGIN")
-    db.executemany("INSERT INTO billing_usage_records (customer_id, service_name, quantity,"
-                   " quantity_micros, metadata, recorded_at, idempotency_key)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?)", _rows(n))
+    db.executemany(
+        "INSERT INTO billing_usage_records (customer_id, service_name, quantity,"
+        " quantity_micros, metadata, recorded_at, idempotency_key)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        _rows(n),
+    )
     db.execute("COMMIT")
     db.close()
 
@@ -52,9 +79,11 @@ def _load_pg(url: str, n: int) -> None:
     import psycopg
 
     with psycopg.connect(url.replace("+psycopg", "")) as conn, conn.cursor() as cursor:
-        with cursor.copy("COPY billing_usage_records (customer_id, service_name, quantity,"
-                         " quantity_micros, metadata, recorded_at, idempotency_key)"
-                         " FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY billing_usage_records (customer_id, service_name, quantity,"
+            " quantity_micros, metadata, recorded_at, idempotency_key)"
+            " FROM STDIN"
+        ) as copy:
             for row in _rows(n):
                 copy.write_row(row)
 
@@ -72,11 +101,26 @@ _LAUNCHER = (
 
 
 def _export(env: dict[str, str], out: Path) -> tuple[float, float]:
-    command = [sys.executable, "-m", "nself_billing", "tenant", "billing", "export", "usage",
-               "--raw", "--format=csv", f"--output={out}"]
+    command = [
+        sys.executable,
+        "-m",
+        "nself_billing",
+        "tenant",
+        "billing",
+        "export",
+        "usage",
+        "--raw",
+        "--format=csv",
+        f"--output={out}",
+    ]
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"export failed: {done.stderr}")
@@ -85,11 +129,22 @@ def _export(env: dict[str, str], out: Path) -> tuple[float, float]:
 
 def _figures(backend: str, n: int, seconds: float, rss: float) -> list[dict]:
     return [
-        {"name": f"raw usage export to CSV, {n:,} events ({backend})", "value": n / seconds,
-         "unit": "rows/s", "target": "≥ 300,000 rows/s", "baseline": None,
-         "notes": f"{seconds:.1f} s wall, start-up included"},
-        {"name": f"raw usage export peak RSS, {n:,} events ({backend})", "value": rss,
-         "unit": "MiB", "target": "< 200 MB", "baseline": None, "notes": "constant in n"},
+        {
+            "name": f"raw usage export to CSV, {n:,} events ({backend})",
+            "value": n / seconds,
+            "unit": "rows/s",
+            "target": "≥ 300,000 rows/s",
+            "baseline": None,
+            "notes": f"{seconds:.1f} s wall, start-up included",
+        },
+        {
+            "name": f"raw usage export peak RSS, {n:,} events ({backend})",
+            "value": rss,
+            "unit": "MiB",
+            "target": "< 200 MB",
+            "baseline": None,
+            "notes": "constant in n",
+        },
     ]
 
 

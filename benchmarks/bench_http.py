@@ -57,8 +57,7 @@ def _prepare(env: dict[str, str]) -> tuple[str, list[str]]:
         consumers = []
         for n in range(CONSUMERS):
             customer = f"{CUSTOMER}_{n}"
-            billing.customers.create(email=f"c{n}@example.com", name=f"C{n}",
-                                     customer_id=customer)
+            billing.customers.create(email=f"c{n}@example.com", name=f"C{n}", customer_id=customer)
             billing.subscriptions.start(customer, "free")
             billing.quotas.set_override("api", 10**9, mode="hard", customer_id=customer)
             consumers.append(billing.apikeys.create(customer_id=customer).secret)
@@ -75,9 +74,22 @@ def _free_port() -> int:
 def _server(env: dict[str, str], workers: int):  # type: ignore[no-untyped-def]
     port = _free_port()
     child = subprocess.Popen(
-        [sys.executable, "-m", "nself_billing", "tenant", "billing", "serve", "--port",
-         str(port), "--workers", str(workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "nself_billing",
+            "tenant",
+            "billing",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -119,13 +131,19 @@ async def _one(port: int, request: bytes) -> tuple[int, bytes]:
 
 
 def _post(path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: bench", "Content-Type: application/json",
-             f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: bench",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _load(port: int, make_request: Callable[[int], bytes | None], *, connections: int,
-                seconds: float) -> tuple[int, float, list[float]]:
+async def _load(
+    port: int, make_request: Callable[[int], bytes | None], *, connections: int, seconds: float
+) -> tuple[int, float, list[float]]:
     """Requests answered 2xx, wall seconds, and per-request latencies (s)."""
     done = 0
     latencies: list[float] = []
@@ -205,8 +223,9 @@ def _generator(*, wrk: bool = True) -> str:
     return "wrk" if wrk and shutil.which("wrk") else "the Python asyncio client"
 
 
-def _wrk_load(port: int, requests: list[bytes], *, connections: int, seconds: float,
-              cycle: bool) -> tuple[int, float, float]:
+def _wrk_load(
+    port: int, requests: list[bytes], *, connections: int, seconds: float, cycle: bool
+) -> tuple[int, float, float]:
     """Requests answered 2xx, wall seconds and p99 latency (ms), replaying ``requests`` with
     wrk (once, stopping early when they run out, or cycling)."""
     with tempfile.TemporaryDirectory() as work:
@@ -215,22 +234,44 @@ def _wrk_load(port: int, requests: list[bytes], *, connections: int, seconds: fl
             for request in requests:
                 out.write(request + b"\0")
         with open(script, "w") as out:
-            out.write(_WRK_SCRIPT % {"path": json.dumps(data),
-                                     "cycle": "true" if cycle else "false"})
+            out.write(
+                _WRK_SCRIPT % {"path": json.dumps(data), "cycle": "true" if cycle else "false"}
+            )
         result = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout",
-             "10s", "-s", script, f"http://127.0.0.1:{port}/"],
-            capture_output=True, text=True, timeout=seconds + 60, check=True)
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script,
+                f"http://127.0.0.1:{port}/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        )
     line = next(line for line in result.stdout.splitlines() if line.startswith("NSELF_WRK "))
     answered, failed, micros, p99_us, socket_errors = (int(f) for f in line.split()[1:])
     if failed or socket_errors:
-        raise RuntimeError(f"{failed} non-2xx answers, {socket_errors} socket errors:\n"
-                           + result.stdout)
+        raise RuntimeError(
+            f"{failed} non-2xx answers, {socket_errors} socket errors:\n" + result.stdout
+        )
     return answered, micros / 1e6, p99_us / 1000
 
 
-def _replay(port: int, requests: list[bytes], *, connections: int, seconds: float,
-            cycle: bool, wrk: bool = True) -> tuple[int, float, float]:
+def _replay(
+    port: int,
+    requests: list[bytes],
+    *,
+    connections: int,
+    seconds: float,
+    cycle: bool,
+    wrk: bool = True,
+) -> tuple[int, float, float]:
     """Requests answered 2xx, wall seconds and p99 latency (ms): ``requests`` sent over
     ``connections`` keep-alive connections for ``seconds``, in order, once (stopping early when
     they run out) or cycling, by wrk when installed (and ``wrk``), else by the asyncio
@@ -238,9 +279,14 @@ def _replay(port: int, requests: list[bytes], *, connections: int, seconds: floa
     if wrk and shutil.which("wrk"):
         return _wrk_load(port, requests, connections=connections, seconds=seconds, cycle=cycle)
     count = len(requests)
-    done, wall, latencies = asyncio.run(_load(
-        port, lambda n: requests[n % count] if cycle or n < count else None,
-        connections=connections, seconds=seconds))
+    done, wall, latencies = asyncio.run(
+        _load(
+            port,
+            lambda n: requests[n % count] if cycle or n < count else None,
+            connections=connections,
+            seconds=seconds,
+        )
+    )
     return done, wall, _p99_ms(latencies)
 
 
@@ -254,9 +300,15 @@ def _ingestion(port: int, key: str, *, batch: int, seconds: float) -> tuple[floa
     run = uuid.uuid4().hex[:8]
 
     def request(n: int) -> bytes:
-        events = [{"service": "api", "quantity": 1, "id": f"{run}-{n}-{i}",
-                   "metadata": {"endpoint": "/api/users", "method": "GET", "status": 200}}
-                  for i in range(batch)]
+        events = [
+            {
+                "service": "api",
+                "quantity": 1,
+                "id": f"{run}-{n}-{i}",
+                "metadata": {"endpoint": "/api/users", "method": "GET", "status": 200},
+            }
+            for i in range(batch)
+        ]
         return _post("/v1/usage", json.dumps({"events": events}).encode(), auth)
 
     # bodies are built before the clock starts (the client must not be the bottleneck),
@@ -264,16 +316,18 @@ def _ingestion(port: int, key: str, *, batch: int, seconds: float) -> tuple[floa
     bodies = [request(n) for n in range(int(seconds * 80_000 / batch) + 8)]
     # a few large requests a second: the client's cost per request does not matter, and the
     # asyncio client measured a steadier rate than wrk on these 100 KB bodies
-    done, wall, p99 = _replay(port, bodies, connections=4, seconds=seconds, cycle=False,
-                              wrk=False)
+    done, wall, p99 = _replay(port, bodies, connections=4, seconds=seconds, cycle=False, wrk=False)
     return done * batch / wall, p99
 
 
 def _consume(port: int, keys: list[str], *, seconds: float) -> tuple[float, float]:
-    requests = [_post("/v1/quota/api/consume", b'{"quantity": 1}',
-                      {"Authorization": f"Bearer {key}"}) for key in keys]
-    done, wall, p99 = _replay(port, requests, connections=2 * len(keys), seconds=seconds,
-                              cycle=True)
+    requests = [
+        _post("/v1/quota/api/consume", b'{"quantity": 1}', {"Authorization": f"Bearer {key}"})
+        for key in keys
+    ]
+    done, wall, p99 = _replay(
+        port, requests, connections=2 * len(keys), seconds=seconds, cycle=True
+    )
     return done / wall, p99
 
 
@@ -285,12 +339,24 @@ def _webhooks(port: int, *, seconds: float) -> tuple[float, float]:
     count = int(seconds * 3000) + 64
 
     def request(n: int) -> bytes:
-        payload = json.dumps({
-            "id": f"evt_{run}_{n}", "object": "event", "type": "customer.updated",
-            "created": int(time.time()), "api_version": "2025-01-27.acacia", "livemode": False,
-            "data": {"object": {"id": f"{CUSTOMER}_w{n % WEBHOOK_OBJECTS}",
-                                "object": "customer", "email": "bench@example.com",
-                                "name": f"Bench {n}"}}})
+        payload = json.dumps(
+            {
+                "id": f"evt_{run}_{n}",
+                "object": "event",
+                "type": "customer.updated",
+                "created": int(time.time()),
+                "api_version": "2025-01-27.acacia",
+                "livemode": False,
+                "data": {
+                    "object": {
+                        "id": f"{CUSTOMER}_w{n % WEBHOOK_OBJECTS}",
+                        "object": "customer",
+                        "email": "bench@example.com",
+                        "name": f"Bench {n}",
+                    }
+                },
+            }
+        )
         header = stripe.WebhookSignature.generate_signature_header(payload, SECRET)
         return _post("/api/webhooks/stripe", payload.encode(), {"Stripe-Signature": header})
 
@@ -304,8 +370,11 @@ def _median_of(rounds: int, phase: Callable[[], tuple[float, float]]) -> tuple[f
     (the machine is shared: one run says little)."""
     runs = sorted((phase() for _ in range(rounds)), key=lambda run: run[0])
     rate, p99 = runs[len(runs) // 2]
-    spread = (f"median of {rounds} runs of {ROUND_SECONDS:.0f} s "
-              f"({runs[0][0]:,.0f}-{runs[-1][0]:,.0f})" if rounds > 1 else "one run")
+    spread = (
+        f"median of {rounds} runs of {ROUND_SECONDS:.0f} s ({runs[0][0]:,.0f}-{runs[-1][0]:,.0f})"
+        if rounds > 1
+        else "one run"
+    )
     return rate, p99, spread
 
 
@@ -321,29 +390,47 @@ def _measure(env: dict[str, str], backend: str, *, smoke: bool) -> list[dict[str
     rows: list[dict[str, Any]] = []
     with _server(env, workers) as port:
         rate, p99, spread = _median_of(
-            rounds, lambda: _ingestion(port, key, batch=batch, seconds=seconds))
-        rows.append({"name": f"batched usage ingestion, POST /v1/usage x{batch} ({backend})",
-                     "value": rate, "unit": "events/s", "target": "≥ 20,000 events/s",
-                     "baseline": f"{prefix}_copy_batch_event_per_s" if prefix == "pg"
-                     else f"{prefix}_batch1000_event_per_s",
-                     "notes": f"{spread}, {python_load}, 4 connections, "
-                              f"p99 {p99:.0f} ms/batch"})
-        rate, p99, spread = _median_of(
-            rounds, lambda: _consume(port, consumers, seconds=seconds))
-        rows.append({"name": f"quota consume, POST /v1/quota/api/consume ({backend})",
-                     "value": rate, "unit": "requests/s", "target": "≥ 3,000 requests/s",
-                     "baseline": f"{prefix}_single_event_per_s",
-                     "notes": f"{spread}, {load}, {2 * CONSUMERS} connections over "
-                              f"{CONSUMERS} "
-                              f"customers with a hard limit, each answer after the commit, "
-                              f"p99 {p99:.1f} ms"})
+            rounds, lambda: _ingestion(port, key, batch=batch, seconds=seconds)
+        )
+        rows.append(
+            {
+                "name": f"batched usage ingestion, POST /v1/usage x{batch} ({backend})",
+                "value": rate,
+                "unit": "events/s",
+                "target": "≥ 20,000 events/s",
+                "baseline": f"{prefix}_copy_batch_event_per_s"
+                if prefix == "pg"
+                else f"{prefix}_batch1000_event_per_s",
+                "notes": f"{spread}, {python_load}, 4 connections, p99 {p99:.0f} ms/batch",
+            }
+        )
+        rate, p99, spread = _median_of(rounds, lambda: _consume(port, consumers, seconds=seconds))
+        rows.append(
+            {
+                "name": f"quota consume, POST /v1/quota/api/consume ({backend})",
+                "value": rate,
+                "unit": "requests/s",
+                "target": "≥ 3,000 requests/s",
+                "baseline": f"{prefix}_single_event_per_s",
+                "notes": f"{spread}, {load}, {2 * CONSUMERS} connections over "
+                f"{CONSUMERS} "
+                f"customers with a hard limit, each answer after the commit, "
+                f"p99 {p99:.1f} ms",
+            }
+        )
         rate, p99, spread = _median_of(rounds, lambda: _webhooks(port, seconds=seconds))
-        rows.append({"name": f"Stripe webhook deliveries, signed ({backend})", "value": rate,
-                     "unit": "events/s", "target": "≥ 500 events/s",
-                     "baseline": f"{prefix}_single_event_per_s",
-                     "notes": f"{spread}, {load}, 8 connections, customer.updated over "
-                              f"{WEBHOOK_OBJECTS} customers, each verified, stored and applied "
-                              f"in one commit before its 2xx, p99 {p99:.1f} ms"})
+        rows.append(
+            {
+                "name": f"Stripe webhook deliveries, signed ({backend})",
+                "value": rate,
+                "unit": "events/s",
+                "target": "≥ 500 events/s",
+                "baseline": f"{prefix}_single_event_per_s",
+                "notes": f"{spread}, {load}, 8 connections, customer.updated over "
+                f"{WEBHOOK_OBJECTS} customers, each verified, stored and applied "
+                f"in one commit before its 2xx, p99 {p99:.1f} ms",
+            }
+        )
     return rows
 
 

@@ -67,15 +67,18 @@ def _load_sqlite(path: str, n: int) -> None:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous = OFF")
     db.execute("BEGIN")
-    db.executemany("INSERT INTO billing_customers (customer_id, email) VALUES (?, ?)",
-                   _customers())
+    db.executemany("INSERT INTO billing_customers (customer_id, email) VALUES (?, ?)", _customers())
     rollups: dict[tuple[str, str, str], list[int]] = {}
-    db.executemany("INSERT INTO billing_usage_records (customer_id, service_name, quantity,"
-                   " quantity_micros, recorded_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?)",
-                   _events(n, rollups))
-    db.executemany("INSERT INTO billing_usage_daily (customer_id, service_name, day,"
-                   " quantity_micros, events) VALUES (?, ?, ?, ?, ?)",
-                   [(*key, *value) for key, value in rollups.items()])
+    db.executemany(
+        "INSERT INTO billing_usage_records (customer_id, service_name, quantity,"
+        " quantity_micros, recorded_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?)",
+        _events(n, rollups),
+    )
+    db.executemany(
+        "INSERT INTO billing_usage_daily (customer_id, service_name, day,"
+        " quantity_micros, events) VALUES (?, ?, ?, ?, ?)",
+        [(*key, *value) for key, value in rollups.items()],
+    )
     db.execute("COMMIT")
     db.execute("ANALYZE")
     db.close()
@@ -85,15 +88,20 @@ def _load_pg(url: str, n: int) -> None:
     import psycopg
 
     with psycopg.connect(url.replace("+psycopg", "")) as conn, conn.cursor() as cursor:
-        cursor.executemany("INSERT INTO billing_customers (customer_id, email) VALUES (%s, %s)",
-                           _customers())
+        cursor.executemany(
+            "INSERT INTO billing_customers (customer_id, email) VALUES (%s, %s)", _customers()
+        )
         rollups: dict[tuple[str, str, str], list[int]] = {}
-        with cursor.copy("COPY billing_usage_records (customer_id, service_name, quantity,"
-                         " quantity_micros, recorded_at, idempotency_key) FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY billing_usage_records (customer_id, service_name, quantity,"
+            " quantity_micros, recorded_at, idempotency_key) FROM STDIN"
+        ) as copy:
             for row in _events(n, rollups):
                 copy.write_row(row)
-        with cursor.copy("COPY billing_usage_daily (customer_id, service_name, day,"
-                         " quantity_micros, events) FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY billing_usage_daily (customer_id, service_name, day,"
+            " quantity_micros, events) FROM STDIN"
+        ) as copy:
             for key, value in rollups.items():
                 copy.write_row((*key, *value))
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
@@ -120,12 +128,12 @@ def _latencies(call: Callable[[], Any], samples: int) -> tuple[float, float]:
     return statistics.median(timings), statistics.quantiles(timings, n=100)[98]
 
 
-def _consume_worker(env: dict[str, str], customer: str, durable: bool, barrier: Any,
-                    out: Any) -> None:
+def _consume_worker(
+    env: dict[str, str], customer: str, durable: bool, barrier: Any, out: Any
+) -> None:
     from nself_billing import Billing
 
-    with Billing.from_env(env, customer_id=customer, clock=_Clock(NOW),
-                          migrate=False) as billing:
+    with Billing.from_env(env, customer_id=customer, clock=_Clock(NOW), migrate=False) as billing:
         quotas = billing.quotas
         quotas.durable_consume = durable
         quotas.limits()
@@ -138,15 +146,17 @@ def _consume_worker(env: dict[str, str], customer: str, durable: bool, barrier: 
         out.put((admitted, started, last))
 
 
-def _race(env: dict[str, str], processes: int, customer: str = RACE,
-          durable: bool = True) -> tuple[int, float]:
+def _race(
+    env: dict[str, str], processes: int, customer: str = RACE, durable: bool = True
+) -> tuple[int, float]:
     """Total admitted and the admitted calls per second until the limit was reached."""
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(processes)
     out = context.Queue()
-    workers = [context.Process(target=_consume_worker,
-                               args=(env, customer, durable, barrier, out))
-               for _ in range(processes)]
+    workers = [
+        context.Process(target=_consume_worker, args=(env, customer, durable, barrier, out))
+        for _ in range(processes)
+    ]
     for worker in workers:
         worker.start()
     results = [out.get(timeout=600) for _ in workers]
@@ -157,8 +167,9 @@ def _race(env: dict[str, str], processes: int, customer: str = RACE,
     return admitted, admitted / elapsed
 
 
-def _bench_backend(backend: str, env: dict[str, str], load: Callable[[], None], n: int, *,
-                   smoke: bool) -> list[dict]:
+def _bench_backend(
+    backend: str, env: dict[str, str], load: Callable[[], None], n: int, *, smoke: bool
+) -> list[dict]:
     from sqlalchemy import func, select
 
     from nself_billing import Billing, quota_enforce
@@ -183,56 +194,94 @@ def _bench_backend(backend: str, env: dict[str, str], load: Callable[[], None], 
         use_billing(billing)
         hot_usage = billing.quotas.status("api", customer_id=HOT).usage
         p50, p99 = _latencies(lambda: quota_enforce("api", 1), samples)
-        note = (f"{n:,} events in the table, hottest customer ({hot_usage:,.0f} api units), "
-                "hard limit not reached: one indexed rollup read"
-                + (", one prepared statement, one round trip" if backend == "PostgreSQL" else ""))
+        note = (
+            f"{n:,} events in the table, hottest customer ({hot_usage:,.0f} api units), "
+            "hard limit not reached: one indexed rollup read"
+            + (", one prepared statement, one round trip" if backend == "PostgreSQL" else "")
+        )
         rows += [
-            {"name": f"quota_enforce p50 ({backend})", "value": p50, "unit": "µs",
-             "target": None, "baseline": f"{prefix}_rollup_read_p50_us", "notes": note},
-            {"name": f"quota_enforce p99 ({backend})", "value": p99, "unit": "µs",
-             "target": "≤ 50 µs" if backend == "SQLite" else "≤ 300 µs",
-             "baseline": f"{prefix}_rollup_read_p99_us", "notes": note},
+            {
+                "name": f"quota_enforce p50 ({backend})",
+                "value": p50,
+                "unit": "µs",
+                "target": None,
+                "baseline": f"{prefix}_rollup_read_p50_us",
+                "notes": note,
+            },
+            {
+                "name": f"quota_enforce p99 ({backend})",
+                "value": p99,
+                "unit": "µs",
+                "target": "≤ 50 µs" if backend == "SQLite" else "≤ 300 µs",
+                "baseline": f"{prefix}_rollup_read_p99_us",
+                "notes": note,
+            },
         ]
         billing.quotas.set_override("api", 10**12, mode="soft", customer_id=HOT)
         billing.quotas.usage_cache_seconds = 0.1
         p50, p99 = _latencies(lambda: quota_enforce("api", 1), samples)
         billing.quotas.usage_cache_seconds = 0.0
-        rows.append({"name": f"quota_enforce p99, usage cache 100 ms ({backend})",
-                     "value": p99, "unit": "µs", "target": "≤ 10 µs", "baseline": None,
-                     "notes": f"p50 {p50:.1f} µs; soft limit (a hard limit reads fresh usage "
-                              "before every admit)"})
+        rows.append(
+            {
+                "name": f"quota_enforce p99, usage cache 100 ms ({backend})",
+                "value": p99,
+                "unit": "µs",
+                "target": "≤ 10 µs",
+                "baseline": None,
+                "notes": f"p50 {p50:.1f} µs; soft limit (a hard limit reads fresh usage "
+                "before every admit)",
+            }
+        )
         use_billing(None)
         races = [(RACE, True, "")]
         if backend == "PostgreSQL":
-            billing.customers.create(email="race2@example.com", name="Race 2",
-                                     customer_id=RACE_ASYNC)
+            billing.customers.create(
+                email="race2@example.com", name="Race 2", customer_id=RACE_ASYNC
+            )
             billing.subscriptions.start(RACE_ASYNC, "pro")
             billing.quotas.set_override("api", limit, mode="hard", customer_id=RACE_ASYNC)
             races.append((RACE_ASYNC, False, ", durable_consume=False"))
         for customer, durable, label in races:
             admitted, rate = _race(env | {"NSELF_CUSTOMER_ID": customer}, 8, customer, durable)
             with billing.context.db.read() as conn:
-                recorded = conn.execute(select(func.count()).select_from(usage_records).where(
-                    usage_records.c.customer_id == customer)).scalar_one()
-                rolled = conn.execute(select(func.sum(usage_daily.c.quantity_micros)).where(
-                    usage_daily.c.customer_id == customer)).scalar_one()
+                recorded = conn.execute(
+                    select(func.count())
+                    .select_from(usage_records)
+                    .where(usage_records.c.customer_id == customer)
+                ).scalar_one()
+                rolled = conn.execute(
+                    select(func.sum(usage_daily.c.quantity_micros)).where(
+                        usage_daily.c.customer_id == customer
+                    )
+                ).scalar_one()
             over = max(admitted, recorded) - limit
             consistent = recorded == admitted and rolled == admitted * 1_000_000
-            how = ("one CALL per consume, each admit waits for the WAL flush (group commit)"
-                   if durable and backend == "PostgreSQL" else
-                   "one CALL per consume, commit without waiting for the flush"
-                   if backend == "PostgreSQL" else "BEGIN IMMEDIATE, WAL, synchronous=NORMAL")
+            how = (
+                "one CALL per consume, each admit waits for the WAL flush (group commit)"
+                if durable and backend == "PostgreSQL"
+                else "one CALL per consume, commit without waiting for the flush"
+                if backend == "PostgreSQL"
+                else "BEGIN IMMEDIATE, WAL, synchronous=NORMAL"
+            )
             rows += [
-                {"name": f"quota_consume admitted calls/s, 8 processes at a hard limit "
-                         f"({backend}{label})",
-                 "value": rate, "unit": "calls/s",
-                 "target": "≥ 2,000 calls/s" if backend == "PostgreSQL" else None,
-                 "baseline": f"{prefix}_single_event_per_s",
-                 "notes": f"{how}; limit {limit:,}: {admitted:,} admitted, {recorded:,} events "
-                          f"recorded, rollups {'equal' if consistent else 'DIFFER'}"},
-                {"name": f"quota_consume over-admission, 8 processes ({backend}{label})",
-                 "value": over, "unit": "calls", "target": "0", "baseline": None,
-                 "notes": "admitted or recorded beyond the hard limit"},
+                {
+                    "name": f"quota_consume admitted calls/s, 8 processes at a hard limit "
+                    f"({backend}{label})",
+                    "value": rate,
+                    "unit": "calls/s",
+                    "target": "≥ 2,000 calls/s" if backend == "PostgreSQL" else None,
+                    "baseline": f"{prefix}_single_event_per_s",
+                    "notes": f"{how}; limit {limit:,}: {admitted:,} admitted, {recorded:,} events "
+                    f"recorded, rollups {'equal' if consistent else 'DIFFER'}",
+                },
+                {
+                    "name": f"quota_consume over-admission, 8 processes ({backend}{label})",
+                    "value": over,
+                    "unit": "calls",
+                    "target": "0",
+                    "baseline": None,
+                    "notes": "admitted or recorded beyond the hard limit",
+                },
             ]
     finally:
         use_billing(None)
@@ -252,10 +301,13 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict]:
         path = os.path.join(root, ".nself", "billing", "billing.db")
         rows += _bench_backend("SQLite", env, lambda: _load_sqlite(path, n), n, smoke=smoke)
     if pg_url:
-        with scratch_pg_database(pg_url, "nself_bench_quotas") as url, \
-                tempfile.TemporaryDirectory() as root:
-            rows += _bench_backend("PostgreSQL", _env(root, url),
-                                   lambda: _load_pg(url, n), n, smoke=smoke)
+        with (
+            scratch_pg_database(pg_url, "nself_bench_quotas") as url,
+            tempfile.TemporaryDirectory() as root,
+        ):
+            rows += _bench_backend(
+                "PostgreSQL", _env(root, url), lambda: _load_pg(url, n), n, smoke=smoke
+            )
     return rows
 
 
@@ -263,8 +315,15 @@ if __name__ == "__main__":
     import json
     import sys
 
-    print(json.dumps(run(smoke="--smoke" in sys.argv,
-                         pg_url=None if "--no-pg" in sys.argv else
-                         "postgresql://postgres@127.0.0.1:5432/test"), indent=1, default=str))
-
-
+    print(
+        json.dumps(
+            run(
+                smoke="--smoke" in sys.argv,
+                pg_url=None
+                if "--no-pg" in sys.argv
+                else "postgresql://postgres@127.0.0.1:5432/test",
+            ),
+            indent=1,
+            default=str,
+        )
+    )

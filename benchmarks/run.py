@@ -33,8 +33,9 @@ import scratch
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 #: ../shared beside the checkout (NSELF_BENCH_BASELINE names another place, e.g. from a worktree)
-BASELINE = Path(os.environ.get("NSELF_BENCH_BASELINE",
-                               REPO.parent / "shared" / "bench" / "baseline.py"))
+BASELINE = Path(
+    os.environ.get("NSELF_BENCH_BASELINE", REPO.parent / "shared" / "bench" / "baseline.py")
+)
 DEFAULT_PG = os.environ.get("NSELF_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -126,8 +127,17 @@ def render(results: list[dict]) -> str:
                 f"{row.get('target') or '-'} | {base_text} | {ratio(row['value'], base)} | "
                 f"{row.get('notes', '')} |"
             )
-        lines += ["", "<details><summary>baseline of this run</summary>", "", "```json",
-                  json.dumps(baseline, indent=2), "```", "", "</details>", ""]
+        lines += [
+            "",
+            "<details><summary>baseline of this run</summary>",
+            "",
+            "```json",
+            json.dumps(baseline, indent=2),
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -144,8 +154,7 @@ def main() -> int:
     args = parser.parse_args()
     pg_url = args.pg if args.pg and pg_reachable(args.pg) else None
     if args.pg and not pg_url:
-        print(f"PostgreSQL not reachable at {args.pg}; PostgreSQL figures skipped",
-              file=sys.stderr)
+        print(f"PostgreSQL not reachable at {args.pg}; PostgreSQL figures skipped", file=sys.stderr)
     baseline = run_baseline(smoke=args.smoke, pg_url=pg_url)
     results: list[dict] = []
     for name, module in bench_modules(args.only):
@@ -155,12 +164,21 @@ def main() -> int:
         rows = []
         for row in module.run(smoke=args.smoke, pg_url=pg_url):  # type: ignore[attr-defined]
             rows.append(row)
-            print(f"   {row['name']}: {fmt(row['value'])} {row['unit']}", file=sys.stderr,
-                  flush=True)
+            print(
+                f"   {row['name']}: {fmt(row['value'])} {row['unit']}", file=sys.stderr, flush=True
+            )
         command = "python benchmarks/run.py --only " + name + (" --smoke" if args.smoke else "")
-        results.append({"area": name, "when": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
-                        "smoke": args.smoke, "seconds": time.perf_counter() - started,
-                        "command": command, "baseline": baseline, "rows": rows})
+        results.append(
+            {
+                "area": name,
+                "when": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
+                "smoke": args.smoke,
+                "seconds": time.perf_counter() - started,
+                "command": command,
+                "baseline": baseline,
+                "rows": rows,
+            }
+        )
     if args.smoke or args.output:
         output = Path(args.output) if args.output else HERE / ".work" / "PERFORMANCE.smoke.md"
         report = render(results)

@@ -12,8 +12,9 @@ from contextlib import contextmanager
 def bench_env(root: str, db_url: str | None, **extra: str) -> dict[str, str]:
     """The environment without the developer's own billing settings, rooted at ``root``, on
     ``db_url`` (PostgreSQL) or the embedded SQLite when None, plus ``extra`` variables."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BILLING_", "STRIPE_", "NSELF_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BILLING_", "STRIPE_", "NSELF_"))
+    }
     env.update({"NSELF_ROOT": root, **extra})
     if db_url:
         env["BILLING_DATABASE_URL"] = db_url

@@ -33,11 +33,17 @@ QUOTA_EXCEEDED = {"error": "API quota exceeded", "code": "QUOTA_EXCEEDED"}
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
-def _json(start_response: StartResponse, status: str, body: dict[str, Any],
-          headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+def _json(
+    start_response: StartResponse,
+    status: str,
+    body: dict[str, Any],
+    headers: Iterable[tuple[str, str]] = (),
+) -> list[bytes]:
     payload = json.dumps(body, separators=(",", ":")).encode()
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(payload))), *headers])
+    start_response(
+        status,
+        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), *headers],
+    )
     return [payload]
 
 
@@ -47,9 +53,12 @@ def create_app(billing: Billing) -> Callable[[dict[str, Any], StartResponse], li
         method = environ.get("REQUEST_METHOD", "GET")
         try:
             result = billing.quotas.consume(
-                "api", 1, {"endpoint": path, "method": method},
+                "api",
+                1,
+                {"endpoint": path, "method": method},
                 idempotency_key=environ.get("HTTP_IDEMPOTENCY_KEY") or None,
-                customer_id=environ.get("HTTP_X_CUSTOMER_ID") or None)
+                customer_id=environ.get("HTTP_X_CUSTOMER_ID") or None,
+            )
         except NotFound as error:
             return _json(start_response, "404 Not Found", {"error": error.message})
         except BillingError as error:
@@ -73,8 +82,13 @@ class QuietHandler(WSGIRequestHandler):
 
 def serve(billing: Billing, host: str = "127.0.0.1", port: int = 8000) -> WSGIServer:
     """A threaded server (not started: call ``serve_forever()``); ``port=0`` picks a free one."""
-    return make_server(host, port, create_app(billing), server_class=ThreadingWSGIServer,
-                       handler_class=QuietHandler)
+    return make_server(
+        host,
+        port,
+        create_app(billing),
+        server_class=ThreadingWSGIServer,
+        handler_class=QuietHandler,
+    )
 
 
 def main() -> None:

@@ -22,16 +22,31 @@ from nself_billing import Billing
 from nself_billing.store.catalog import seed_default_plans
 from nself_billing.store.tables import ALL_TABLES
 
-PG_ADMIN_URL = os.environ.get("NSELF_TEST_PG_URL",
-                              "postgresql://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get("NSELF_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 #: variables of the developer's own environment that must not leak into a test
 CONFIG_VARS = (
-    "NSELF_ROOT", "NSELF_CUSTOMER_ID", "NSELF_LOG_LEVEL", "NSELF_BASE_URL", "PROJECT_NAME",
-    "BILLING_DATABASE_URL", "BILLING_DB_HOST", "BILLING_DB_PORT", "BILLING_DB_NAME",
-    "BILLING_DB_USER", "BILLING_DB_PASSWORD", "BILLING_DATA_DIR", "BILLING_CACHE_DIR",
-    "BILLING_EXPORT_DIR", "BILLING_LOG_FILE", "BILLING_PROVIDER", "STRIPE_SECRET_KEY",
-    "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_VERSION", "STRIPE_API_BASE",
+    "NSELF_ROOT",
+    "NSELF_CUSTOMER_ID",
+    "NSELF_LOG_LEVEL",
+    "NSELF_BASE_URL",
+    "PROJECT_NAME",
+    "BILLING_DATABASE_URL",
+    "BILLING_DB_HOST",
+    "BILLING_DB_PORT",
+    "BILLING_DB_NAME",
+    "BILLING_DB_USER",
+    "BILLING_DB_PASSWORD",
+    "BILLING_DATA_DIR",
+    "BILLING_CACHE_DIR",
+    "BILLING_EXPORT_DIR",
+    "BILLING_LOG_FILE",
+    "BILLING_PROVIDER",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_VERSION",
+    "STRIPE_API_BASE",
     "BILLING_PORTAL_SECRET",
 )
 
@@ -142,8 +157,9 @@ def billing(env: dict[str, str], clock: FrozenClock) -> Iterator[Billing]:
 @pytest.fixture
 def customer_id(billing: Billing) -> str:
     """A customer on the pro plan, the only one, so it is the current customer."""
-    customer = billing.customers.create(email="john@example.com", name="John Doe",
-                                        customer_id="cus_test0000000001")
+    customer = billing.customers.create(
+        email="john@example.com", name="John Doe", customer_id="cus_test0000000001"
+    )
     billing.subscriptions.start(customer.customer_id, "pro")
     return customer.customer_id
 
@@ -156,9 +172,16 @@ def cli(env: dict[str, str]):  # type: ignore[no-untyped-def]
     runner = CliRunner()
     environment = {var: None for var in CONFIG_VARS} | env
 
-    def invoke(*args: str, input: str | None = None, extra_env: dict[str, str] | None = None
-               ) -> Result:
-        return runner.invoke(command, list(args), env=environment | (extra_env or {}),
-                             input=input, prog_name="nself", catch_exceptions=False)
+    def invoke(
+        *args: str, input: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> Result:
+        return runner.invoke(
+            command,
+            list(args),
+            env=environment | (extra_env or {}),
+            input=input,
+            prog_name="nself",
+            catch_exceptions=False,
+        )
 
     return invoke

@@ -38,24 +38,32 @@ def test_customer_id_and_its_absence(api, billing):
 
 
 def test_db_query_formats_and_bound_parameters(api, customer_id):
-    sql = ("SELECT plan_name, limit_value FROM billing_quotas WHERE plan_name = :plan"
-           " AND service_name IN ('api', 'compute') ORDER BY service_name")
+    sql = (
+        "SELECT plan_name, limit_value FROM billing_quotas WHERE plan_name = :plan"
+        " AND service_name IN ('api', 'compute') ORDER BY service_name"
+    )
     lines = api.billing_db_query(sql, "tuples", {"plan": "free"}).splitlines()
     assert [line.split("|")[0] for line in lines] == ["free", "free"]
     assert [float(line.split("|")[1]) for line in lines] == [10000, 0.5]
     rows = json.loads(api.billing_db_query(sql, "json", {"plan": "pro"}))
     assert [r["plan_name"] for r in rows] == ["pro", "pro"]
     assert api.billing_db_query(sql, "csv", {"plan": "pro"}).splitlines()[0] == (
-        "plan_name,limit_value")
+        "plan_name,limit_value"
+    )
     count = api.billing_db_query(
-        "SELECT COUNT(*) FROM billing_usage_records WHERE service_name='api';")
+        "SELECT COUNT(*) FROM billing_usage_records WHERE service_name='api';"
+    )
     assert count == "0"
 
 
 def test_db_query_treats_parameters_as_data(api, customer_id):
     attack = "pro' OR '1'='1"
-    assert api.billing_db_query("SELECT plan_name FROM billing_plans WHERE plan_name = :p",
-                                params={"p": attack}) == ""
+    assert (
+        api.billing_db_query(
+            "SELECT plan_name FROM billing_plans WHERE plan_name = :p", params={"p": attack}
+        )
+        == ""
+    )
 
 
 def test_db_query_errors_are_billing_errors(api):

@@ -18,8 +18,14 @@ def api(billing, customer_id):
 def test_status_json_as_in_the_spec(api, billing):
     billing.usage.record("api", 45200)
     assert json.loads(api.billing_get_quota_status("api")) == {
-        "service": "api", "usage": 45200, "quota": 1000000, "percent": 4,
-        "available": 954800, "mode": "soft", "status": "ok"}
+        "service": "api",
+        "usage": 45200,
+        "quota": 1000000,
+        "percent": 4,
+        "available": 954800,
+        "mode": "soft",
+        "status": "ok",
+    }
     api.quota_set_override("compute", "unlimited")
     status = json.loads(api.billing_get_quota_status("compute"))
     assert (status["quota"], status["status"]) == (None, "unlimited")

@@ -19,8 +19,13 @@ def api(billing):
 def test_billing_get_subscription_is_the_spec_pipe_line(api, customer_id):
     sub_id, plan, status, start, end, cancel = api.billing_get_subscription().split("|")
     assert sub_id.startswith("sub_")
-    assert (plan, status, start, end, cancel) == ("pro", "active", "2026-01-15", "2026-02-15",
-                                                  "false")
+    assert (plan, status, start, end, cancel) == (
+        "pro",
+        "active",
+        "2026-01-15",
+        "2026-02-15",
+        "false",
+    )
 
 
 def test_subscription_functions(api, customer_id, capsys):
@@ -46,8 +51,7 @@ def test_cycle_invoice_and_payment_functions(api, billing, customer_id, clock, c
     assert capsys.readouterr().out.splitlines()[1].endswith(" $99.00 open")
     assert api.stripe_invoice_show(invoice.invoice_id).total == Decimal("99.00")
     method = api.stripe_payment_add(brand="visa", last4="4242", exp="12/2030")
-    assert [m.payment_method_id for m in api.stripe_payment_list()] == [
-        method.payment_method_id]
+    assert [m.payment_method_id for m in api.stripe_payment_list()] == [method.payment_method_id]
     assert api.stripe_invoice_pay(invoice.invoice_id).invoice.status == "paid"
     assert api.stripe_invoice_download(invoice.invoice_id).read_bytes()[:4] == b"%PDF"
     other = api.stripe_payment_add(token="tok_123")

@@ -20,8 +20,7 @@ def _command_paths(group, path=()):
 
 def test_every_command_is_in_the_command_reference():
     reference = (ROOT / "docs" / "CLI.md").read_text()
-    missing = [" ".join(p) for p in _command_paths(billing)
-               if f"`{' '.join(p)}" not in reference]
+    missing = [" ".join(p) for p in _command_paths(billing) if f"`{' '.join(p)}" not in reference]
     assert not missing, f"commands missing from docs/CLI.md: {missing}"
 
 

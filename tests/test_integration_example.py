@@ -15,22 +15,31 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "api_handler.py"
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(EXAMPLE), *args], env=env, text=True,
-                          capture_output=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, str(EXAMPLE), *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _totals(env: dict[str, str]) -> dict[str, str]:
     with Billing.from_env(env) as billing:
         rows = billing.queries.render(
             "SELECT service_name, COUNT(*) FROM billing_usage_records GROUP BY service_name"
-            " ORDER BY service_name", "csv").splitlines()[1:]
+            " ORDER BY service_name",
+            "csv",
+        ).splitlines()[1:]
     return dict(row.split(",") for row in rows)
 
 
 @pytest.fixture
 def tenant(billing: Billing) -> str:
-    customer = billing.customers.create(email="api@example.com", name="API Tenant",
-                                        customer_id="cus_example")
+    customer = billing.customers.create(
+        email="api@example.com", name="API Tenant", customer_id="cus_example"
+    )
     billing.subscriptions.start(customer.customer_id, "free")
     return customer.customer_id
 
@@ -51,5 +60,6 @@ def test_an_exhausted_hard_quota_answers_429_and_records_nothing(env, tenant, bi
     blocked = _run(env)
     assert blocked.returncode == 1
     assert blocked.stdout.splitlines()[0] == (
-        'HTTP 429 {"error": "API quota exceeded", "code": "QUOTA_EXCEEDED"}')
+        'HTTP 429 {"error": "API quota exceeded", "code": "QUOTA_EXCEEDED"}'
+    )
     assert _totals(env)["api"] == "1"

@@ -20,23 +20,38 @@ def test_nself_root_defaults_to_the_current_directory(tmp_path):
 
 
 def test_spec_database_variables_build_a_postgresql_url(tmp_path):
-    settings = Settings.from_env({"NSELF_ROOT": str(tmp_path), "BILLING_DB_HOST": "db.internal",
-                                  "BILLING_DB_PORT": "6543", "BILLING_DB_NAME": "nself",
-                                  "BILLING_DB_USER": "billing", "BILLING_DB_PASSWORD": "p@ss/w:rd"})
+    settings = Settings.from_env(
+        {
+            "NSELF_ROOT": str(tmp_path),
+            "BILLING_DB_HOST": "db.internal",
+            "BILLING_DB_PORT": "6543",
+            "BILLING_DB_NAME": "nself",
+            "BILLING_DB_USER": "billing",
+            "BILLING_DB_PASSWORD": "p@ss/w:rd",
+        }
+    )
     assert settings.database_url.reveal() == (
-        "postgresql+psycopg://billing:p%40ss%2Fw%3Ard@db.internal:6543/nself")
+        "postgresql+psycopg://billing:p%40ss%2Fw%3Ard@db.internal:6543/nself"
+    )
     assert "p@ss" not in repr(settings)
 
 
 def test_a_database_url_wins_and_is_normalised(tmp_path):
-    settings = Settings.from_env({"NSELF_ROOT": str(tmp_path), "BILLING_DB_HOST": "ignored",
-                                  "BILLING_DATABASE_URL": "postgres://u@h/db"})
+    settings = Settings.from_env(
+        {
+            "NSELF_ROOT": str(tmp_path),
+            "BILLING_DB_HOST": "ignored",
+            "BILLING_DATABASE_URL": "postgres://u@h/db",
+        }
+    )
     assert settings.database_url.reveal() == "postgresql+psycopg://u@h/db"
 
 
 def test_environment_then_dotenv_then_defaults(tmp_path):
-    (tmp_path / ".env").write_text("PROJECT_NAME=from-dotenv\nNSELF_CUSTOMER_ID=cus_dotenv\n"
-                                   "BILLING_EXPORT_DIR=${NSELF_ROOT}/out\n")
+    (tmp_path / ".env").write_text(
+        "PROJECT_NAME=from-dotenv\nNSELF_CUSTOMER_ID=cus_dotenv\n"
+        "BILLING_EXPORT_DIR=${NSELF_ROOT}/out\n"
+    )
     settings = Settings.from_env({"NSELF_ROOT": str(tmp_path), "PROJECT_NAME": "from-env"})
     assert settings.project_name == "from-env"
     assert settings.customer_id == "cus_dotenv"
@@ -44,19 +59,27 @@ def test_environment_then_dotenv_then_defaults(tmp_path):
 
 
 def test_a_stripe_key_selects_the_stripe_provider_and_stays_secret(tmp_path):
-    settings = Settings.from_env({"NSELF_ROOT": str(tmp_path),
-                                  "STRIPE_SECRET_KEY": "sk_test_" + "x" * 24})
+    settings = Settings.from_env(
+        {"NSELF_ROOT": str(tmp_path), "STRIPE_SECRET_KEY": "sk_test_" + "x" * 24}
+    )
     assert settings.provider == "stripe"
     assert "sk_test" not in repr(settings) and "sk_test" not in str(settings.stripe_secret_key)
-    forced = Settings.from_env({"NSELF_ROOT": str(tmp_path), "BILLING_PROVIDER": "local",
-                                "STRIPE_SECRET_KEY": "sk_test_x"})
+    forced = Settings.from_env(
+        {"NSELF_ROOT": str(tmp_path), "BILLING_PROVIDER": "local", "STRIPE_SECRET_KEY": "sk_test_x"}
+    )
     assert forced.provider == "local"
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"BILLING_DB_HOST": "h", "BILLING_DB_PORT": "abc"}, "Invalid BILLING_DB_PORT: abc"),
-    ({"BILLING_PROVIDER": "paypal"}, "Invalid BILLING_PROVIDER: paypal (expected local or stripe)"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"BILLING_DB_HOST": "h", "BILLING_DB_PORT": "abc"}, "Invalid BILLING_DB_PORT: abc"),
+        (
+            {"BILLING_PROVIDER": "paypal"},
+            "Invalid BILLING_PROVIDER: paypal (expected local or stripe)",
+        ),
+    ],
+)
 def test_invalid_configuration_is_a_config_error(tmp_path, env, message):
     with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env({"NSELF_ROOT": str(tmp_path), **env})

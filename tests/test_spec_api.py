@@ -12,15 +12,27 @@ import nself_billing
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT.parent / "shared" / "spec" / "nself-billing-api.txt"
 #: the spec's six tables share the prefixes of its functions
-TABLES = {"billing_customers", "billing_subscriptions", "billing_invoices",
-          "billing_usage_records", "billing_plans", "billing_quotas"}
+TABLES = {
+    "billing_customers",
+    "billing_subscriptions",
+    "billing_invoices",
+    "billing_usage_records",
+    "billing_plans",
+    "billing_quotas",
+}
 #: named by the issues beside the spec's own list
-ALSO = {"stripe_subscription_reactivate", "stripe_plans_list", "stripe_plans_compare",
-        "stripe_plan_current", "quota_consume"}
+ALSO = {
+    "stripe_subscription_reactivate",
+    "stripe_plans_list",
+    "stripe_plans_compare",
+    "stripe_plan_current",
+    "quota_consume",
+}
 
 
-pytestmark = pytest.mark.skipif(not SPEC.exists(),
-                                reason=f"the spec is not beside this checkout ({SPEC})")
+pytestmark = pytest.mark.skipif(
+    not SPEC.exists(), reason=f"the spec is not beside this checkout ({SPEC})"
+)
 
 
 def spec_function_names() -> list[str]:

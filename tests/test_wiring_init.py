@@ -34,13 +34,15 @@ class CatalogStripe(stripe.HTTPClient):
     def _sleep_time_seconds(self, num_retries: int) -> float:
         return 0.0
 
-    def request(self, method: str, url: str, headers: Any, post_data: Any = None, *,
-                _usage: Any = None) -> tuple[str, int, Any]:
+    def request(
+        self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
+    ) -> tuple[str, int, Any]:
         method, parts = method.lower(), urlsplit(url)
         path = parts.path
         self.requests.append((method, path))
-        form = dict(parse_qsl(post_data.decode() if isinstance(post_data, bytes)
-                              else post_data or ""))
+        form = dict(
+            parse_qsl(post_data.decode() if isinstance(post_data, bytes) else post_data or "")
+        )
         rheaders = CaseInsensitiveDict({"Request-Id": "req_catalog"})
         if self.status != 200:
             return json.dumps(fixture("error_invalid_key")), self.status, rheaders
@@ -48,18 +50,25 @@ class CatalogStripe(stripe.HTTPClient):
         if path == "/v1/billing/meters" and method == "get":
             answer = listing(*self.meters.values())
         elif path == "/v1/billing/meters":
-            meter = {"id": f"mtr_{form['event_name']}", "object": "billing.meter",
-                     "event_name": form["event_name"], "status": "active"}
+            meter = {
+                "id": f"mtr_{form['event_name']}",
+                "object": "billing.meter",
+                "event_name": form["event_name"],
+                "status": "active",
+            }
             self.meters[form["event_name"]] = meter
             answer = meter
         elif path == "/v1/prices" and method == "get":
             keys = [v for k, v in parse_qsl(parts.query) if k.startswith("lookup_keys")]
             answer = listing(*(self.prices[k] for k in keys if k in self.prices))
         elif path == "/v1/prices":
-            price = {"id": f"price_{form['lookup_key']}", "object": "price",
-                     "lookup_key": form["lookup_key"],
-                     "unit_amount": int(form["unit_amount"]) if "unit_amount" in form else None,
-                     "unit_amount_decimal": form.get("unit_amount_decimal")}
+            price = {
+                "id": f"price_{form['lookup_key']}",
+                "object": "price",
+                "lookup_key": form["lookup_key"],
+                "unit_amount": int(form["unit_amount"]) if "unit_amount" in form else None,
+                "unit_amount_decimal": form.get("unit_amount_decimal"),
+            }
             self.prices[form["lookup_key"]] = price
             answer = price
         elif path.startswith("/v1/products/"):
@@ -88,9 +97,9 @@ def _install(monkeypatch: pytest.MonkeyPatch, client: CatalogStripe) -> None:
     monkeypatch.setattr(stripe, "new_default_http_client", lambda *args, **kwargs: client)
 
 
-def test_billing_init_syncs_the_catalog_once(stripe_env: dict[str, str],
-                                             monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_billing_init_syncs_the_catalog_once(
+    stripe_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake = CatalogStripe()
     _install(monkeypatch, fake)
     assert billing_init(quiet=True, environ=stripe_env) == 0
@@ -112,9 +121,9 @@ def test_billing_init_syncs_the_catalog_once(stripe_env: dict[str, str],
     assert capsys.readouterr().err == ""
 
 
-def test_a_stripe_error_during_init_is_one_line(stripe_env: dict[str, str],
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_stripe_error_during_init_is_one_line(
+    stripe_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _install(monkeypatch, CatalogStripe(status=401))
     assert billing_init(environ=stripe_env) == 1
     err = capsys.readouterr().err
@@ -122,8 +131,9 @@ def test_a_stripe_error_during_init_is_one_line(stripe_env: dict[str, str],
     assert "sk_test_init_secret_value" not in err
 
 
-def test_the_local_provider_asks_no_one(env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-                                        ) -> None:
+def test_the_local_provider_asks_no_one(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake = CatalogStripe()
     _install(monkeypatch, fake)
     try:

@@ -92,8 +92,9 @@ def billing_init(quiet: bool | str = False, environ: Mapping[str, str] | None = 
     if previous is not None:
         previous.close()
     if not silent:
-        where = "PostgreSQL" if billing.settings.uses_postgresql else str(
-            billing.settings.sqlite_path)
+        where = (
+            "PostgreSQL" if billing.settings.uses_postgresql else str(billing.settings.sqlite_path)
+        )
         print(f"Billing initialized ({where}, provider: {billing.settings.provider})")
     return 0
 
@@ -103,8 +104,9 @@ def billing_get_customer_id() -> str:
     return default_billing().customer_id
 
 
-def billing_db_query(sql: str, format: str = "tuples",
-                     params: Mapping[str, Any] | None = None) -> str:
+def billing_db_query(
+    sql: str, format: str = "tuples", params: Mapping[str, Any] | None = None
+) -> str:
     """Run SQL (with ``:name`` parameters bound from ``params``) and return the result as
     ``tuples`` (psql -t -A style), ``csv`` or ``json`` text."""
     return default_billing().queries.render(sql, format, params)
@@ -144,8 +146,9 @@ def stripe_customer_show() -> Customer:
     return customer
 
 
-def stripe_customer_update(*, email: str | None = None, name: str | None = None,
-                           phone: str | None = None) -> Customer:
+def stripe_customer_update(
+    *, email: str | None = None, name: str | None = None, phone: str | None = None
+) -> Customer:
     """Update the current customer's email, name or phone; ``InvalidInput`` with none given."""
     return default_billing().customers.update(email=email, name=name, phone=phone)
 
@@ -176,8 +179,9 @@ def stripe_plans_compare() -> list[Plan]:
 
     plans = default_billing().plans.list()
     for service in SERVICE_NAMES:
-        cells = "  ".join(f"{p.name}={human_limit(service, p.quota_for(service).limit)}"
-                          for p in plans)
+        cells = "  ".join(
+            f"{p.name}={human_limit(service, p.quota_for(service).limit)}" for p in plans
+        )
         print(f"{service:<10} {cells}")
     return plans
 
@@ -197,25 +201,32 @@ def _export(kind: str, output_format: str, file: str | None, year: str | int | N
 
     chosen_year = int(year) if year not in (None, "") else None
     result = default_billing().export.export(
-        kind, output_format=output_format or "json", output=Path(file) if file else None,
-        year=chosen_year, force=bool(file))
+        kind,
+        output_format=output_format or "json",
+        output=Path(file) if file else None,
+        year=chosen_year,
+        force=bool(file),
+    )
     return str(result.paths[0])
 
 
-def billing_export_all(format: str = "json", file: str | None = None,
-                       year: str | int | None = None) -> str:
+def billing_export_all(
+    format: str = "json", file: str | None = None, year: str | int | None = None
+) -> str:
     """Export customer, subscription, invoices, usage and payments; returns the file written
     (an explicit ``file`` is overwritten, as the bash tool did)."""
     return _export("all", format, file, year)
 
 
-def billing_export_usage(format: str = "json", file: str | None = None,
-                         year: str | int | None = None) -> str:
+def billing_export_usage(
+    format: str = "json", file: str | None = None, year: str | int | None = None
+) -> str:
     """Export daily usage (``date,service_name,usage,events`` in CSV)."""
     return _export("usage", format, file, year)
 
 
-def billing_export_invoices(format: str = "json", file: str | None = None,
-                            year: str | int | None = None) -> str:
+def billing_export_invoices(
+    format: str = "json", file: str | None = None, year: str | int | None = None
+) -> str:
     """Export invoices (with their lines in JSON)."""
     return _export("invoices", format, file, year)

@@ -38,20 +38,27 @@ def quota_get_all(with_usage: bool | str = False, format: str = "table") -> list
 
     quotas = default_billing().quotas
     lines = quotas.statuses(with_usage=_flag(with_usage))
-    print(render_quotas(quotas.limits().plan_name, lines, with_usage=_flag(with_usage),
-                        output_format=format))
+    print(
+        render_quotas(
+            quotas.limits().plan_name, lines, with_usage=_flag(with_usage), output_format=format
+        )
+    )
     return lines
 
 
-def quota_get_service(service: str, with_usage: bool | str = False,
-                      format: str = "table") -> QuotaLine:
+def quota_get_service(
+    service: str, with_usage: bool | str = False, format: str = "table"
+) -> QuotaLine:
     """Print one service's quota and return it; ``UnknownService`` for a bad name."""
     from .cli.quota import render_quotas
 
     quotas = default_billing().quotas
     lines = quotas.statuses(services=[service], with_usage=_flag(with_usage))
-    print(render_quotas(quotas.limits().plan_name, lines, with_usage=_flag(with_usage),
-                        output_format=format))
+    print(
+        render_quotas(
+            quotas.limits().plan_name, lines, with_usage=_flag(with_usage), output_format=format
+        )
+    )
     return lines[0]
 
 
@@ -81,13 +88,19 @@ def quota_enforce(service: str, quantity: object = 1) -> int:
     return 0 if decision.allowed else 1
 
 
-def quota_consume(service: str, quantity: object = 1, metadata: object = None, *,
-                  idempotency_key: str | None = None) -> int:
+def quota_consume(
+    service: str,
+    quantity: object = 1,
+    metadata: object = None,
+    *,
+    idempotency_key: str | None = None,
+) -> int:
     """Check and record in one step: 0 admitted and recorded (a replayed ``idempotency_key``
     is admitted without counting twice; a soft limit admits), 1 blocked by a hard limit.
     Concurrent callers never pass a hard limit together."""
-    result = default_billing().quotas.consume(service, quantity, metadata,
-                                              idempotency_key=idempotency_key)
+    result = default_billing().quotas.consume(
+        service, quantity, metadata, idempotency_key=idempotency_key
+    )
     return 0 if result.admitted else 1
 
 
@@ -104,15 +117,17 @@ def billing_get_quota_status(service: str) -> str:
     unlimited), plus ``available``, ``mode`` and ``status`` (the band)."""
     line = default_billing().quotas.status(service)
     limited = line.quota.limit is not None
-    return json.dumps({
-        "service": line.service,
-        "usage": _number(line.usage),
-        "quota": _number(line.quota.limit),
-        "percent": line.percent,
-        "available": _number(line.available),
-        "mode": line.quota.mode.value if limited else None,
-        "status": line.band.value,
-    })
+    return json.dumps(
+        {
+            "service": line.service,
+            "usage": _number(line.usage),
+            "quota": _number(line.quota.limit),
+            "percent": line.percent,
+            "available": _number(line.available),
+            "mode": line.quota.mode.value if limited else None,
+            "status": line.band.value,
+        }
+    )
 
 
 def quota_set_override(service: str, limit: object, mode: str | None = None) -> EffectiveQuota:

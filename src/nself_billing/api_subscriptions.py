@@ -54,9 +54,11 @@ def stripe_subscription_downgrade(plan_name: str) -> PlanChange:
     """Schedule a downgrade for the period end, as ``subscription downgrade``."""
     billing = default_billing()
     change = billing.subscriptions.downgrade(billing.customer_id, plan_name)
-    print(f"Downgrade scheduled: {change.previous_plan} -> "
-          f"{change.subscription.scheduled_plan_name} on "
-          f"{change.subscription.period.end:%Y-%m-%d}")
+    print(
+        f"Downgrade scheduled: {change.previous_plan} -> "
+        f"{change.subscription.scheduled_plan_name} on "
+        f"{change.subscription.period.end:%Y-%m-%d}"
+    )
     return change
 
 
@@ -68,8 +70,7 @@ def stripe_subscription_cancel(immediate: bool | str = False) -> PlanChange:
     if now:
         print(f"Subscription canceled immediately: {change.subscription.subscription_id}")
     else:
-        print(f"Subscription will cancel at period end: "
-              f"{change.subscription.period.end:%Y-%m-%d}")
+        print(f"Subscription will cancel at period end: {change.subscription.period.end:%Y-%m-%d}")
     return change
 
 
@@ -95,8 +96,10 @@ def stripe_invoice_list() -> list[Invoice]:
     invoices = billing.invoices.list(billing.customer_id)
     print("Recent Invoices")
     for invoice in invoices:
-        print(f"{invoice.invoice_id} {_day(invoice.created_at)} "
-              f"{format_money(invoice.total, invoice.currency)} {invoice.status}")
+        print(
+            f"{invoice.invoice_id} {_day(invoice.created_at)} "
+            f"{format_money(invoice.total, invoice.currency)} {invoice.status}"
+        )
     return invoices
 
 
@@ -134,18 +137,31 @@ def stripe_payment_list() -> list[PaymentMethod]:
     methods = billing.payment_methods.list(billing.customer_id)
     print("Payment Methods")
     for method in methods:
-        print(f"{method.payment_method_id}  {method.label}"
-              + ("  (default)" if method.is_default else ""))
+        print(
+            f"{method.payment_method_id}  {method.label}"
+            + ("  (default)" if method.is_default else "")
+        )
     return methods
 
 
-def stripe_payment_add(*, brand: str | None = None, last4: str | None = None,
-                       exp: str | None = None, token: str | None = None,
-                       default: bool = False) -> PaymentMethod:
+def stripe_payment_add(
+    *,
+    brand: str | None = None,
+    last4: str | None = None,
+    exp: str | None = None,
+    token: str | None = None,
+    default: bool = False,
+) -> PaymentMethod:
     """Record a payment method reference (never a card number)."""
     billing = default_billing()
-    method = billing.payment_methods.add(billing.customer_id, brand=brand, last4=last4,
-                                         expiry=exp, reference=token, make_default=default)
+    method = billing.payment_methods.add(
+        billing.customer_id,
+        brand=brand,
+        last4=last4,
+        expiry=exp,
+        reference=token,
+        make_default=default,
+    )
     print(f"Payment method added: {method.payment_method_id}")
     return method
 

@@ -174,14 +174,25 @@ class Billing:
         return UsageIngestService(self.context, self.usage)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, *,
-                 customer_id: str | None = None, clock: Clock | None = None,
-                 provider: Any = None, migrate: bool = True) -> Billing:
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        customer_id: str | None = None,
+        clock: Clock | None = None,
+        provider: Any = None,
+        migrate: bool = True,
+    ) -> Billing:
         from .bootstrap import build
         from .settings import Settings
 
-        return build(Settings.from_env(environ), customer_id=customer_id, clock=clock,
-                     provider=provider, migrate=migrate)
+        return build(
+            Settings.from_env(environ),
+            customer_id=customer_id,
+            clock=clock,
+            provider=provider,
+            migrate=migrate,
+        )
 
     @property
     def customer_id(self) -> str:
@@ -194,6 +205,10 @@ class Billing:
     def __enter__(self) -> Billing:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

@@ -20,13 +20,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build(settings: Settings, *, customer_id: str | None = None, clock: Clock | None = None,
-          provider: Any = None, migrate: bool = True) -> Billing:
+def build(
+    settings: Settings,
+    *,
+    customer_id: str | None = None,
+    clock: Clock | None = None,
+    provider: Any = None,
+    migrate: bool = True,
+) -> Billing:
     """A ready Billing: schema created or upgraded, plans.toml applied when it changed."""
     log = configure_logging(settings)
     db = open_database(settings)
-    ctx = Context(settings=settings, db=db, provider=provider or make_provider(settings),
-                  clock=clock or utc_now, log=log, customer_override=customer_id)
+    ctx = Context(
+        settings=settings,
+        db=db,
+        provider=provider or make_provider(settings),
+        clock=clock or utc_now,
+        log=log,
+        customer_override=customer_id,
+    )
     billing = Billing(ctx)
     if migrate:
         try:
@@ -44,8 +56,9 @@ def open_database(settings: Settings) -> Database:
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ConfigError(f"Cannot create data directory {settings.data_dir}: "
-                          f"{error.strerror}") from None
+        raise ConfigError(
+            f"Cannot create data directory {settings.data_dir}: {error.strerror}"
+        ) from None
     return Database(sqlite_url(settings.sqlite_path))
 
 
@@ -70,8 +83,12 @@ def apply_plans_file(billing: Billing, *, force: bool) -> list[str]:
     return applied
 
 
-_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-               "error": logging.ERROR}
+_LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def configure_logging(settings: Settings) -> logging.Logger:

@@ -79,8 +79,14 @@ class QuotaExceeded(BillingError):
 class ProviderError(BillingError):
     """A payment provider failure. ``request_id`` is kept for support, never a secret."""
 
-    def __init__(self, message: str, *, request_id: str | None = None,
-                 http_status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.request_id = request_id
         self.http_status = http_status

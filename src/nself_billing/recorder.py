@@ -43,9 +43,15 @@ __all__ = ["BufferedRecorder"]
 
 
 class BufferedRecorder:
-    def __init__(self, billing: Billing | None = None, *, max_batch: int = 1000,
-                 flush_interval: float = 1.0, max_buffered: int = 100_000,
-                 customer_id: str | None = None) -> None:
+    def __init__(
+        self,
+        billing: Billing | None = None,
+        *,
+        max_batch: int = 1000,
+        flush_interval: float = 1.0,
+        max_buffered: int = 100_000,
+        customer_id: str | None = None,
+    ) -> None:
         if billing is None:
             from .api import default_billing
 
@@ -67,14 +73,20 @@ class BufferedRecorder:
         self.accepted = 0
         self.duplicates = 0
         self.rejected = 0
-        self._thread = threading.Thread(target=self._run, name="nself-usage-recorder",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="nself-usage-recorder", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
-    def record(self, service: str, quantity: object, metadata: object = None, *,
-               idempotency_key: str | None = None, at: datetime | str | None = None,
-               customer_id: str | None = None) -> str:
+    def record(
+        self,
+        service: str,
+        quantity: object,
+        metadata: object = None,
+        *,
+        idempotency_key: str | None = None,
+        at: datetime | str | None = None,
+        customer_id: str | None = None,
+    ) -> str:
         """Buffer one event (validated now: bad input raises here); returns its idempotency key.
         The event's time is fixed now, not when the batch is written."""
         check_service(service)
@@ -143,8 +155,11 @@ class BufferedRecorder:
             self.duplicates += result.duplicates
             self.rejected += len(result.rejected)
             for rejection in result.rejected:
-                log.error("usage event refused: %s (%s)", rejection.reason,
-                          batch[rejection.index].idempotency_key)
+                log.error(
+                    "usage event refused: %s (%s)",
+                    rejection.reason,
+                    batch[rejection.index].idempotency_key,
+                )
             return True
 
     def _run(self) -> None:
@@ -162,8 +177,7 @@ class BufferedRecorder:
                 backoff = 0.0
             except BillingError as error:
                 backoff = min(max(backoff * 2, 0.1), 30.0)
-                log.warning("usage batch not written yet (%s); retrying in %.1f s", error,
-                            backoff)
+                log.warning("usage batch not written yet (%s); retrying in %.1f s", error, backoff)
                 time.sleep(backoff)
             except Exception:  # never let the writer die: the events stay buffered
                 log.exception("usage recorder: unexpected error; retrying")

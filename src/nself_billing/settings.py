@@ -116,8 +116,9 @@ class Settings:
         return self.log_level == "debug"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, *,
-                 cwd: Path | None = None) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, cwd: Path | None = None
+    ) -> Settings:
         env = dict(os.environ if environ is None else environ)
         root = Path(env.get("NSELF_ROOT") or (cwd or Path.cwd())).expanduser()
         present = {k: v for k, v in env.items() if v != ""}
@@ -169,9 +170,9 @@ def _database_url(lookup: Callable[[str], str | None]) -> Secret | None:
     url = lookup("BILLING_DATABASE_URL")
     if url:
         if url.startswith("postgres://"):
-            url = "postgresql://" + url[len("postgres://"):]
+            url = "postgresql://" + url[len("postgres://") :]
         if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
         return Secret(url)
     host = lookup("BILLING_DB_HOST")
     if not host:

@@ -4,25 +4,51 @@ import json
 def test_no_customer_is_a_clear_error(cli):
     result = cli("tenant", "billing", "customer", "show")
     assert (result.exit_code, result.stdout, result.stderr) == (
-        1, "", "Error: No customer ID found\n")
+        1,
+        "",
+        "Error: No customer ID found\n",
+    )
 
 
 def test_create_then_show_and_its_alias(cli, clock):
-    created = cli("tenant", "billing", "customer", "create", "--email", "john@example.com",
-                  "--name", "John Doe", "--id", "cus_ABCDEFGHIJKLMN")
+    created = cli(
+        "tenant",
+        "billing",
+        "customer",
+        "create",
+        "--email",
+        "john@example.com",
+        "--name",
+        "John Doe",
+        "--id",
+        "cus_ABCDEFGHIJKLMN",
+    )
     assert (created.exit_code, created.stdout) == (0, "Customer created: cus_ABCDEFGHIJKLMN\n")
     for command in ("show", "info"):
         result = cli("tenant", "billing", "customer", command)
         assert result.exit_code == 0
         lines = result.stdout.splitlines()
-        assert lines[:3] == ["Customer ID: cus_ABCDEFGHIJKLMN", "Name: John Doe",
-                             "Email: john@example.com"]
+        assert lines[:3] == [
+            "Customer ID: cus_ABCDEFGHIJKLMN",
+            "Name: John Doe",
+            "Email: john@example.com",
+        ]
         assert lines[-1].startswith("Created: 20")
 
 
 def test_create_on_a_plan_starts_a_subscription(cli):
-    result = cli("tenant", "billing", "customer", "create", "--email", "a@example.com",
-                 "--name", "A", "--plan", "starter")
+    result = cli(
+        "tenant",
+        "billing",
+        "customer",
+        "create",
+        "--email",
+        "a@example.com",
+        "--name",
+        "A",
+        "--plan",
+        "starter",
+    )
     assert result.exit_code == 0
     assert result.stdout.splitlines()[1].startswith("Subscription started: sub_")
     assert result.stdout.splitlines()[1].endswith("(starter, active)")
@@ -32,8 +58,18 @@ def test_create_on_a_plan_starts_a_subscription(cli):
 
 
 def test_create_on_an_unknown_plan_creates_nothing(cli):
-    result = cli("tenant", "billing", "customer", "create", "--email", "a@example.com",
-                 "--name", "A", "--plan", "gold")
+    result = cli(
+        "tenant",
+        "billing",
+        "customer",
+        "create",
+        "--email",
+        "a@example.com",
+        "--name",
+        "A",
+        "--plan",
+        "gold",
+    )
     assert (result.exit_code, result.stderr) == (1, "Error: Plan not found: gold\n")
     assert cli("tenant", "billing", "customer", "show").stderr == "Error: No customer ID found\n"
 
@@ -45,12 +81,22 @@ def test_update_without_options_is_an_error(cli, customer_id):
 
 
 def test_update_changes_only_the_given_fields(cli, customer_id):
-    result = cli("tenant", "billing", "customer", "update", "--name=Jane Smith",
-                 "--email=jane@example.com", "--phone=+1-555-0123")
+    result = cli(
+        "tenant",
+        "billing",
+        "customer",
+        "update",
+        "--name=Jane Smith",
+        "--email=jane@example.com",
+        "--phone=+1-555-0123",
+    )
     assert (result.exit_code, result.stdout) == (0, f"Customer updated: {customer_id}\n")
     shown = json.loads(cli("tenant", "billing", "customer", "show", "--format=json").stdout)[0]
     assert (shown["name"], shown["email"], shown["phone"]) == (
-        "Jane Smith", "jane@example.com", "+1-555-0123")
+        "Jane Smith",
+        "jane@example.com",
+        "+1-555-0123",
+    )
 
 
 def test_invalid_email_is_rejected(cli, customer_id):

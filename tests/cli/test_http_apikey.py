@@ -8,8 +8,20 @@ from nself_billing import Billing
 
 
 def _create_customer(cli, customer_id: str = "cus_key000000001") -> str:
-    result = cli("tenant", "billing", "customer", "create", "--email", "k@example.com",
-                 "--name", "Keys", "--id", customer_id, "--plan", "pro")
+    result = cli(
+        "tenant",
+        "billing",
+        "customer",
+        "create",
+        "--email",
+        "k@example.com",
+        "--name",
+        "Keys",
+        "--id",
+        customer_id,
+        "--plan",
+        "pro",
+    )
     assert result.exit_code == 0, result.output
     return customer_id
 
@@ -34,8 +46,10 @@ def test_create_prints_the_key_once_and_stores_only_its_hash(cli, env):
 def test_admin_keys_and_the_key_list(cli):
     _create_customer(cli)
     assert cli("tenant", "billing", "apikey", "create", "--admin", "--name", "ops").exit_code == 0
-    assert cli("tenant", "billing", "apikey", "create",
-               "--customer", "cus_key000000001").exit_code == 0
+    assert (
+        cli("tenant", "billing", "apikey", "create", "--customer", "cus_key000000001").exit_code
+        == 0
+    )
     listed = json.loads(cli("tenant", "billing", "apikey", "list", "--format", "json").stdout)
     assert sorted(k["scope"] for k in listed) == ["admin", "customer:cus_key000000001"]
     table = cli("tenant", "billing", "apikey", "list").stdout
@@ -58,6 +72,5 @@ def test_create_refuses_unknown_customers_and_misuse(cli):
     _create_customer(cli)
     unknown = cli("tenant", "billing", "apikey", "create", "--customer", "cus_nobody")
     assert (unknown.exit_code, unknown.stderr) == (1, "Error: Customer not found: cus_nobody\n")
-    both = cli("tenant", "billing", "apikey", "create", "--admin", "--customer",
-               "cus_key000000001")
+    both = cli("tenant", "billing", "apikey", "create", "--admin", "--customer", "cus_key000000001")
     assert both.exit_code == 2

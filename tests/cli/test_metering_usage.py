@@ -43,8 +43,12 @@ def test_the_summary_is_laid_out_as_in_the_spec(cli, used):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("╔") and lines[1].strip("║ ") == "USAGE SUMMARY"
     assert lines[3].startswith("║ Period: 20")
-    assert [c.strip() for c in lines[5].strip("║").split("│")] == ["Service", "Usage", "Unit",
-                                                                  "Cost"]
+    assert [c.strip() for c in lines[5].strip("║").split("│")] == [
+        "Service",
+        "Usage",
+        "Unit",
+        "Cost",
+    ]
     assert cells(result.stdout, "api") == ["45.2K", "requests", "Included"]
     assert cells(result.stdout, "storage") == ["2.5GB", "GB-hours", "Included"]
     assert cells(result.stdout, "bandwidth") == ["525.0GB", "GB", "$1.25"]
@@ -57,8 +61,16 @@ def test_json_and_csv_carry_exact_figures(cli, used):
     data = json.loads(cli(*USAGE, "--format=json").stdout)
     assert data["plan"] == "pro"
     bandwidth = next(s for s in data["services"] if s["service"] == "bandwidth")
-    assert bandwidth == {"service": "bandwidth", "usage": "525", "unit": "GB", "events": 1,
-                         "limit": "500", "overage": "25", "cost": "1.25", "included": False}
+    assert bandwidth == {
+        "service": "bandwidth",
+        "usage": "525",
+        "unit": "GB",
+        "events": 1,
+        "limit": "500",
+        "overage": "25",
+        "cost": "1.25",
+        "included": False,
+    }
     assert data["total_cost"] == "1.25"
     lines = cli(*USAGE, "--format", "csv").stdout.splitlines()
     assert lines[0] == "service,usage,unit,events,limit,overage,cost"
@@ -84,14 +96,24 @@ def test_other_periods(cli, used):
     assert cells(custom.stdout, "api")[0] == "45.2K"
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--period=custom", "--start=2026-02-30", "--end=2026-03-01"),
-     "Error: Invalid start date: 2026-02-30 (expected YYYY-MM-DD)\n"),
-    (("--period=custom", "--start=2026-03-01"),
-     "Error: A custom period needs --start and --end (YYYY-MM-DD)\n"),
-    (("--service=email",), "Error: Unknown service: email (expected one of: api, storage, "
-                           "bandwidth, compute, database, functions)\n"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ("--period=custom", "--start=2026-02-30", "--end=2026-03-01"),
+            "Error: Invalid start date: 2026-02-30 (expected YYYY-MM-DD)\n",
+        ),
+        (
+            ("--period=custom", "--start=2026-03-01"),
+            "Error: A custom period needs --start and --end (YYYY-MM-DD)\n",
+        ),
+        (
+            ("--service=email",),
+            "Error: Unknown service: email (expected one of: api, storage, "
+            "bandwidth, compute, database, functions)\n",
+        ),
+    ],
+)
 def test_bad_report_parameters_exit_1(cli, customer_id, args, message):
     result = cli(*USAGE, *args)
     assert (result.exit_code, result.stdout, result.stderr) == (1, "", message)
@@ -110,18 +132,29 @@ def test_record_with_an_id_counts_once(cli, billing, customer_id):
     assert count(billing) == "1"
 
 
-@pytest.mark.parametrize("args, message", [
-    (("email", "1"), "Error: Unknown service: email (expected one of: api, storage, bandwidth,"
-                     " compute, database, functions)\n"),
-    (("api", "-1"), "Error: Invalid quantity: -1 (must be zero or more)\n"),
-    (("api", "ten"), "Error: Invalid quantity: not a number: 'ten'\n"),
-    (("api", "1", "--metadata", "{oops"),
-     "Error: Invalid metadata JSON: Expecting property name enclosed in double quotes at "
-     "position 1\n"),
-    (("api", "1", "--metadata", "[1]"), "Error: Invalid metadata: must be a JSON object\n"),
-    (("api", "1", "--at", "yesterday"),
-     "Error: Invalid timestamp: 'yesterday' (expected ISO 8601, e.g. 2026-01-15T12:00:00Z)\n"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ("email", "1"),
+            "Error: Unknown service: email (expected one of: api, storage, bandwidth,"
+            " compute, database, functions)\n",
+        ),
+        (("api", "-1"), "Error: Invalid quantity: -1 (must be zero or more)\n"),
+        (("api", "ten"), "Error: Invalid quantity: not a number: 'ten'\n"),
+        (
+            ("api", "1", "--metadata", "{oops"),
+            "Error: Invalid metadata JSON: Expecting property name enclosed in double quotes at "
+            "position 1\n",
+        ),
+        (("api", "1", "--metadata", "[1]"), "Error: Invalid metadata: must be a JSON object\n"),
+        (
+            ("api", "1", "--at", "yesterday"),
+            "Error: Invalid timestamp: 'yesterday'"
+            " (expected ISO 8601, e.g. 2026-01-15T12:00:00Z)\n",
+        ),
+    ],
+)
 def test_bad_records_exit_1_and_write_nothing(cli, billing, customer_id, args, message):
     result = cli(*USAGE, "record", *args)
     assert (result.exit_code, result.stdout, result.stderr) == (1, "", message)
@@ -136,18 +169,23 @@ def test_recording_for_an_unknown_customer_exits_1(cli, billing, customer_id):
 
 def test_import_reports_bad_lines_and_keeps_the_good_ones(cli, billing, customer_id, root):
     source = root / "events.jsonl"
-    source.write_text("\n".join([
-        '{"service": "api", "quantity": 1, "id": "a1"}',
-        '{"service": "api", "quantity": 2, "id": "a1"}',
-        '{"service": "nope", "quantity": 1}',
-        '{"service": "api", "quantity": -1}',
-        "not json",
-        "",
-        '{"service": "storage", "quantity": 0.5, "timestamp": "2026-01-20T08:00:00Z",'
-        ' "metadata": {"bucket": "b"}, "id": "s1"}',
-        '{"service": "api", "quantity": 1, "customer_id": "cus_nobody"}',
-        '{"service": "api", "quantity": 1, "metadata": "{bad"}',
-    ]) + "\n")
+    source.write_text(
+        "\n".join(
+            [
+                '{"service": "api", "quantity": 1, "id": "a1"}',
+                '{"service": "api", "quantity": 2, "id": "a1"}',
+                '{"service": "nope", "quantity": 1}',
+                '{"service": "api", "quantity": -1}',
+                "not json",
+                "",
+                '{"service": "storage", "quantity": 0.5, "timestamp": "2026-01-20T08:00:00Z",'
+                ' "metadata": {"bucket": "b"}, "id": "s1"}',
+                '{"service": "api", "quantity": 1, "customer_id": "cus_nobody"}',
+                '{"service": "api", "quantity": 1, "metadata": "{bad"}',
+            ]
+        )
+        + "\n"
+    )
     result = cli(*USAGE, "import", str(source))
     assert result.exit_code == 1
     assert result.stdout == (f"Imported {source}: 2 accepted, 1 duplicate, 5 rejected\n")
@@ -172,17 +210,21 @@ def test_import_csv_with_a_header(cli, billing, customer_id, root):
         "service,quantity,id,timestamp,metadata\n"
         "api,10,c1,2026-01-16T00:00:00Z,\n"
         'compute,0.25,c2,2026-01-16,"{""instance"": ""t3""}"\n'
-        "bandwidth,abc,c3,,\n")
+        "bandwidth,abc,c3,,\n"
+    )
     result = cli(*USAGE, "import", str(source), "--batch-size", "1")
     assert result.stdout == f"Imported {source}: 2 accepted, 0 duplicate, 1 rejected\n"
     assert result.stderr.splitlines()[0] == (
-        "Rejected line 4: Invalid quantity: not a number: 'abc'")
+        "Rejected line 4: Invalid quantity: not a number: 'abc'"
+    )
     assert count(billing) == "2"
     clean = root / "clean.csv"
     clean.write_text("service,quantity\napi,1\napi,2\n")
     ok = cli(*USAGE, "import", str(clean))
-    assert (ok.exit_code, ok.stdout) == (0, f"Imported {clean}: 2 accepted, 0 duplicate, "
-                                            "0 rejected\n")
+    assert (ok.exit_code, ok.stdout) == (
+        0,
+        f"Imported {clean}: 2 accepted, 0 duplicate, 0 rejected\n",
+    )
 
 
 def test_import_with_a_bad_csv_header_or_missing_file_exits_1(cli, customer_id, root):
@@ -213,7 +255,16 @@ def test_demo_runs_twice_and_shows_the_summary(cli, billing):
 
 @pytest.mark.parametrize("end", ["9999-12-31", "1969-12-31"])
 def test_dates_beyond_the_calendar_are_refused_with_one_line(cli, customer_id, end):
-    result = cli("tenant", "billing", "usage", "--period", "custom", "--start", "1969-01-01"
-                 if end.startswith("1969") else "2026-01-01", "--end", end)
+    result = cli(
+        "tenant",
+        "billing",
+        "usage",
+        "--period",
+        "custom",
+        "--start",
+        "1969-01-01" if end.startswith("1969") else "2026-01-01",
+        "--end",
+        end,
+    )
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: Invalid ") and "years 1970 to 9998" in result.stderr

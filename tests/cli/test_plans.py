@@ -20,7 +20,8 @@ def test_plan_list_draws_the_spec_table_with_hints(cli):
     assert result.exit_code == 0
     assert result.stdout == PLAN_TABLE + (
         "\nUse 'nself tenant billing plan show <plan>' for detailed information\n"
-        "Use 'nself tenant billing subscription upgrade <plan>' to change plans\n")
+        "Use 'nself tenant billing subscription upgrade <plan>' to change plans\n"
+    )
 
 
 def test_subscription_plans_shows_the_same_table(cli):
@@ -33,16 +34,27 @@ def test_plan_list_as_json_keeps_prices_exact(cli):
     assert [p["plan"] for p in plans] == ["free", "starter", "pro", "enterprise"]
     pro = plans[2]
     assert (pro["price_monthly"], pro["price_yearly"]) == ("99.00", "990.00")
-    assert pro["quotas"]["api"] == {"limit": "1000000.000000", "unit": "requests",
-                                    "mode": "soft", "overage_price": "0.000008"}
+    assert pro["quotas"]["api"] == {
+        "limit": "1000000.000000",
+        "unit": "requests",
+        "mode": "soft",
+        "overage_price": "0.000008",
+    }
     assert plans[3]["price_monthly"] is None and plans[3]["quotas"] == {}
 
 
 def test_plan_list_as_csv(cli):
-    rows = list(csv.DictReader(io.StringIO(cli("tenant", "billing", "plan", "list",
-                                               "--format", "csv").stdout)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(cli("tenant", "billing", "plan", "list", "--format", "csv").stdout)
+        )
+    )
     assert [(r["plan"], r["price_monthly"]) for r in rows] == [
-        ("free", "0.00"), ("starter", "29.00"), ("pro", "99.00"), ("enterprise", "")]
+        ("free", "0.00"),
+        ("starter", "29.00"),
+        ("pro", "99.00"),
+        ("enterprise", ""),
+    ]
 
 
 def test_plan_show_lists_quotas_as_the_spec(cli):
@@ -101,13 +113,16 @@ def test_plans_toml_is_applied_on_init(cli, root):
     (root / "plans.toml").write_text(
         '[plans.team]\nprice_monthly = 49\nprice_yearly = 490\ndescription = "Team"\ntier = 2\n'
         '[plans.team.quotas.api]\nlimit = 500000\nmode = "soft"\noverage_price = "0.000009"\n'
-        '[plans.pro]\nprice_monthly = "109.50"\n')
+        '[plans.pro]\nprice_monthly = "109.50"\n'
+    )
     shown = cli("tenant", "billing", "plan", "show", "team")
     assert shown.exit_code == 0, shown.stderr
     assert "  api        : 500000 requests" in shown.stdout.splitlines()
     assert "  storage    : unlimited GB-hours" in shown.stdout.splitlines()
-    plans = {p["plan"]: p for p in json.loads(
-        cli("tenant", "billing", "plan", "list", "--format=json").stdout)}
+    plans = {
+        p["plan"]: p
+        for p in json.loads(cli("tenant", "billing", "plan", "list", "--format=json").stdout)
+    }
     assert plans["pro"]["price_monthly"] == "109.50"
     assert plans["pro"]["quotas"]["api"]["limit"] == "1000000.000000"
 
@@ -121,7 +136,11 @@ def test_an_invalid_plans_toml_is_one_clear_error(cli, root):
 
 
 def test_operators_can_change_the_catalog_with_sql(cli, billing):
-    billing.queries.run("UPDATE billing_quotas SET limit_value = 2000000 "
-                        "WHERE plan_name = 'pro' AND service_name = 'api'")
-    assert "  api        : 2000000 requests" in cli(
-        "tenant", "billing", "plan", "show", "pro").stdout.splitlines()
+    billing.queries.run(
+        "UPDATE billing_quotas SET limit_value = 2000000 "
+        "WHERE plan_name = 'pro' AND service_name = 'api'"
+    )
+    assert (
+        "  api        : 2000000 requests"
+        in cli("tenant", "billing", "plan", "show", "pro").stdout.splitlines()
+    )

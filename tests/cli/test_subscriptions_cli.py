@@ -13,8 +13,19 @@ B = ("tenant", "billing")
 
 @pytest.fixture
 def starter(cli):
-    created = cli(*B, "customer", "create", "--email", "a@example.com", "--name", "Ann",
-                  "--id", "cus_ann", "--plan", "starter")
+    created = cli(
+        *B,
+        "customer",
+        "create",
+        "--email",
+        "a@example.com",
+        "--name",
+        "Ann",
+        "--id",
+        "cus_ann",
+        "--plan",
+        "starter",
+    )
     assert created.exit_code == 0, created.stderr
     return "cus_ann"
 
@@ -45,7 +56,9 @@ def test_upgrade_downgrade_and_show(cli, starter):
 def test_cancel_and_reactivate(cli, starter):
     not_scheduled = cli(*B, "subscription", "reactivate")
     assert (not_scheduled.exit_code, not_scheduled.stderr) == (
-        1, "Error: Subscription is not scheduled for cancellation\n")
+        1,
+        "Error: Subscription is not scheduled for cancellation\n",
+    )
     canceled = cli(*B, "subscription", "cancel")
     assert canceled.exit_code == 0
     assert canceled.stdout.startswith("Subscription will cancel at period end: ")
@@ -68,7 +81,9 @@ def test_cycle_invoice_and_payment_flow(cli, env, starter, root):
     with Billing.from_env(env) as billing:
         billing.queries.run(
             "UPDATE billing_subscriptions SET current_period_start = :s,"
-            " current_period_end = :e, anchor_at = :s", {"s": start, "e": end})
+            " current_period_end = :e, anchor_at = :s",
+            {"s": start, "e": end},
+        )
     first = cli(*B, "cycle")
     assert first.exit_code == 0, first.stderr
     assert first.stdout.splitlines()[0].startswith("Billing cycle: closed ")
@@ -80,10 +95,13 @@ def test_cycle_invoice_and_payment_flow(cli, env, starter, root):
     invoice_id, _day, amount, status = lines[1].split(" ")
     assert (amount, status) == ("$29.00", "open")
     shown = cli(*B, "invoice", "show", invoice_id).stdout.splitlines()
-    assert shown[:2] == [f"Invoice: {invoice_id}", "invoice_id | total_amount | status | "
-                         "period_start | period_end | created_at"]
-    assert shown[2].startswith(f"{invoice_id} | 29.00 | open | {start:%Y-%m-%d} | "
-                               f"{end:%Y-%m-%d} | ")
+    assert shown[:2] == [
+        f"Invoice: {invoice_id}",
+        "invoice_id | total_amount | status | period_start | period_end | created_at",
+    ]
+    assert shown[2].startswith(
+        f"{invoice_id} | 29.00 | open | {start:%Y-%m-%d} | {end:%Y-%m-%d} | "
+    )
     assert shown[-1] == "Total: $29.00"
     no_method = cli(*B, "invoice", "pay", invoice_id)
     assert no_method.exit_code == 1
@@ -93,44 +111,53 @@ def test_cycle_invoice_and_payment_flow(cli, env, starter, root):
     paid = cli(*B, "invoice", "pay", invoice_id)
     assert paid.stdout.startswith(f"Invoice paid: {invoice_id} $29.00 with pm_")
     assert cli(*B, "invoice", "pay", invoice_id).stdout == (
-        f"Invoice already paid: {invoice_id} ($29.00)\n")
+        f"Invoice already paid: {invoice_id} ($29.00)\n"
+    )
     downloaded = cli(*B, "invoice", "download", invoice_id)
     pdf = root / ".nself" / "billing" / "exports" / f"{invoice_id}.pdf"
-    assert downloaded.stdout == (f"Downloading invoice: {invoice_id}\n"
-                                 f"Invoice downloaded: {pdf}\n")
+    assert downloaded.stdout == (f"Downloading invoice: {invoice_id}\nInvoice downloaded: {pdf}\n")
     assert pdf.read_bytes()[:5] == b"%PDF-"
     for command in ("show", "download", "pay"):
         missing = cli(*B, "invoice", command, "in_missing")
         assert (missing.exit_code, missing.stderr.splitlines()[-1]) == (
-            1, "Error: Invoice not found: in_missing")
+            1,
+            "Error: Invoice not found: in_missing",
+        )
 
 
 def test_payment_methods(cli, starter):
     instructions = cli(*B, "payment", "add")
     assert instructions.exit_code == 0
     assert instructions.stdout.splitlines()[:3] == [
-        "Add Payment Method", "Please use the customer portal to add payment methods securely:",
-        "nself tenant billing customer portal"]
+        "Add Payment Method",
+        "Please use the customer portal to add payment methods securely:",
+        "nself tenant billing customer portal",
+    ]
     first = cli(*B, "payment", "add", "--token", "tok_ref_1").stdout.split()[3]
-    second = cli(*B, "payment", "add", "--brand", "amex", "--last4", "0005",
-                 "--exp", "01/31").stdout.split()[3]
+    second = cli(
+        *B, "payment", "add", "--brand", "amex", "--last4", "0005", "--exp", "01/31"
+    ).stdout.split()[3]
     listed = cli(*B, "payment", "list").stdout.splitlines()
     assert listed[0] == "Payment Methods"
     assert listed[1] == f"{first}  token tok_ref_1  (default)"
     assert listed[2] == f"{second}  amex •••• 0005, expires 01/2031"
     assert cli(*B, "payment", "default", second).stdout.startswith(
-        f"Default payment method: {second}")
+        f"Default payment method: {second}"
+    )
     assert cli(*B, "payment", "remove", first).stdout == f"Payment method removed: {first}\n"
     only = cli(*B, "payment", "remove", second)
     assert (only.exit_code, only.stderr) == (
-        1, "Error: Cannot remove the default payment method: it is the only one "
-           "(add another first)\n")
+        1,
+        "Error: Cannot remove the default payment method: it is the only one (add another first)\n",
+    )
     card = cli(*B, "payment", "add", "--token", "4111111111111111")
     assert card.exit_code == 1 and "card number" in card.stderr
     assert "4111111111111111" not in cli(*B, "payment", "list", "--format=json").stdout
     missing = cli(*B, "payment", "default", "pm_missing")
     assert (missing.exit_code, missing.stderr) == (
-        1, "Error: Payment method not found: pm_missing\n")
+        1,
+        "Error: Payment method not found: pm_missing\n",
+    )
 
 
 def test_customer_portal_prints_a_signed_link(cli, starter):
@@ -146,15 +173,23 @@ def test_cycle_json_output(cli, starter):
     result = cli(*B, "cycle", "--format=json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {
-        "closed": 0, "invoices": [], "total": "0", "downgraded": 0, "canceled": 0,
-        "adjustments": 0, "failures": [], "skipped_reason": None}
+        "closed": 0,
+        "invoices": [],
+        "total": "0",
+        "downgraded": 0,
+        "canceled": 0,
+        "adjustments": 0,
+        "failures": [],
+        "skipped_reason": None,
+    }
 
 
 def test_invoice_formats(cli, starter):
     cli(*B, "subscription", "upgrade", "pro")
     listed = cli(*B, "invoice", "list", "--format=csv").stdout.splitlines()
-    assert listed[0] == ("invoice_id,kind,status,total_amount,currency,period_start,period_end,"
-                         "created_at,paid_at")
+    assert listed[0] == (
+        "invoice_id,kind,status,total_amount,currency,period_start,period_end,created_at,paid_at"
+    )
     invoice_id = listed[1].split(",")[0]
     [shown] = json.loads(cli(*B, "invoice", "show", invoice_id, "--format=json").stdout)
     assert shown["kind"] == "proration"

@@ -10,20 +10,29 @@ from nself_billing.store import rollups
 
 def _insert_with_sql(billing, customer_id):
     with billing.context.db.write() as conn:
-        conn.execute(text(
-            "INSERT INTO billing_usage_records (customer_id, service_name, quantity, metadata,"
-            " recorded_at) VALUES (:c, 'storage', 2.5, '{}', '2026-01-10 08:00:00'),"
-            " (:c, 'storage', 0.000001, '{}', '2026-01-10 09:00:00'),"
-            " (:c, 'api', 7, '{}', '2026-01-11 10:00:00')"), {"c": customer_id})
+        conn.execute(
+            text(
+                "INSERT INTO billing_usage_records (customer_id, service_name, quantity, metadata,"
+                " recorded_at) VALUES (:c, 'storage', 2.5, '{}', '2026-01-10 08:00:00'),"
+                " (:c, 'storage', 0.000001, '{}', '2026-01-10 09:00:00'),"
+                " (:c, 'api', 7, '{}', '2026-01-11 10:00:00')"
+            ),
+            {"c": customer_id},
+        )
 
 
 def _storage(billing, customer_id):
     with billing.context.db.read() as conn:
-        return conn.execute(text(
-            "SELECT quantity_micros, events FROM billing_usage_daily WHERE customer_id = :c"
-            " AND service_name = 'storage' AND day = :d"),
-            {"c": customer_id, "d": date(2026, 1, 10) if billing.context.db.is_postgresql
-             else "2026-01-10"}).first()
+        return conn.execute(
+            text(
+                "SELECT quantity_micros, events FROM billing_usage_daily WHERE customer_id = :c"
+                " AND service_name = 'storage' AND day = :d"
+            ),
+            {
+                "c": customer_id,
+                "d": date(2026, 1, 10) if billing.context.db.is_postgresql else "2026-01-10",
+            },
+        ).first()
 
 
 def test_rows_inserted_with_sql_are_folded_into_the_rollups(cli, billing, customer_id):
@@ -33,12 +42,14 @@ def test_rows_inserted_with_sql_are_folded_into_the_rollups(cli, billing, custom
     checked = cli("tenant", "billing", "usage", "rebuild", "--check")
     assert checked.exit_code == 1
     assert "2 rollup rows differ from the raw events and 3 events lack an exact quantity" in (
-        checked.stderr)
+        checked.stderr
+    )
 
     rebuilt = cli("tenant", "billing", "usage", "rebuild")
     assert rebuilt.exit_code == 0, rebuilt.stderr
     assert rebuilt.stdout.splitlines()[-1] == (
-        "Rebuilt: 2 rollup rows corrected, 3 events given an exact quantity")
+        "Rebuilt: 2 rollup rows corrected, 3 events given an exact quantity"
+    )
     assert tuple(_storage(billing, customer_id)) == (3_500_001, 3)
 
     again = cli("tenant", "billing", "usage", "rebuild", "--check")

@@ -30,12 +30,14 @@ def on_stripe(env: dict[str, str], clock: FrozenClock, sink: MeterSink) -> Itera
     handle.close()
 
 
-def test_the_worker_sends_what_is_recorded_while_it_runs(on_stripe: Billing,
-                                                         sink: MeterSink) -> None:
+def test_the_worker_sends_what_is_recorded_while_it_runs(
+    on_stripe: Billing, sink: MeterSink
+) -> None:
     with outbox_worker(on_stripe, idle_seconds=0.05) as draining:
         assert draining
-        on_stripe.usage.record_many([{"service": "api", "quantity": 1,
-                                      "idempotency_key": f"serve-{i}"} for i in range(30)])
+        on_stripe.usage.record_many(
+            [{"service": "api", "quantity": 1, "idempotency_key": f"serve-{i}"} for i in range(30)]
+        )
         deadline = time.monotonic() + 30  # generous: a loaded CI host
         while on_stripe.outbox.status().sent < 30 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -45,8 +45,12 @@ def run(cli, http):  # type: ignore[no-untyped-def]
 
 def _price(plan: str) -> dict[str, Any]:
     price = copy.deepcopy(fixture("subscription")["items"]["data"][0]["price"])
-    price.update(id=f"price_{plan.capitalize()}Monthly", lookup_key=f"nself_{plan}_monthly",
-                 metadata={"nself_plan": plan}, product=f"nself_plan_{plan}")
+    price.update(
+        id=f"price_{plan.capitalize()}Monthly",
+        lookup_key=f"nself_{plan}_monthly",
+        metadata={"nself_plan": plan},
+        product=f"nself_plan_{plan}",
+    )
     return price
 
 
@@ -130,8 +134,9 @@ def test_downgrade_schedules_the_cheaper_price_at_period_end(  # type: ignore[no
     http.expect("get", f"/v1/subscriptions/{SUB}", starter)
     http.expect("post", "/v1/subscription_schedules", fixture("subscription_schedule"))
     http.expect("get", "/v1/prices", listing(_price("free")))
-    http.expect("post", "/v1/subscription_schedules/sub_sched_T3st000001",
-                fixture("subscription_schedule"))
+    http.expect(
+        "post", "/v1/subscription_schedules/sub_sched_T3st000001", fixture("subscription_schedule")
+    )
     http.expect("get", f"/v1/subscriptions/{SUB}", {**starter, "schedule": "sub_sched_T3st000001"})
     result = run("subscription", "downgrade", "free")
     assert result.exit_code == 0, result.stderr
@@ -165,8 +170,9 @@ def test_cancel_reactivate_and_cancel_now(run, http: RecordingClient, env) -> No
     assert result.stdout == f"Subscription reactivated: {SUB} (continues on starter)\n"
     assert http.requests[-1].form == {"cancel_at_period_end": "false"}
 
-    canceled = fixture("subscription", status="canceled", canceled_at=1769000000,
-                       ended_at=1769000000)
+    canceled = fixture(
+        "subscription", status="canceled", canceled_at=1769000000, ended_at=1769000000
+    )
     http.expect("get", "/v1/subscriptions", listing(active))
     http.expect("delete", f"/v1/subscriptions/{SUB}", canceled)
     result = run("subscription", "cancel", "--immediate")
@@ -219,8 +225,7 @@ def test_invoice_list_and_pay(run, http: RecordingClient, env) -> None:  # type:
 
 def test_a_declined_card_is_one_error_line(run, http: RecordingClient) -> None:  # type: ignore[no-untyped-def]
     http.expect("get", f"/v1/invoices/{INVOICE}", fixture("invoice"))
-    http.expect("post", f"/v1/invoices/{INVOICE}/pay", fixture("error_card_declined"),
-                status=402)
+    http.expect("post", f"/v1/invoices/{INVOICE}/pay", fixture("error_card_declined"), status=402)
     result = run("invoice", "pay", INVOICE)
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: Stripe API error: ")
@@ -236,8 +241,10 @@ def _two_cards(default: str = "pm_Card000000001") -> list[dict[str, Any]]:
 
 def _customer(default: str) -> dict[str, Any]:
     customer = fixture("customer")
-    customer["invoice_settings"] = {**customer["invoice_settings"],
-                                    "default_payment_method": default}
+    customer["invoice_settings"] = {
+        **customer["invoice_settings"],
+        "default_payment_method": default,
+    }
     return customer
 
 
@@ -258,13 +265,17 @@ def test_payment_list_remove_and_default(run, http: RecordingClient) -> None:  #
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("Default payment method: pm_Card000000002 (")
     assert http.requests[-3].form == {
-        "invoice_settings[default_payment_method]": "pm_Card000000002"}
+        "invoice_settings[default_payment_method]": "pm_Card000000002"
+    }
 
     for _ in range(2):  # the mirror's refresh, then the adapter's own check
         http.expect("get", f"/v1/customers/{CUSTOMER}", _customer("pm_Card000000002"))
         http.expect("get", "/v1/payment_methods", listing(*_two_cards()))
-    http.expect("post", "/v1/payment_methods/pm_Card000000001/detach",
-                fixture("payment_method", customer=None))
+    http.expect(
+        "post",
+        "/v1/payment_methods/pm_Card000000001/detach",
+        fixture("payment_method", customer=None),
+    )
     result = run("payment", "remove", "pm_Card000000001")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "Payment method removed: pm_Card000000001\n"
@@ -311,12 +322,16 @@ def test_customer_show_refreshes_from_stripe(run, http: RecordingClient) -> None
     result = run("customer", "show")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[:3] == [
-        f"Customer ID: {CUSTOMER}", "Name: John Doe", "Email: john@example.com"]
+        f"Customer ID: {CUSTOMER}",
+        "Name: John Doe",
+        "Email: john@example.com",
+    ]
 
 
 def test_customer_create_with_a_chosen_id_is_refused(run, http: RecordingClient) -> None:  # type: ignore[no-untyped-def]
-    result = run("customer", "create", "--email", "a@example.com", "--name", "A", "--id",
-                 "cus_mine")
+    result = run(
+        "customer", "create", "--email", "a@example.com", "--name", "A", "--id", "cus_mine"
+    )
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: With the stripe provider a customer's id is the one")
     assert http.requests == []
@@ -325,8 +340,10 @@ def test_customer_create_with_a_chosen_id_is_refused(run, http: RecordingClient)
 def test_cycle_leaves_periods_to_stripe(run, http: RecordingClient) -> None:  # type: ignore[no-untyped-def]
     result = run("cycle")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == ("Billing cycle skipped: periods are closed by the stripe provider "
-                             "(its invoices arrive by webhook)\n")
+    assert result.stdout == (
+        "Billing cycle skipped: periods are closed by the stripe provider "
+        "(its invoices arrive by webhook)\n"
+    )
     assert http.requests == []
 
 
@@ -360,8 +377,11 @@ def test_invoice_show_and_download_come_from_stripe(  # type: ignore[no-untyped-
     assert Path(path).read_bytes() == b"%PDF-1.7 stripe"
     http.assert_done()
 
-    http.expect("get", "/v1/invoices/in_Other0000001",
-                fixture("invoice", id="in_Other0000001", customer="cus_Other0000001"))
+    http.expect(
+        "get",
+        "/v1/invoices/in_Other0000001",
+        fixture("invoice", id="in_Other0000001", customer="cus_Other0000001"),
+    )
     result = run("invoice", "show", "in_Other0000001")  # another customer's: not shown
     assert result.exit_code == 1
     assert result.stderr == "Error: Invoice not found: in_Other0000001\n"

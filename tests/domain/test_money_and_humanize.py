@@ -15,10 +15,20 @@ from nself_billing.domain.money import (
 )
 
 
-@pytest.mark.parametrize("value, text", [
-    ("45200", "45.2K"), ("1000000", "1.0M"), ("152300", "152.3K"), ("1800", "1.8K"),
-    ("999", "999"), ("12.5", "12.5"), ("0", "0"), ("5000000", "5.0M"), ("2500000000", "2.5B"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        ("45200", "45.2K"),
+        ("1000000", "1.0M"),
+        ("152300", "152.3K"),
+        ("1800", "1.8K"),
+        ("999", "999"),
+        ("12.5", "12.5"),
+        ("0", "0"),
+        ("5000000", "5.0M"),
+        ("2500000000", "2.5B"),
+    ],
+)
 def test_counts_read_as_the_spec_prints_them(value, text):
     assert human_count(Decimal(value)) == text
 
@@ -53,7 +63,14 @@ def test_numbers_never_pass_through_binary_floats():
             to_decimal(bad)
 
 
-@given(st.decimals(min_value=0, max_value=Decimal("1000000000"), places=6,
-                   allow_nan=False, allow_infinity=False))
+@given(
+    st.decimals(
+        min_value=0,
+        max_value=Decimal("1000000000"),
+        places=6,
+        allow_nan=False,
+        allow_infinity=False,
+    )
+)
 def test_micros_round_trip_exactly(value):
     assert from_micros(to_micros(value)) == value

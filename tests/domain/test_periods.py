@@ -21,7 +21,11 @@ def utc(*args: int) -> datetime:
 def test_a_subscription_started_jan_31_renews_feb_28_then_mar_31():
     anchor = utc(2026, 1, 31)
     assert [add_months(anchor, n) for n in range(4)] == [
-        utc(2026, 1, 31), utc(2026, 2, 28), utc(2026, 3, 31), utc(2026, 4, 30)]
+        utc(2026, 1, 31),
+        utc(2026, 2, 28),
+        utc(2026, 3, 31),
+        utc(2026, 4, 30),
+    ]
 
 
 def test_leap_years_renew_on_feb_29():
@@ -35,8 +39,9 @@ def test_the_period_holding_a_moment_is_found_from_the_anchor():
 
 
 def test_yearly_periods():
-    assert period_at(utc(2024, 2, 29), utc(2025, 6, 1), 12) == Period(utc(2025, 2, 28),
-                                                                       utc(2026, 2, 28))
+    assert period_at(utc(2024, 2, 29), utc(2025, 6, 1), 12) == Period(
+        utc(2025, 2, 28), utc(2026, 2, 28)
+    )
 
 
 def test_calendar_month_and_day_ranges():
@@ -52,8 +57,9 @@ def test_a_period_must_be_aware_and_forward():
         Period(utc(2026, 2, 1), utc(2026, 1, 1))
 
 
-anchors = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1),
-                       timezones=st.just(UTC))
+anchors = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
+)
 
 
 @given(anchor=anchors, count=st.integers(min_value=1, max_value=40))

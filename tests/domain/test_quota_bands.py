@@ -7,18 +7,27 @@ from nself_billing.domain.quotas import QuotaBand, band_for, percent_used, thres
 LIMIT = Decimal(100)
 
 
-@pytest.mark.parametrize("usage, band", [
-    (0, QuotaBand.OK), (74, QuotaBand.OK), (Decimal("74.99"), QuotaBand.OK),
-    (75, QuotaBand.WARNING), (89, QuotaBand.WARNING),
-    (90, QuotaBand.CRITICAL), (100, QuotaBand.CRITICAL), (Decimal("100.01"), QuotaBand.OVER),
-])
+@pytest.mark.parametrize(
+    "usage, band",
+    [
+        (0, QuotaBand.OK),
+        (74, QuotaBand.OK),
+        (Decimal("74.99"), QuotaBand.OK),
+        (75, QuotaBand.WARNING),
+        (89, QuotaBand.WARNING),
+        (90, QuotaBand.CRITICAL),
+        (100, QuotaBand.CRITICAL),
+        (Decimal("100.01"), QuotaBand.OVER),
+    ],
+)
 def test_bands_follow_the_spec_legend(usage, band):
     assert band_for(Decimal(usage), LIMIT) is band
 
 
 def test_icons_match_the_spec():
-    assert [b.icon for b in (QuotaBand.OK, QuotaBand.WARNING, QuotaBand.CRITICAL,
-                             QuotaBand.OVER)] == ["✓", "⚡", "⚠", "⚠ OVER"]
+    assert [
+        b.icon for b in (QuotaBand.OK, QuotaBand.WARNING, QuotaBand.CRITICAL, QuotaBand.OVER)
+    ] == ["✓", "⚡", "⚠", "⚠ OVER"]
 
 
 def test_percent_is_rounded_down_as_the_spec_shows():

@@ -28,11 +28,15 @@ D = Decimal
 
 
 def test_pro_period_with_api_and_bandwidth_overage():
-    rating = rate_period(plan=PLANS["pro"], period=PERIOD, usage={
-        "api": D("1150000"),        # 150,000 over x 0.000008 = 1.20
-        "bandwidth": D("512.5"),    # 12.5 GB over x 0.05 = 0.625 -> 0.63 (half-up)
-        "storage": D("80"),         # within 100 GB-hours
-    })
+    rating = rate_period(
+        plan=PLANS["pro"],
+        period=PERIOD,
+        usage={
+            "api": D("1150000"),  # 150,000 over x 0.000008 = 1.20
+            "bandwidth": D("512.5"),  # 12.5 GB over x 0.05 = 0.625 -> 0.63 (half-up)
+            "storage": D("80"),  # within 100 GB-hours
+        },
+    )
     assert [(line.kind, line.service, line.amount) for line in rating.lines] == [
         (LineKind.BASE, None, D("99.00")),
         (LineKind.OVERAGE, "api", D("1.20")),
@@ -40,19 +44,23 @@ def test_pro_period_with_api_and_bandwidth_overage():
     ]
     assert rating.lines[0].description == "Pro plan (2026-01-15 to 2026-02-15)"
     assert rating.lines[1].description == (
-        "api overage: 150000 requests beyond 1000000 at $0.000008")
+        "api overage: 150000 requests beyond 1000000 at $0.000008"
+    )
     assert rating.lines[1].quantity == D("150000")
     assert rating.total == D("100.83")
 
 
 def test_total_is_the_sum_of_rounded_lines_not_a_rounded_sum():
-    rating = rate_period(plan=PLANS["starter"], period=PERIOD, usage={
-        "api": D("100500"),          # 500 x 0.00001 = 0.005 -> 0.01
-        "database": D("502500"),     # 2,500 x 0.000002 = 0.005 -> 0.01
-        "functions": D("10250"),     # 250 x 0.00002 = 0.005 -> 0.01
-    })
-    assert [line.amount for line in rating.lines] == [D("29.00"), D("0.01"), D("0.01"),
-                                                      D("0.01")]
+    rating = rate_period(
+        plan=PLANS["starter"],
+        period=PERIOD,
+        usage={
+            "api": D("100500"),  # 500 x 0.00001 = 0.005 -> 0.01
+            "database": D("502500"),  # 2,500 x 0.000002 = 0.005 -> 0.01
+            "functions": D("10250"),  # 250 x 0.00002 = 0.005 -> 0.01
+        },
+    )
+    assert [line.amount for line in rating.lines] == [D("29.00"), D("0.01"), D("0.01"), D("0.01")]
     assert rating.total == D("29.03")  # rounding the raw 29.015 would give 29.02
 
 
@@ -76,8 +84,9 @@ def test_yearly_interval_bills_the_yearly_price():
 
 
 def test_a_trial_covering_the_period_bills_nothing():
-    rating = rate_period(plan=PLANS["pro"], period=PERIOD, usage={"api": D("2000000")},
-                         trial_end=PERIOD.end)
+    rating = rate_period(
+        plan=PLANS["pro"], period=PERIOD, usage={"api": D("2000000")}, trial_end=PERIOD.end
+    )
     assert rating.total == 0
 
 
@@ -85,10 +94,10 @@ def test_late_usage_is_billed_as_the_difference():
     previous = RatedUsage("api", D("1150000"), D("1.20"))
     line, rated = adjustment_line(previous, D("1400000"), PLANS["pro"].quota_for("api"), PERIOD)
     # the period now costs 400,000 x 0.000008 = 3.20; 1.20 was billed: 2.00 more
-    assert (line.kind, line.amount, line.quantity) == (LineKind.ADJUSTMENT, D("2.00"),
-                                                       D("250000"))
+    assert (line.kind, line.amount, line.quantity) == (LineKind.ADJUSTMENT, D("2.00"), D("250000"))
     assert line.description == (
-        "api usage reported late for 2026-01-15 to 2026-02-15: +250000 requests")
+        "api usage reported late for 2026-01-15 to 2026-02-15: +250000 requests"
+    )
     assert rated == RatedUsage("api", D("1400000"), D("3.20"))
 
 
@@ -102,8 +111,10 @@ def test_late_usage_within_the_quota_costs_nothing_but_is_remembered():
 usage_values = st.decimals(min_value=0, max_value=10**9, places=6)
 
 
-@given(plan=st.sampled_from(DEFAULT_PLANS),
-       usage=st.dictionaries(st.sampled_from(SERVICE_NAMES), usage_values))
+@given(
+    plan=st.sampled_from(DEFAULT_PLANS),
+    usage=st.dictionaries(st.sampled_from(SERVICE_NAMES), usage_values),
+)
 def test_every_line_is_in_cents_and_the_total_is_their_sum(plan, usage):
     rating = rate_period(plan=plan, period=PERIOD, usage=usage)
     for line in rating.lines:
@@ -122,5 +133,6 @@ def test_adjustments_add_up_to_billing_the_final_usage_once(before, extra, more)
         line, rated = adjustment_line(rated, rated.usage + late, quota, PERIOD)
         billed += line.amount if line else 0
     final = rate_period(plan=PLANS["pro"], period=PERIOD, usage={"api": before + extra + more})
-    assert billed == sum((line.amount for line in final.lines if line.kind == LineKind.OVERAGE),
-                         D(0))
+    assert billed == sum(
+        (line.amount for line in final.lines if line.kind == LineKind.OVERAGE), D(0)
+    )

@@ -73,8 +73,9 @@ def test_a_trial_ending_mid_period_leaves_the_rest_of_the_price():
     assert trial_share(PRO, JAN_15, JAN_15.end) == 0
 
 
-moments = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1),
-                       timezones=st.just(UTC))
+moments = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
+)
 prices = st.decimals(min_value=0, max_value=100_000, places=2)
 
 
@@ -102,13 +103,16 @@ def test_later_changes_never_cost_more(period, amount, a, b):
     early, late = sorted((a, b))
     length = period.end - period.start
     assert prorate(amount, period, period.start + length * early) >= prorate(
-        amount, period, period.start + length * late)
+        amount, period, period.start + length * late
+    )
 
 
-@given(period=periods(), tiers=st.lists(prices, min_size=2, max_size=5),
-       offsets=st.lists(st.floats(0, 1), min_size=4, max_size=4))
-def test_upgrades_then_a_downgrade_never_bill_more_than_the_highest_price(period, tiers,
-                                                                          offsets):
+@given(
+    period=periods(),
+    tiers=st.lists(prices, min_size=2, max_size=5),
+    offsets=st.lists(st.floats(0, 1), min_size=4, max_size=4),
+)
+def test_upgrades_then_a_downgrade_never_bill_more_than_the_highest_price(period, tiers, offsets):
     """The period began on the lowest plan (its price billed at close); each upgrade charges
     its prorated difference at once; the downgrade is scheduled for the period end and
     charges nothing. Over the period that is never more than the highest plan's price."""

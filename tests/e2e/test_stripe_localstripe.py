@@ -247,8 +247,10 @@ def test_the_shared_commands_act_on_localstripe(  # type: ignore[no-untyped-def]
     assert cid.startswith("cus_")
     client = on_stripe.context.provider.client  # type: ignore[attr-defined]
     card = client.v1.payment_methods.create(
-        {"type": "card",
-         "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}}
+        {
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+        }
     )
     client.v1.payment_methods.attach(card.id, {"customer": cid})
     assert run("payment", "default", card.id, customer=cid).exit_code == 0
@@ -258,8 +260,15 @@ def test_the_shared_commands_act_on_localstripe(  # type: ignore[no-untyped-def]
 
     if not any(p.id == "nself_pro_monthly" for p in client.v1.plans.list().data):
         product = client.v1.products.create({"name": "nself pro"})
-        client.v1.plans.create({"id": "nself_pro_monthly", "amount": 9900, "currency": "usd",
-                                "interval": "month", "product": product.id})
+        client.v1.plans.create(
+            {
+                "id": "nself_pro_monthly",
+                "amount": 9900,
+                "currency": "usd",
+                "interval": "month",
+                "product": product.id,
+            }
+        )
     client.v1.subscriptions.create({"customer": cid, "items": [{"plan": "nself_pro_monthly"}]})
     shown = run("subscription", "show", customer=cid)
     assert shown.exit_code == 0, shown.stderr
@@ -275,9 +284,11 @@ def test_the_shared_commands_act_on_localstripe(  # type: ignore[no-untyped-def]
     assert paid.stdout.startswith(f"Invoice paid: {draft.id} ")
 
     assert run("subscription", "cancel", customer=cid).stdout.startswith(
-        "Subscription will cancel at period end: ")
+        "Subscription will cancel at period end: "
+    )
     assert run("subscription", "reactivate", customer=cid).stdout.startswith(
-        "Subscription reactivated: ")
+        "Subscription reactivated: "
+    )
     ended = run("subscription", "cancel", "--immediate", customer=cid)
     assert ended.stdout.startswith("Subscription canceled immediately: ")
     assert run("cycle", customer=cid).stdout.startswith("Billing cycle skipped: ")

@@ -24,11 +24,13 @@ class RunningServer:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(app or create_app(billing), log_level="warning", access_log=False,
-                                lifespan="off")
+        config = uvicorn.Config(
+            app or create_app(billing), log_level="warning", access_log=False, lifespan="off"
+        )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
         self.thread.start()
         deadline = time.monotonic() + 30  # generous: a loaded CI host
         while not self.server.started:
@@ -69,8 +71,9 @@ def tenants(service: Billing) -> dict[str, str]:
     """Two customers on the pro plan, each with its own API key, and an admin key."""
     keys = {}
     for customer in ("cus_alpha", "cus_beta"):
-        service.customers.create(email=f"{customer}@example.com", name=customer,
-                                 customer_id=customer)
+        service.customers.create(
+            email=f"{customer}@example.com", name=customer, customer_id=customer
+        )
         service.subscriptions.start(customer, "pro")
         keys[customer] = service.apikeys.create(customer_id=customer).secret
     keys["admin"] = service.apikeys.create(admin=True, name="ops").secret

@@ -45,8 +45,16 @@ def test_a_request_without_a_key_is_refused(http, tenants, path):
 def test_malformed_and_unknown_keys_are_refused(http, tenants, path):
     key = tenants["cus_alpha"]
     forged = key[:-4] + "AAAA"
-    for header in ("Bearer", "Basic abc", "Bearer nope", f"Bearer {forged}", f"Bearer  {key}",
-                   "Bearer nsb_", "Bearer nsb_x_y", f"Token {key}"):
+    for header in (
+        "Bearer",
+        "Basic abc",
+        "Bearer nope",
+        f"Bearer {forged}",
+        f"Bearer  {key}",
+        "Bearer nsb_",
+        "Bearer nsb_x_y",
+        f"Token {key}",
+    ):
         answer = http.post(path, json=_usage(None), headers={"Authorization": header})
         assert answer.status_code == 401, header
 
@@ -61,12 +69,17 @@ def test_a_revoked_key_is_refused_at_once(http, tenants, service):
 
 
 def test_a_tenant_key_cannot_write_for_another_tenant(http, tenants, service):
-    answer = http.post("/v1/usage", json=_usage(None, customer_id="cus_beta"),
-                       headers=bearer(tenants["cus_alpha"]))
+    answer = http.post(
+        "/v1/usage", json=_usage(None, customer_id="cus_beta"), headers=bearer(tenants["cus_alpha"])
+    )
     assert answer.status_code == 422
-    assert answer.json()["errors"] == [{
-        "index": 0, "field": "customer_id",
-        "message": "only an admin key may name another customer"}]
+    assert answer.json()["errors"] == [
+        {
+            "index": 0,
+            "field": "customer_id",
+            "message": "only an admin key may name another customer",
+        }
+    ]
     with service.context.db.read() as conn:
         count = conn.exec_driver_sql("SELECT count(*) FROM billing_usage_records").scalar()
     assert count == 0
@@ -74,12 +87,14 @@ def test_a_tenant_key_cannot_write_for_another_tenant(http, tenants, service):
 
 def test_a_tenant_cannot_shadow_another_tenants_event_ids(http, tenants, service):
     for customer in ("cus_alpha", "cus_beta"):
-        answer = http.post("/v1/usage", json=_usage(None, id="same-id"),
-                           headers=bearer(tenants[customer]))
+        answer = http.post(
+            "/v1/usage", json=_usage(None, id="same-id"), headers=bearer(tenants[customer])
+        )
         assert answer.json()["recorded"] == 1
     with service.context.db.read() as conn:
         rows = conn.exec_driver_sql(
-            "SELECT customer_id FROM billing_usage_records ORDER BY customer_id").all()
+            "SELECT customer_id FROM billing_usage_records ORDER BY customer_id"
+        ).all()
     assert [r[0] for r in rows] == ["cus_alpha", "cus_beta"]
 
 
@@ -92,8 +107,9 @@ def test_an_admin_key_names_the_customer(http, tenants):
     assert answer.status_code == 200
     unknown = http.post("/v1/usage", json=_usage(None, customer_id="cus_nobody"), headers=admin)
     assert unknown.status_code == 422
-    assert unknown.json()["errors"] == [{"index": 0, "field": "customer_id",
-                                         "message": "customer not found: cus_nobody"}]
+    assert unknown.json()["errors"] == [
+        {"index": 0, "field": "customer_id", "message": "customer not found: cus_nobody"}
+    ]
 
 
 def test_keys_are_stored_hashed(service, tenants):
@@ -112,8 +128,9 @@ def test_the_subscription_of_the_callers_customer(http, tenants):
 
 
 def test_a_tenant_key_cannot_read_another_tenant(http, tenants):
-    answer = http.get("/v1/subscription", params={"customer_id": "cus_beta"},
-                      headers=bearer(tenants["cus_alpha"]))
+    answer = http.get(
+        "/v1/subscription", params={"customer_id": "cus_beta"}, headers=bearer(tenants["cus_alpha"])
+    )
     assert answer.status_code == 403
     assert answer.json()["code"] == "FORBIDDEN"
 

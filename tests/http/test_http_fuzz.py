@@ -30,15 +30,20 @@ def test_no_generated_request_gets_a_5xx(server, tenants):
             break
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case) -> None:  # type: ignore[no-untyped-def]
             response = case.call(base_url=server.url, headers=auth, timeout=30)
             key = (f"{case.method} {case.path}", response.status_code)
             seen[key] = seen.get(key, 0) + 1
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.path} -> {response.status_code}: "
-                                f"{response.text[:200]}")
+                failures.append(
+                    f"{case.method} {case.path} -> {response.status_code}: {response.text[:200]}"
+                )
 
         check()
     assert failures == []

@@ -28,8 +28,11 @@ def _free_port() -> int:
 def test_every_acknowledged_event_survives_a_sigkill(env, service, tenants):
     port = _free_port()
     child = subprocess.Popen(
-        [sys.executable, "-m", "nself_billing", "tenant", "billing", "serve",
-         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [sys.executable, "-m", "nself_billing", "tenant", "billing", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -47,13 +50,18 @@ def test_every_acknowledged_event_survives_a_sigkill(env, service, tenants):
         enough = threading.Event()
 
         def send(worker: int) -> None:
-            with httpx.Client(base_url=url, timeout=10,
-                              headers=bearer(tenants["cus_alpha"])) as client:
+            with httpx.Client(
+                base_url=url, timeout=10, headers=bearer(tenants["cus_alpha"])
+            ) as client:
                 for batch in range(10_000):
                     ids = [f"k{worker}-{batch}-{i}" for i in range(50)]
                     try:
-                        answer = client.post("/v1/usage", json={"events": [
-                            {"service": "api", "quantity": 1, "id": i} for i in ids]})
+                        answer = client.post(
+                            "/v1/usage",
+                            json={
+                                "events": [{"service": "api", "quantity": 1, "id": i} for i in ids]
+                            },
+                        )
                     except httpx.TransportError:
                         return
                     if answer.status_code != 200:
@@ -82,7 +90,8 @@ def test_every_acknowledged_event_survives_a_sigkill(env, service, tenants):
     with service.context.db.read() as conn:
         rows = conn.exec_driver_sql(
             "SELECT idempotency_key, (SELECT SUM(events) FROM billing_usage_daily)"
-            " FROM billing_usage_records").all()
+            " FROM billing_usage_records"
+        ).all()
     keys = {row[0] for row in rows}
     rolled = rows[0][1] if rows else 0
     missing = [i for i in acknowledged if f"cus_alpha:{i}" not in keys]

@@ -26,21 +26,38 @@ def portal_customer(service, clock, tenants, http) -> str:
     """cus_alpha with a hostile name, a closed period (one invoice) and usage this period."""
     service.customers.update("cus_alpha", name=HOSTILE_NAME)
     key = bearer(tenants["cus_alpha"])
-    http.post("/v1/usage", headers=key, json={"events": [
-        {"service": "api", "quantity": 1000 * (1 + d % 5), "id": f"a{d}",
-         "timestamp": f"2026-01-{15 + d:02d}T10:00:00Z",
-         "metadata": {"<b>x</b>": "<img src=x onerror=window.__pwned=2>"}}
-        for d in range(10)]})
+    http.post(
+        "/v1/usage",
+        headers=key,
+        json={
+            "events": [
+                {
+                    "service": "api",
+                    "quantity": 1000 * (1 + d % 5),
+                    "id": f"a{d}",
+                    "timestamp": f"2026-01-{15 + d:02d}T10:00:00Z",
+                    "metadata": {"<b>x</b>": "<img src=x onerror=window.__pwned=2>"},
+                }
+                for d in range(10)
+            ]
+        },
+    )
     clock.advance(days=32)
     service.cycle.run()
-    http.post("/v1/usage", headers=key, json={"events": [
-        {"service": "storage", "quantity": "12.5", "id": "s1"},
-        {"service": "api", "quantity": 950_000, "id": "big"}]})
+    http.post(
+        "/v1/usage",
+        headers=key,
+        json={
+            "events": [
+                {"service": "storage", "quantity": "12.5", "id": "s1"},
+                {"service": "api", "quantity": 950_000, "id": "big"},
+            ]
+        },
+    )
     return "cus_alpha"
 
 
-def test_the_portal_renders_plan_usage_quotas_and_invoices(server, http, service,
-                                                           portal_customer):
+def test_the_portal_renders_plan_usage_quotas_and_invoices(server, http, service, portal_customer):
     answer = http.get("/portal", params={"token": _token(service, portal_customer)})
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/html")
@@ -61,8 +78,7 @@ def test_a_bad_or_expired_token_is_refused(server, http, service, clock, portal_
     assert "expired" in answer.json()["error"]
 
 
-def test_invoice_pdfs_download_only_for_the_tokens_customer(server, http, service,
-                                                            portal_customer):
+def test_invoice_pdfs_download_only_for_the_tokens_customer(server, http, service, portal_customer):
     token = _token(service, portal_customer)
     invoice = service.invoices.list(portal_customer)[0]
     answer = http.get(f"/portal/invoices/{invoice.invoice_id}.pdf", params={"token": token})
@@ -89,8 +105,9 @@ def test_the_portal_in_a_headless_browser(server, service, portal_customer, back
     url = f"{server.url}/portal?token={_token(service, portal_customer)}"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable,
-                                             args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox", "--disable-gpu"]
+        )
         try:
             page = browser.new_page(viewport={"width": 1000, "height": 800})
             errors: list[str] = []
@@ -121,6 +138,7 @@ def test_the_invoices_of_the_callers_customer(http, tenants, portal_customer):
     assert [(i["total"], i["status"]) for i in invoices] == [("99.00", "open")]
     other = http.get("/v1/invoices", headers=bearer(tenants["cus_beta"]))
     assert all(i["invoice_id"] != invoices[0]["invoice_id"] for i in other.json()["invoices"])
-    forbidden = http.get("/v1/invoices", headers=bearer(tenants["cus_beta"]),
-                         params={"customer_id": "cus_alpha"})
+    forbidden = http.get(
+        "/v1/invoices", headers=bearer(tenants["cus_beta"]), params={"customer_id": "cus_alpha"}
+    )
     assert forbidden.status_code == 403

@@ -23,8 +23,14 @@ def test_every_quota_with_usage_and_band(http, tenants):
     quotas = {q["service"]: q for q in answer.json()["quotas"]}
     assert len(quotas) == 6
     api = quotas["api"]
-    assert (api["usage"], api["limit"], api["available"], api["percent"], api["band"],
-            api["mode"]) == ("800000", "1000000", "200000", 80, "warning", "soft")
+    assert (
+        api["usage"],
+        api["limit"],
+        api["available"],
+        api["percent"],
+        api["band"],
+        api["mode"],
+    ) == ("800000", "1000000", "200000", 80, "warning", "soft")
     assert quotas["storage"]["band"] == "ok"
 
 
@@ -69,26 +75,32 @@ def test_concurrent_consumers_never_pass_a_hard_limit(server, service):
     assert sorted(set(statuses)) == [200, 429]
     assert statuses.count(200) == 25
     with service.context.db.read() as conn:
-        assert conn.exec_driver_sql(
-            "SELECT count(*) FROM billing_usage_records WHERE customer_id = 'cus_free'"
-        ).scalar() == 25
+        assert (
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM billing_usage_records WHERE customer_id = 'cus_free'"
+            ).scalar()
+            == 25
+        )
 
 
 def test_a_soft_limit_admits_and_records(http, tenants, service):
     key = bearer(tenants["cus_alpha"])
     service.quotas.set_override("api", 1, mode="soft", customer_id="cus_alpha")
-    answers = [http.post("/v1/quota/api/consume", headers=key, json={"quantity": 1})
-               for _ in range(2)]
+    answers = [
+        http.post("/v1/quota/api/consume", headers=key, json={"quantity": 1}) for _ in range(2)
+    ]
     assert [a.status_code for a in answers] == [200, 200]
     assert http.get("/v1/quota/api", headers=key).json()["band"] == "over"
 
 
 def test_a_replayed_consume_id_is_admitted_and_not_counted_twice(http, tenants):
     key = bearer(tenants["cus_alpha"])
-    first = http.post("/v1/quota/compute/consume", headers=key,
-                      json={"quantity": "0.5", "id": "job-1"})
-    again = http.post("/v1/quota/compute/consume", headers=key,
-                      json={"quantity": "0.5", "id": "job-1"})
+    first = http.post(
+        "/v1/quota/compute/consume", headers=key, json={"quantity": "0.5", "id": "job-1"}
+    )
+    again = http.post(
+        "/v1/quota/compute/consume", headers=key, json={"quantity": "0.5", "id": "job-1"}
+    )
     assert (first.json()["recorded"], again.json()["recorded"]) == (True, False)
     assert http.get("/v1/quota/compute", headers=key).json()["usage"] == "0.5"
 
@@ -99,10 +111,12 @@ def test_consume_refuses_bad_input_and_other_tenants(http, tenants):
         assert http.post("/v1/quota/api/consume", headers=key, json=body).status_code == 422
     other = http.post("/v1/quota/api/consume", headers=key, json={"customer_id": "cus_beta"})
     assert other.status_code == 403
-    assert http.get("/v1/quota", headers=key,
-                    params={"customer_id": "cus_beta"}).status_code == 403
-    admin = http.post("/v1/quota/api/consume", headers=bearer(tenants["admin"]),
-                      json={"customer_id": "cus_beta", "quantity": 2})
+    assert http.get("/v1/quota", headers=key, params={"customer_id": "cus_beta"}).status_code == 403
+    admin = http.post(
+        "/v1/quota/api/consume",
+        headers=bearer(tenants["admin"]),
+        json={"customer_id": "cus_beta", "quantity": 2},
+    )
     assert admin.status_code == 200
 
 

@@ -12,17 +12,27 @@ from .conftest import WEBHOOK_SECRET
 URL = "/api/webhooks/stripe"
 
 
-def event(event_id: str = "evt_1", kind: str = "customer.updated", created: int = 1_767_000_000,
-          **data: object) -> bytes:
-    return json.dumps({"id": event_id, "object": "event", "type": kind, "created": created,
-                       "api_version": "2025-01-27.acacia", "livemode": False,
-                       "data": {"object": {"id": "cus_alpha", "object": "customer", **data}}}
-                      ).encode()
+def event(
+    event_id: str = "evt_1",
+    kind: str = "customer.updated",
+    created: int = 1_767_000_000,
+    **data: object,
+) -> bytes:
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": kind,
+            "created": created,
+            "api_version": "2025-01-27.acacia",
+            "livemode": False,
+            "data": {"object": {"id": "cus_alpha", "object": "customer", **data}},
+        }
+    ).encode()
 
 
 def sign(payload: bytes, *, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
-    return stripe.WebhookSignature.generate_signature_header(payload.decode(), secret,
-                                                             timestamp=at)
+    return stripe.WebhookSignature.generate_signature_header(payload.decode(), secret, timestamp=at)
 
 
 def post(http, payload: bytes, signature: str | None):  # type: ignore[no-untyped-def]
@@ -35,7 +45,8 @@ def post(http, payload: bytes, signature: str | None):  # type: ignore[no-untype
 def stored(service) -> list[tuple]:
     with service.context.db.read() as conn:
         return conn.exec_driver_sql(
-            "SELECT event_id, type, status FROM billing_webhook_events ORDER BY event_id").all()
+            "SELECT event_id, type, status FROM billing_webhook_events ORDER BY event_id"
+        ).all()
 
 
 def test_a_signed_event_is_stored_before_the_answer(http, service):
@@ -57,8 +68,14 @@ def test_any_of_several_v1_signatures_is_accepted(http, service):
 
 def test_a_forged_signature_is_refused_and_nothing_stored(http, service):
     payload = event()
-    for header in (sign(payload, secret="whsec_other"), None, "", "garbage", "t=abc,v1=00",
-                   sign(event("evt_other"))):
+    for header in (
+        sign(payload, secret="whsec_other"),
+        None,
+        "",
+        "garbage",
+        "t=abc,v1=00",
+        sign(event("evt_other")),
+    ):
         answer = post(http, payload, header)
         assert answer.status_code == 400, header
         assert answer.json()["code"] == "BAD_SIGNATURE"
@@ -124,8 +141,7 @@ def test_an_older_event_arriving_after_a_newer_one_does_not_roll_state_back(http
 
 def test_a_handled_event_is_applied_before_the_answer(http, service):
     service.customers.create(email="a@example.com", name="Start", customer_id="cus_alpha")
-    payload = event("evt_c", kind="customer.updated", name="Applied",
-                    email="applied@example.com")
+    payload = event("evt_c", kind="customer.updated", name="Applied", email="applied@example.com")
     answer = post(http, payload, sign(payload))
     assert answer.json()["status"] == "processed"
     customer = service.customers.get("cus_alpha")
@@ -134,9 +150,16 @@ def test_a_handled_event_is_applied_before_the_answer(http, service):
 
 
 def test_a_signed_body_that_is_not_an_event_is_refused(http, service):
-    for payload in (b"[1, 2]", b"{}", b'{"id": 5, "type": "x"}', b"\xff\xfe",
-                    b'{"id": "evt_x", "type": "x"}', event(created=10**20),
-                    event(created=-5), b'{"id": "evt_x", "type": "x", "created": "soon"}'):
+    for payload in (
+        b"[1, 2]",
+        b"{}",
+        b'{"id": 5, "type": "x"}',
+        b"\xff\xfe",
+        b'{"id": "evt_x", "type": "x"}',
+        event(created=10**20),
+        event(created=-5),
+        b'{"id": "evt_x", "type": "x", "created": "soon"}',
+    ):
         signature = sign(payload) if payload != b"\xff\xfe" else "t=1,v1=00"
         answer = post(http, payload, signature)
         assert answer.status_code == 400, payload
@@ -154,11 +177,14 @@ def test_without_a_webhook_secret_the_endpoint_answers_503(env, clock):
         server = RunningServer(handle)
         try:
             payload = event()
-            answer = httpx.post(server.url + URL, content=payload,
-                                headers={"Stripe-Signature": sign(payload)})
+            answer = httpx.post(
+                server.url + URL, content=payload, headers={"Stripe-Signature": sign(payload)}
+            )
             assert answer.status_code == 503
-            assert answer.json() == {"error": "STRIPE_WEBHOOK_SECRET is not set",
-                                     "code": "NOT_CONFIGURED"}
+            assert answer.json() == {
+                "error": "STRIPE_WEBHOOK_SECRET is not set",
+                "code": "NOT_CONFIGURED",
+            }
         finally:
             server.stop()
 
@@ -166,8 +192,15 @@ def test_without_a_webhook_secret_the_endpoint_answers_503(env, clock):
 def test_the_webhook_test_command_reaches_the_receiver(server, service, cli):
     from .conftest import WEBHOOK_SECRET
 
-    result = cli("tenant", "billing", "webhook", "test", "--url", server.url + URL,
-                 extra_env={"STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    result = cli(
+        "tenant",
+        "billing",
+        "webhook",
+        "test",
+        "--url",
+        server.url + URL,
+        extra_env={"STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET},
+    )
     assert result.exit_code == 0, result.output
     assert "Receiver answered: HTTP 200" in result.output
     assert [row[2] for row in stored(service)] == ["test"]

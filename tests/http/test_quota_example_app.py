@@ -43,8 +43,11 @@ def test_requests_past_a_hard_api_quota_get_the_spec_429(base_url, billing):
     billing.quotas.set_override("api", 3, mode="hard")
     answers = [_get(f"{base_url}/api/users") for _ in range(5)]
     assert [a[0] for a in answers] == [200, 200, 200, 429, 429]
-    assert answers[3] == (429, "application/json",
-                          b'{"error":"API quota exceeded","code":"QUOTA_EXCEEDED"}')
+    assert answers[3] == (
+        429,
+        "application/json",
+        b'{"error":"API quota exceeded","code":"QUOTA_EXCEEDED"}',
+    )
     assert json.loads(answers[0][2]) == {"ok": True, "endpoint": "/api/users", "method": "GET"}
     assert billing.quotas.status("api").usage == 3
 

@@ -23,8 +23,9 @@ def _recorder_process(env, worker):
         for key in keys[:200]:
             billing.usage.record("compute", "0.000123", idempotency_key=key)
         for i in range(200, 400, 50):
-            billing.usage.record_many([UsageEvent("compute", "0.000123", idempotency_key=key)
-                                       for key in keys[i:i + 50]])
+            billing.usage.record_many(
+                [UsageEvent("compute", "0.000123", idempotency_key=key) for key in keys[i : i + 50]]
+            )
 
 
 @pytest.mark.slow
@@ -35,8 +36,9 @@ def test_concurrent_processes_with_overlapping_keys_count_each_event_once(billin
         pool.starmap(_recorder_process, [(env, w) for w in range(4)])
     distinct = 3 * 100 + 400
     assert billing.queries.render("SELECT COUNT(*) FROM billing_usage_records") == str(distinct)
-    report = billing.usage.summary(customer_id=CUSTOMER, period="custom",
-                                   start="2026-01-01", end="2026-12-31")
+    report = billing.usage.summary(
+        customer_id=CUSTOMER, period="custom", start="2026-01-01", end="2026-12-31"
+    )
     compute = next(r for r in report.services if r.service == "compute")
     assert (compute.quantity, compute.events) == (Decimal("0.000123") * distinct, distinct)
 
@@ -77,7 +79,8 @@ def _wait_until_writing(billing, timeout=60.0):
                 held = probe.execute(
                     "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
                     " WHERE c.relname = 'billing_usage_records' AND l.mode = 'RowExclusiveLock'"
-                    " AND l.pid <> pg_backend_pid()").fetchone()[0]
+                    " AND l.pid <> pg_backend_pid()"
+                ).fetchone()[0]
                 if held:
                     return
                 time.sleep(0.002)
@@ -89,8 +92,9 @@ def _wait_until_writing(billing, timeout=60.0):
 def test_a_batch_killed_mid_way_is_there_whole_or_not_at_all(billing, env, delay):
     billing.customers.create(email="c@example.com", name="C", customer_id=CUSTOMER)
     size = 150_000
-    with subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, str(size)], env=env,
-                          stdout=subprocess.PIPE, text=True) as child:
+    with subprocess.Popen(
+        [sys.executable, "-c", CRASH_SCRIPT, str(size)], env=env, stdout=subprocess.PIPE, text=True
+    ) as child:
         assert child.stdout.readline().strip() == "go"
         _wait_until_writing(billing)
         time.sleep(delay)
@@ -98,14 +102,21 @@ def test_a_batch_killed_mid_way_is_there_whole_or_not_at_all(billing, env, delay
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
     # one statement, one snapshot: the killed connection's commit may still be landing
-    stored, rolled = (int(value) for value in billing.queries.render(
-        "SELECT (SELECT COUNT(*) FROM billing_usage_records),"
-        " (SELECT COALESCE(SUM(events), 0) FROM billing_usage_daily)").split("|"))
+    stored, rolled = (
+        int(value)
+        for value in billing.queries.render(
+            "SELECT (SELECT COUNT(*) FROM billing_usage_records),"
+            " (SELECT COALESCE(SUM(events), 0) FROM billing_usage_daily)"
+        ).split("|")
+    )
     assert stored in (0, size)
     assert rolled == stored
     # the database is usable afterwards, and the batch can simply be sent again
     again = billing.usage.record_many(
-        [UsageEvent("api", 1, idempotency_key=f"crash{i}", customer_id=CUSTOMER)
-         for i in range(size)])
+        [
+            UsageEvent("api", 1, idempotency_key=f"crash{i}", customer_id=CUSTOMER)
+            for i in range(size)
+        ]
+    )
     assert again.accepted + again.duplicates == size
     assert billing.queries.render("SELECT COUNT(*) FROM billing_usage_records") == str(size)

@@ -42,13 +42,20 @@ def test_trackers_record_the_converted_quantities_and_metadata(api, billing):
     api.usage_track_function("process-image", 850, 256)
     api.billing_record_usage("api", 1, '{"endpoint":"/users","method":"GET"}')
     assert totals(billing) == {
-        "api": Decimal(2), "storage": Decimal("2.34375"), "bandwidth": Decimal("0.048828"),
-        "compute": Decimal(1), "database": Decimal(1), "functions": Decimal(1)}
+        "api": Decimal(2),
+        "storage": Decimal("2.34375"),
+        "bandwidth": Decimal("0.048828"),
+        "compute": Decimal(1),
+        "database": Decimal(1),
+        "functions": Decimal(1),
+    }
     rows = billing.queries.render(
-        "SELECT metadata FROM billing_usage_records WHERE service_name = 'api' ORDER BY id")
+        "SELECT metadata FROM billing_usage_records WHERE service_name = 'api' ORDER BY id"
+    )
     assert [json.loads(line) for line in rows.splitlines()] == [
         {"endpoint": "/api/users", "method": "POST", "status": 201},
-        {"endpoint": "/users", "method": "GET"}]
+        {"endpoint": "/users", "method": "GET"},
+    ]
 
 
 def test_the_same_key_counts_once_also_through_the_trackers(api, billing):
@@ -80,9 +87,15 @@ def test_a_naive_datetime_is_refused(api, billing):
     assert count(billing) == 0
 
 
-@pytest.mark.parametrize("service, quantity, metadata", [
-    ("nope", 1, None), ("api", -1, None), ("api", "abc", None), ("api", 1, "{bad"),
-])
+@pytest.mark.parametrize(
+    "service, quantity, metadata",
+    [
+        ("nope", 1, None),
+        ("api", -1, None),
+        ("api", "abc", None),
+        ("api", 1, "{bad"),
+    ],
+)
 def test_bad_input_writes_nothing(api, billing, service, quantity, metadata):
     with pytest.raises(InvalidInput):
         api.billing_record_usage(service, quantity, metadata)
@@ -94,9 +107,12 @@ def test_an_unknown_customer_is_not_found_and_nothing_is_written(billing, custom
     with pytest.raises(NotFound, match="^Customer not found: cus_nobody$"):
         billing.usage.record("api", 1, customer_id="cus_nobody")
     with pytest.raises(NotFound, match="^Customer not found: cus_nobody$"):
-        billing.usage.record_many([{"service": "api", "quantity": 1},
-                                   {"service": "api", "quantity": 1,
-                                    "customer_id": "cus_nobody"}])
+        billing.usage.record_many(
+            [
+                {"service": "api", "quantity": 1},
+                {"service": "api", "quantity": 1, "customer_id": "cus_nobody"},
+            ]
+        )
     assert count(billing) == 0
 
 
@@ -105,7 +121,8 @@ def test_batches_count_duplicates_within_and_across_batches_once(billing, custom
     first = billing.usage.record_many(events)
     assert (first.accepted, first.duplicates, first.rejected) == (50, 50, ())
     second = billing.usage.record_many(
-        [{"service": "api", "quantity": 2, "id": f"e{i}"} for i in range(40, 60)])
+        [{"service": "api", "quantity": 2, "id": f"e{i}"} for i in range(40, 60)]
+    )
     assert (second.accepted, second.duplicates) == (10, 10)
     assert totals(billing)["api"] == 70
     assert count(billing) == 60
@@ -122,8 +139,10 @@ def test_generated_keys_are_unique_hex_and_ordered_by_time(billing, customer_id)
 
 def test_each_event_of_a_batch_stores_its_own_metadata(billing, customer_id):
     shared = {"endpoint": "/a"}
-    billing.usage.record_many([UsageEvent("api", 1, shared, f"list{i}") for i in range(3)]
-                              + [UsageEvent("api", 1, {"endpoint": "/b"}, "list3")])
+    billing.usage.record_many(
+        [UsageEvent("api", 1, shared, f"list{i}") for i in range(3)]
+        + [UsageEvent("api", 1, {"endpoint": "/b"}, "list3")]
+    )
 
     def reusing_one_dict():
         meta = {}
@@ -133,31 +152,43 @@ def test_each_event_of_a_batch_stores_its_own_metadata(billing, customer_id):
 
     billing.usage.record_many(reusing_one_dict())
     _, rows = billing.queries.run("SELECT idempotency_key, metadata FROM billing_usage_records")
-    assert {key: (meta if isinstance(meta, dict) else json.loads(meta))["endpoint"]
-            for key, meta in rows} == {
-        "list0": "/a", "list1": "/a", "list2": "/a", "list3": "/b",
-        "gen0": "/gen0", "gen1": "/gen1", "gen2": "/gen2"}
+    assert {
+        key: (meta if isinstance(meta, dict) else json.loads(meta))["endpoint"]
+        for key, meta in rows
+    } == {
+        "list0": "/a",
+        "list1": "/a",
+        "list2": "/a",
+        "list3": "/b",
+        "gen0": "/gen0",
+        "gen1": "/gen1",
+        "gen2": "/gen2",
+    }
 
 
 def test_a_bad_event_fails_the_whole_batch_unless_skipped(billing, customer_id):
-    events = [{"service": "api", "quantity": 1}, {"service": "api", "quantity": -3},
-              {"service": "storage", "quantity": "1.5", "metadata": {"disk": "a"}}]
+    events = [
+        {"service": "api", "quantity": 1},
+        {"service": "api", "quantity": -3},
+        {"service": "storage", "quantity": "1.5", "metadata": {"disk": "a"}},
+    ]
     with pytest.raises(InvalidInput, match="^Event 2: Invalid quantity"):
         billing.usage.record_many(events)
     assert count(billing) == 0
     result = billing.usage.record_many(events, skip_invalid=True)
     assert result.accepted == 2
     assert [(r.index, r.reason) for r in result.rejected] == [
-        (1, "Invalid quantity: -3 (must be zero or more)")]
+        (1, "Invalid quantity: -3 (must be zero or more)")
+    ]
 
 
 def test_batches_are_exact_to_six_places_across_days(billing, customer_id, clock):
     start = clock()
-    events = [UsageEvent("compute", "0.000001", at=start - timedelta(hours=i))
-              for i in range(1000)]
+    events = [UsageEvent("compute", "0.000001", at=start - timedelta(hours=i)) for i in range(1000)]
     assert billing.usage.record_many(events).accepted == 1000
-    report = billing.usage.summary(period="custom", start="2025-12-01", end="2026-01-31",
-                                   detailed=True)
+    report = billing.usage.summary(
+        period="custom", start="2025-12-01", end="2026-01-31", detailed=True
+    )
     assert {r.service: r.quantity for r in report.services}["compute"] == Decimal("0.001")
     assert sum(d.events for d in report.daily) == 1000
     assert len(report.daily) == 43  # 13 hours of Jan 15, 41 whole days, 3 hours of Dec 4
@@ -190,40 +221,52 @@ def test_the_buffered_recorder_flushes_by_time(billing, customer_id):
 
 
 event_strategy = st.lists(
-    st.tuples(st.sampled_from(["api", "storage", "compute"]),
-              st.decimals(min_value=0, max_value=10**6, places=6, allow_nan=False),
-              st.integers(min_value=0, max_value=9),  # key: few, so duplicates are common
-              st.integers(min_value=-24 * 40, max_value=24 * 3)),  # hours around now
-    min_size=1, max_size=30)
+    st.tuples(
+        st.sampled_from(["api", "storage", "compute"]),
+        st.decimals(min_value=0, max_value=10**6, places=6, allow_nan=False),
+        st.integers(min_value=0, max_value=9),  # key: few, so duplicates are common
+        st.integers(min_value=-24 * 40, max_value=24 * 3),
+    ),  # hours around now
+    min_size=1,
+    max_size=30,
+)
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(batches=st.lists(st.tuples(st.booleans(), event_strategy), min_size=1, max_size=4))
 def test_rollups_always_equal_the_raw_events(billing, customer_id, batches):
     prefix = uuid.uuid4().hex
     now = billing.context.clock()
     for one_by_one, events in batches:
-        items = [UsageEvent(service, quantity, idempotency_key=f"{prefix}{key}",
-                            at=now + timedelta(hours=hours))
-                 for service, quantity, key, hours in events]
+        items = [
+            UsageEvent(
+                service, quantity, idempotency_key=f"{prefix}{key}", at=now + timedelta(hours=hours)
+            )
+            for service, quantity, key, hours in events
+        ]
         if one_by_one:
             for item in items:
-                billing.usage.record(item.service, item.quantity,
-                                     idempotency_key=item.idempotency_key, at=item.at)
+                billing.usage.record(
+                    item.service, item.quantity, idempotency_key=item.idempotency_key, at=item.at
+                )
         else:
             billing.usage.record_many(items)
     with billing.context.db.read() as conn:
         raw = conn.exec_driver_sql(
             "SELECT customer_id, service_name, recorded_at, quantity_micros"
-            " FROM billing_usage_records").all()
+            " FROM billing_usage_records"
+        ).all()
         rollups = conn.exec_driver_sql(
             "SELECT customer_id, service_name, day, quantity_micros, events"
-            " FROM billing_usage_daily").all()
+            " FROM billing_usage_daily"
+        ).all()
     expected = defaultdict(lambda: [0, 0])
     for customer, service, recorded_at, micros in raw:
-        moment = (datetime.fromisoformat(recorded_at) if isinstance(recorded_at, str)
-                  else recorded_at)
+        moment = (
+            datetime.fromisoformat(recorded_at) if isinstance(recorded_at, str) else recorded_at
+        )
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         expected[(customer, service, moment.date().isoformat())][0] += micros
         expected[(customer, service, moment.date().isoformat())][1] += 1
@@ -248,8 +291,9 @@ def test_a_report_for_an_unknown_customer_is_not_found(billing, customer_id):
 
 
 @pytest.mark.parametrize("quantity", [10**9 + 1, 10**13, "1000000000.5"])
-def test_a_quantity_beyond_one_billion_units_is_refused_on_every_path(billing, customer_id,
-                                                                      quantity):
+def test_a_quantity_beyond_one_billion_units_is_refused_on_every_path(
+    billing, customer_id, quantity
+):
     with pytest.raises(InvalidInput, match="too large"):
         billing.usage.record("api", quantity)
     with pytest.raises(InvalidInput, match="too large"):

@@ -61,13 +61,17 @@ def test_a_group_answers_as_requests_one_after_the_other(billing, customer_id):
     with billing.context.db.read() as conn:
         events = conn.execute(select(func.count()).select_from(usage_records)).scalar_one()
         rolled = conn.execute(select(func.sum(usage_daily.c.quantity_micros))).scalar_one()
-        metadata = conn.execute(select(usage_records.c.metadata).where(
-            usage_records.c.idempotency_key == "key-1")).scalar_one()
+        metadata = conn.execute(
+            select(usage_records.c.metadata).where(usage_records.c.idempotency_key == "key-1")
+        ).scalar_one()
     assert (events, rolled) == (6, 12_500_000)
     assert metadata == {"n": 2}
     _, recorded = billing.quotas.alerts(customer_id=customer_id)
     assert [(a.service, a.threshold) for a in recorded if a.service == "api"] == [
-        ("api", 75), ("api", 90), ("api", 100)]
+        ("api", 75),
+        ("api", 90),
+        ("api", 100),
+    ]
 
 
 def test_a_group_that_cannot_be_written_is_consumed_request_by_request(billing, customer_id):
@@ -75,23 +79,36 @@ def test_a_group_that_cannot_be_written_is_consumed_request_by_request(billing, 
         pytest.skip("SQLite consumes a group one request at a time anyway")
     billing.quotas.set_override("api", 4, mode="hard", customer_id=customer_id)
     with billing.context.db.write() as conn:
-        conn.execute(text("ALTER PROCEDURE billing_quota_consume_many(jsonb, timestamptz, date,"
-                          " boolean, boolean, jsonb) RENAME TO billing_quota_consume_many_off"))
+        conn.execute(
+            text(
+                "ALTER PROCEDURE billing_quota_consume_many(jsonb, timestamptz, date,"
+                " boolean, boolean, jsonb) RENAME TO billing_quota_consume_many_off"
+            )
+        )
     try:
         billing.quotas._reader.close()  # no statement prepared against the old name
         answers = billing.quotas.consume_many(
-            [ConsumeRequest("api", 3, customer_id=customer_id),
-             ConsumeRequest("api", 3, customer_id=customer_id),
-             ConsumeRequest("api", 1, customer_id=customer_id)])
+            [
+                ConsumeRequest("api", 3, customer_id=customer_id),
+                ConsumeRequest("api", 3, customer_id=customer_id),
+                ConsumeRequest("api", 1, customer_id=customer_id),
+            ]
+        )
     finally:
         with billing.context.db.write() as conn:
-            conn.execute(text("ALTER PROCEDURE billing_quota_consume_many_off(jsonb,"
-                              " timestamptz, date, boolean, boolean, jsonb)"
-                              " RENAME TO billing_quota_consume_many"))
+            conn.execute(
+                text(
+                    "ALTER PROCEDURE billing_quota_consume_many_off(jsonb,"
+                    " timestamptz, date, boolean, boolean, jsonb)"
+                    " RENAME TO billing_quota_consume_many"
+                )
+            )
         billing.quotas._reader.close()
-    assert [_shape(a) for a in answers] == [(True, True, False, Decimal(3)),
-                                            (False, False, False, Decimal(3)),
-                                            (True, True, False, Decimal(4))]
+    assert [_shape(a) for a in answers] == [
+        (True, True, False, Decimal(3)),
+        (False, False, False, Decimal(3)),
+        (True, True, False, Decimal(4)),
+    ]
     assert billing.quotas.status("api", customer_id=customer_id).usage == 4
 
 
@@ -111,8 +128,11 @@ def _group_racer(env, customers, barrier, results, worker):  # type: ignore[no-u
             # every process asks for every customer at once, each in its own order, so groups
             # need each other's locks: taken in one global order, they never deadlock
             order = customers[worker:] + customers[:worker]
-            group = [ConsumeRequest("api", 1, {"w": worker}, f"{c}-{round_}-{worker}-{i}", c)
-                     for c in order for i in range(2)]
+            group = [
+                ConsumeRequest("api", 1, {"w": worker}, f"{c}-{round_}-{worker}-{i}", c)
+                for c in order
+                for i in range(2)
+            ]
             barrier.wait()
             admitted += sum(a.admitted for a in billing.quotas.consume_many(group))
     results.put(admitted)

@@ -26,8 +26,12 @@ def _racer(env, customers, barrier, results, worker):
             barrier.wait()
             for attempt in range(ATTEMPTS_PER_ROUND):
                 result = billing.quotas.consume(
-                    "api", 1, {"worker": worker}, customer_id=customer_id,
-                    idempotency_key=f"{customer_id}-w{worker}-{attempt}")
+                    "api",
+                    1,
+                    {"worker": worker},
+                    customer_id=customer_id,
+                    idempotency_key=f"{customer_id}-w{worker}-{attempt}",
+                )
                 admitted += result.admitted
     results.put(admitted)
 
@@ -35,8 +39,9 @@ def _racer(env, customers, barrier, results, worker):
 def test_racing_processes_never_pass_a_hard_limit(billing, customer_id, env):
     customers = []
     for i in range(ROUNDS):
-        made = billing.customers.create(email=f"r{i}@example.com", name=f"R{i}",
-                                        customer_id=f"cus_race{i:04d}")
+        made = billing.customers.create(
+            email=f"r{i}@example.com", name=f"R{i}", customer_id=f"cus_race{i:04d}"
+        )
         billing.subscriptions.start(made.customer_id, "pro")
         billing.quotas.set_override("api", LIMIT, mode="hard", customer_id=made.customer_id)
         customers.append(made.customer_id)

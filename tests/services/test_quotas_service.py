@@ -17,8 +17,12 @@ def _count(billing, table, *where):
 
 def _alerts(billing):
     with billing.context.db.read() as conn:
-        return [(r.service_name, r.threshold) for r in conn.execute(
-            select(quota_alerts).order_by(quota_alerts.c.service_name, quota_alerts.c.threshold))]
+        return [
+            (r.service_name, r.threshold)
+            for r in conn.execute(
+                select(quota_alerts).order_by(quota_alerts.c.service_name, quota_alerts.c.threshold)
+            )
+        ]
 
 
 def test_pro_plan_limits_and_a_missing_row_means_unlimited(billing, customer_id):
@@ -27,8 +31,9 @@ def test_pro_plan_limits_and_a_missing_row_means_unlimited(billing, customer_id)
     assert limits.quotas["api"].limit == Decimal(1000000)
     assert limits.quotas["api"].mode.value == "soft"
     with billing.context.db.write() as conn:
-        conn.exec_driver_sql("DELETE FROM billing_quotas WHERE plan_name = 'pro' "
-                             "AND service_name = 'compute'")
+        conn.exec_driver_sql(
+            "DELETE FROM billing_quotas WHERE plan_name = 'pro' AND service_name = 'compute'"
+        )
     billing.quotas.invalidate()
     line = billing.quotas.status("compute")
     assert line.quota.limit is None and line.band is QuotaBand.UNLIMITED
@@ -36,11 +41,18 @@ def test_pro_plan_limits_and_a_missing_row_means_unlimited(billing, customer_id)
     assert billing.quotas.enforce("compute", 10**9).reason == "unlimited"
 
 
-@pytest.mark.parametrize("used, band, percent", [
-    (0, QuotaBand.OK, 0), (749_999, QuotaBand.OK, 74), (750_000, QuotaBand.WARNING, 75),
-    (899_999, QuotaBand.WARNING, 89), (900_000, QuotaBand.CRITICAL, 90),
-    (1_000_000, QuotaBand.CRITICAL, 100), (1_000_001, QuotaBand.OVER, 100),
-])
+@pytest.mark.parametrize(
+    "used, band, percent",
+    [
+        (0, QuotaBand.OK, 0),
+        (749_999, QuotaBand.OK, 74),
+        (750_000, QuotaBand.WARNING, 75),
+        (899_999, QuotaBand.WARNING, 89),
+        (900_000, QuotaBand.CRITICAL, 90),
+        (1_000_000, QuotaBand.CRITICAL, 100),
+        (1_000_001, QuotaBand.OVER, 100),
+    ],
+)
 def test_status_bands_from_recorded_usage(billing, customer_id, used, band, percent):
     if used:
         billing.usage.record("api", used)
@@ -130,8 +142,7 @@ def test_bad_service_and_missing_subscription(billing, customer_id):
         billing.quotas.status("api", customer_id=other.customer_id)
 
 
-def test_usage_cache_repeats_a_block_but_never_an_admit_under_a_hard_limit(billing,
-                                                                             customer_id):
+def test_usage_cache_repeats_a_block_but_never_an_admit_under_a_hard_limit(billing, customer_id):
     quotas = billing.quotas
     quotas.usage_cache_seconds = 60
     quotas.set_override("api", 5, mode="hard")
@@ -166,8 +177,7 @@ def test_short_lived_threads_share_a_few_hot_path_connections(billing, customer_
     assert len(billing.quotas._reader._idle) <= 8
 
 
-def test_a_plan_change_shows_at_once_and_reaches_the_hot_path_within_the_ttl(billing,
-                                                                              customer_id):
+def test_a_plan_change_shows_at_once_and_reaches_the_hot_path_within_the_ttl(billing, customer_id):
     assert billing.quotas.check("api", 1_000_001) is False  # pro: 1M, cached for the hot path
     with billing.context.db.write() as conn:
         conn.exec_driver_sql("UPDATE billing_subscriptions SET plan_name = 'starter'")

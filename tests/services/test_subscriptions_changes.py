@@ -18,8 +18,9 @@ def utc(*args):
 
 @pytest.fixture
 def starter(billing):
-    customer = billing.customers.create(email="s@example.com", name="Starter Co",
-                                        customer_id="cus_starter")
+    customer = billing.customers.create(
+        email="s@example.com", name="Starter Co", customer_id="cus_starter"
+    )
     billing.subscriptions.start(customer.customer_id, "starter")
     return customer.customer_id
 
@@ -37,7 +38,8 @@ def test_upgrade_invoices_the_prorated_difference_at_once(billing, starter, cloc
     stored = billing.invoices.get(starter, change.invoice.invoice_id)
     assert (stored.kind, stored.status, stored.total) == ("proration", "open", Decimal("47.42"))
     assert [line.description for line in stored.lines] == [
-        "Upgrade starter -> pro, prorated 2026-01-25 to 2026-02-15"]
+        "Upgrade starter -> pro, prorated 2026-01-25 to 2026-02-15"
+    ]
     # the quota limits switch at once: the current plan is pro
     assert billing.plans.current(starter).name == "pro"
 
@@ -106,7 +108,12 @@ def test_pipe_line_of_the_spec(billing, customer_id):
     line = billing.subscriptions.current(customer_id).pipe_line()
     sub_id, plan, status, start, end, cancel_at_end = line.split("|")
     assert (plan, status, start, end, cancel_at_end) == (
-        "pro", "active", "2026-01-15", "2026-02-15", "false")
+        "pro",
+        "active",
+        "2026-01-15",
+        "2026-02-15",
+        "false",
+    )
     assert sub_id.startswith("sub_")
 
 
@@ -120,8 +127,7 @@ def test_a_change_after_the_period_ended_closes_that_period_first(billing, start
     assert [(i.period_start, i.total) for i in closed] == [(utc(2026, 1, 15), Decimal("29.00"))]
 
 
-def test_a_scheduled_cancellation_past_its_date_cannot_be_reactivated(billing, customer_id,
-                                                                      clock):
+def test_a_scheduled_cancellation_past_its_date_cannot_be_reactivated(billing, customer_id, clock):
     billing.subscriptions.cancel(customer_id)
     clock.now = utc(2026, 2, 16)
     with pytest.raises(NotFound, match="^No subscription found to reactivate"):

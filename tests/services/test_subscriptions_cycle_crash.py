@@ -31,12 +31,24 @@ def count(billing, sql):
 def test_a_killed_cycle_resumes_and_never_bills_twice(billing, env, clock):
     start, end = datetime(2026, 1, 15, tzinfo=UTC), datetime(2026, 2, 15, tzinfo=UTC)
     with billing.context.db.write() as conn:
-        conn.execute(insert(customers), [{"customer_id": f"cus_k{i:04d}", "name": f"K{i}"}
-                                         for i in range(N)])
-        conn.execute(insert(subscriptions), [
-            {"subscription_id": f"sub_k{i:04d}", "customer_id": f"cus_k{i:04d}",
-             "plan_name": "starter", "status": "active", "current_period_start": start,
-             "current_period_end": end, "anchor_at": start} for i in range(N)])
+        conn.execute(
+            insert(customers), [{"customer_id": f"cus_k{i:04d}", "name": f"K{i}"} for i in range(N)]
+        )
+        conn.execute(
+            insert(subscriptions),
+            [
+                {
+                    "subscription_id": f"sub_k{i:04d}",
+                    "customer_id": f"cus_k{i:04d}",
+                    "plan_name": "starter",
+                    "status": "active",
+                    "current_period_start": start,
+                    "current_period_end": end,
+                    "anchor_at": start,
+                }
+                for i in range(N)
+            ],
+        )
     child = subprocess.Popen([sys.executable, "-c", CHILD], env=env, start_new_session=True)
     deadline = time.monotonic() + 60
     while count(billing, "SELECT COUNT(*) FROM billing_invoices") == 0:
@@ -46,8 +58,10 @@ def test_a_killed_cycle_resumes_and_never_bills_twice(billing, env, clock):
     child.wait()
     partial = count(billing, "SELECT COUNT(*) FROM billing_invoices")
     assert 0 < partial
-    advanced = count(billing, "SELECT COUNT(*) FROM billing_subscriptions"
-                              " WHERE current_period_start > '2026-01-20'")
+    advanced = count(
+        billing,
+        "SELECT COUNT(*) FROM billing_subscriptions WHERE current_period_start > '2026-01-20'",
+    )
     assert advanced == partial  # invoices and period moves commit together
     clock.now = datetime(2026, 2, 15, 2, tzinfo=UTC)
     billing.cycle.run()
@@ -63,12 +77,24 @@ def test_a_killed_cycle_resumes_and_never_bills_twice(billing, env, clock):
 def test_concurrent_cycles_share_the_work_and_bill_each_period_once(billing, env):
     start, end = datetime(2026, 1, 15, tzinfo=UTC), datetime(2026, 2, 15, tzinfo=UTC)
     with billing.context.db.write() as conn:
-        conn.execute(insert(customers), [{"customer_id": f"cus_c{i:04d}", "name": f"C{i}"}
-                                         for i in range(N)])
-        conn.execute(insert(subscriptions), [
-            {"subscription_id": f"sub_c{i:04d}", "customer_id": f"cus_c{i:04d}",
-             "plan_name": "pro", "status": "active", "current_period_start": start,
-             "current_period_end": end, "anchor_at": start} for i in range(N)])
+        conn.execute(
+            insert(customers), [{"customer_id": f"cus_c{i:04d}", "name": f"C{i}"} for i in range(N)]
+        )
+        conn.execute(
+            insert(subscriptions),
+            [
+                {
+                    "subscription_id": f"sub_c{i:04d}",
+                    "customer_id": f"cus_c{i:04d}",
+                    "plan_name": "pro",
+                    "status": "active",
+                    "current_period_start": start,
+                    "current_period_end": end,
+                    "anchor_at": start,
+                }
+                for i in range(N)
+            ],
+        )
     children = [subprocess.Popen([sys.executable, "-c", CHILD], env=env) for _ in range(3)]
     assert [child.wait(timeout=120) for child in children] == [0, 0, 0]
     assert count(billing, "SELECT COUNT(*) FROM billing_invoices") == N

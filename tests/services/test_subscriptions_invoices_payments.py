@@ -23,8 +23,7 @@ def invoice_id(billing, customer_id, clock):
 def test_paying_needs_a_payment_method_and_happens_once(billing, customer_id, invoice_id):
     with pytest.raises(InvalidInput, match="^No payment method on file"):
         billing.invoices.pay(customer_id, invoice_id)
-    method = billing.payment_methods.add(customer_id, brand="visa", last4="4242",
-                                         expiry="12/2030")
+    method = billing.payment_methods.add(customer_id, brand="visa", last4="4242", expiry="12/2030")
     result = billing.invoices.pay(customer_id, invoice_id)
     assert (result.already_paid, result.invoice.status) == (False, "paid")
     assert result.payment.payment_method_id == method.payment_method_id
@@ -32,11 +31,14 @@ def test_paying_needs_a_payment_method_and_happens_once(billing, customer_id, in
     again = billing.invoices.pay(customer_id, invoice_id)
     assert again.already_paid is True
     assert billing.queries.render("SELECT COUNT(*), SUM(amount) FROM billing_payments") in (
-        "1|99.00", "1|99")
+        "1|99.00",
+        "1|99",
+    )
 
 
-def test_unknown_invoice_and_other_customers_invoices_are_not_found(billing, customer_id,
-                                                                    invoice_id):
+def test_unknown_invoice_and_other_customers_invoices_are_not_found(
+    billing, customer_id, invoice_id
+):
     with pytest.raises(NotFound, match="^Invoice not found: in_nope$"):
         billing.invoices.get(customer_id, "in_nope")
     billing.customers.create(email="o@example.com", name="Other", customer_id="cus_other")
@@ -44,32 +46,36 @@ def test_unknown_invoice_and_other_customers_invoices_are_not_found(billing, cus
         billing.invoices.pay("cus_other", invoice_id)
 
 
-def test_invoice_pdf_holds_customer_period_lines_and_total(billing, customer_id, invoice_id,
-                                                           root):
+def test_invoice_pdf_holds_customer_period_lines_and_total(billing, customer_id, invoice_id, root):
     from pypdf import PdfReader
 
     path = billing.invoices.download(customer_id, invoice_id)
     assert path == root / ".nself" / "billing" / "exports" / f"{invoice_id}.pdf"
     assert path.read_bytes().startswith(b"%PDF-")
     content = PdfReader(str(path)).pages[0].extract_text()
-    for expected in (f"Invoice {invoice_id}", "John Doe", "2026-01-15 to 2026-02-15",
-                     "Pro plan (2026-01-15 to 2026-02-15)", "$99.00", "Total"):
+    for expected in (
+        f"Invoice {invoice_id}",
+        "John Doe",
+        "2026-01-15 to 2026-02-15",
+        "Pro plan (2026-01-15 to 2026-02-15)",
+        "$99.00",
+        "Total",
+    ):
         assert expected in content
     assert not list(path.parent.glob("*.part"))
 
 
 def test_first_method_is_default_and_the_only_default_cannot_go(billing, customer_id):
-    first = billing.payment_methods.add(customer_id, brand="visa", last4="4242",
-                                        expiry="12/2030")
+    first = billing.payment_methods.add(customer_id, brand="visa", last4="4242", expiry="12/2030")
     assert first.is_default
-    with pytest.raises(Conflict, match="^Cannot remove the default payment method: it is the "
-                                       "only one"):
+    with pytest.raises(
+        Conflict, match="^Cannot remove the default payment method: it is the only one"
+    ):
         billing.payment_methods.remove(customer_id, first.payment_method_id)
     second = billing.payment_methods.add(customer_id, reference="tok_visa_abc")
     assert not second.is_default
     billing.payment_methods.set_default(customer_id, second.payment_method_id)
-    methods = {m.payment_method_id: m.is_default
-               for m in billing.payment_methods.list(customer_id)}
+    methods = {m.payment_method_id: m.is_default for m in billing.payment_methods.list(customer_id)}
     assert methods == {first.payment_method_id: False, second.payment_method_id: True}
     billing.payment_methods.remove(customer_id, second.payment_method_id)
     [left] = billing.payment_methods.list(customer_id)
@@ -78,14 +84,17 @@ def test_first_method_is_default_and_the_only_default_cannot_go(billing, custome
         billing.payment_methods.set_default(customer_id, "pm_nope")
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"reference": "4242424242424242"}, "That looks like a card number"),
-    ({"reference": "tok 4242 4242 4242 4242"}, "That looks like a card number"),
-    ({"brand": "visa", "last4": "424242", "expiry": "12/2030"}, "Invalid last4"),
-    ({"brand": "visa", "last4": "4242", "expiry": "12/2020"}, "Card expired: 12/2020"),
-    ({"brand": "bitcoin", "last4": "4242", "expiry": "12/2030"}, "Invalid brand: bitcoin"),
-    ({}, "Give --brand, --last4 and --exp, or --token"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"reference": "4242424242424242"}, "That looks like a card number"),
+        ({"reference": "tok 4242 4242 4242 4242"}, "That looks like a card number"),
+        ({"brand": "visa", "last4": "424242", "expiry": "12/2030"}, "Invalid last4"),
+        ({"brand": "visa", "last4": "4242", "expiry": "12/2020"}, "Card expired: 12/2020"),
+        ({"brand": "bitcoin", "last4": "4242", "expiry": "12/2030"}, "Invalid brand: bitcoin"),
+        ({}, "Give --brand, --last4 and --exp, or --token"),
+    ],
+)
 def test_card_numbers_and_bad_references_are_refused(billing, customer_id, kwargs, message):
     with pytest.raises(InvalidInput, match=f"^{message}"):
         billing.payment_methods.add(customer_id, **kwargs)
@@ -119,8 +128,10 @@ def test_portal_secret_is_generated_once_and_private(billing):
 def test_portal_uses_the_configured_base_url_and_secret(env, clock):
     from nself_billing import Billing
 
-    env = env | {"NSELF_BASE_URL": "https://billing.example.com/",
-                 "BILLING_PORTAL_SECRET": "s3cret"}
+    env = env | {
+        "NSELF_BASE_URL": "https://billing.example.com/",
+        "BILLING_PORTAL_SECRET": "s3cret",
+    }
     with Billing.from_env(env, clock=clock) as billing:
         billing.customers.create(email="p@example.com", name="P", customer_id="cus_p")
         link = billing.portal.link("cus_p")

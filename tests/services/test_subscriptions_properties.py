@@ -23,13 +23,18 @@ actions = st.tuples(
 )
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(steps=st.lists(actions, max_size=14), start_plan=st.sampled_from(sorted(PRICES)))
 def test_no_period_costs_more_than_its_highest_plan_and_none_is_billed_twice(steps, start_plan):
     clock = FrozenClock(datetime(2026, 1, 31, 10, tzinfo=UTC))
-    with tempfile.TemporaryDirectory() as root, \
-            Billing.from_env({"NSELF_ROOT": root}, clock=clock) as billing:
+    with (
+        tempfile.TemporaryDirectory() as root,
+        Billing.from_env({"NSELF_ROOT": root}, clock=clock) as billing,
+    ):
         billing.customers.create(email="p@example.com", name="P", customer_id="cus_p")
         billing.subscriptions.start("cus_p", start_plan)
         for action, plan, days in steps:

@@ -11,8 +11,12 @@ def test_same_idempotency_key_counts_once(billing, customer_id):
     second = billing.usage.record("api", 1, idempotency_key="k1")
     assert (first.recorded, second.recorded) == (True, False)
     with billing.context.db.read() as conn:
-        totals = period_totals(conn, customer_id, billing.context.clock().date(),
-                               billing.context.clock().date().replace(day=28))
+        totals = period_totals(
+            conn,
+            customer_id,
+            billing.context.clock().date(),
+            billing.context.clock().date().replace(day=28),
+        )
     assert totals["api"].quantity == Decimal("1")
     assert totals["api"].events == 1
 
@@ -27,16 +31,20 @@ def test_quantities_are_exact_to_six_places(billing, customer_id):
     assert totals["compute"].quantity == Decimal("1.000000")
 
 
-@pytest.mark.parametrize("service, quantity, metadata, error", [
-    ("nope", 1, None, UnknownService),
-    ("api", -1, None, InvalidInput),
-    ("api", "abc", None, InvalidInput),
-    ("api", "NaN", None, InvalidInput),
-    ("api", 1, "{not json", InvalidInput),
-    ("api", 1, "[1, 2]", InvalidInput),
-])
-def test_bad_input_is_rejected_and_nothing_written(billing, customer_id, service, quantity,
-                                                   metadata, error):
+@pytest.mark.parametrize(
+    "service, quantity, metadata, error",
+    [
+        ("nope", 1, None, UnknownService),
+        ("api", -1, None, InvalidInput),
+        ("api", "abc", None, InvalidInput),
+        ("api", "NaN", None, InvalidInput),
+        ("api", 1, "{not json", InvalidInput),
+        ("api", 1, "[1, 2]", InvalidInput),
+    ],
+)
+def test_bad_input_is_rejected_and_nothing_written(
+    billing, customer_id, service, quantity, metadata, error
+):
     with pytest.raises(error):
         billing.usage.record(service, quantity, metadata)
     assert billing.queries.render("SELECT COUNT(*) FROM billing_usage_records") == "0"

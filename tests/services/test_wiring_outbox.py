@@ -26,20 +26,35 @@ def on_stripe(env: dict[str, str], clock: FrozenClock, customer_id: str) -> Iter
 
 def _rows(billing: Billing) -> list[tuple[object, ...]]:
     with billing.context.db.read() as conn:
-        return [tuple(r) for r in conn.execute(
-            select(usage_outbox.c.usage_record_id, usage_outbox.c.identifier,
-                   usage_outbox.c.customer_id, usage_outbox.c.service_name,
-                   usage_outbox.c.quantity_micros, usage_outbox.c.recorded_at,
-                   usage_outbox.c.status)
-            .order_by(usage_outbox.c.usage_record_id))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(
+                    usage_outbox.c.usage_record_id,
+                    usage_outbox.c.identifier,
+                    usage_outbox.c.customer_id,
+                    usage_outbox.c.service_name,
+                    usage_outbox.c.quantity_micros,
+                    usage_outbox.c.recorded_at,
+                    usage_outbox.c.status,
+                ).order_by(usage_outbox.c.usage_record_id)
+            )
+        ]
 
 
 def _expected(billing: Billing) -> list[tuple[object, ...]]:
     """One pending outbox row per stored usage event, with its id and columns."""
     with billing.context.db.read() as conn:
         return [
-            (r.id, outbox.outbox_identifier(r.customer_id, r.idempotency_key), r.customer_id,
-             r.service_name, r.quantity_micros, r.recorded_at, "pending")
+            (
+                r.id,
+                outbox.outbox_identifier(r.customer_id, r.idempotency_key),
+                r.customer_id,
+                r.service_name,
+                r.quantity_micros,
+                r.recorded_at,
+                "pending",
+            )
             for r in conn.execute(select(usage_records).order_by(usage_records.c.id))
         ]
 
@@ -49,11 +64,11 @@ def _count(billing: Billing, table: object) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
 
 
-def test_single_events_are_queued_once(on_stripe: Billing, customer_id: str,
-                                       clock: FrozenClock) -> None:
+def test_single_events_are_queued_once(
+    on_stripe: Billing, customer_id: str, clock: FrozenClock
+) -> None:
     on_stripe.usage.record("api", 3, idempotency_key="a")
-    on_stripe.usage.record("storage", "1.5", idempotency_key="b",
-                           at=clock() - timedelta(days=2))
+    on_stripe.usage.record("storage", "1.5", idempotency_key="b", at=clock() - timedelta(days=2))
     assert on_stripe.usage.record("api", 3, idempotency_key="a").recorded is False  # replay
     on_stripe.usage.track_api_request("/users")
     rows = _rows(on_stripe)
@@ -63,15 +78,18 @@ def test_single_events_are_queued_once(on_stripe: Billing, customer_id: str,
 
 def test_batches_are_queued_once(on_stripe: Billing, customer_id: str) -> None:
     on_stripe.usage.record("api", 1, idempotency_key="k1")
-    result = on_stripe.usage.record_many([
-        {"service": "api", "quantity": 2, "idempotency_key": "k1"},   # seen before
-        {"service": "api", "quantity": 2, "idempotency_key": "k2"},
-        {"service": "api", "quantity": 2, "idempotency_key": "k2"},   # twice in the batch
-        {"service": "compute", "quantity": "0.25", "idempotency_key": "k3"},
-    ])
+    result = on_stripe.usage.record_many(
+        [
+            {"service": "api", "quantity": 2, "idempotency_key": "k1"},  # seen before
+            {"service": "api", "quantity": 2, "idempotency_key": "k2"},
+            {"service": "api", "quantity": 2, "idempotency_key": "k2"},  # twice in the batch
+            {"service": "compute", "quantity": "0.25", "idempotency_key": "k3"},
+        ]
+    )
     assert result.accepted == 2
-    again = on_stripe.usage.record_many([{"service": "api", "quantity": 5, "idempotency_key": k}
-                                         for k in ("k2", "k3", "k4")])
+    again = on_stripe.usage.record_many(
+        [{"service": "api", "quantity": 5, "idempotency_key": k} for k in ("k2", "k3", "k4")]
+    )
     assert again.accepted == 1
     rows = _rows(on_stripe)
     assert len(rows) == 4
@@ -85,13 +103,19 @@ def test_consumed_quota_usage_is_queued(on_stripe: Billing, customer_id: str) ->
     assert len(_rows(on_stripe)) == 1
 
 
-def test_queued_rows_are_what_the_drain_claims(on_stripe: Billing, customer_id: str,
-                                               clock: FrozenClock) -> None:
+def test_queued_rows_are_what_the_drain_claims(
+    on_stripe: Billing, customer_id: str, clock: FrozenClock
+) -> None:
     on_stripe.usage.record("api", 7, idempotency_key="d1")
     on_stripe.usage.record_many([{"service": "api", "quantity": 1, "idempotency_key": "d2"}])
     with on_stripe.context.db.write() as conn:
-        claimed = outbox.claim(conn, now=clock() + timedelta(minutes=1), limit=10,
-                               lease=timedelta(minutes=5), token="t")
+        claimed = outbox.claim(
+            conn,
+            now=clock() + timedelta(minutes=1),
+            limit=10,
+            lease=timedelta(minutes=5),
+            token="t",
+        )
     assert sorted(r.quantity_micros for r in claimed) == [1_000_000, 7_000_000]
     # and a backfill finds nothing missing
     assert on_stripe.outbox.backfill() == 0

@@ -33,14 +33,21 @@ limit = "unlimited"
 def _operator_rows(billing):  # type: ignore[no-untyped-def]
     # rows as an operator writes them with SQL: spec columns only, a service we do not meter,
     # a fractional limit, and a plan without quotas
-    billing.queries.run("INSERT INTO billing_plans (plan_name, price_monthly, price_yearly,"
-                        " description) VALUES ('legacy', 5, NULL, NULL)")
-    billing.queries.run("INSERT INTO billing_quotas (plan_name, service_name, limit_value)"
-                        " VALUES ('legacy', 'storage', 2.25)")
-    billing.queries.run("INSERT INTO billing_quotas (plan_name, service_name, limit_value)"
-                        " VALUES ('legacy', 'telepathy', 7)")
-    billing.queries.run("INSERT INTO billing_plans (plan_name, price_monthly, tier)"
-                        " VALUES ('bare', 0.1, 9)")
+    billing.queries.run(
+        "INSERT INTO billing_plans (plan_name, price_monthly, price_yearly,"
+        " description) VALUES ('legacy', 5, NULL, NULL)"
+    )
+    billing.queries.run(
+        "INSERT INTO billing_quotas (plan_name, service_name, limit_value)"
+        " VALUES ('legacy', 'storage', 2.25)"
+    )
+    billing.queries.run(
+        "INSERT INTO billing_quotas (plan_name, service_name, limit_value)"
+        " VALUES ('legacy', 'telepathy', 7)"
+    )
+    billing.queries.run(
+        "INSERT INTO billing_plans (plan_name, price_monthly, tier) VALUES ('bare', 0.1, 9)"
+    )
 
 
 def test_it_reads_the_same_plans_as_the_sqlalchemy_path(billing, root):
@@ -65,22 +72,30 @@ def test_it_stands_aside_when_the_database_is_not_ready(billing, env, root, tmp_
     assert quick_plans(settings) == billing.plans.list()
     (root / "plans.toml").write_text(PLANS_TOML)  # not applied to this database yet
     assert quick_plans(Settings.from_env(env)) is None
-    assert quick_plans(Settings.from_env(env | {"BILLING_DATABASE_URL": "postgresql://x/y"})) \
-        is None
+    assert (
+        quick_plans(Settings.from_env(env | {"BILLING_DATABASE_URL": "postgresql://x/y"})) is None
+    )
 
 
 def test_plan_list_on_a_ready_database_does_not_load_sqlalchemy(billing, env):
     _operator_rows(billing)
-    script = ("import sys\n"
-              "from nself_billing.cli.main import main\n"
-              "try:\n"
-              "    main()\n"
-              "finally:\n"
-              "    print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'),"
-              " file=sys.stderr)\n")
-    result = subprocess.run([sys.executable, "-c", script, "tenant", "billing", "plan", "list",
-                             "--format=json"], env=env, capture_output=True, text=True,
-                            cwd=os.fspath(Path(env["NSELF_ROOT"])), check=False)
+    script = (
+        "import sys\n"
+        "from nself_billing.cli.main import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'),"
+        " file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "tenant", "billing", "plan", "list", "--format=json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=os.fspath(Path(env["NSELF_ROOT"])),
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "[]"
     listed = [plan["plan"] for plan in json.loads(result.stdout)]

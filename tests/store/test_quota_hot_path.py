@@ -51,22 +51,34 @@ def test_enforce_and_a_durable_consume_are_one_round_trip_each(pg_only, billing,
     assert billing.quotas.durable_consume is True
     assert _round_trips(billing, lambda: billing.quotas.enforce("api")) == 1
     assert _round_trips(billing, lambda: billing.quotas.consume("api")) == 1
-    assert _round_trips(billing, lambda: billing.quotas.consume(
-        "api", idempotency_key="k-1")) == 1
+    assert _round_trips(billing, lambda: billing.quotas.consume("api", idempotency_key="k-1")) == 1
     assert billing.quotas.status("api").usage == 3
 
 
 def test_a_failed_statement_closes_its_connection_and_the_next_call_opens_another(
-        pg_only, billing, customer_id):
+    pg_only, billing, customer_id
+):
     reader = billing.quotas._reader
     assert billing.quotas.enforce("api").allowed
     (driver,) = reader._idle
     moment = datetime(2026, 1, 15, 12, tzinfo=UTC)
     with pytest.raises(DatabaseError, match="foreign key"):
-        store.pg_consume(reader, customer_id="cus_nobody", service="api", quantity=Decimal(1),
-                         micros=1_000_000, metadata={}, recorded_at=moment, key="k-nobody",
-                         now=moment, first_day=date(2026, 1, 15), end_day=date(2026, 2, 15),
-                         limit_micros=10**9, hard=True, durable=True)
+        store.pg_consume(
+            reader,
+            customer_id="cus_nobody",
+            service="api",
+            quantity=Decimal(1),
+            micros=1_000_000,
+            metadata={},
+            recorded_at=moment,
+            key="k-nobody",
+            now=moment,
+            first_day=date(2026, 1, 15),
+            end_day=date(2026, 2, 15),
+            limit_micros=10**9,
+            hard=True,
+            durable=True,
+        )
     assert driver.conn.closed
     assert not reader._idle
     assert billing.quotas.consume("api").recorded
@@ -93,9 +105,12 @@ def test_a_forked_child_opens_its_own_hot_path_connection(pg_only, billing, cust
 
 def _routine_kind(billing) -> str | None:
     with billing.context.db.read() as conn:
-        return conn.execute(text(
-            "SELECT string_agg(prokind::text, ',') FROM pg_proc"
-            " WHERE proname = 'billing_quota_consume'")).scalar_one()
+        return conn.execute(
+            text(
+                "SELECT string_agg(prokind::text, ',') FROM pg_proc"
+                " WHERE proname = 'billing_quota_consume'"
+            )
+        ).scalar_one()
 
 
 def test_the_consume_procedure_migration_goes_down_and_up_again(pg_only, billing, customer_id):

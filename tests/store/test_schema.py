@@ -16,16 +16,32 @@ def test_the_code_knows_the_newest_migration():
 
 def test_rows_with_only_the_spec_columns_work(billing):
     with billing.context.db.write() as conn:
-        conn.execute(text("INSERT INTO billing_customers (customer_id, email, name) "
-                          "VALUES ('cus_sql', 'sql@example.com', 'Inserted With SQL')"))
-        conn.execute(text(
-            "INSERT INTO billing_subscriptions (subscription_id, customer_id, plan_name, status,"
-            " current_period_start, current_period_end) VALUES ('sub_sql', 'cus_sql', 'pro',"
-            " 'active', '2026-01-01 00:00:00', '2026-02-01 00:00:00')"))
-        conn.execute(text("INSERT INTO billing_plans (plan_name, price_monthly, price_yearly)"
-                          " VALUES ('gold', 199.00, 1990.00)"))
-        conn.execute(text("INSERT INTO billing_invoices (invoice_id, customer_id, total_amount,"
-                          " status) VALUES ('in_sql', 'cus_sql', 99.00, 'paid')"))
+        conn.execute(
+            text(
+                "INSERT INTO billing_customers (customer_id, email, name) "
+                "VALUES ('cus_sql', 'sql@example.com', 'Inserted With SQL')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO billing_subscriptions (subscription_id, customer_id, plan_name,"
+                " status,"
+                " current_period_start, current_period_end) VALUES ('sub_sql', 'cus_sql', 'pro',"
+                " 'active', '2026-01-01 00:00:00', '2026-02-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO billing_plans (plan_name, price_monthly, price_yearly)"
+                " VALUES ('gold', 199.00, 1990.00)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO billing_invoices (invoice_id, customer_id, total_amount,"
+                " status) VALUES ('in_sql', 'cus_sql', 99.00, 'paid')"
+            )
+        )
     customer = billing.customers.get("cus_sql")
     assert customer.created_at is not None and customer.created_at.tzinfo is UTC
     subscription = billing.subscriptions.current("cus_sql")

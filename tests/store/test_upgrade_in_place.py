@@ -53,16 +53,26 @@ def test_first_release_database_is_upgraded_with_its_data(old_database):
         _migrate_to(db, "0001")
         with db.write() as conn:
             seed_default_plans(conn)
-            conn.execute(text(
-                "INSERT INTO billing_customers (customer_id, email, name)"
-                " VALUES ('cus_old', 'old@example.com', 'Old Tenant')"))
-            conn.execute(text(
-                "INSERT INTO billing_subscriptions (subscription_id, customer_id, plan_name,"
-                " status, current_period_start, current_period_end) VALUES ('sub_old', 'cus_old',"
-                " 'starter', 'active', '2026-01-01 00:00:00', '2026-02-01 00:00:00')"))
-            conn.execute(text(
-                "INSERT INTO billing_invoices (invoice_id, customer_id, total_amount, status)"
-                " VALUES ('in_old', 'cus_old', 29.00, 'paid')"))
+            conn.execute(
+                text(
+                    "INSERT INTO billing_customers (customer_id, email, name)"
+                    " VALUES ('cus_old', 'old@example.com', 'Old Tenant')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO billing_subscriptions (subscription_id, customer_id, plan_name,"
+                    " status, current_period_start, current_period_end)"
+                    " VALUES ('sub_old', 'cus_old',"
+                    " 'starter', 'active', '2026-01-01 00:00:00', '2026-02-01 00:00:00')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO billing_invoices (invoice_id, customer_id, total_amount, status)"
+                    " VALUES ('in_old', 'cus_old', 29.00, 'paid')"
+                )
+            )
         with db.read() as conn:
             assert current_revision(conn) == "0001"
     finally:

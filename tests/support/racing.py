@@ -12,15 +12,18 @@ from sqlalchemy import func, select
 from nself_billing.store.tables import usage_daily, usage_records
 
 
-def race(target: Callable[..., None], env: dict[str, str], customers: list[str],
-         processes: int) -> list[int]:
+def race(
+    target: Callable[..., None], env: dict[str, str], customers: list[str], processes: int
+) -> list[int]:
     """Run ``target(env, customers, barrier, results, worker)`` in ``processes`` fresh (spawned)
     processes; each puts its number of admitted calls on ``results``. Returns them."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes)
     results = context.Queue()
-    workers = [context.Process(target=target, args=(env, customers, barrier, results, i))
-               for i in range(processes)]
+    workers = [
+        context.Process(target=target, args=(env, customers, barrier, results, i))
+        for i in range(processes)
+    ]
     for worker in workers:
         worker.start()
     admitted = [results.get(timeout=300) for _ in workers]
@@ -33,10 +36,18 @@ def race(target: Callable[..., None], env: dict[str, str], customers: list[str],
 def recorded_per_customer(billing: Any) -> tuple[dict[str, int], dict[str, int]]:
     """Raw events and rolled-up micro-units, per customer."""
     with billing.context.db.read() as conn:
-        events = dict(conn.execute(
-            select(usage_records.c.customer_id, func.count())
-            .group_by(usage_records.c.customer_id)).all())
-        rolled = dict(conn.execute(
-            select(usage_daily.c.customer_id, func.sum(usage_daily.c.quantity_micros))
-            .group_by(usage_daily.c.customer_id)).all())
+        events = dict(
+            conn.execute(
+                select(usage_records.c.customer_id, func.count()).group_by(
+                    usage_records.c.customer_id
+                )
+            ).all()
+        )
+        rolled = dict(
+            conn.execute(
+                select(usage_daily.c.customer_id, func.sum(usage_daily.c.quantity_micros)).group_by(
+                    usage_daily.c.customer_id
+                )
+            ).all()
+        )
     return events, rolled

@@ -28,8 +28,14 @@ def doctor(state: CliState, output_format: str) -> None:
             echo(f"{mark} {check.name}: {check.detail}")
         echo("All checks passed" if not failed else f"{len(failed)} check(s) failed")
     else:
-        emit_records([{"check": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail}
-                      for c in checks], output_format, columns=("check", "ok", "skipped", "detail"))
+        emit_records(
+            [
+                {"check": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail}
+                for c in checks
+            ],
+            output_format,
+            columns=("check", "ok", "skipped", "detail"),
+        )
     if failed:
         raise click.exceptions.Exit(1)
 

@@ -17,8 +17,13 @@ KEY_COLUMNS = ("key_id", "scope", "name", "created_at", "revoked_at")
 
 
 def key_record(key: ApiKey) -> dict[str, Any]:
-    return {"key_id": key.key_id, "scope": key.scope, "name": key.name,
-            "created_at": key.created_at, "revoked_at": key.revoked_at}
+    return {
+        "key_id": key.key_id,
+        "scope": key.scope,
+        "name": key.name,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
 
 
 def _when(value: Any) -> str:
@@ -31,13 +36,16 @@ def apikey_group() -> None:
 
 
 @apikey_group.command("create")
-@click.option("--customer", "customer_id", metavar="ID",
-              help="Bind the key to this customer (default: the current customer).")
+@click.option(
+    "--customer",
+    "customer_id",
+    metavar="ID",
+    help="Bind the key to this customer (default: the current customer).",
+)
 @click.option("--admin", is_flag=True, help="An admin key: may act on every customer.")
 @click.option("--name", help="A label to recognise the key by.")
 @pass_state
-def apikey_create(state: CliState, customer_id: str | None, admin: bool,
-                  name: str | None) -> None:
+def apikey_create(state: CliState, customer_id: str | None, admin: bool, name: str | None) -> None:
     """Create a key and print it once (only its hash is stored)."""
     billing = state.billing
     if admin and customer_id:
@@ -59,10 +67,15 @@ def apikey_list(state: CliState, output_format: str) -> None:
     records = [key_record(k) for k in keys]
     table = None
     if output_format == "table":
-        rows = [[k.key_id, k.scope, k.name or "-", _when(k.created_at), _when(k.revoked_at)]
-                for k in keys]
-        table = table_text(["Key ID", "Scope", "Name", "Created", "Revoked"], rows,
-                           banner=["API KEYS"]) if rows else "No API keys"
+        rows = [
+            [k.key_id, k.scope, k.name or "-", _when(k.created_at), _when(k.revoked_at)]
+            for k in keys
+        ]
+        table = (
+            table_text(["Key ID", "Scope", "Name", "Created", "Revoked"], rows, banner=["API KEYS"])
+            if rows
+            else "No API keys"
+        )
     emit_records(records, output_format, columns=KEY_COLUMNS, table=table)
 
 

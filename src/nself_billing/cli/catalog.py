@@ -26,8 +26,12 @@ def plan_record(plan: Plan) -> dict[str, Any]:
         "tier": plan.tier,
         "stripe_price_id": plan.stripe_price_id,
         "quotas": {
-            quota.service: {"limit": quota.limit, "unit": quota.unit, "mode": quota.mode.value,
-                            "overage_price": quota.overage_price}
+            quota.service: {
+                "limit": quota.limit,
+                "unit": quota.unit,
+                "mode": quota.mode.value,
+                "overage_price": quota.overage_price,
+            }
             for quota in plan.quotas
         },
     }
@@ -68,8 +72,10 @@ def plan_details(plan: Plan) -> str:
     if plan.is_custom:
         lines.append("Price: Custom")
     else:
-        lines.append(f"Price: {format_price(plan.price_monthly)}/month, "
-                     f"{format_price(plan.price_yearly)}/year")
+        lines.append(
+            f"Price: {format_price(plan.price_monthly)}/month, "
+            f"{format_price(plan.price_yearly)}/year"
+        )
     modes = sorted({quota.mode.value for quota in plan.quotas})
     if modes:
         lines.append(f"Enforcement: {', '.join(modes)}")
@@ -83,9 +89,17 @@ def emit_plan(plan: Plan, output_format: str) -> None:
         emit_records([plan_record(plan)], "json", columns=PLAN_COLUMNS)
     else:
         columns = ("plan", "service", "limit", "unit", "mode", "overage_price")
-        rows = [{"plan": plan.name, "service": s, "limit": plan.quota_for(s).limit,
-                 "unit": unit_of(s), "mode": plan.quota_for(s).mode.value,
-                 "overage_price": plan.quota_for(s).overage_price} for s in SERVICE_NAMES]
+        rows = [
+            {
+                "plan": plan.name,
+                "service": s,
+                "limit": plan.quota_for(s).limit,
+                "unit": unit_of(s),
+                "mode": plan.quota_for(s).mode.value,
+                "overage_price": plan.quota_for(s).overage_price,
+            }
+            for s in SERVICE_NAMES
+        ]
         emit_records(rows, "csv", columns=columns)
 
 
@@ -119,17 +133,23 @@ def plan_compare(state: CliState, output_format: str) -> None:
     """Compare all plans side by side."""
     plans = state.plans()
     if output_format != "table":
-        records = [{"service": s, "unit": unit_of(s),
-                    **{p.name: p.quota_for(s).limit for p in plans}} for s in SERVICE_NAMES]
-        emit_records(records, output_format,
-                     columns=("service", "unit", *[p.name for p in plans]))
+        records = [
+            {"service": s, "unit": unit_of(s), **{p.name: p.quota_for(s).limit for p in plans}}
+            for s in SERVICE_NAMES
+        ]
+        emit_records(records, output_format, columns=("service", "unit", *[p.name for p in plans]))
         return
     rows = [["Price/Month", *[format_price(p.price_monthly) for p in plans]]]
     for service in SERVICE_NAMES:
-        rows.append([f"{service} ({unit_of(service)})",
-                     *[human_limit(service, p.quota_for(service).limit) for p in plans]])
-    rows.append(["Mode", *[", ".join(sorted({q.mode.value for q in p.quotas})) or "-"
-                           for p in plans]])
+        rows.append(
+            [
+                f"{service} ({unit_of(service)})",
+                *[human_limit(service, p.quota_for(service).limit) for p in plans],
+            ]
+        )
+    rows.append(
+        ["Mode", *[", ".join(sorted({q.mode.value for q in p.quotas})) or "-" for p in plans]]
+    )
     echo("Plan Comparison")
     echo(table_text(["Service", *[p.display_name for p in plans]], rows))
 

@@ -55,8 +55,9 @@ def customer_show(state: CliState, output_format: str) -> None:
 @click.option("--name", help="New customer name.")
 @click.option("--phone", help="New phone number.")
 @pass_state
-def customer_update(state: CliState, email: str | None, name: str | None,
-                    phone: str | None) -> None:
+def customer_update(
+    state: CliState, email: str | None, name: str | None, phone: str | None
+) -> None:
     """Update the current customer's email, name or phone."""
     customer = state.billing.customers.update(email=email, name=name, phone=phone)
     echo(f"Customer updated: {customer.customer_id}")
@@ -68,26 +69,47 @@ def customer_update(state: CliState, email: str | None, name: str | None,
 @click.option("--phone", help="Phone number.")
 @click.option("--id", "customer_id", help="Use this customer id instead of a generated one.")
 @click.option("--plan", "plan_name", help="Start a subscription on this plan.")
-@click.option("--interval", type=click.Choice(["month", "year"]), default="month",
-              show_default=True, help="Billing interval of the subscription.")
-@click.option("--trial-days", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Days of free trial before the first charge.")
+@click.option(
+    "--interval",
+    type=click.Choice(["month", "year"]),
+    default="month",
+    show_default=True,
+    help="Billing interval of the subscription.",
+)
+@click.option(
+    "--trial-days",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Days of free trial before the first charge.",
+)
 @pass_state
-def customer_create(state: CliState, email: str, name: str, phone: str | None,
-                    customer_id: str | None, plan_name: str | None, interval: str,
-                    trial_days: int) -> None:
+def customer_create(
+    state: CliState,
+    email: str,
+    name: str,
+    phone: str | None,
+    customer_id: str | None,
+    plan_name: str | None,
+    interval: str,
+    trial_days: int,
+) -> None:
     """Create a customer (not in the original tool; needed to start)."""
     billing = state.billing
     if plan_name:
         billing.plans.get(plan_name)
-    customer = billing.customers.create(email=email, name=name, phone=phone,
-                                        customer_id=customer_id)
+    customer = billing.customers.create(
+        email=email, name=name, phone=phone, customer_id=customer_id
+    )
     echo(f"Customer created: {customer.customer_id}")
     if plan_name:
-        subscription = billing.subscriptions.start(customer.customer_id, plan_name,
-                                                   interval=interval, trial_days=trial_days)
-        echo(f"Subscription started: {subscription.subscription_id} ({subscription.plan_name}, "
-             f"{subscription.status})")
+        subscription = billing.subscriptions.start(
+            customer.customer_id, plan_name, interval=interval, trial_days=trial_days
+        )
+        echo(
+            f"Subscription started: {subscription.subscription_id} ({subscription.plan_name}, "
+            f"{subscription.status})"
+        )
 
 
 @customer_group.command("portal")

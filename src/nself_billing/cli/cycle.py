@@ -18,22 +18,33 @@ def cycle(state: CliState, output_format: str) -> None:
     Safe to run any number of times: a period is never invoiced twice."""
     result = state.billing.cycle.run()
     if output_format == "json":
-        echo(json_text({
-            "closed": result.closed, "invoices": result.invoice_ids, "total": result.total,
-            "downgraded": result.downgraded, "canceled": result.canceled,
-            "adjustments": result.adjustments,
-            "failures": [{"subscription_id": s, "error": e} for s, e in result.failures],
-            "skipped_reason": result.skipped_reason,
-        }))
+        echo(
+            json_text(
+                {
+                    "closed": result.closed,
+                    "invoices": result.invoice_ids,
+                    "total": result.total,
+                    "downgraded": result.downgraded,
+                    "canceled": result.canceled,
+                    "adjustments": result.adjustments,
+                    "failures": [{"subscription_id": s, "error": e} for s, e in result.failures],
+                    "skipped_reason": result.skipped_reason,
+                }
+            )
+        )
     elif result.skipped_reason:
         echo(f"Billing cycle skipped: {result.skipped_reason}")
     elif not result.closed and not result.failures:
         echo("Billing cycle: nothing due")
     else:
-        echo(f"Billing cycle: closed {result.closed} period(s), {len(result.invoice_ids)} "
-             f"invoice(s) totalling {format_money(result.total)}")
-        echo(f"Scheduled changes applied: {result.downgraded} downgrade(s), "
-             f"{result.canceled} cancellation(s)")
+        echo(
+            f"Billing cycle: closed {result.closed} period(s), {len(result.invoice_ids)} "
+            f"invoice(s) totalling {format_money(result.total)}"
+        )
+        echo(
+            f"Scheduled changes applied: {result.downgraded} downgrade(s), "
+            f"{result.canceled} cancellation(s)"
+        )
         if result.adjustments:
             echo(f"Late usage adjustments: {result.adjustments}")
     for subscription_id, message in result.failures:

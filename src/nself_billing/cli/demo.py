@@ -16,12 +16,13 @@ def demo(state: CliState) -> None:
 
     billing = state.billing
     result = run_demo(billing.context)
-    where = ("PostgreSQL" if billing.settings.uses_postgresql
-             else str(billing.settings.sqlite_path))
+    where = "PostgreSQL" if billing.settings.uses_postgresql else str(billing.settings.sqlite_path)
     verb = "created" if result.created else "reused"
     click.echo(f"Demo customer {result.customer_id} ({result.plan_name}) {verb} in {where}")
-    click.echo(f"Recorded {result.recorded.accepted:,} synthetic usage events "
-               f"({result.recorded.duplicates:,} were already recorded)")
+    click.echo(
+        f"Recorded {result.recorded.accepted:,} synthetic usage events "
+        f"({result.recorded.duplicates:,} were already recorded)"
+    )
     report = billing.usage.summary(customer_id=result.customer_id)
     click.echo(render_report(report, "table", detailed=False), nl=False)
     click.echo(f"More: nself tenant billing --customer {result.customer_id} usage --detailed")

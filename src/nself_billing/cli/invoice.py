@@ -13,8 +13,17 @@ from .aliases import AliasedGroup
 from .render import echo, emit_records, format_option
 from .state import CliState, pass_state
 
-INVOICE_COLUMNS = ("invoice_id", "kind", "status", "total_amount", "currency", "period_start",
-                   "period_end", "created_at", "paid_at")
+INVOICE_COLUMNS = (
+    "invoice_id",
+    "kind",
+    "status",
+    "total_amount",
+    "currency",
+    "period_start",
+    "period_end",
+    "created_at",
+    "paid_at",
+)
 
 
 def _day(moment: Any) -> str:
@@ -23,17 +32,30 @@ def _day(moment: Any) -> str:
 
 def invoice_record(invoice: Invoice, *, lines: bool = False) -> dict[str, Any]:
     record: dict[str, Any] = {
-        "invoice_id": invoice.invoice_id, "customer_id": invoice.customer_id,
-        "subscription_id": invoice.subscription_id, "kind": invoice.kind,
-        "status": invoice.status, "total_amount": invoice.total, "currency": invoice.currency,
-        "period_start": invoice.period_start, "period_end": invoice.period_end,
-        "created_at": invoice.created_at, "paid_at": invoice.paid_at,
+        "invoice_id": invoice.invoice_id,
+        "customer_id": invoice.customer_id,
+        "subscription_id": invoice.subscription_id,
+        "kind": invoice.kind,
+        "status": invoice.status,
+        "total_amount": invoice.total,
+        "currency": invoice.currency,
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "created_at": invoice.created_at,
+        "paid_at": invoice.paid_at,
     }
     if lines:
         record["lines"] = [
-            {"kind": line.kind.value, "service": line.service, "description": line.description,
-             "quantity": line.quantity, "unit_price": line.unit_price, "amount": line.amount}
-            for line in invoice.lines]
+            {
+                "kind": line.kind.value,
+                "service": line.service,
+                "description": line.description,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "amount": line.amount,
+            }
+            for line in invoice.lines
+        ]
     return record
 
 
@@ -49,8 +71,10 @@ def invoice_text(invoice: Invoice) -> str:
     width = max([len(line.description) for line in invoice.lines] + [20])
     for number, line in enumerate(invoice.lines, start=1):
         quantity = "" if line.quantity == 1 else f"  x{plain_number(line.quantity)}"
-        out.append(f"  {number}. {line.description:<{width}}  "
-                   f"{format_money(line.amount, invoice.currency):>12}{quantity}")
+        out.append(
+            f"  {number}. {line.description:<{width}}  "
+            f"{format_money(line.amount, invoice.currency):>12}{quantity}"
+        )
     if not invoice.lines:
         out.append("  (none)")
     out.append(f"Total: {format_money(invoice.total, invoice.currency)}")
@@ -73,15 +97,16 @@ def invoice_list(state: CliState, limit: int | None, output_format: str) -> None
     billing = state.billing
     invoices = billing.invoices.list(billing.customer_id, limit=limit)
     if output_format != "table":
-        emit_records([invoice_record(i) for i in invoices], output_format,
-                     columns=INVOICE_COLUMNS)
+        emit_records([invoice_record(i) for i in invoices], output_format, columns=INVOICE_COLUMNS)
         return
     echo("Recent Invoices")
     if not invoices:
         echo("No invoices yet")
     for invoice in invoices:
-        echo(f"{invoice.invoice_id} {_day(invoice.created_at)} "
-             f"{format_money(invoice.total, invoice.currency)} {invoice.status}")
+        echo(
+            f"{invoice.invoice_id} {_day(invoice.created_at)} "
+            f"{format_money(invoice.total, invoice.currency)} {invoice.status}"
+        )
 
 
 @invoice_group.command("show")
@@ -122,8 +147,11 @@ def invoice_pay(state: CliState, invoice_id: str) -> None:
     if result.already_paid:
         echo(f"Invoice already paid: {invoice_id} ({amount})")
         return
-    via = f" with {result.payment.payment_method_id}" if result.payment and \
-        result.payment.payment_method_id else ""
+    via = (
+        f" with {result.payment.payment_method_id}"
+        if result.payment and result.payment.payment_method_id
+        else ""
+    )
     echo(f"Invoice paid: {invoice_id} {amount}{via}")
     if result.payment is not None:
         echo(f"Payment: {result.payment.payment_id}")

@@ -58,8 +58,13 @@ class RootGroup(click.Group):
             if _debug_wanted(ctx):
                 traceback.print_exc()
             raise click.ClickException(error.message) from None
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
-                KeyboardInterrupt, SystemExit):
+        except (
+            click.exceptions.ClickException,
+            click.exceptions.Exit,
+            click.exceptions.Abort,
+            KeyboardInterrupt,
+            SystemExit,
+        ):
             raise
         except BrokenPipeError:
             sys.stderr.close()
@@ -70,7 +75,8 @@ class RootGroup(click.Group):
             detail = str(error).strip().splitlines()
             text = f"{type(error).__name__}: {detail[0]}" if detail else type(error).__name__
             raise click.ClickException(
-                f"Internal error: {text} (run with --debug for details)") from None
+                f"Internal error: {text} (run with --debug for details)"
+            ) from None
 
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,8 +91,12 @@ def tenant() -> None:
 
 
 @click.group(cls=AliasedGroup)
-@click.option("--customer", "customer_id", metavar="ID",
-              help="Act on this customer (default: NSELF_CUSTOMER_ID, or the only customer).")
+@click.option(
+    "--customer",
+    "customer_id",
+    metavar="ID",
+    help="Act on this customer (default: NSELF_CUSTOMER_ID, or the only customer).",
+)
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
 @click.pass_context
 def billing(ctx: click.Context, customer_id: str | None, debug: bool) -> None:

@@ -11,8 +11,17 @@ from .aliases import AliasedGroup
 from .render import echo, emit_records, format_option
 from .state import CliState, pass_state
 
-METHOD_COLUMNS = ("payment_method_id", "type", "brand", "last4", "exp_month", "exp_year",
-                  "is_default", "reference", "created_at")
+METHOD_COLUMNS = (
+    "payment_method_id",
+    "type",
+    "brand",
+    "last4",
+    "exp_month",
+    "exp_year",
+    "is_default",
+    "reference",
+    "created_at",
+)
 PORTAL_HINT = "nself tenant billing customer portal"
 
 
@@ -39,8 +48,10 @@ def payment_list(state: CliState, output_format: str) -> None:
     if not methods:
         echo("No payment methods on file")
     for method in methods:
-        echo(f"{method.payment_method_id}  {method.label}"
-             + ("  (default)" if method.is_default else ""))
+        echo(
+            f"{method.payment_method_id}  {method.label}"
+            + ("  (default)" if method.is_default else "")
+        )
     echo(f"Use customer portal for full management: {PORTAL_HINT}")
 
 
@@ -51,32 +62,51 @@ def payment_list(state: CliState, output_format: str) -> None:
 @click.option("--token", "reference", help="A provider token or vault reference instead.")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default method.")
 @pass_state
-def payment_add(state: CliState, brand: str | None, last4: str | None, expiry: str | None,
-                reference: str | None, make_default: bool) -> None:
+def payment_add(
+    state: CliState,
+    brand: str | None,
+    last4: str | None,
+    expiry: str | None,
+    reference: str | None,
+    make_default: bool,
+) -> None:
     """Add a payment method reference (without options: how to add one securely)."""
     if not any((brand, last4, expiry, reference)):
         billing = state.billing
         if billing.stripe.enabled:
             url = billing.payment_methods.add_url(billing.customer_id)
             echo("Add Payment Method")
-            echo("Open this link to add a payment method securely (card details are entered "
-                 "on Stripe's page, never here):")
+            echo(
+                "Open this link to add a payment method securely (card details are entered "
+                "on Stripe's page, never here):"
+            )
             echo(url or "")
             return
         echo("Add Payment Method")
         echo("Please use the customer portal to add payment methods securely:")
         echo(PORTAL_HINT)
-        echo("Or record a reference: payment add --brand visa --last4 4242 --exp 12/2030 "
-             "(or --token <reference>)")
-        echo("Note: card numbers are never stored; adding payment methods requires PCI "
-             "compliance, which the payment provider's portal provides.")
+        echo(
+            "Or record a reference: payment add --brand visa --last4 4242 --exp 12/2030 "
+            "(or --token <reference>)"
+        )
+        echo(
+            "Note: card numbers are never stored; adding payment methods requires PCI "
+            "compliance, which the payment provider's portal provides."
+        )
         return
     billing = state.billing
-    method = billing.payment_methods.add(billing.customer_id, brand=brand, last4=last4,
-                                         expiry=expiry, reference=reference,
-                                         make_default=make_default)
-    echo(f"Payment method added: {method.payment_method_id} ({method.label}"
-         + (", default)" if method.is_default else ")"))
+    method = billing.payment_methods.add(
+        billing.customer_id,
+        brand=brand,
+        last4=last4,
+        expiry=expiry,
+        reference=reference,
+        make_default=make_default,
+    )
+    echo(
+        f"Payment method added: {method.payment_method_id} ({method.label}"
+        + (", default)" if method.is_default else ")")
+    )
 
 
 @payment_group.command("remove")

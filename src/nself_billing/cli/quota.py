@@ -69,15 +69,27 @@ def quotas_table(plan_name: str, lines: Sequence[QuotaLine], *, with_usage: bool
     banner = ("QUOTA LIMITS", f"Plan: {plan_name}")
     if with_usage:
         columns = ["Service", "Limit", "Current Usage", "Available", "Status"]
-        rows = [[line.service, _limit_cell(line),
-                 human_quantity(line.service, line.usage or Decimal(0)),
-                 human_limit(line.service, line.available), status_text(line)]
-                for line in lines]
+        rows = [
+            [
+                line.service,
+                _limit_cell(line),
+                human_quantity(line.service, line.usage or Decimal(0)),
+                human_limit(line.service, line.available),
+                status_text(line),
+            ]
+            for line in lines
+        ]
     else:
         columns = ["Service", "Limit", "Type", "Mode"]
-        rows = [[line.service, _limit_cell(line), line.quota.unit,
-                 line.quota.mode.value if line.quota.limit is not None else "-"]
-                for line in lines]
+        rows = [
+            [
+                line.service,
+                _limit_cell(line),
+                line.quota.unit,
+                line.quota.mode.value if line.quota.limit is not None else "-",
+            ]
+            for line in lines
+        ]
     text = table_text(columns, rows, banner=banner)
     notes = []
     if any(line.quota.source == "override" for line in lines):
@@ -87,8 +99,9 @@ def quotas_table(plan_name: str, lines: Sequence[QuotaLine], *, with_usage: bool
     return "\n".join([text, *notes]) if notes else text
 
 
-def render_quotas(plan_name: str, lines: Sequence[QuotaLine], *, with_usage: bool,
-                  output_format: str) -> str:
+def render_quotas(
+    plan_name: str, lines: Sequence[QuotaLine], *, with_usage: bool, output_format: str
+) -> str:
     records = [quota_record(line, with_usage=with_usage) for line in lines]
     if output_format == "json":
         return json_text(records)
@@ -98,8 +111,14 @@ def render_quotas(plan_name: str, lines: Sequence[QuotaLine], *, with_usage: boo
     return quotas_table(plan_name, lines, with_usage=with_usage)
 
 
-def render_alerts(plan_name: str, hot: Sequence[QuotaLine], records: Sequence[AlertRecord], *,
-                  output_format: str, services: Sequence[str] | None = None) -> str:
+def render_alerts(
+    plan_name: str,
+    hot: Sequence[QuotaLine],
+    records: Sequence[AlertRecord],
+    *,
+    output_format: str,
+    services: Sequence[str] | None = None,
+) -> str:
     by_service: dict[str, list[AlertRecord]] = {}
     for record in records:
         by_service.setdefault(record.service, []).append(record)
@@ -108,31 +127,49 @@ def render_alerts(plan_name: str, hot: Sequence[QuotaLine], records: Sequence[Al
         data = []
         for line in lines:
             item = quota_record(line, with_usage=True)
-            item["alerts"] = [{"threshold": r.threshold, "usage": _exact(r.usage),
-                               "limit": _exact(r.limit),
-                               "recorded_at": r.created_at}
-                              for r in by_service.get(line.service, [])]
+            item["alerts"] = [
+                {
+                    "threshold": r.threshold,
+                    "usage": _exact(r.usage),
+                    "limit": _exact(r.limit),
+                    "recorded_at": r.created_at,
+                }
+                for r in by_service.get(line.service, [])
+            ]
             data.append(item)
         if output_format == "json":
             return json_text(data)
         columns = (*USAGE_COLUMNS, "alerts")
-        rows = [[*(d.get(c) for c in USAGE_COLUMNS),
-                 " ".join(f"{a['threshold']}%" for a in d["alerts"])] for d in data]
+        rows = [
+            [
+                *(d.get(c) for c in USAGE_COLUMNS),
+                " ".join(f"{a['threshold']}%" for a in d["alerts"]),
+            ]
+            for d in data
+        ]
         return csv_text(columns, rows).rstrip("\r\n")
     if not lines:
         return "No quota alerts: every service is below 75% of its quota."
     table_rows: list[list[str]] = [
-        [line.service, _limit_cell(line), human_quantity(line.service, line.usage or Decimal(0)),
-         status_text(line),
-         ", ".join(f"{r.threshold}%" for r in by_service.get(line.service, [])) or "-"]
-        for line in lines]
-    return table_text(["Service", "Limit", "Current Usage", "Status", "Alerts Recorded"],
-                      table_rows,
-                      banner=("QUOTA ALERTS", f"Plan: {plan_name}"))
+        [
+            line.service,
+            _limit_cell(line),
+            human_quantity(line.service, line.usage or Decimal(0)),
+            status_text(line),
+            ", ".join(f"{r.threshold}%" for r in by_service.get(line.service, [])) or "-",
+        ]
+        for line in lines
+    ]
+    return table_text(
+        ["Service", "Limit", "Current Usage", "Status", "Alerts Recorded"],
+        table_rows,
+        banner=("QUOTA ALERTS", f"Plan: {plan_name}"),
+    )
 
 
-def show_quotas(state: CliState, *, service: str | None, with_usage: bool, alerts: bool,
-                output_format: str) -> str:
+def show_quotas(
+    state: CliState, *, service: str | None, with_usage: bool, alerts: bool, output_format: str
+) -> str:
     quotas = state.billing.quotas
     services = [service] if service else None
     limits = quotas.limits(fresh=True)
@@ -140,41 +177,63 @@ def show_quotas(state: CliState, *, service: str | None, with_usage: bool, alert
         if service:
             quotas.status(service)  # an unknown service is an error, not an empty list
         hot, records = quotas.alerts()
-        return render_alerts(limits.plan_name, hot, records, output_format=output_format,
-                             services=services)
+        return render_alerts(
+            limits.plan_name, hot, records, output_format=output_format, services=services
+        )
     lines = quotas.statuses(services=services, with_usage=with_usage)
-    return render_quotas(limits.plan_name, lines, with_usage=with_usage,
-                         output_format=output_format)
+    return render_quotas(
+        limits.plan_name, lines, with_usage=with_usage, output_format=output_format
+    )
 
 
 @click.group("quota", invoke_without_command=True)
 @click.option("--service", metavar="NAME", help="Show one service only.")
-@click.option("--usage", "with_usage", is_flag=True,
-              help="Include current usage, what is available, and the status band.")
+@click.option(
+    "--usage",
+    "with_usage",
+    is_flag=True,
+    help="Include current usage, what is available, and the status band.",
+)
 @click.option("--alerts", is_flag=True, help="Show only services at 75% of their quota or more.")
-@click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]),
-              default="table", show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @click.pass_context
-def quota_group(ctx: click.Context, service: str | None, with_usage: bool, alerts: bool,
-                output_format: str) -> None:
+def quota_group(
+    ctx: click.Context, service: str | None, with_usage: bool, alerts: bool, output_format: str
+) -> None:
     """Display quota limits and usage for all services."""
     if ctx.invoked_subcommand is not None:
         return
     state = ctx.find_object(CliState)
     assert state is not None
-    click.echo(show_quotas(state, service=service, with_usage=with_usage, alerts=alerts,
-                           output_format=output_format))
+    click.echo(
+        show_quotas(
+            state,
+            service=service,
+            with_usage=with_usage,
+            alerts=alerts,
+            output_format=output_format,
+        )
+    )
 
 
 @quota_group.command("override")
 @click.argument("service")
 @click.argument("limit", required=False)
-@click.option("--mode", type=click.Choice(["soft", "hard"]),
-              help="Enforcement mode (default: the plan's).")
+@click.option(
+    "--mode", type=click.Choice(["soft", "hard"]), help="Enforcement mode (default: the plan's)."
+)
 @click.option("--clear", is_flag=True, help="Remove the override: back to the plan's quota.")
 @pass_state
-def quota_override(state: CliState, service: str, limit: str | None, mode: str | None,
-                   clear: bool) -> None:
+def quota_override(
+    state: CliState, service: str, limit: str | None, mode: str | None, clear: bool
+) -> None:
     """Set one customer's quota for a service (a number or 'unlimited'), or --clear it."""
     quotas = state.billing.quotas
     if clear:
@@ -183,14 +242,20 @@ def quota_override(state: CliState, service: str, limit: str | None, mode: str |
         cleared = quotas.clear_override(service)
         quota = quotas.limits().quotas[service]
         plan_limit = human_limit(service, quota.limit)
-        click.echo(f"Override cleared: {service} is back to the plan's quota ({plan_limit})"
-                   if cleared else f"No override for {service} (plan's quota: {plan_limit})")
+        click.echo(
+            f"Override cleared: {service} is back to the plan's quota ({plan_limit})"
+            if cleared
+            else f"No override for {service} (plan's quota: {plan_limit})"
+        )
         return
     if limit is None:
         raise click.UsageError("Missing argument 'LIMIT' (a number or 'unlimited')")
     quota = quotas.set_override(service, limit, mode=mode)
-    value = "unlimited" if quota.limit is None else (
-        f"{human_limit(service, quota.limit)} {quota.unit} ({quota.mode.value})")
+    value = (
+        "unlimited"
+        if quota.limit is None
+        else (f"{human_limit(service, quota.limit)} {quota.unit} ({quota.mode.value})")
+    )
     click.echo(f"Override set: {service} = {value} for {state.billing.customer_id}")
 
 

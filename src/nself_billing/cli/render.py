@@ -26,15 +26,27 @@ SPEC_BOX_CONTINUED_LINES = "╠══╣" + SPEC_BOX_LINES[4:]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def format_option(default: str = "table",
-                  choices: Sequence[str] = OUTPUT_FORMATS) -> Callable[[F], F]:
-    return click.option("--format", "output_format", type=click.Choice(list(choices)),
-                        default=default, show_default=True, help="Output format.")
+def format_option(
+    default: str = "table", choices: Sequence[str] = OUTPUT_FORMATS
+) -> Callable[[F], F]:
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(list(choices)),
+        default=default,
+        show_default=True,
+        help="Output format.",
+    )
 
 
-def table_text(columns: Sequence[str], rows: Iterable[Sequence[str]], *,
-               banner: Sequence[str] = (), justify: Sequence[str] | None = None,
-               footer: Sequence[str] | None = None) -> str:
+def table_text(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    banner: Sequence[str] = (),
+    justify: Sequence[str] | None = None,
+    footer: Sequence[str] | None = None,
+) -> str:
     """A spec-style table as text. ``banner`` lines are framed above the column header, the
     first one centred (e.g. "USAGE SUMMARY", "Period: ...")."""
     # rich costs ~30 ms to import: only commands that draw a table pay for it
@@ -43,17 +55,34 @@ def table_text(columns: Sequence[str], rows: Iterable[Sequence[str]], *,
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(box=box.Box(SPEC_BOX_CONTINUED_LINES if banner else SPEC_BOX_LINES),
-                  show_edge=True,
-                  pad_edge=True, show_footer=footer is not None, header_style=None,
-                  footer_style=None, highlight=False)
+    table = Table(
+        box=box.Box(SPEC_BOX_CONTINUED_LINES if banner else SPEC_BOX_LINES),
+        show_edge=True,
+        pad_edge=True,
+        show_footer=footer is not None,
+        header_style=None,
+        footer_style=None,
+        highlight=False,
+    )
     for i, column in enumerate(columns):
-        table.add_column(column, justify=(justify[i] if justify else "left"),  # type: ignore[arg-type]
-                         footer=footer[i] if footer else "", no_wrap=True)
+        table.add_column(
+            column,
+            justify=(justify[i] if justify else "left"),  # type: ignore[arg-type]
+            footer=footer[i] if footer else "",
+            no_wrap=True,
+        )
     for row in rows:
         table.add_row(*row)
-    console = Console(file=io.StringIO(), width=400, color_system=None, highlight=False,
-                      emoji=False, markup=False, legacy_windows=False, soft_wrap=False)
+    console = Console(
+        file=io.StringIO(),
+        width=400,
+        color_system=None,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        legacy_windows=False,
+        soft_wrap=False,
+    )
     console.print(table)
     body = [line.rstrip() for line in console.file.getvalue().splitlines()]  # type: ignore[attr-defined]
     if not banner:
@@ -104,8 +133,13 @@ def echo(text: str) -> None:
     click.echo(text)
 
 
-def emit_records(records: Sequence[dict[str, Any]], output_format: str, *,
-                 columns: Sequence[str], table: str | None = None) -> None:
+def emit_records(
+    records: Sequence[dict[str, Any]],
+    output_format: str,
+    *,
+    columns: Sequence[str],
+    table: str | None = None,
+) -> None:
     """Print records as JSON (a list), CSV (the given columns) or the prepared table text."""
     if output_format == "json":
         echo(json_text(list(records)))

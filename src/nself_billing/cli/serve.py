@@ -24,9 +24,13 @@ def outbox_worker(billing: Billing, *, idle_seconds: float = 5.0) -> Iterator[bo
         yield False
         return
     stop = threading.Event()
-    thread = threading.Thread(target=billing.outbox.run_worker, args=(stop,),
-                              kwargs={"idle_seconds": idle_seconds},
-                              name="nself-usage-outbox", daemon=True)
+    thread = threading.Thread(
+        target=billing.outbox.run_worker,
+        args=(stop,),
+        kwargs={"idle_seconds": idle_seconds},
+        name="nself-usage-outbox",
+        daemon=True,
+    )
     thread.start()
     try:
         yield True
@@ -37,12 +41,27 @@ def outbox_worker(billing: Billing, *, idle_seconds: float = 5.0) -> Iterator[bo
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8400, show_default=True,
-              help="TCP port (0 picks a free one).")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Worker processes (each with its own database pool).")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-              default="warning", show_default=True, help="uvicorn's access and error log level.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8400,
+    show_default=True,
+    help="TCP port (0 picks a free one).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes (each with its own database pool).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="warning",
+    show_default=True,
+    help="uvicorn's access and error log level.",
+)
 @pass_state
 def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -> None:
     """Run the HTTP service (Stripe webhooks, usage API, quota API, portal)."""
@@ -57,14 +76,29 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
         if workers == 1:
             from ..http.app import create_app
 
-            uvicorn.run(create_app(billing), host=host, port=port, log_level=log_level,
-                        loop="auto", http="auto", access_log=False, server_header=False)
+            uvicorn.run(
+                create_app(billing),
+                host=host,
+                port=port,
+                log_level=log_level,
+                loop="auto",
+                http="auto",
+                access_log=False,
+                server_header=False,
+            )
             return
         if not draining:
             state.close()  # the workers open their own pools; the drainer keeps this one
-        uvicorn.run("nself_billing.http.app:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level, access_log=False,
-                    server_header=False)
+        uvicorn.run(
+            "nself_billing.http.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+            server_header=False,
+        )
 
 
 COMMANDS = [serve]

@@ -13,8 +13,17 @@ from .catalog import show_plans
 from .render import echo, emit_records, format_option
 from .state import CliState, pass_state
 
-SUBSCRIPTION_COLUMNS = ("subscription_id", "customer_id", "plan_name", "status", "period_start",
-                        "period_end", "cancel_at_period_end", "scheduled_plan_name", "trial_end")
+SUBSCRIPTION_COLUMNS = (
+    "subscription_id",
+    "customer_id",
+    "plan_name",
+    "status",
+    "period_start",
+    "period_end",
+    "cancel_at_period_end",
+    "scheduled_plan_name",
+    "trial_end",
+)
 
 
 def subscription_record(subscription: Subscription) -> dict[str, Any]:
@@ -43,11 +52,14 @@ def subscription_text(subscription: Subscription) -> str:
     if subscription.trial_end:
         lines.append(f"Trial Ends: {subscription.trial_end:%Y-%m-%d}")
     if subscription.scheduled_plan_name:
-        lines.append(f"Scheduled Change: {subscription.scheduled_plan_name} "
-                     f"on {period.end:%Y-%m-%d}")
+        lines.append(
+            f"Scheduled Change: {subscription.scheduled_plan_name} on {period.end:%Y-%m-%d}"
+        )
     if subscription.cancel_at_period_end:
-        lines.append(f"Cancels At: {period.end:%Y-%m-%d} (reactivate with "
-                     "'nself tenant billing subscription reactivate')")
+        lines.append(
+            f"Cancels At: {period.end:%Y-%m-%d} (reactivate with "
+            "'nself tenant billing subscription reactivate')"
+        )
     return "\n".join(lines)
 
 
@@ -66,8 +78,9 @@ def subscription_show(state: CliState, output_format: str) -> None:
     if output_format == "table":
         echo(subscription_text(subscription))
     else:
-        emit_records([subscription_record(subscription)], output_format,
-                     columns=SUBSCRIPTION_COLUMNS)
+        emit_records(
+            [subscription_record(subscription)], output_format, columns=SUBSCRIPTION_COLUMNS
+        )
 
 
 @subscription_group.command("plans")
@@ -85,14 +98,20 @@ def subscription_upgrade(state: CliState, plan_name: str) -> None:
     """Upgrade to a higher plan now (prorated charge invoiced at once)."""
     billing = state.billing
     change = billing.subscriptions.upgrade(billing.customer_id, plan_name)
-    echo(f"Subscription upgraded: {change.previous_plan} -> {change.subscription.plan_name} "
-         "(effective immediately)")
+    echo(
+        f"Subscription upgraded: {change.previous_plan} -> {change.subscription.plan_name} "
+        "(effective immediately)"
+    )
     if change.invoice is not None:
-        echo(f"Prorated charge: {format_money(change.invoice.total)} "
-             f"(invoice {change.invoice.invoice_id}, {change.invoice.status})")
+        echo(
+            f"Prorated charge: {format_money(change.invoice.total)} "
+            f"(invoice {change.invoice.invoice_id}, {change.invoice.status})"
+        )
     elif change.provider is not None:
-        echo(f"Prorated charge: invoiced and charged now by {change.provider.capitalize()} "
-             "(see: nself tenant billing invoice list)")
+        echo(
+            f"Prorated charge: invoiced and charged now by {change.provider.capitalize()} "
+            "(see: nself tenant billing invoice list)"
+        )
     else:
         echo("Prorated charge: none")
     echo(f"Quota limits: {change.subscription.plan_name} plan, from now")
@@ -106,14 +125,19 @@ def subscription_downgrade(state: CliState, plan_name: str) -> None:
     billing = state.billing
     change = billing.subscriptions.downgrade(billing.customer_id, plan_name)
     subscription = change.subscription
-    echo(f"Downgrade scheduled: {change.previous_plan} -> {subscription.scheduled_plan_name} "
-         f"on {subscription.period.end:%Y-%m-%d}")
+    echo(
+        f"Downgrade scheduled: {change.previous_plan} -> {subscription.scheduled_plan_name} "
+        f"on {subscription.period.end:%Y-%m-%d}"
+    )
     echo(f"The {change.previous_plan} plan stays active until then; no charge now.")
 
 
 @subscription_group.command("cancel")
-@click.option("--immediate", is_flag=True,
-              help="Cancel now (final, not reactivatable) instead of at period end.")
+@click.option(
+    "--immediate",
+    is_flag=True,
+    help="Cancel now (final, not reactivatable) instead of at period end.",
+)
 @pass_state
 def subscription_cancel(state: CliState, immediate: bool) -> None:
     """Cancel the subscription at period end (default) or immediately."""
@@ -123,16 +147,22 @@ def subscription_cancel(state: CliState, immediate: bool) -> None:
     if immediate:
         echo(f"Subscription canceled immediately: {subscription.subscription_id}")
         if change.invoice is not None:
-            echo(f"Final invoice: {change.invoice.invoice_id} "
-                 f"{format_money(change.invoice.total)} ({change.invoice.status})")
+            echo(
+                f"Final invoice: {change.invoice.invoice_id} "
+                f"{format_money(change.invoice.total)} ({change.invoice.status})"
+            )
         elif change.provider is not None:
-            echo(f"Final invoice: by {change.provider.capitalize()}, if any "
-                 "(see: nself tenant billing invoice list)")
+            echo(
+                f"Final invoice: by {change.provider.capitalize()}, if any "
+                "(see: nself tenant billing invoice list)"
+            )
         echo("Access revoked; no refunds are issued. This cannot be reactivated.")
         return
     echo(f"Subscription will cancel at period end: {subscription.period.end:%Y-%m-%d}")
-    echo("Access continues until then; reactivate with "
-         "'nself tenant billing subscription reactivate'.")
+    echo(
+        "Access continues until then; reactivate with "
+        "'nself tenant billing subscription reactivate'."
+    )
 
 
 @subscription_group.command("reactivate")
@@ -141,8 +171,10 @@ def subscription_reactivate(state: CliState) -> None:
     """Undo a cancellation scheduled for the period end."""
     billing = state.billing
     change = billing.subscriptions.reactivate(billing.customer_id)
-    echo(f"Subscription reactivated: {change.subscription.subscription_id} "
-         f"(continues on {change.subscription.plan_name})")
+    echo(
+        f"Subscription reactivated: {change.subscription.subscription_id} "
+        f"(continues on {change.subscription.plan_name})"
+    )
 
 
 COMMANDS = [subscription_group]

@@ -16,25 +16,43 @@ from .usage_view import render_report
 
 
 @click.group("usage", invoke_without_command=True)
-@click.option("--service", metavar="NAME",
-              help=f"Only this service ({', '.join(SERVICE_NAMES)}).")
-@click.option("--period", type=click.Choice(REPORT_PERIODS), default="current", show_default=True,
-              help="The current billing period, the one before, or --start..--end.")
+@click.option("--service", metavar="NAME", help=f"Only this service ({', '.join(SERVICE_NAMES)}).")
+@click.option(
+    "--period",
+    type=click.Choice(REPORT_PERIODS),
+    default="current",
+    show_default=True,
+    help="The current billing period, the one before, or --start..--end.",
+)
 @click.option("--start", metavar="YYYY-MM-DD", help="First day of a custom period.")
 @click.option("--end", metavar="YYYY-MM-DD", help="Last day of a custom period (inclusive).")
 @click.option("--detailed", is_flag=True, help="Add the daily breakdown.")
-@click.option("--format", "output_format", type=click.Choice(OUTPUT_FORMATS), default="table",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @click.pass_context
-def usage_group(ctx: click.Context, service: str | None, period: str, start: str | None,
-                end: str | None, detailed: bool, output_format: str) -> None:
+def usage_group(
+    ctx: click.Context,
+    service: str | None,
+    period: str,
+    start: str | None,
+    end: str | None,
+    detailed: bool,
+    output_format: str,
+) -> None:
     """Usage of the current billing period (or another), per service, with its cost."""
     if ctx.invoked_subcommand is not None:
         return
     state = ctx.find_object(CliState)
     assert state is not None
-    report = state.billing.usage.summary(period=period, start=start, end=end, service=service,
-                                         detailed=detailed)
+    report = state.billing.usage.summary(
+        period=period, start=start, end=end, service=service, detailed=detailed
+    )
     click.echo(render_report(report, output_format, detailed=detailed), nl=False)
 
 
@@ -42,16 +60,28 @@ def usage_group(ctx: click.Context, service: str | None, period: str, start: str
 @click.argument("service")
 @click.argument("quantity")
 @click.option("--metadata", metavar="JSON", help="A JSON object stored with the event.")
-@click.option("--id", "idempotency_key", metavar="KEY",
-              help="Idempotency key: recording the same key again changes nothing.")
-@click.option("--at", "at", metavar="TIME",
-              help="When it happened (ISO 8601; UTC if no zone; default now).")
+@click.option(
+    "--id",
+    "idempotency_key",
+    metavar="KEY",
+    help="Idempotency key: recording the same key again changes nothing.",
+)
+@click.option(
+    "--at", "at", metavar="TIME", help="When it happened (ISO 8601; UTC if no zone; default now)."
+)
 @pass_state
-def usage_record(state: CliState, service: str, quantity: str, metadata: str | None,
-                 idempotency_key: str | None, at: str | None) -> None:
+def usage_record(
+    state: CliState,
+    service: str,
+    quantity: str,
+    metadata: str | None,
+    idempotency_key: str | None,
+    at: str | None,
+) -> None:
     """Record one usage event."""
-    result = state.billing.usage.record(service, quantity, metadata,
-                                        idempotency_key=idempotency_key, at=at)
+    result = state.billing.usage.record(
+        service, quantity, metadata, idempotency_key=idempotency_key, at=at
+    )
     if result.recorded:
         click.echo(f"Recorded: {service} {quantity} (id {result.idempotency_key})")
     else:
@@ -60,11 +90,21 @@ def usage_record(state: CliState, service: str, quantity: str, metadata: str | N
 
 @usage_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--format", "input_format", type=click.Choice(["auto", "jsonl", "csv"]),
-              default="auto", show_default=True,
-              help="JSON lines or CSV with a header (auto: by extension, else by content).")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=20_000, show_default=True,
-              help="Events per transaction.")
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["auto", "jsonl", "csv"]),
+    default="auto",
+    show_default=True,
+    help="JSON lines or CSV with a header (auto: by extension, else by content).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=20_000,
+    show_default=True,
+    help="Events per transaction.",
+)
 @pass_state
 def usage_import(state: CliState, file: str, input_format: str, batch_size: int) -> None:
     """Import usage events from a file (JSON lines or CSV; '-' reads stdin)."""
@@ -86,43 +126,57 @@ def usage_import(state: CliState, file: str, input_format: str, batch_size: int)
             bar.update(task, completed=done)
 
     try:
-        result = import_events(state.billing.usage, source, batch_size=batch_size,
-                               progress=progress)
+        result = import_events(
+            state.billing.usage, source, batch_size=batch_size, progress=progress
+        )
     finally:
         if bar is not None:
             bar.stop()
         source.close()
     for rejection in result.rejected:
         click.echo(f"Rejected line {rejection.line}: {rejection.reason}", err=True)
-    click.echo(f"Imported {source.name}: {result.accepted:,} accepted, "
-               f"{result.duplicates:,} duplicate, {len(result.rejected):,} rejected")
+    click.echo(
+        f"Imported {source.name}: {result.accepted:,} accepted, "
+        f"{result.duplicates:,} duplicate, {len(result.rejected):,} rejected"
+    )
     if result.rejected:
-        raise BillingError(f"{len(result.rejected):,} of {result.lines:,} lines rejected "
-                           "(the others were imported)")
+        raise BillingError(
+            f"{len(result.rejected):,} of {result.lines:,} lines rejected "
+            "(the others were imported)"
+        )
 
 
 @usage_group.command("rebuild")
-@click.option("--check", is_flag=True,
-              help="Only report where the rollups differ from the raw events (exit 1 if so).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only report where the rollups differ from the raw events (exit 1 if so).",
+)
 @pass_state
 def usage_rebuild(state: CliState, check: bool) -> None:
     """Rebuild the per-day rollups from the raw events (after inserting usage with SQL)."""
     report = state.billing.rollups.rebuild(check=check)
     for row in report.drift[:50]:
-        click.echo(f"{row.customer_id} {row.service} {row.day}: rollup "
-                   f"{from_micros(row.stored[0])} in {row.stored[1]} events, raw events "
-                   f"{from_micros(row.recounted[0])} in {row.recounted[1]}")
+        click.echo(
+            f"{row.customer_id} {row.service} {row.day}: rollup "
+            f"{from_micros(row.stored[0])} in {row.stored[1]} events, raw events "
+            f"{from_micros(row.recounted[0])} in {row.recounted[1]}"
+        )
     if len(report.drift) > 50:
         click.echo(f"... and {len(report.drift) - 50:,} more")
     if check:
         if report.consistent:
             click.echo("Rollups match the raw events")
             return
-        raise BillingError(f"{len(report.drift):,} rollup rows differ from the raw events and "
-                           f"{report.filled:,} events lack an exact quantity "
-                           "(run: nself tenant billing usage rebuild)")
-    click.echo(f"Rebuilt: {len(report.drift):,} rollup rows corrected, "
-               f"{report.filled:,} events given an exact quantity")
+        raise BillingError(
+            f"{len(report.drift):,} rollup rows differ from the raw events and "
+            f"{report.filled:,} events lack an exact quantity "
+            "(run: nself tenant billing usage rebuild)"
+        )
+    click.echo(
+        f"Rebuilt: {len(report.drift):,} rollup rows corrected, "
+        f"{report.filled:,} events given an exact quantity"
+    )
 
 
 COMMANDS = [usage_group]

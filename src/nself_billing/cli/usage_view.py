@@ -30,42 +30,60 @@ def period_text(report: UsageReport) -> str:
 
 
 def summary_table(report: UsageReport) -> str:
-    rows = [[row.service, human_quantity(row.service, row.quantity), row.unit, cost_text(row)]
-            for row in report.services]
-    return table_text(["Service", "Usage", "Unit", "Cost"], rows,
-                      banner=["USAGE SUMMARY", period_text(report)])
+    rows = [
+        [row.service, human_quantity(row.service, row.quantity), row.unit, cost_text(row)]
+        for row in report.services
+    ]
+    return table_text(
+        ["Service", "Usage", "Unit", "Cost"], rows, banner=["USAGE SUMMARY", period_text(report)]
+    )
 
 
 def daily_table(report: UsageReport) -> str:
-    rows = [[str(d.day), d.service, human_quantity(d.service, d.quantity), f"{d.events:,}"]
-            for d in report.daily]
+    rows = [
+        [str(d.day), d.service, human_quantity(d.service, d.quantity), f"{d.events:,}"]
+        for d in report.daily
+    ]
     if not rows:
         return "No usage recorded in this period."
-    return table_text(["Date", "Service", "Usage", "Events"], rows,
-                      justify=["left", "left", "right", "right"])
+    return table_text(
+        ["Date", "Service", "Usage", "Events"], rows, justify=["left", "left", "right", "right"]
+    )
 
 
 def report_record(report: UsageReport, *, detailed: bool) -> dict[str, Any]:
     record: dict[str, Any] = {
         "customer_id": report.customer_id,
         "plan": report.plan_name,
-        "period": {"start": report.period.first_day,
-                   "end": report.period.end_day - timedelta(days=1)},
+        "period": {
+            "start": report.period.first_day,
+            "end": report.period.end_day - timedelta(days=1),
+        },
         "services": [
-            {"service": row.service, "usage": plain_number(row.quantity), "unit": row.unit,
-             "events": row.events,
-             "limit": None if row.limit is None else plain_number(row.limit),
-             "overage": plain_number(row.overage),
-             "cost": None if row.cost is None else row.cost,
-             "included": row.included}
+            {
+                "service": row.service,
+                "usage": plain_number(row.quantity),
+                "unit": row.unit,
+                "events": row.events,
+                "limit": None if row.limit is None else plain_number(row.limit),
+                "overage": plain_number(row.overage),
+                "cost": None if row.cost is None else row.cost,
+                "included": row.included,
+            }
             for row in report.services
         ],
         "total_cost": report.total_cost,
     }
     if detailed:
-        record["daily"] = [{"date": d.day, "service_name": d.service,
-                            "usage": plain_number(d.quantity), "events": d.events}
-                           for d in report.daily]
+        record["daily"] = [
+            {
+                "date": d.day,
+                "service_name": d.service,
+                "usage": plain_number(d.quantity),
+                "events": d.events,
+            }
+            for d in report.daily
+        ]
     return record
 
 
@@ -76,13 +94,25 @@ def render_report(report: UsageReport, output_format: str, *, detailed: bool) ->
         return json_text(report_record(report, detailed=detailed)) + "\n"
     if output_format == "csv":
         if detailed:
-            return csv_text(DAILY_CSV_COLUMNS, [
-                [d.day, d.service, plain_number(d.quantity), d.events] for d in report.daily])
-        return csv_text(SUMMARY_CSV_COLUMNS, [
-            [row.service, plain_number(row.quantity), row.unit, row.events,
-             "unlimited" if row.limit is None else plain_number(row.limit),
-             plain_number(row.overage), "" if row.cost is None else row.cost]
-            for row in report.services])
+            return csv_text(
+                DAILY_CSV_COLUMNS,
+                [[d.day, d.service, plain_number(d.quantity), d.events] for d in report.daily],
+            )
+        return csv_text(
+            SUMMARY_CSV_COLUMNS,
+            [
+                [
+                    row.service,
+                    plain_number(row.quantity),
+                    row.unit,
+                    row.events,
+                    "unlimited" if row.limit is None else plain_number(row.limit),
+                    plain_number(row.overage),
+                    "" if row.cost is None else row.cost,
+                ]
+                for row in report.services
+            ],
+        )
     if output_format != "table":
         from ..errors import InvalidInput
 

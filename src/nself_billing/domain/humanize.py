@@ -7,7 +7,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from .services import SERVICES
 
 _STEPS = (
-    (Decimal(10**12), "T"), (Decimal(10**9), "B"), (Decimal(10**6), "M"), (Decimal(10**3), "K"),
+    (Decimal(10**12), "T"),
+    (Decimal(10**9), "B"),
+    (Decimal(10**6), "M"),
+    (Decimal(10**3), "K"),
 )
 _TENTH = Decimal("0.1")
 

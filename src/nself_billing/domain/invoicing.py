@@ -120,8 +120,9 @@ def period_label(period: Period) -> str:
     return f"{_day(period.start)} to {_day(period.end)}"
 
 
-def base_line(plan: Plan, period: Period, *, interval: str = "month",
-              trial_end: datetime | None = None) -> LineItem | None:
+def base_line(
+    plan: Plan, period: Period, *, interval: str = "month", trial_end: datetime | None = None
+) -> LineItem | None:
     """The plan's price for the period (less a free trial at its start). None for a custom
     price, billed outside the tool."""
     price = plan_price(plan, interval)
@@ -135,8 +136,10 @@ def base_line(plan: Plan, period: Period, *, interval: str = "month",
 
 
 def _overage_description(service: str, quantity: Decimal, quota: Quota) -> str:
-    return (f"{service} overage: {plain_number(quantity)} {unit_of(service)} beyond "
-            f"{plain_number(quota.limit or ZERO)} at ${plain_number(quota.overage_price)}")
+    return (
+        f"{service} overage: {plain_number(quantity)} {unit_of(service)} beyond "
+        f"{plain_number(quota.limit or ZERO)} at ${plain_number(quota.overage_price)}"
+    )
 
 
 def overage_line(service: str, usage: Decimal, quota: Quota, period: Period) -> LineItem | None:
@@ -145,12 +148,20 @@ def overage_line(service: str, usage: Decimal, quota: Quota, period: Period) -> 
     if amount == ZERO:
         return None
     quantity = overage_quantity(usage, quota)
-    return LineItem(LineKind.OVERAGE, _overage_description(service, quantity, quota), amount,
-                    quantity, quota.overage_price, service, period)
+    return LineItem(
+        LineKind.OVERAGE,
+        _overage_description(service, quantity, quota),
+        amount,
+        quantity,
+        quota.overage_price,
+        service,
+        period,
+    )
 
 
-def adjustment_line(previous: RatedUsage, usage_now: Decimal, quota: Quota,
-                    period: Period) -> tuple[LineItem | None, RatedUsage]:
+def adjustment_line(
+    previous: RatedUsage, usage_now: Decimal, quota: Quota, period: Period
+) -> tuple[LineItem | None, RatedUsage]:
     """Usage of a closed period that changed after it was billed: the difference between what
     the whole period's usage costs now and what was billed, as one line."""
     amount_now = overage_amount(usage_now, quota)
@@ -159,16 +170,31 @@ def adjustment_line(previous: RatedUsage, usage_now: Decimal, quota: Quota,
     if difference == ZERO:
         return None, rated
     delta = usage_now - previous.usage
-    description = (f"{previous.service} usage reported late for {period_label(period)}: "
-                   f"{'+' if delta >= 0 else ''}{plain_number(delta)} "
-                   f"{unit_of(previous.service)}")
-    return LineItem(LineKind.ADJUSTMENT, description, difference, delta, quota.overage_price,
-                    previous.service, period), rated
+    description = (
+        f"{previous.service} usage reported late for {period_label(period)}: "
+        f"{'+' if delta >= 0 else ''}{plain_number(delta)} "
+        f"{unit_of(previous.service)}"
+    )
+    return LineItem(
+        LineKind.ADJUSTMENT,
+        description,
+        difference,
+        delta,
+        quota.overage_price,
+        previous.service,
+        period,
+    ), rated
 
 
-def rate_period(*, plan: Plan, period: Period, usage: Mapping[str, Decimal],
-                quotas: Mapping[str, Quota] | None = None, interval: str = "month",
-                trial_end: datetime | None = None) -> PeriodRating:
+def rate_period(
+    *,
+    plan: Plan,
+    period: Period,
+    usage: Mapping[str, Decimal],
+    quotas: Mapping[str, Quota] | None = None,
+    interval: str = "month",
+    trial_end: datetime | None = None,
+) -> PeriodRating:
     """The invoice lines of a closed period: base price, then overage per service in the
     order of the six services. ``quotas`` overrides the plan's own (per-customer limits)."""
     lines: list[LineItem] = []
@@ -187,9 +213,14 @@ def rate_period(*, plan: Plan, period: Period, usage: Mapping[str, Decimal],
     return PeriodRating(tuple(lines), tuple(rated))
 
 
-def upgrade_line(old: Plan, new: Plan, amount: Decimal, period: Period,
-                 at: datetime) -> LineItem:
+def upgrade_line(old: Plan, new: Plan, amount: Decimal, period: Period, at: datetime) -> LineItem:
     rest = Period(at, period.end) if at < period.end else period
-    return LineItem(LineKind.PRORATION,
-                    f"Upgrade {old.name} -> {new.name}, prorated {period_label(rest)}",
-                    amount, ONE, amount, None, rest)
+    return LineItem(
+        LineKind.PRORATION,
+        f"Upgrade {old.name} -> {new.name}, prorated {period_label(rest)}",
+        amount,
+        ONE,
+        amount,
+        None,
+        rest,
+    )

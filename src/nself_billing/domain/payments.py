@@ -65,8 +65,9 @@ def check_card(brand: str | None, last4: str | None) -> tuple[str, str]:
 
 def check_reference(reference: str) -> str:
     if _CARD_NUMBER.search(reference):
-        raise InvalidInput("That looks like a card number: store a provider token reference, "
-                           "never a card number")
+        raise InvalidInput(
+            "That looks like a card number: store a provider token reference, never a card number"
+        )
     if not _REFERENCE.match(reference):
         raise InvalidInput(f"Invalid payment method reference: {reference!r}")
     return reference

@@ -72,8 +72,9 @@ def period_number(anchor: datetime, moment: datetime, months_per_period: int = 1
 def period_at(anchor: datetime, moment: datetime, months_per_period: int = 1) -> Period:
     """The anniversary period of a subscription anchored at ``anchor`` containing ``moment``."""
     n = period_number(anchor, moment, months_per_period)
-    return Period(add_months(anchor, n * months_per_period),
-                  add_months(anchor, (n + 1) * months_per_period))
+    return Period(
+        add_months(anchor, n * months_per_period), add_months(anchor, (n + 1) * months_per_period)
+    )
 
 
 def start_of_day(moment: datetime) -> datetime:

@@ -61,8 +61,9 @@ class Plan:
         return Quota(self.name, service, None)
 
 
-def _quotas(plan: str, mode: EnforcementMode, limits: tuple[str, ...],
-            prices: tuple[str, ...]) -> tuple[Quota, ...]:
+def _quotas(
+    plan: str, mode: EnforcementMode, limits: tuple[str, ...], prices: tuple[str, ...]
+) -> tuple[Quota, ...]:
     return tuple(
         Quota(plan, service, Decimal(limit), mode, Decimal(price))
         for service, limit, price in zip(SERVICE_NAMES, limits, prices, strict=True)
@@ -73,17 +74,44 @@ def _quotas(plan: str, mode: EnforcementMode, limits: tuple[str, ...],
 #: api (requests), storage (GB-hours), bandwidth (GB), compute (CPU-hours), database (queries),
 #: functions (invocations). Overage prices are per unit; hard limits never bill overage.
 DEFAULT_PLANS: tuple[Plan, ...] = (
-    Plan("free", Decimal("0.00"), Decimal("0.00"), "10K API requests, 1GB storage", 0,
-         quotas=_quotas("free", EnforcementMode.HARD,
-                        ("10000", "1", "5", "0.5", "50000", "1000"),
-                        ("0", "0", "0", "0", "0", "0"))),
-    Plan("starter", Decimal("29.00"), Decimal("290.00"), "100K API requests, 10GB storage", 1,
-         quotas=_quotas("starter", EnforcementMode.SOFT,
-                        ("100000", "10", "50", "5", "500000", "10000"),
-                        ("0.000010", "0.000150", "0.080000", "0.050000", "0.000002", "0.000020"))),
-    Plan("pro", Decimal("99.00"), Decimal("990.00"), "1M API requests, 100GB storage", 2,
-         quotas=_quotas("pro", EnforcementMode.SOFT,
-                        ("1000000", "100", "500", "50", "5000000", "100000"),
-                        ("0.000008", "0.000125", "0.050000", "0.040000", "0.0000015", "0.000015"))),
+    Plan(
+        "free",
+        Decimal("0.00"),
+        Decimal("0.00"),
+        "10K API requests, 1GB storage",
+        0,
+        quotas=_quotas(
+            "free",
+            EnforcementMode.HARD,
+            ("10000", "1", "5", "0.5", "50000", "1000"),
+            ("0", "0", "0", "0", "0", "0"),
+        ),
+    ),
+    Plan(
+        "starter",
+        Decimal("29.00"),
+        Decimal("290.00"),
+        "100K API requests, 10GB storage",
+        1,
+        quotas=_quotas(
+            "starter",
+            EnforcementMode.SOFT,
+            ("100000", "10", "50", "5", "500000", "10000"),
+            ("0.000010", "0.000150", "0.080000", "0.050000", "0.000002", "0.000020"),
+        ),
+    ),
+    Plan(
+        "pro",
+        Decimal("99.00"),
+        Decimal("990.00"),
+        "1M API requests, 100GB storage",
+        2,
+        quotas=_quotas(
+            "pro",
+            EnforcementMode.SOFT,
+            ("1000000", "100", "500", "50", "5000000", "100000"),
+            ("0.000008", "0.000125", "0.050000", "0.040000", "0.0000015", "0.000015"),
+        ),
+    ),
     Plan("enterprise", None, None, "Unlimited, dedicated support", 3),
 )

@@ -50,8 +50,7 @@ def prorate(amount: Decimal, period: Period, at: datetime) -> Decimal:
     return round_money(amount * Decimal(left) / Decimal(total))
 
 
-def upgrade_charge(old_price: Decimal, new_price: Decimal, period: Period,
-                   at: datetime) -> Decimal:
+def upgrade_charge(old_price: Decimal, new_price: Decimal, period: Period, at: datetime) -> Decimal:
     """What moving from ``old_price`` to ``new_price`` at ``at`` costs for the rest of the
     period. Never negative: a "higher" plan priced lower is no refund (the spec: no refunds)."""
     return max(prorate(new_price - old_price, period, at), ZERO)

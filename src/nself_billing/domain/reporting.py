@@ -30,9 +30,15 @@ def parse_day(value: date | str, name: str) -> date:
     return day
 
 
-def report_period(kind: str, *, now: datetime, anchor: datetime | None = None,
-                  months_per_period: int = 1, start: date | str | None = None,
-                  end: date | str | None = None) -> Period:
+def report_period(
+    kind: str,
+    *,
+    now: datetime,
+    anchor: datetime | None = None,
+    months_per_period: int = 1,
+    start: date | str | None = None,
+    end: date | str | None = None,
+) -> Period:
     """``current``: the billing period holding ``now`` (the subscription's anniversary period
     from ``anchor``, else the calendar month); ``last-month``: the one before it; ``custom``:
     whole UTC days ``start`` to ``end`` inclusive."""
@@ -75,8 +81,11 @@ class ServiceUsage:
         return self.cost is not None and self.overage == 0
 
 
-def rate_services(totals: dict[str, tuple[Decimal, int]], plan: Plan | None,
-                  services: tuple[str, ...] = SERVICE_NAMES) -> list[ServiceUsage]:
+def rate_services(
+    totals: dict[str, tuple[Decimal, int]],
+    plan: Plan | None,
+    services: tuple[str, ...] = SERVICE_NAMES,
+) -> list[ServiceUsage]:
     """One row per service (zero when unused), in the spec's order."""
     rows = []
     for service in services:
@@ -85,7 +94,14 @@ def rate_services(totals: dict[str, tuple[Decimal, int]], plan: Plan | None,
             rows.append(ServiceUsage(service, quantity, events, None, Decimal(0), None))
             continue
         quota = plan.quota_for(service)
-        rows.append(ServiceUsage(service, quantity, events, quota.limit,
-                                 overage_quantity(quantity, quota),
-                                 overage_amount(quantity, quota)))
+        rows.append(
+            ServiceUsage(
+                service,
+                quantity,
+                events,
+                quota.limit,
+                overage_quantity(quantity, quota),
+                overage_amount(quantity, quota),
+            )
+        )
     return rows

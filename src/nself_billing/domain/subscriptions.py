@@ -51,11 +51,16 @@ class Subscription:
     def pipe_line(self) -> str:
         """The spec's ``billing_get_subscription`` output:
         sub_id|plan_name|status|period_start|period_end|cancel_at_end"""
-        return "|".join((
-            self.subscription_id, self.plan_name, self.status,
-            self.period.start.strftime("%Y-%m-%d"), self.period.end.strftime("%Y-%m-%d"),
-            "true" if self.cancel_at_period_end else "false",
-        ))
+        return "|".join(
+            (
+                self.subscription_id,
+                self.plan_name,
+                self.status,
+                self.period.start.strftime("%Y-%m-%d"),
+                self.period.end.strftime("%Y-%m-%d"),
+                "true" if self.cancel_at_period_end else "false",
+            )
+        )
 
 
 def first_period(start: datetime, interval: str) -> Period:

@@ -49,15 +49,19 @@ def api_request(endpoint: str, method: str = "GET", status_code: int | str = 200
     status = _whole("status code", status_code)
     if not 100 <= status <= 599:
         raise InvalidInput(f"Invalid status code: {status_code} (expected 100-599)")
-    return Tracked("api", Decimal(1),
-                   {"endpoint": endpoint, "method": str(method).upper(), "status": status})
+    return Tracked(
+        "api", Decimal(1), {"endpoint": endpoint, "method": str(method).upper(), "status": status}
+    )
 
 
 def storage(num_bytes: int | str | Decimal, duration_hours: int | str | Decimal = 1) -> Tracked:
     size = _whole("bytes", num_bytes)
     hours = _non_negative("duration_hours", duration_hours)
-    return Tracked("storage", storage_gb_hours(size, hours),
-                   {"bytes": size, "duration_hours": _json_number(hours)})
+    return Tracked(
+        "storage",
+        storage_gb_hours(size, hours),
+        {"bytes": size, "duration_hours": _json_number(hours)},
+    )
 
 
 def bandwidth(num_bytes: int | str | Decimal, direction: str = "egress") -> Tracked:
@@ -70,25 +74,38 @@ def bandwidth(num_bytes: int | str | Decimal, direction: str = "egress") -> Trac
 def compute(cpu_seconds: int | str | Decimal, metadata: object = None) -> Tracked:
     seconds = _non_negative("cpu_seconds", cpu_seconds)
     extra = parse_metadata(metadata)
-    return Tracked("compute", compute_cpu_hours(seconds),
-                   {**extra, "cpu_seconds": extra.get("cpu_seconds", _json_number(seconds))})
+    return Tracked(
+        "compute",
+        compute_cpu_hours(seconds),
+        {**extra, "cpu_seconds": extra.get("cpu_seconds", _json_number(seconds))},
+    )
 
 
 def database_query(query_type: str = "SELECT", duration_ms: int | str | Decimal = 0) -> Tracked:
     duration = _non_negative("duration_ms", duration_ms)
-    return Tracked("database", Decimal(1),
-                   {"query_type": str(query_type).upper(), "duration_ms": _json_number(duration)})
+    return Tracked(
+        "database",
+        Decimal(1),
+        {"query_type": str(query_type).upper(), "duration_ms": _json_number(duration)},
+    )
 
 
-def function(function_name: str, duration_ms: int | str | Decimal = 0,
-             memory_mb: int | str | Decimal = 128) -> Tracked:
+def function(
+    function_name: str, duration_ms: int | str | Decimal = 0, memory_mb: int | str | Decimal = 128
+) -> Tracked:
     if not isinstance(function_name, str) or not function_name:
         raise InvalidInput("Invalid function name: must not be empty")
     duration = _non_negative("duration_ms", duration_ms)
     memory = _non_negative("memory_mb", memory_mb)
-    return Tracked("functions", Decimal(1),
-                   {"function": function_name, "duration_ms": _json_number(duration),
-                    "memory_mb": _json_number(memory)})
+    return Tracked(
+        "functions",
+        Decimal(1),
+        {
+            "function": function_name,
+            "duration_ms": _json_number(duration),
+            "memory_mb": _json_number(memory),
+        },
+    )
 
 
 def _json_number(value: Decimal) -> int | str:

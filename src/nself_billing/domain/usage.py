@@ -40,8 +40,9 @@ def parse_metadata(value: object) -> dict[str, Any]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as error:
-            raise InvalidInput(f"Invalid metadata JSON: {error.msg} at position {error.pos}"
-                               ) from None
+            raise InvalidInput(
+                f"Invalid metadata JSON: {error.msg} at position {error.pos}"
+            ) from None
     if not isinstance(value, dict):
         raise InvalidInput("Invalid metadata: must be a JSON object")
     try:
@@ -59,8 +60,13 @@ def _json_default(value: object) -> object:
 
 # json.dumps builds a new C encoder on every call; the hot path keeps one (same output as
 # json.dumps' defaults, but NaN and Infinity are refused: PostgreSQL's jsonb rejects them)
-_encode = c_make_encoder(None, _json_default, encode_basestring_ascii, None, ": ", ", ", False,
-                         False, False) if c_make_encoder is not None else None
+_encode = (
+    c_make_encoder(
+        None, _json_default, encode_basestring_ascii, None, ": ", ", ", False, False, False
+    )
+    if c_make_encoder is not None
+    else None
+)
 
 
 def metadata_and_json(value: object) -> tuple[dict[str, Any], str]:
@@ -113,8 +119,9 @@ def parse_timestamp(value: object) -> datetime:
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise InvalidInput(f"Invalid timestamp: {value!r} (expected ISO 8601, e.g. "
-                               "2026-01-15T12:00:00Z)") from None
+            raise InvalidInput(
+                f"Invalid timestamp: {value!r} (expected ISO 8601, e.g. 2026-01-15T12:00:00Z)"
+            ) from None
     else:
         raise InvalidInput(f"Invalid timestamp: {value!r}")
     if moment.tzinfo is None:

@@ -19,8 +19,9 @@ from .threads import Threads
 AUTH_CACHE_SECONDS = 1.0
 
 
-def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECONDS,
-               threads: int | None = None) -> FastAPI:
+def create_app(
+    billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECONDS, threads: int | None = None
+) -> FastAPI:
     """The HTTP service over ``billing`` (which the caller keeps and closes).
 
     ``threads``: how many requests of this process may run their blocking part (database work)
@@ -43,16 +44,24 @@ def create_app(billing: Billing, *, auth_cache_seconds: float = AUTH_CACHE_SECON
         title="nself-billing",
         version=version("nself-billing"),
         description="Usage ingestion, quotas, subscriptions, invoices and the Stripe webhook "
-                    "receiver of nself-billing. Authenticate with `Authorization: Bearer <key>` "
-                    "(keys from `nself tenant billing apikey create`).",
+        "receiver of nself-billing. Authenticate with `Authorization: Bearer <key>` "
+        "(keys from `nself tenant billing apikey create`).",
     )
     app.state.billing = billing
     app.state.threads = blocking
     app.state.consume_groups = ConsumeGroups(billing.quotas, blocking)
     errors.install(app)
     app.add_middleware(FastPaths)
-    for router in (health.router, usage.router, reports.router, reports.invoices_router,
-                   quota.router, account.router, webhooks.router, portal.router):
+    for router in (
+        health.router,
+        usage.router,
+        reports.router,
+        reports.invoices_router,
+        quota.router,
+        account.router,
+        webhooks.router,
+        portal.router,
+    ):
         app.include_router(router)
     return app
 

@@ -25,8 +25,14 @@ IN_FLIGHT = 2
 
 
 class ConsumeGroups:
-    def __init__(self, quotas: QuotaService, threads: Threads, *,
-                 max_group: int = MAX_GROUP, in_flight: int = IN_FLIGHT) -> None:
+    def __init__(
+        self,
+        quotas: QuotaService,
+        threads: Threads,
+        *,
+        max_group: int = MAX_GROUP,
+        in_flight: int = IN_FLIGHT,
+    ) -> None:
         self._quotas = quotas
         self._threads = threads
         self._max_group = max_group
@@ -46,11 +52,12 @@ class ConsumeGroups:
     async def _write(self) -> None:
         try:
             while self._waiting:
-                group = self._waiting[:self._max_group]
-                del self._waiting[:self._max_group]
+                group = self._waiting[: self._max_group]
+                del self._waiting[: self._max_group]
                 try:
-                    results = await self._threads.run(self._quotas.consume_many,
-                                                      [request for request, _ in group])
+                    results = await self._threads.run(
+                        self._quotas.consume_many, [request for request, _ in group]
+                    )
                 except BaseException as error:  # the group's own failure answers each request
                     for _, answer in group:
                         if not answer.done():

@@ -1,9 +1,9 @@
 """The one place a failure becomes an HTTP answer: ``{"error": <one line>, "code": <CODE>}``.
 
-    AuthenticationFailed -> 401   NotFound -> 404        Conflict -> 409
-    Forbidden            -> 403   InvalidInput -> 422    QuotaExceeded -> 429
-    PayloadTooLarge      -> 413   BadSignature -> 400    ProviderError -> 502
-    DatabaseError        -> 503   ConfigError -> 503     any other BillingError -> 400
+AuthenticationFailed -> 401   NotFound -> 404        Conflict -> 409
+Forbidden            -> 403   InvalidInput -> 422    QuotaExceeded -> 429
+PayloadTooLarge      -> 413   BadSignature -> 400    ProviderError -> 502
+DatabaseError        -> 503   ConfigError -> 503     any other BillingError -> 400
 """
 
 from __future__ import annotations
@@ -81,17 +81,26 @@ async def _billing_error(_request: Request, error: Exception) -> JSONResponse:
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    errors = [{"field": ".".join(str(p) for p in item.get("loc", ())),
-               "message": str(item.get("msg", "invalid"))} for item in error.errors()]
-    return JSONResponse({"error": "Invalid request", "code": "INVALID_INPUT", "errors": errors},
-                        status_code=422)
+    errors = [
+        {
+            "field": ".".join(str(p) for p in item.get("loc", ())),
+            "message": str(item.get("msg", "invalid")),
+        }
+        for item in error.errors()
+    ]
+    return JSONResponse(
+        {"error": "Invalid request", "code": "INVALID_INPUT", "errors": errors}, status_code=422
+    )
 
 
 async def _http_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
-    return JSONResponse({"error": str(error.detail), "code": code},
-                        status_code=error.status_code, headers=error.headers)
+    return JSONResponse(
+        {"error": str(error.detail), "code": code},
+        status_code=error.status_code,
+        headers=error.headers,
+    )
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -99,8 +108,9 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     billing log), never a traceback to the caller."""
     billing = getattr(request.app.state, "billing", None)
     if billing is not None:
-        billing.context.log.error("unhandled error on %s %s", request.method, request.url.path,
-                                  exc_info=error)
+        billing.context.log.error(
+            "unhandled error on %s %s", request.method, request.url.path, exc_info=error
+        )
     return JSONResponse({"error": "Internal error", "code": "INTERNAL"}, status_code=500)
 
 

@@ -87,8 +87,14 @@ class PortalPage:
     generated_at: datetime | None = None
 
 
-def day_chart(first_day: date, end_day: date, values: dict[date, Decimal], *,
-              width: int = 560, height: int = 96) -> Chart:
+def day_chart(
+    first_day: date,
+    end_day: date,
+    values: dict[date, Decimal],
+    *,
+    width: int = 560,
+    height: int = 96,
+) -> Chart:
     """One bar per UTC day of the period (``first_day`` <= day < ``end_day``), scaled to the
     busiest day."""
     days = max(1, (end_day - first_day).days)
@@ -99,12 +105,19 @@ def day_chart(first_day: date, end_day: date, values: dict[date, Decimal], *,
         day = first_day + timedelta(days=n)
         value = values.get(day, Decimal(0))
         bar_height = float(value / peak) * (height - 4) if peak > 0 else 0.0
-        bars.append(Bar(x=round(n * slot + 1, 2), y=round(height - bar_height, 2),
-                        width=round(max(slot - 2, 1), 2), height=round(bar_height, 2),
-                        label=f"{day.isoformat()}: {human_count(value)}"))
+        bars.append(
+            Bar(
+                x=round(n * slot + 1, 2),
+                y=round(height - bar_height, 2),
+                width=round(max(slot - 2, 1), 2),
+                height=round(bar_height, 2),
+                label=f"{day.isoformat()}: {human_count(value)}",
+            )
+        )
     last = first_day + timedelta(days=days - 1)
-    return Chart(width, height, tuple(bars), human_count(peak), first_day.isoformat(),
-                 last.isoformat())
+    return Chart(
+        width, height, tuple(bars), human_count(peak), first_day.isoformat(), last.isoformat()
+    )
 
 
 def _money(value: Decimal | None, currency: str = "usd") -> str:
@@ -116,9 +129,12 @@ def _money(value: Decimal | None, currency: str = "usd") -> str:
 
 @cache
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES),
-                      autoescape=select_autoescape(["html"], default=True),
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.globals["quantity"] = human_quantity
     env.globals["limit"] = human_limit
     env.filters["money"] = _money

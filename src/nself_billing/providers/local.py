@@ -18,16 +18,31 @@ def new_id(prefix: str, length: int = 14) -> str:
 class LocalProvider:
     name = "local"
 
-    def create_customer(self, *, email: str | None, name: str | None, phone: str | None,
-                        project_name: str | None, idempotency_key: str) -> ProviderCustomer:
+    def create_customer(
+        self,
+        *,
+        email: str | None,
+        name: str | None,
+        phone: str | None,
+        project_name: str | None,
+        idempotency_key: str,
+    ) -> ProviderCustomer:
         return ProviderCustomer(new_id("cus"), email, name, phone)
 
-    def update_customer(self, customer_id: str, *, email: str | None, name: str | None,
-                        phone: str | None) -> ProviderCustomer | None:
+    def update_customer(
+        self, customer_id: str, *, email: str | None, name: str | None, phone: str | None
+    ) -> ProviderCustomer | None:
         return None
 
-    def create_subscription(self, *, customer_id: str, plan_name: str, interval: str,
-                            trial_days: int, idempotency_key: str) -> str:
+    def create_subscription(
+        self,
+        *,
+        customer_id: str,
+        plan_name: str,
+        interval: str,
+        trial_days: int,
+        idempotency_key: str,
+    ) -> str:
         return new_id("sub")
 
     def check_connection(self) -> str:

@@ -23,16 +23,31 @@ class ProviderCustomer:
 class PaymentProvider(Protocol):
     name: str
 
-    def create_customer(self, *, email: str | None, name: str | None, phone: str | None,
-                        project_name: str | None, idempotency_key: str) -> ProviderCustomer: ...
+    def create_customer(
+        self,
+        *,
+        email: str | None,
+        name: str | None,
+        phone: str | None,
+        project_name: str | None,
+        idempotency_key: str,
+    ) -> ProviderCustomer: ...
 
-    def update_customer(self, customer_id: str, *, email: str | None, name: str | None,
-                        phone: str | None) -> ProviderCustomer | None:
+    def update_customer(
+        self, customer_id: str, *, email: str | None, name: str | None, phone: str | None
+    ) -> ProviderCustomer | None:
         """The provider's customer after the update, or None where the mirror is the truth."""
         ...
 
-    def create_subscription(self, *, customer_id: str, plan_name: str, interval: str,
-                            trial_days: int, idempotency_key: str) -> str:
+    def create_subscription(
+        self,
+        *,
+        customer_id: str,
+        plan_name: str,
+        interval: str,
+        trial_days: int,
+        idempotency_key: str,
+    ) -> str:
         """Start a subscription at the provider; returns its id."""
         ...
 
@@ -140,24 +155,29 @@ class RemoteBilling(Protocol):
 
     def retrieve_customer(self, customer_id: str) -> ProviderCustomer: ...
 
-    def portal_url(self, customer_id: str, *, return_url: str | None,
-                   flow: str | None = None) -> str: ...
+    def portal_url(
+        self, customer_id: str, *, return_url: str | None, flow: str | None = None
+    ) -> str: ...
 
     def list_subscriptions(self, customer_id: str) -> list[RemoteSubscription]: ...
 
     def retrieve_subscription(self, subscription_id: str) -> RemoteSubscription: ...
 
-    def upgrade_subscription(self, subscription_id: str, *, plan_name: str, interval: str,
-                             idempotency_key: str) -> RemoteSubscription: ...
+    def upgrade_subscription(
+        self, subscription_id: str, *, plan_name: str, interval: str, idempotency_key: str
+    ) -> RemoteSubscription: ...
 
-    def schedule_downgrade(self, subscription_id: str, *, plan_name: str, interval: str,
-                           idempotency_key: str) -> RemoteSubscription: ...
+    def schedule_downgrade(
+        self, subscription_id: str, *, plan_name: str, interval: str, idempotency_key: str
+    ) -> RemoteSubscription: ...
 
-    def cancel_subscription(self, subscription_id: str, *, immediate: bool,
-                            idempotency_key: str) -> RemoteSubscription: ...
+    def cancel_subscription(
+        self, subscription_id: str, *, immediate: bool, idempotency_key: str
+    ) -> RemoteSubscription: ...
 
-    def reactivate_subscription(self, subscription_id: str, *,
-                                idempotency_key: str) -> RemoteSubscription: ...
+    def reactivate_subscription(
+        self, subscription_id: str, *, idempotency_key: str
+    ) -> RemoteSubscription: ...
 
     def list_invoices(self, customer_id: str, *, limit: int = 10) -> list[RemoteInvoice]: ...
 
@@ -169,11 +189,13 @@ class RemoteBilling(Protocol):
 
     def list_payment_methods(self, customer_id: str) -> list[RemotePaymentMethod]: ...
 
-    def detach_payment_method(self, customer_id: str, payment_method_id: str, *,
-                              idempotency_key: str) -> None: ...
+    def detach_payment_method(
+        self, customer_id: str, payment_method_id: str, *, idempotency_key: str
+    ) -> None: ...
 
-    def set_default_payment_method(self, customer_id: str, payment_method_id: str, *,
-                                   idempotency_key: str) -> None: ...
+    def set_default_payment_method(
+        self, customer_id: str, payment_method_id: str, *, idempotency_key: str
+    ) -> None: ...
 
     def sync_catalog(self, plans: list[CatalogPlan]) -> list[CatalogEntry]: ...
 
@@ -181,8 +203,9 @@ class RemoteBilling(Protocol):
         """Send a batch; returns only when the provider acknowledged all of it."""
         ...
 
-    def meter_event_total(self, service: str, customer_id: str, start: datetime,
-                          end: datetime) -> Decimal | None: ...
+    def meter_event_total(
+        self, service: str, customer_id: str, start: datetime, end: datetime
+    ) -> Decimal | None: ...
 
     def list_webhook_endpoints(self) -> list[dict[str, Any]]: ...
 

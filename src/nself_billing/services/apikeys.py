@@ -61,8 +61,9 @@ def hash_key(secret: str) -> str:
 
 
 def _public(row: store.ApiKeyRow) -> ApiKey:
-    return ApiKey(row.key_id, row.customer_id, row.is_admin, row.name, row.created_at,
-                  row.revoked_at)
+    return ApiKey(
+        row.key_id, row.customer_id, row.is_admin, row.name, row.created_at, row.revoked_at
+    )
 
 
 #: entries kept by the authentication cache before it starts over
@@ -80,8 +81,9 @@ class ApiKeyService:
         self.auth_cache_seconds = auth_cache_seconds
         self._verified: dict[str, tuple[ApiKey, float]] = {}
 
-    def create(self, *, customer_id: str | None = None, admin: bool = False,
-               name: str | None = None) -> CreatedKey:
+    def create(
+        self, *, customer_id: str | None = None, admin: bool = False, name: str | None = None
+    ) -> CreatedKey:
         """A new key bound to one customer, or an admin key (all customers)."""
         if admin == (customer_id is not None):
             raise InvalidInput("A key is either bound to one customer or is an admin key")
@@ -97,8 +99,15 @@ class ApiKeyService:
         with self._ctx.db.write() as conn:
             if customer_id is not None and not customer_store.exists(conn, customer_id):
                 raise NotFound(f"Customer not found: {customer_id}")
-            store.insert(conn, key_id=key_id, customer_id=customer_id, is_admin=admin,
-                         name=name, key_hash=hash_key(secret), now=now)
+            store.insert(
+                conn,
+                key_id=key_id,
+                customer_id=customer_id,
+                is_admin=admin,
+                name=name,
+                key_hash=hash_key(secret),
+                now=now,
+            )
         key = ApiKey(key_id, customer_id, admin, name, now, None)
         return CreatedKey(key, secret)
 
@@ -135,7 +144,7 @@ class ApiKeyService:
         if cached is not None:
             return cached
         digest = hash_key(secret)
-        key_id = secret[len(KEY_PREFIX):].split("_", 1)[0]
+        key_id = secret[len(KEY_PREFIX) :].split("_", 1)[0]
         with self._ctx.db.read() as conn:
             row = store.get(conn, key_id)
         expected = row.key_hash if row is not None else hash_key("")

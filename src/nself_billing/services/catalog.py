@@ -57,15 +57,15 @@ class PlanService:
 def parse_plans_file(path: Path, existing: list[Plan]) -> list[Plan]:
     """Plans from a plans.toml, merged over the existing catalog::
 
-        [plans.team]
-        price_monthly = 49          # omit (or "custom") for a custom price
-        price_yearly = 490
-        description = "500K API requests, 50GB storage"
-        tier = 2
-        [plans.team.quotas.api]
-        limit = 500000              # or "unlimited"
-        mode = "soft"               # or "hard"
-        overage_price = "0.000009"
+    [plans.team]
+    price_monthly = 49          # omit (or "custom") for a custom price
+    price_yearly = 490
+    description = "500K API requests, 50GB storage"
+    tier = 2
+    [plans.team.quotas.api]
+    limit = 500000              # or "unlimited"
+    mode = "soft"               # or "hard"
+    overage_price = "0.000009"
     """
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
@@ -84,15 +84,18 @@ def parse_plans_file(path: Path, existing: list[Plan]) -> list[Plan]:
         quotas = {quota.service: quota for quota in base.quotas}
         for service, spec in (entry.get("quotas") or {}).items():
             quotas[service] = _quota(name, service, spec, f"{where} quotas.{service}")
-        result.append(Plan(
-            name=name,
-            price_monthly=_price(entry, "price_monthly", base.price_monthly, where),
-            price_yearly=_price(entry, "price_yearly", base.price_yearly, where),
-            description=str(entry.get("description", base.description)),
-            tier=_int(entry.get("tier", base.tier), where),
-            quotas=tuple(quotas[s] for s in SERVICE_NAMES if s in quotas
-                         and quotas[s].limit is not None),
-        ))
+        result.append(
+            Plan(
+                name=name,
+                price_monthly=_price(entry, "price_monthly", base.price_monthly, where),
+                price_yearly=_price(entry, "price_yearly", base.price_yearly, where),
+                description=str(entry.get("description", base.description)),
+                tier=_int(entry.get("tier", base.tier), where),
+                quotas=tuple(
+                    quotas[s] for s in SERVICE_NAMES if s in quotas and quotas[s].limit is not None
+                ),
+            )
+        )
     return result
 
 
@@ -133,5 +136,10 @@ def _quota(plan: str, service: str, spec: Any, where: str) -> Quota:
     mode = str(spec.get("mode", "soft")).lower()
     if mode not in ("soft", "hard"):
         raise ConfigError(f"Invalid {where}: mode must be soft or hard")
-    return Quota(plan, service, limit, EnforcementMode(mode),
-                 _number(spec.get("overage_price", 0), where + " overage_price"))
+    return Quota(
+        plan,
+        service,
+        limit,
+        EnforcementMode(mode),
+        _number(spec.get("overage_price", 0), where + " overage_price"),
+    )

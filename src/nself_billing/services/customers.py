@@ -19,8 +19,9 @@ def only_customer(ids: builtins.list[str]) -> str:
         return ids[0]
     if not ids:
         raise NoCustomer()
-    raise NoCustomer("No customer ID found: several customers exist; set NSELF_CUSTOMER_ID "
-                     "or pass --customer")
+    raise NoCustomer(
+        "No customer ID found: several customers exist; set NSELF_CUSTOMER_ID or pass --customer"
+    )
 
 
 class CustomerService:
@@ -61,14 +62,22 @@ class CustomerService:
         with self._ctx.db.read() as conn:
             return store.list_all(conn)
 
-    def create(self, *, email: str | None = None, name: str | None = None,
-               phone: str | None = None, customer_id: str | None = None,
-               project_name: str | None = None) -> Customer:
+    def create(
+        self,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        phone: str | None = None,
+        customer_id: str | None = None,
+        project_name: str | None = None,
+    ) -> Customer:
         _validate(email=email, phone=phone)
         if customer_id is not None and remote_billing(self._ctx) is not None:
-            raise InvalidInput(f"With the {self._ctx.provider.name} provider a customer's id is "
-                               "the one it assigns: omit --id (to use a customer created in "
-                               "Stripe, set NSELF_CUSTOMER_ID to its id)")
+            raise InvalidInput(
+                f"With the {self._ctx.provider.name} provider a customer's id is "
+                "the one it assigns: omit --id (to use a customer created in "
+                "Stripe, set NSELF_CUSTOMER_ID to its id)"
+            )
         if customer_id is not None:
             problem = customer_id_problem(customer_id)
             if problem:
@@ -78,7 +87,10 @@ class CustomerService:
                     raise Conflict(f"Customer already exists: {customer_id}")
         project = project_name or self._ctx.settings.project_name
         made = self._ctx.provider.create_customer(
-            email=email, name=name, phone=phone, project_name=project,
+            email=email,
+            name=name,
+            phone=phone,
+            project_name=project,
             idempotency_key=f"customer-create:{customer_id or email or name}",
         )
         customer = Customer(customer_id or made.customer_id, email, name, phone, project, None)
@@ -87,14 +99,23 @@ class CustomerService:
             store.add(conn, customer, now=now)
         return replace(customer, created_at=now)
 
-    def update(self, customer_id: str | None = None, *, email: str | None = None,
-               name: str | None = None, phone: str | None = None) -> Customer:
+    def update(
+        self,
+        customer_id: str | None = None,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        phone: str | None = None,
+    ) -> Customer:
         if email is None and name is None and phone is None:
             raise InvalidInput("No parameters provided (use --email, --name or --phone)")
         _validate(email=email, phone=phone)
         target = customer_id or self.current_id()
-        fields = {key: value for key, value in
-                  (("email", email), ("name", name), ("phone", phone)) if value is not None}
+        fields = {
+            key: value
+            for key, value in (("email", email), ("name", name), ("phone", phone))
+            if value is not None
+        }
         self._refresh(target)
         self.get(target)
         self._ctx.provider.update_customer(target, email=email, name=name, phone=phone)
@@ -106,6 +127,7 @@ class CustomerService:
 
 def _validate(*, email: str | None, phone: str | None) -> None:
     problem = (email_problem(email) if email is not None else None) or (
-        phone_problem(phone) if phone is not None else None)
+        phone_problem(phone) if phone is not None else None
+    )
     if problem:
         raise InvalidInput(problem)

@@ -90,25 +90,37 @@ class Closing:
 
 def close_due(closing: Subscription) -> Closing:
     period = closing.period
-    return Closing(closing, period, period.end_day, InvoiceKind.SUBSCRIPTION,
-                   f"close:{closing.subscription_id}:{period.start.isoformat()}")
+    return Closing(
+        closing,
+        period,
+        period.end_day,
+        InvoiceKind.SUBSCRIPTION,
+        f"close:{closing.subscription_id}:{period.start.isoformat()}",
+    )
 
 
 def close_final(subscription: Subscription, now: datetime) -> Closing:
     """The last invoice of an immediate cancellation: usage up to today (whole UTC days) and,
     as there are no refunds, the period's price."""
-    return Closing(subscription, subscription.period, now.date() + timedelta(days=1),
-                   InvoiceKind.FINAL,
-                   f"final:{subscription.subscription_id}:{subscription.period.start.isoformat()}")
+    return Closing(
+        subscription,
+        subscription.period,
+        now.date() + timedelta(days=1),
+        InvoiceKind.FINAL,
+        f"final:{subscription.subscription_id}:{subscription.period.start.isoformat()}",
+    )
 
 
 def effective_quotas(plan: Plan, overrides: Mapping[str, Any] | None) -> dict[str, Quota]:
-    return {service: store.apply_override(plan.quota_for(service), (overrides or {}).get(service))
-            for service in SERVICE_NAMES}
+    return {
+        service: store.apply_override(plan.quota_for(service), (overrides or {}).get(service))
+        for service in SERVICE_NAMES
+    }
 
 
-def invoice_closings(conn: Connection, closings: Sequence[Closing], now: datetime
-                     ) -> tuple[dict[str, Invoice], int]:
+def invoice_closings(
+    conn: Connection, closings: Sequence[Closing], now: datetime
+) -> tuple[dict[str, Invoice], int]:
     """Rate and invoice many closings in one transaction (set-based reads, bulk writes).
     Returns the invoices made, by subscription id, and the number of adjustment lines."""
     if not closings:
@@ -147,12 +159,22 @@ def invoice_closings(conn: Connection, closings: Sequence[Closing], now: datetim
         trial_end = s.trial_end
         if c.kind is InvoiceKind.FINAL and trial_end is not None and trial_end > now:
             trial_end = max(trial_end, c.period.end)  # canceled during the trial: nothing owed
-        rating = rate_period(plan=base_plan, period=c.period, usage=totals, quotas=quotas,
-                             interval=s.interval, trial_end=trial_end)
+        rating = rate_period(
+            plan=base_plan,
+            period=c.period,
+            usage=totals,
+            quotas=quotas,
+            interval=s.interval,
+            trial_end=trial_end,
+        )
         lines: list[LineItem] = list(rating.lines)
-        for row in sorted(earlier.get(s.subscription_id, []),
-                          key=lambda r: (r.period_start, SERVICE_NAMES.index(r.service)
-                                         if r.service in SERVICE_NAMES else 99)):
+        for row in sorted(
+            earlier.get(s.subscription_id, []),
+            key=lambda r: (
+                r.period_start,
+                SERVICE_NAMES.index(r.service) if r.service in SERVICE_NAMES else 99,
+            ),
+        ):
             if row.period_start >= c.period.start or row.service not in SERVICE_NAMES:
                 continue
             if s.trial_end is not None and s.trial_end >= row.period_end:
@@ -163,32 +185,68 @@ def invoice_closings(conn: Connection, closings: Sequence[Closing], now: datetim
                 continue
             row_plan = plans.get(row.plan_name) or quota_plan
             quota = effective_quotas(row_plan, overrides.get(s.customer_id))[row.service]
-            line, updated = adjustment_line(RatedUsage(row.service, row.usage, row.amount),
-                                            now_usage, quota, Period(row.period_start,
-                                                                     row.period_end))
+            line, updated = adjustment_line(
+                RatedUsage(row.service, row.usage, row.amount),
+                now_usage,
+                quota,
+                Period(row.period_start, row.period_end),
+            )
             if line is not None:
                 lines.append(line)
                 adjustments += 1
-            rated.append(store.RatedRow(s.subscription_id, row.period_start, row.period_end,
-                                        row.service, row.plan_name, updated.usage,
-                                        updated.amount))
+            rated.append(
+                store.RatedRow(
+                    s.subscription_id,
+                    row.period_start,
+                    row.period_end,
+                    row.service,
+                    row.plan_name,
+                    updated.usage,
+                    updated.amount,
+                )
+            )
         total = invoice_total(lines)
         period_end = c.period.end if c.kind is InvoiceKind.SUBSCRIPTION else now
         invoice = Invoice(
-            invoice_id=new_id("in", 16), customer_id=s.customer_id,
-            subscription_id=s.subscription_id, kind=c.kind.value,
+            invoice_id=new_id("in", 16),
+            customer_id=s.customer_id,
+            subscription_id=s.subscription_id,
+            kind=c.kind.value,
             status=(InvoiceStatus.PAID if total == ZERO else InvoiceStatus.OPEN).value,
-            currency="usd", total=total, period_start=c.period.start, period_end=period_end,
-            created_at=now, paid_at=now if total == ZERO else None, lines=tuple(lines))
+            currency="usd",
+            total=total,
+            period_start=c.period.start,
+            period_end=period_end,
+            created_at=now,
+            paid_at=now if total == ZERO else None,
+            lines=tuple(lines),
+        )
         invoices.append(invoice_store.NewInvoice(invoice, c.source_key))
-        rated += [store.RatedRow(s.subscription_id, c.period.start, period_end, r.service,
-                                 quota_plan.name, r.usage, r.amount) for r in rating.rated]
+        rated += [
+            store.RatedRow(
+                s.subscription_id,
+                c.period.start,
+                period_end,
+                r.service,
+                quota_plan.name,
+                r.usage,
+                r.amount,
+            )
+            for r in rating.rated
+        ]
     inserted = invoice_store.add_many(conn, invoices, now=now)
-    made = {item.invoice.subscription_id or "": item.invoice for item in invoices
-            if item.invoice.invoice_id in inserted}
+    made = {
+        item.invoice.subscription_id or "": item.invoice
+        for item in invoices
+        if item.invoice.invoice_id in inserted
+    }
     # a period invoiced before (its source key exists) is not rated again
-    store.save_rated(conn, [r for r in rated if r.subscription_id in made],
-                     invoice_ids={k: v.invoice_id for k, v in made.items()}, now=now)
+    store.save_rated(
+        conn,
+        [r for r in rated if r.subscription_id in made],
+        invoice_ids={k: v.invoice_id for k, v in made.items()},
+        now=now,
+    )
     return made, adjustments
 
 
@@ -196,80 +254,110 @@ def next_state(subscription: Subscription, now: datetime) -> dict[str, Any]:
     """The subscription after its period closed: canceled if so scheduled, otherwise on the
     scheduled plan (if any) in its next anniversary period."""
     s = subscription
-    base = {"id": s.subscription_id, "start": s.period.start, "end": s.period.end,
-            "plan": s.plan_name, "period_plan": s.period_plan_name or s.plan_name,
-            "scheduled": s.scheduled_plan_name, "cancel": s.cancel_at_period_end,
-            "canceled_at": s.canceled_at, "ended_at": None, "status": s.status}
+    base = {
+        "id": s.subscription_id,
+        "start": s.period.start,
+        "end": s.period.end,
+        "plan": s.plan_name,
+        "period_plan": s.period_plan_name or s.plan_name,
+        "scheduled": s.scheduled_plan_name,
+        "cancel": s.cancel_at_period_end,
+        "canceled_at": s.canceled_at,
+        "ended_at": None,
+        "status": s.status,
+    }
     if s.cancel_at_period_end:
-        return base | {"status": SubscriptionStatus.CANCELED.value, "scheduled": None,
-                       "canceled_at": s.canceled_at or s.period.end, "ended_at": s.period.end}
+        return base | {
+            "status": SubscriptionStatus.CANCELED.value,
+            "scheduled": None,
+            "canceled_at": s.canceled_at or s.period.end,
+            "ended_at": s.period.end,
+        }
     anchor = s.anchor_at or s.period.start
     following = period_at(anchor, s.period.end, INTERVAL_MONTHS.get(s.interval, 1))
     if following.start != s.period.end:  # an operator's odd period: continue from its end
         following = Period(s.period.end, max(following.end, s.period.end + timedelta(days=1)))
     plan = s.scheduled_plan_name or s.plan_name
     status = s.status
-    if status == SubscriptionStatus.TRIALING and (s.trial_end is None
-                                                  or s.trial_end <= following.start):
+    if status == SubscriptionStatus.TRIALING and (
+        s.trial_end is None or s.trial_end <= following.start
+    ):
         status = SubscriptionStatus.ACTIVE.value
-    return base | {"start": following.start, "end": following.end, "plan": plan,
-                   "period_plan": plan, "scheduled": None, "status": status}
+    return base | {
+        "start": following.start,
+        "end": following.end,
+        "plan": plan,
+        "period_plan": plan,
+        "scheduled": None,
+        "status": status,
+    }
 
 
 class CycleService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    def run(self, *, now: datetime | None = None, batch_size: int = BATCH_SIZE,
-            subscription_id: str | None = None) -> CycleResult:
+    def run(
+        self,
+        *,
+        now: datetime | None = None,
+        batch_size: int = BATCH_SIZE,
+        subscription_id: str | None = None,
+    ) -> CycleResult:
         """Close every period that has ended by ``now`` (default: the clock), or only those
         of one subscription."""
         result = CycleResult()
         if not is_local(self._ctx):
-            result.skipped_reason = (f"periods are closed by the {self._ctx.provider.name} "
-                                     "provider (its invoices arrive by webhook)")
+            result.skipped_reason = (
+                f"periods are closed by the {self._ctx.provider.name} "
+                "provider (its invoices arrive by webhook)"
+            )
             return result
         moment = now or self._ctx.clock()
         failed: set[str] = set()
         while True:
             try:
                 with self._ctx.db.write() as conn:
-                    due = store.due(conn, moment, limit=batch_size, exclude=failed,
-                                    only=subscription_id)
+                    due = store.due(
+                        conn, moment, limit=batch_size, exclude=failed, only=subscription_id
+                    )
                     if not due:
                         break
                     result.merge(self._close(conn, due, moment))
             except BillingError:
                 # retry the batch one subscription per transaction, to isolate the bad one
                 with self._ctx.db.read() as conn:
-                    due = store.due(conn, moment, limit=batch_size, exclude=failed,
-                                    only=subscription_id)
+                    due = store.due(
+                        conn, moment, limit=batch_size, exclude=failed, only=subscription_id
+                    )
                 progress = result.closed + len(result.failures)
                 for subscription in due:
                     try:
                         with self._ctx.db.write() as conn:
-                            again = store.due(conn, moment, limit=1,
-                                              only=subscription.subscription_id)
+                            again = store.due(
+                                conn, moment, limit=1, only=subscription.subscription_id
+                            )
                             if again:
                                 result.merge(self._close(conn, again, moment))
                     except BillingError as error:
                         failed.add(subscription.subscription_id)
                         result.failures.append((subscription.subscription_id, error.message))
-                        self._ctx.log.error("cycle: %s not closed: %s",
-                                            subscription.subscription_id, error.message)
+                        self._ctx.log.error(
+                            "cycle: %s not closed: %s", subscription.subscription_id, error.message
+                        )
                 if result.closed + len(result.failures) == progress:
                     break  # the others are locked by a concurrent run: it closes them
         return result
 
-    def _close(self, conn: Connection, due: Sequence[Subscription],
-               now: datetime) -> CycleResult:
+    def _close(self, conn: Connection, due: Sequence[Subscription], now: datetime) -> CycleResult:
         made, adjustments = invoice_closings(conn, [close_due(s) for s in due], now)
         changes = [next_state(s, now) for s in due]
         store.save_subscriptions(conn, changes, now=now)
         return CycleResult(
-            closed=len(due), invoice_ids=[i.invoice_id for i in made.values()],
+            closed=len(due),
+            invoice_ids=[i.invoice_id for i in made.values()],
             total=sum((i.total for i in made.values()), ZERO),
-            downgraded=sum(1 for s in due
-                           if s.scheduled_plan_name and not s.cancel_at_period_end),
+            downgraded=sum(1 for s in due if s.scheduled_plan_name and not s.cancel_at_period_end),
             canceled=sum(1 for s in due if s.cancel_at_period_end),
-            adjustments=adjustments)
+            adjustments=adjustments,
+        )

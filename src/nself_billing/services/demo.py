@@ -29,8 +29,14 @@ DEMO_PLAN = "pro"
 #: the demo subscription started this many days before the first run
 DEMO_HISTORY_DAYS = 29
 
-_ENDPOINTS = (("/api/users", "GET"), ("/api/orders", "GET"), ("/api/orders", "POST"),
-              ("/api/search", "GET"), ("/graphql", "POST"), ("/api/files", "PUT"))
+_ENDPOINTS = (
+    ("/api/users", "GET"),
+    ("/api/orders", "GET"),
+    ("/api/orders", "POST"),
+    ("/api/search", "GET"),
+    ("/graphql", "POST"),
+    ("/api/files", "PUT"),
+)
 _QUERIES = ("SELECT", "SELECT", "SELECT", "INSERT", "UPDATE", "DELETE")
 _FUNCTIONS = (("process-image", 256), ("send-email", 128), ("generate-report", 512))
 
@@ -60,34 +66,43 @@ def synthetic_events(customer_id: str, first: datetime, until: datetime) -> Iter
         load = _diurnal(hour)
         stamp = hour.isoformat()
 
-        def event(name: str, index: int, quantity: object, metadata: dict[str, object],
-                  minute: int, stamp: str = stamp, hour: datetime = hour) -> UsageEvent:
+        def event(
+            name: str,
+            index: int,
+            quantity: object,
+            metadata: dict[str, object],
+            minute: int,
+            stamp: str = stamp,
+            hour: datetime = hour,
+        ) -> UsageEvent:
             key = f"demo:{customer_id}:{stamp}:{name}:{index}"
-            return UsageEvent(name, quantity, metadata, key, hour + timedelta(minutes=minute),
-                              customer_id)
+            return UsageEvent(
+                name, quantity, metadata, key, hour + timedelta(minutes=minute), customer_id
+            )
 
         for i in range(4):
             endpoint, method = rng.choice(_ENDPOINTS)
             status = 200 if rng.random() < 0.97 else rng.choice((400, 404, 500))
             meta = trackers.api_request(endpoint, method, status).metadata
-            yield event("api", i, max(1, round(15.6 * load * rng.uniform(0.7, 1.3))), meta,
-                        i * 15)
+            yield event("api", i, max(1, round(15.6 * load * rng.uniform(0.7, 1.3))), meta, i * 15)
         for i in range(4):
             meta = trackers.database_query(rng.choice(_QUERIES), rng.randint(1, 80)).metadata
-            yield event("database", i, max(1, round(53 * load * rng.uniform(0.7, 1.3))), meta,
-                        i * 15 + 1)
+            yield event(
+                "database", i, max(1, round(53 * load * rng.uniform(0.7, 1.3))), meta, i * 15 + 1
+            )
         name, memory = rng.choice(_FUNCTIONS)
         runs = trackers.function(name, rng.randint(50, 2000), memory)
-        yield event("functions", 0, max(1, round(2.5 * load * rng.uniform(0.5, 1.5))),
-                    runs.metadata, 30)
+        yield event(
+            "functions", 0, max(1, round(2.5 * load * rng.uniform(0.5, 1.5))), runs.metadata, 30
+        )
         stored = trackers.storage(int(110 * 2**20 * (1 + (hour - first).days / 60)), 1)
         yield event("storage", 0, stored.quantity, stored.metadata, 59)
         for i, direction in enumerate(("egress", "egress")):
-            moved = trackers.bandwidth(int(0.365 * 2**30 * load * rng.uniform(0.8, 1.2)),
-                                       direction)
+            moved = trackers.bandwidth(int(0.365 * 2**30 * load * rng.uniform(0.8, 1.2)), direction)
             yield event("bandwidth", i, moved.quantity, moved.metadata, 20 + i * 20)
-        cpu = trackers.compute(round(26 * load * rng.uniform(0.6, 1.4)),
-                               {"instance_type": "t3.medium"})
+        cpu = trackers.compute(
+            round(26 * load * rng.uniform(0.6, 1.4)), {"instance_type": "t3.medium"}
+        )
         yield event("compute", 0, cpu.quantity, cpu.metadata, 45)
         hour += timedelta(hours=1)
 
@@ -99,22 +114,29 @@ def run_demo(ctx: Context) -> DemoResult:
     with ctx.db.read() as conn:
         created = not customer_store.exists(conn, DEMO_CUSTOMER)
     if created:
-        CustomerService(local).create(email="demo@example.com", name="Demo Tenant",
-                                      customer_id=DEMO_CUSTOMER, project_name="demo")
+        CustomerService(local).create(
+            email="demo@example.com",
+            name="Demo Tenant",
+            customer_id=DEMO_CUSTOMER,
+            project_name="demo",
+        )
     subscriptions = SubscriptionService(local)
     subscription = subscriptions.find_current(DEMO_CUSTOMER)
     if subscription is None:
         began = start_of_day(now) - timedelta(days=DEMO_HISTORY_DAYS)
         subscription = SubscriptionService(replace(local, clock=lambda: began)).start(
-            DEMO_CUSTOMER, DEMO_PLAN)
+            DEMO_CUSTOMER, DEMO_PLAN
+        )
     usage = UsageService(local)
     report_period = usage.summary(customer_id=DEMO_CUSTOMER).period
     until = now.replace(minute=0, second=0, microsecond=0)
     events = list(synthetic_events(DEMO_CUSTOMER, report_period.start, until))
     totals = BatchResult(0, 0)
     for i in range(0, len(events), 5000):
-        result = usage.record_many(events[i:i + 5000])
-        totals = BatchResult(totals.accepted + result.accepted,
-                             totals.duplicates + result.duplicates)
-    return DemoResult(DEMO_CUSTOMER, subscription.plan_name, created, report_period, totals,
-                      len(events))
+        result = usage.record_many(events[i : i + 5000])
+        totals = BatchResult(
+            totals.accepted + result.accepted, totals.duplicates + result.duplicates
+        )
+    return DemoResult(
+        DEMO_CUSTOMER, subscription.plan_name, created, report_period, totals, len(events)
+    )

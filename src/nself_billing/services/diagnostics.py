@@ -26,18 +26,30 @@ class Diagnostics:
     def validate_config(self) -> list[Check]:
         settings = self._ctx.settings
         checks = [
-            Check("database", True, "PostgreSQL" if settings.uses_postgresql
-                  else f"SQLite at {settings.sqlite_path}"),
+            Check(
+                "database",
+                True,
+                "PostgreSQL" if settings.uses_postgresql else f"SQLite at {settings.sqlite_path}",
+            ),
             Check("provider", True, settings.provider),
         ]
         if settings.provider == "stripe":
             key = settings.stripe_secret_key.reveal() if settings.stripe_secret_key else ""
             key_ok = key.startswith(("sk_", "rk_"))
-            checks.append(Check("stripe key", key_ok,
-                                "set" if key_ok else "STRIPE_SECRET_KEY missing or not sk_/rk_"))
-            checks.append(Check("webhook secret", bool(settings.stripe_webhook_secret),
-                                "set" if settings.stripe_webhook_secret
-                                else "STRIPE_WEBHOOK_SECRET is not set"))
+            checks.append(
+                Check(
+                    "stripe key",
+                    key_ok,
+                    "set" if key_ok else "STRIPE_SECRET_KEY missing or not sk_/rk_",
+                )
+            )
+            checks.append(
+                Check(
+                    "webhook secret",
+                    bool(settings.stripe_webhook_secret),
+                    "set" if settings.stripe_webhook_secret else "STRIPE_WEBHOOK_SECRET is not set",
+                )
+            )
         return checks
 
     def test_db_connection(self) -> Check:
@@ -47,15 +59,17 @@ class Diagnostics:
         except BillingError as error:
             return Check("database connection", False, error.message)
         if revision != SCHEMA_REVISION:
-            return Check("database connection", False,
-                         f"schema at {revision or 'none'}, expected {SCHEMA_REVISION} "
-                         "(run: nself tenant billing migrate)")
+            return Check(
+                "database connection",
+                False,
+                f"schema at {revision or 'none'}, expected {SCHEMA_REVISION} "
+                "(run: nself tenant billing migrate)",
+            )
         return Check("database connection", True, f"connected, schema {revision}")
 
     def test_stripe_connection(self) -> Check:
         if self._ctx.settings.provider != "stripe":
-            return Check("stripe connection", True, "not configured (local provider)",
-                         skipped=True)
+            return Check("stripe connection", True, "not configured (local provider)", skipped=True)
         try:
             return Check("stripe connection", True, self._ctx.provider.check_connection())
         except BillingError as error:

@@ -32,15 +32,44 @@ from ..store.tables import subscriptions
 from .context import Context
 
 USAGE_CSV_COLUMNS = ("date", "service_name", "usage", "events")
-INVOICE_COLUMNS = ("invoice_id", "customer_id", "subscription_id", "kind", "status",
-                   "total_amount", "currency", "period_start", "period_end", "created_at",
-                   "paid_at")
-SUBSCRIPTION_COLUMNS = ("subscription_id", "customer_id", "plan_name", "status",
-                        "billing_interval", "current_period_start", "current_period_end",
-                        "cancel_at_period_end", "scheduled_plan_name", "trial_end",
-                        "created_at", "canceled_at")
-PAYMENT_METHOD_COLUMNS = ("payment_method_id", "customer_id", "type", "brand", "last4",
-                          "exp_month", "exp_year", "is_default", "created_at")
+INVOICE_COLUMNS = (
+    "invoice_id",
+    "customer_id",
+    "subscription_id",
+    "kind",
+    "status",
+    "total_amount",
+    "currency",
+    "period_start",
+    "period_end",
+    "created_at",
+    "paid_at",
+)
+SUBSCRIPTION_COLUMNS = (
+    "subscription_id",
+    "customer_id",
+    "plan_name",
+    "status",
+    "billing_interval",
+    "current_period_start",
+    "current_period_end",
+    "cancel_at_period_end",
+    "scheduled_plan_name",
+    "trial_end",
+    "created_at",
+    "canceled_at",
+)
+PAYMENT_METHOD_COLUMNS = (
+    "payment_method_id",
+    "customer_id",
+    "type",
+    "brand",
+    "last4",
+    "exp_month",
+    "exp_year",
+    "is_default",
+    "created_at",
+)
 
 #: called with the number of rows written so far (for a progress bar)
 Progress = Callable[[int], None]
@@ -87,8 +116,10 @@ class ExportService:
         _check(kind, output_format)
         target = output or self.default_path(kind, output_format)
         if kind == "all" and output_format == "csv":
-            return [target.with_name(f"{target.stem}_{part}{target.suffix or '.csv'}")
-                    for part in EXPORT_TYPES[:-1]]
+            return [
+                target.with_name(f"{target.stem}_{part}{target.suffix or '.csv'}")
+                for part in EXPORT_TYPES[:-1]
+            ]
         return [target]
 
     @staticmethod
@@ -106,9 +137,17 @@ class ExportService:
         with self._ctx.db.read() as conn:
             return store.raw_usage_count(conn, customer_id, year)
 
-    def export(self, kind: str = "all", *, output_format: str = "json",
-               output: Path | None = None, year: int | None = None, raw: bool = False,
-               force: bool = False, progress: Progress | None = None) -> ExportResult:
+    def export(
+        self,
+        kind: str = "all",
+        *,
+        output_format: str = "json",
+        output: Path | None = None,
+        year: int | None = None,
+        raw: bool = False,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> ExportResult:
         _check(kind, output_format)
         if year is not None and not 1970 <= year <= 9999:
             raise InvalidInput(f"Invalid year: {year}")
@@ -119,12 +158,22 @@ class ExportService:
         if output_format == "csv":
             parts = EXPORT_TYPES[:-1] if kind == "all" else (kind,)
             for part, path in zip(parts, paths, strict=True):
-                written += self._write(path, force, functools.partial(
-                    self._csv, part=part, customer_id=customer_id, year=year, raw=raw,
-                    progress=progress))
+                written += self._write(
+                    path,
+                    force,
+                    functools.partial(
+                        self._csv,
+                        part=part,
+                        customer_id=customer_id,
+                        year=year,
+                        raw=raw,
+                        progress=progress,
+                    ),
+                )
         else:
-            written = self._write(paths[0], force, lambda out: self._json(
-                out, kind, customer_id, year, raw, progress))
+            written = self._write(
+                paths[0], force, lambda out: self._json(out, kind, customer_id, year, raw, progress)
+            )
         return ExportResult(tuple(paths), written)
 
     # -- writing -------------------------------------------------------------------------
@@ -141,21 +190,30 @@ class ExportService:
                 try:
                     os.link(partial, path)
                 except FileExistsError:
-                    raise Conflict(f"Output file exists: {path} (use --force to overwrite)"
-                                   ) from None
+                    raise Conflict(
+                        f"Output file exists: {path} (use --force to overwrite)"
+                    ) from None
         finally:
             partial.unlink(missing_ok=True)
         return rows
 
-    def _csv(self, out: IO[bytes], part: str, customer_id: str, year: int | None, raw: bool,
-             progress: Progress | None) -> int:
+    def _csv(
+        self,
+        out: IO[bytes],
+        part: str,
+        customer_id: str,
+        year: int | None,
+        raw: bool,
+        progress: Progress | None,
+    ) -> int:
         if part == "usage" and raw:
             return self._raw_usage_csv(out, customer_id, year, progress)
         columns, rows = self._table(part, customer_id, year)
         return _write_csv(out, columns, ([_csv_value(r.get(c)) for c in columns] for r in rows))
 
-    def _table(self, part: str, customer_id: str, year: int | None
-               ) -> tuple[Sequence[str], list[dict[str, Any]]]:
+    def _table(
+        self, part: str, customer_id: str, year: int | None
+    ) -> tuple[Sequence[str], list[dict[str, Any]]]:
         if part == "usage":
             return USAGE_CSV_COLUMNS, self._daily_usage(customer_id, year)
         if part == "invoices":
@@ -164,8 +222,15 @@ class ExportService:
             return SUBSCRIPTION_COLUMNS, self._subscriptions(customer_id)
         return PAYMENT_METHOD_COLUMNS, self._payments(customer_id)["payment_methods"]
 
-    def _json(self, out: IO[bytes], kind: str, customer_id: str, year: int | None, raw: bool,
-              progress: Progress | None) -> int:
+    def _json(
+        self,
+        out: IO[bytes],
+        kind: str,
+        customer_id: str,
+        year: int | None,
+        raw: bool,
+        progress: Progress | None,
+    ) -> int:
         writer = io.TextIOWrapper(out, encoding="utf-8", newline="\n", write_through=False)
         try:
             if kind == "usage":
@@ -174,8 +239,7 @@ class ExportService:
                 rows = self._write_all_json(writer, customer_id, year, raw, progress)
             else:
                 _, records = self._table(kind, customer_id, year)
-                document: Any = (self._payments(customer_id) if kind == "payments"
-                                 else records)
+                document: Any = self._payments(customer_id) if kind == "payments" else records
                 json.dump(_plain(document), writer, indent=2, ensure_ascii=False)
                 rows = len(records)
             writer.write("\n")
@@ -184,18 +248,30 @@ class ExportService:
             writer.detach()
         return rows
 
-    def _write_all_json(self, writer: io.TextIOWrapper, customer_id: str, year: int | None,
-                        raw: bool, progress: Progress | None) -> int:
+    def _write_all_json(
+        self,
+        writer: io.TextIOWrapper,
+        customer_id: str,
+        year: int | None,
+        raw: bool,
+        progress: Progress | None,
+    ) -> int:
         with self._ctx.db.read() as conn:
             customer = customer_store.get(conn, customer_id)
         subscriptions_list = self._subscriptions(customer_id)
         invoices_list = self._invoices(customer_id, year)
         live = [s for s in subscriptions_list if s["is_current"]]
         head = {
-            "customer": None if customer is None else {
-                "customer_id": customer.customer_id, "email": customer.email,
-                "name": customer.name, "phone": customer.phone,
-                "project_name": customer.project_name, "created_at": customer.created_at},
+            "customer": None
+            if customer is None
+            else {
+                "customer_id": customer.customer_id,
+                "email": customer.email,
+                "name": customer.name,
+                "phone": customer.phone,
+                "project_name": customer.project_name,
+                "created_at": customer.created_at,
+            },
             "subscription": live[0] if live else None,
             "subscriptions": subscriptions_list,
             "invoices": invoices_list,
@@ -207,8 +283,15 @@ class ExportService:
         writer.write("\n}")
         return rows + len(invoices_list) + len(subscriptions_list)
 
-    def _write_usage_json(self, writer: io.TextIOWrapper, customer_id: str, year: int | None,
-                          raw: bool, progress: Progress | None, indent: str = "") -> int:
+    def _write_usage_json(
+        self,
+        writer: io.TextIOWrapper,
+        customer_id: str,
+        year: int | None,
+        raw: bool,
+        progress: Progress | None,
+        indent: str = "",
+    ) -> int:
         records: Iterable[dict[str, Any]]
         if raw:
             records = self._raw_usage_records(customer_id, year)
@@ -217,8 +300,13 @@ class ExportService:
         writer.write("[")
         count = 0
         for record in records:
-            writer.write(("," if count else "") + "\n" + indent + "  "
-                         + json.dumps(record, ensure_ascii=False))
+            writer.write(
+                ("," if count else "")
+                + "\n"
+                + indent
+                + "  "
+                + json.dumps(record, ensure_ascii=False)
+            )
             count += 1
             if progress and count % 10_000 == 0:
                 progress(count)
@@ -237,27 +325,38 @@ class ExportService:
     def _daily_usage(self, customer_id: str, year: int | None) -> list[dict[str, Any]]:
         with self._ctx.db.read() as conn:
             rows = store.daily_usage(conn, customer_id, year)
-        return [{"date": row.day.isoformat(), "service_name": row.service_name,
-                 "usage": plain_number(from_micros(int(row.quantity_micros))),
-                 "events": int(row.events)} for row in rows]
+        return [
+            {
+                "date": row.day.isoformat(),
+                "service_name": row.service_name,
+                "usage": plain_number(from_micros(int(row.quantity_micros))),
+                "events": int(row.events),
+            }
+            for row in rows
+        ]
 
-    def _raw_usage_records(self, customer_id: str, year: int | None
-                           ) -> Iterator[dict[str, Any]]:
+    def _raw_usage_records(self, customer_id: str, year: int | None) -> Iterator[dict[str, Any]]:
         with self._ctx.db.read() as conn:
             if conn.dialect.name == "postgresql":
-                lines = _csv_lines(store.copy_raw_usage_csv(conn, customer_id, year,
-                                                            header=False))
+                lines = _csv_lines(store.copy_raw_usage_csv(conn, customer_id, year, header=False))
                 rows: Iterable[Sequence[Any]] = csv.reader(lines)
             else:
                 rows = store.raw_usage_rows(conn, customer_id, year)
             for row in rows:
                 metadata = row[6]
-                yield {"id": int(row[0]), "customer_id": row[1], "service_name": row[2],
-                       "quantity": row[3], "recorded_at": row[4], "idempotency_key": row[5],
-                       "metadata": json.loads(metadata) if metadata else None}
+                yield {
+                    "id": int(row[0]),
+                    "customer_id": row[1],
+                    "service_name": row[2],
+                    "quantity": row[3],
+                    "recorded_at": row[4],
+                    "idempotency_key": row[5],
+                    "metadata": json.loads(metadata) if metadata else None,
+                }
 
-    def _raw_usage_csv(self, out: IO[bytes], customer_id: str, year: int | None,
-                       progress: Progress | None) -> int:
+    def _raw_usage_csv(
+        self, out: IO[bytes], customer_id: str, year: int | None, progress: Progress | None
+    ) -> int:
         with self._ctx.db.read() as conn:
             if conn.dialect.name == "postgresql":
                 count = -1  # the header line
@@ -282,9 +381,13 @@ class ExportService:
 
     def _subscriptions(self, customer_id: str) -> list[dict[str, Any]]:
         with self._ctx.db.read() as conn:
-            rows = list(conn.execute(select(subscriptions)
-                                     .where(subscriptions.c.customer_id == customer_id)
-                                     .order_by(subscriptions.c.created_at)))
+            rows = list(
+                conn.execute(
+                    select(subscriptions)
+                    .where(subscriptions.c.customer_id == customer_id)
+                    .order_by(subscriptions.c.created_at)
+                )
+            )
         result = []
         for row in rows:
             record = {column: getattr(row, column) for column in SUBSCRIPTION_COLUMNS}
@@ -294,20 +397,27 @@ class ExportService:
 
     def _payments(self, customer_id: str) -> dict[str, list[dict[str, Any]]]:
         with self._ctx.db.read() as conn:
-            return {"payment_methods": store.payment_methods_for(conn, customer_id),
-                    "payments": store.payments_for(conn, customer_id)}
+            return {
+                "payment_methods": store.payment_methods_for(conn, customer_id),
+                "payments": store.payments_for(conn, customer_id),
+            }
 
 
 def _check(kind: str, output_format: str) -> None:
     if kind not in EXPORT_TYPES:
-        raise InvalidInput(f"Invalid export type: {kind} (expected one of: "
-                           f"{', '.join(EXPORT_TYPES)})")
+        raise InvalidInput(
+            f"Invalid export type: {kind} (expected one of: {', '.join(EXPORT_TYPES)})"
+        )
     if output_format not in EXPORT_FORMATS:
         raise InvalidInput(f"Invalid format: {output_format} (expected json or csv)")
 
 
-def _write_csv(out: IO[bytes], columns: Sequence[str], rows: Iterable[Sequence[Any]],
-               progress: Progress | None = None) -> int:
+def _write_csv(
+    out: IO[bytes],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    progress: Progress | None = None,
+) -> int:
     # a text wrapper with a large buffer: csv.writer calls write() once per row
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
     text._CHUNK_SIZE = 1 << 20  # type: ignore[attr-defined]

@@ -82,8 +82,7 @@ def _parse_timestamp(value: object) -> datetime:
         else:
             when = datetime.fromtimestamp(float(value), UTC)
     except (ValueError, OverflowError, OSError):
-        raise _EventError("timestamp", "must be an ISO 8601 date-time with a time zone"
-                          ) from None
+        raise _EventError("timestamp", "must be an ISO 8601 date-time with a time zone") from None
     if when.tzinfo is None:
         raise _EventError("timestamp", "a time zone is required (e.g. 2026-01-15T12:00:00Z)")
     try:
@@ -103,8 +102,7 @@ class UsageIngestService:
         self._ctx = ctx
         self._usage = usage
 
-    def ingest(self, events: Sequence[object], *, caller_customer_id: str | None
-               ) -> IngestResult:
+    def ingest(self, events: Sequence[object], *, caller_customer_id: str | None) -> IngestResult:
         """Validate every event, then record them all in one transaction (or nothing).
 
         ``caller_customer_id`` is the customer of a tenant key (events may not name another
@@ -112,8 +110,15 @@ class UsageIngestService:
         if not events:
             raise InvalidEvents([{"index": None, "field": "events", "message": "no events"}])
         if len(events) > MAX_BATCH:
-            raise InvalidEvents([{"index": None, "field": "events",
-                                  "message": f"at most {MAX_BATCH} events per request"}])
+            raise InvalidEvents(
+                [
+                    {
+                        "index": None,
+                        "field": "events",
+                        "message": f"at most {MAX_BATCH} events per request",
+                    }
+                ]
+            )
         now = self._ctx.clock()
         parsed: list[store.NewUsage] = []
         errors: list[dict[str, Any]] = []
@@ -121,8 +126,7 @@ class UsageIngestService:
             try:
                 parsed.append(self._parse(raw, caller_customer_id, now))
             except _EventError as problem:
-                errors.append({"index": index, "field": problem.field,
-                               "message": problem.message})
+                errors.append({"index": index, "field": problem.field, "message": problem.message})
         if errors:
             raise InvalidEvents(errors)
         unique: dict[str, store.NewUsage] = {}
@@ -131,8 +135,9 @@ class UsageIngestService:
             if event.idempotency_key not in unique:
                 unique[event.idempotency_key] = event
                 positions[event.idempotency_key] = index
-        batch = PreparedBatch(now, list(unique.values()), positions,
-                              len(parsed) - len(unique), [], False)
+        batch = PreparedBatch(
+            now, list(unique.values()), positions, len(parsed) - len(unique), [], False
+        )
         try:
             written = self._usage.write_batch(batch)
         except NotFound:
@@ -144,18 +149,24 @@ class UsageIngestService:
         for index, event in enumerate(events):
             first.setdefault(event.customer_id, index)
         with self._ctx.db.read() as conn:
-            return [{"index": index, "field": "customer_id",
-                     "message": f"customer not found: {customer}"}
-                    for customer, index in first.items()
-                    if not customer_store.exists(conn, customer)]
+            return [
+                {
+                    "index": index,
+                    "field": "customer_id",
+                    "message": f"customer not found: {customer}",
+                }
+                for customer, index in first.items()
+                if not customer_store.exists(conn, customer)
+            ]
 
     @staticmethod
     def _parse(raw: object, caller_customer_id: str | None, now: datetime) -> store.NewUsage:
         if not isinstance(raw, Mapping):
             raise _EventError("event", "must be a JSON object")
         if not raw.keys() <= EVENT_FIELDS:
-            raise _EventError(sorted(str(k) for k in raw if k not in EVENT_FIELDS)[0],
-                              "unknown field")
+            raise _EventError(
+                sorted(str(k) for k in raw if k not in EVENT_FIELDS)[0], "unknown field"
+            )
         customer = raw.get("customer_id")
         if caller_customer_id is None:
             if not isinstance(customer, str) or not customer:
@@ -194,14 +205,22 @@ class UsageIngestService:
         event_id = raw.get("id")
         if event_id is None:
             event_id = uuid.uuid4().hex
-        elif (not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH
-              or "\x00" in event_id):
-            raise _EventError("id", f"must be a string of 1 to {MAX_ID_LENGTH} characters "
-                                    "(no NUL)")
+        elif (
+            not isinstance(event_id, str)
+            or not event_id
+            or len(event_id) > MAX_ID_LENGTH
+            or "\x00" in event_id
+        ):
+            raise _EventError("id", f"must be a string of 1 to {MAX_ID_LENGTH} characters (no NUL)")
         stamp = raw.get("timestamp")
         when = now if stamp is None else _parse_timestamp(stamp)
         return store.NewUsage(
-            customer_id=customer, service=service, quantity=quantity, quantity_micros=micros,
-            metadata=metadata, recorded_at=when,
-            idempotency_key=namespaced_key(customer, event_id), metadata_json=metadata_json,
+            customer_id=customer,
+            service=service,
+            quantity=quantity,
+            quantity_micros=micros,
+            metadata=metadata,
+            recorded_at=when,
+            idempotency_key=namespaced_key(customer, event_id),
+            metadata_json=metadata_json,
         )

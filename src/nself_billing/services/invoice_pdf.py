@@ -45,8 +45,12 @@ def render_pdf(invoice: Invoice, customer: Customer | None) -> bytes:
     pdf.ln(4)
     widths = (100, 25, 30, 30)
     pdf.set_font("Helvetica", "B", 10)
-    for width, title, align in zip(widths, ("Description", "Quantity", "Unit price", "Amount"),
-                                   ("L", "R", "R", "R"), strict=True):
+    for width, title, align in zip(
+        widths,
+        ("Description", "Quantity", "Unit price", "Amount"),
+        ("L", "R", "R", "R"),
+        strict=True,
+    ):
         pdf.cell(width, 7, title, border="B", align=align)
     pdf.ln()
     pdf.set_font("Helvetica", "", 9)

@@ -65,8 +65,7 @@ class InvoiceService:
             raise NotFound(f"Invoice not found: {invoice_id}")
         return invoice
 
-    def download(self, customer_id: str, invoice_id: str, *,
-                 directory: Path | None = None) -> Path:
+    def download(self, customer_id: str, invoice_id: str, *, directory: Path | None = None) -> Path:
         """Write the invoice as a PDF to ``<export dir>/<id>.pdf`` (whole or not at all)."""
         invoice = self.get(customer_id, invoice_id)
         if not _SAFE_ID.match(invoice.invoice_id):
@@ -83,8 +82,9 @@ class InvoiceService:
         target = target_dir / f"{invoice.invoice_id}.pdf"
         try:
             target_dir.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=target_dir, prefix=".invoice-",
-                                                 suffix=".pdf.part")
+            handle, temporary = tempfile.mkstemp(
+                dir=target_dir, prefix=".invoice-", suffix=".pdf.part"
+            )
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
             os.replace(temporary, target)
@@ -101,8 +101,11 @@ class InvoiceService:
             payment = None if remote is not None else self._payment_of(invoice_id)
             return PaymentResult(invoice, payment, True)
         # Stripe finalizes a draft it is asked to pay; the local engine pays open invoices
-        unpayable = (InvoiceStatus.VOID,) if remote is not None else (InvoiceStatus.VOID,
-                                                                     InvoiceStatus.DRAFT)
+        unpayable = (
+            (InvoiceStatus.VOID,)
+            if remote is not None
+            else (InvoiceStatus.VOID, InvoiceStatus.DRAFT)
+        )
         if invoice.status in unpayable:
             raise Conflict(f"Invoice {invoice_id} is {invoice.status} and cannot be paid")
         if remote is not None:  # Stripe charges the default payment method
@@ -111,15 +114,24 @@ class InvoiceService:
         with self._ctx.db.read() as conn:
             method = method_store.default_for(conn, customer_id)
         if method is None and invoice.total > 0:
-            raise InvalidInput("No payment method on file (add one: nself tenant billing "
-                               "payment add)")
+            raise InvalidInput(
+                "No payment method on file (add one: nself tenant billing payment add)"
+            )
         # offline there is no one to charge: the payment is recorded against the method on
         # file and the operator collects it outside the tool
         key = f"pay:{invoice_id}"
         method_id = method.payment_method_id if method else None
         now = self._ctx.clock()
-        payment = store.Payment(new_id("py", 16), invoice_id, customer_id, invoice.total,
-                                invoice.currency, "succeeded", method_id, now)
+        payment = store.Payment(
+            new_id("py", 16),
+            invoice_id,
+            customer_id,
+            invoice.total,
+            invoice.currency,
+            "succeeded",
+            method_id,
+            now,
+        )
         with self._ctx.db.write() as conn:
             current = store.get(conn, invoice_id, customer_id=customer_id, for_update=True)
             if current is None:

@@ -39,5 +39,7 @@ def remote_billing(ctx: Context) -> StripeBillingService | None:
 
 def require_local(ctx: Context, action: str) -> None:
     if not is_local(ctx):
-        raise ConfigError(f"Cannot {action} with the local billing engine: the "
-                          f"{ctx.provider.name} provider is the source of truth")
+        raise ConfigError(
+            f"Cannot {action} with the local billing engine: the "
+            f"{ctx.provider.name} provider is the source of truth"
+        )

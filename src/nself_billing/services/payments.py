@@ -25,9 +25,16 @@ class PaymentMethodService:
         with self._ctx.db.read() as conn:
             return store.list_for(conn, customer_id)
 
-    def add(self, customer_id: str, *, brand: str | None = None, last4: str | None = None,
-            expiry: str | None = None, reference: str | None = None,
-            make_default: bool = False) -> PaymentMethod:
+    def add(
+        self,
+        customer_id: str,
+        *,
+        brand: str | None = None,
+        last4: str | None = None,
+        expiry: str | None = None,
+        reference: str | None = None,
+        make_default: bool = False,
+    ) -> PaymentMethod:
         """Store a reference to a payment method: a provider token (``reference``) and/or the
         card's brand, last four digits and expiry. The first one becomes the default.
 
@@ -35,9 +42,11 @@ class PaymentMethodService:
         ``add_url``."""
         now = self._ctx.clock()
         if remote_billing(self._ctx) is not None:
-            raise InvalidInput(f"With the {self._ctx.provider.name} provider, payment methods "
-                               "are added on its secure page: run 'payment add' without "
-                               "options for the link")
+            raise InvalidInput(
+                f"With the {self._ctx.provider.name} provider, payment methods "
+                "are added on its secure page: run 'payment add' without "
+                "options for the link"
+            )
         card = brand is not None or last4 is not None or expiry is not None
         if not card and not reference:
             raise InvalidInput("Give --brand, --last4 and --exp, or --token")
@@ -54,9 +63,18 @@ class PaymentMethodService:
         method_id = new_id("pm", 16)
         with self._ctx.db.write() as conn:
             first = store.default_for(conn, customer_id) is None
-            method = PaymentMethod(method_id, customer_id, "card" if card else "token",
-                                   brand if card else None, last4 if card else None, month, year,
-                                   False, checked_reference, now)
+            method = PaymentMethod(
+                method_id,
+                customer_id,
+                "card" if card else "token",
+                brand if card else None,
+                last4 if card else None,
+                month,
+                year,
+                False,
+                checked_reference,
+                now,
+            )
             store.add(conn, method, now=now)
             if first or make_default:
                 store.make_default(conn, customer_id, method_id)
@@ -81,11 +99,15 @@ class PaymentMethodService:
             return method
         method = self._get(customer_id, payment_method_id)
         with self._ctx.db.read() as conn:
-            others = [m for m in store.list_for(conn, customer_id)
-                      if m.payment_method_id != payment_method_id]
+            others = [
+                m
+                for m in store.list_for(conn, customer_id)
+                if m.payment_method_id != payment_method_id
+            ]
         if method.is_default and not others:
-            raise Conflict("Cannot remove the default payment method: it is the only one "
-                           "(add another first)")
+            raise Conflict(
+                "Cannot remove the default payment method: it is the only one (add another first)"
+            )
         with self._ctx.db.write() as conn:
             store.detach(conn, payment_method_id, now=self._ctx.clock())
             if method.is_default:

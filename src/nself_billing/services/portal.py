@@ -63,8 +63,11 @@ def portal_secret(settings: Settings) -> bytes:
 
 
 def issue_token(secret: bytes, customer_id: str, expires_at: datetime) -> str:
-    payload = _b64(json.dumps({"c": customer_id, "e": int(expires_at.timestamp())},
-                              separators=(",", ":")).encode("utf-8"))
+    payload = _b64(
+        json.dumps(
+            {"c": customer_id, "e": int(expires_at.timestamp())}, separators=(",", ":")
+        ).encode("utf-8")
+    )
     signature = hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest()
     return f"{payload}.{_b64(signature)}"
 

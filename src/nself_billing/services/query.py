@@ -43,8 +43,9 @@ class QueryService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    def run(self, sql: str, params: Mapping[str, Any] | None = None
-            ) -> tuple[list[str], list[Sequence[Any]]]:
+    def run(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> tuple[list[str], list[Sequence[Any]]]:
         """Columns and rows. Statements that change data are committed."""
         if not sql.strip():
             raise InvalidInput("Empty SQL query")
@@ -54,15 +55,19 @@ class QueryService:
                 return [], []
             return list(result.keys()), [tuple(row) for row in result]
 
-    def render(self, sql: str, output_format: str = "tuples",
-               params: Mapping[str, Any] | None = None) -> str:
+    def render(
+        self, sql: str, output_format: str = "tuples", params: Mapping[str, Any] | None = None
+    ) -> str:
         if output_format not in QUERY_FORMATS:
-            raise InvalidInput(f"Invalid format: {output_format} "
-                               f"(expected one of: {', '.join(QUERY_FORMATS)})")
+            raise InvalidInput(
+                f"Invalid format: {output_format} (expected one of: {', '.join(QUERY_FORMATS)})"
+            )
         columns, rows = self.run(sql, params)
         if output_format == "json":
-            return json.dumps([{c: _plain(v) for c, v in zip(columns, row, strict=True)}
-                               for row in rows], default=str)
+            return json.dumps(
+                [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows],
+                default=str,
+            )
         if output_format == "csv":
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")

@@ -66,10 +66,12 @@ class EffectiveQuota:
     is_hard: bool = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "limit_micros",
-                           None if self.limit is None else micros_of(self.limit))
-        object.__setattr__(self, "is_hard",
-                           self.mode is EnforcementMode.HARD and self.limit is not None)
+        object.__setattr__(
+            self, "limit_micros", None if self.limit is None else micros_of(self.limit)
+        )
+        object.__setattr__(
+            self, "is_hard", self.mode is EnforcementMode.HARD and self.limit is not None
+        )
 
     @property
     def unit(self) -> str:
@@ -102,8 +104,9 @@ class QuotaLine:
 
     @property
     def status(self) -> QuotaStatus:
-        return QuotaStatus(self.service, self.usage or Decimal(0), self.quota.limit,
-                           self.quota.mode.value)
+        return QuotaStatus(
+            self.service, self.usage or Decimal(0), self.quota.limit, self.quota.mode.value
+        )
 
     @property
     def percent(self) -> int:
@@ -180,17 +183,26 @@ class _Alerting:
     """Alerts to record: (customer, service, threshold, period start) -> (usage, limit)."""
 
     pending: dict[tuple[str, str, int, datetime], tuple[Decimal, Decimal]] = field(
-        default_factory=dict)
+        default_factory=dict
+    )
 
-    def add(self, customer_id: str, service: str, thresholds: Iterable[int], period: Period,
-            usage: Decimal, limit: Decimal) -> None:
+    def add(
+        self,
+        customer_id: str,
+        service: str,
+        thresholds: Iterable[int],
+        period: Period,
+        usage: Decimal,
+        limit: Decimal,
+    ) -> None:
         for threshold in thresholds:
             self.pending[(customer_id, service, threshold, period.start)] = (usage, limit)
 
 
 class QuotaService:
-    def __init__(self, ctx: Context, *, limits_ttl: float = 1.0,
-                 usage_cache_seconds: float = 0.0) -> None:
+    def __init__(
+        self, ctx: Context, *, limits_ttl: float = 1.0, usage_cache_seconds: float = 0.0
+    ) -> None:
         self._ctx = ctx
         self.limits_ttl = limits_ttl
         self.usage_cache_seconds = usage_cache_seconds
@@ -228,19 +240,24 @@ class QuotaService:
         for service in SERVICE_NAMES:
             quota = plan.quota_for(service)
             source = "plan" if any(q.service == service for q in plan.quotas) else "none"
-            effective = EffectiveQuota(service, quota.limit, quota.mode, quota.overage_price,
-                                       source)
+            effective = EffectiveQuota(
+                service, quota.limit, quota.mode, quota.overage_price, source
+            )
             override = overrides.get(service)
             if override is not None:
                 effective = EffectiveQuota(
-                    service, override.limit,
+                    service,
+                    override.limit,
                     EnforcementMode(override.mode) if override.mode else quota.mode,
-                    quota.overage_price if override.overage_price is None
+                    quota.overage_price
+                    if override.overage_price is None
                     else override.overage_price,
-                    "override")
+                    "override",
+                )
             quotas[service] = effective
-        limits = CustomerLimits(cid, plan.name,
-                                subscription.anchor_at or subscription.period.start, quotas)
+        limits = CustomerLimits(
+            cid, plan.name, subscription.anchor_at or subscription.period.start, quotas
+        )
         self._limits[cid] = (time.monotonic() + self.limits_ttl, limits)
         return limits
 
@@ -256,30 +273,45 @@ class QuotaService:
         for key in [k for k in self._usage if k[0] == customer_id]:
             self._usage.pop(key, None)
 
-    def set_override(self, service: str, limit: object, *, mode: str | None = None,
-                     overage_price: object = None,
-                     customer_id: str | None = None) -> EffectiveQuota:
+    def set_override(
+        self,
+        service: str,
+        limit: object,
+        *,
+        mode: str | None = None,
+        overage_price: object = None,
+        customer_id: str | None = None,
+    ) -> EffectiveQuota:
         """Replace the plan's quota of one service for one customer. ``limit`` is a number or
         ``"unlimited"`` (or None); ``mode`` soft|hard keeps the plan's mode when omitted."""
         check_service(service)
         cid = customer_id or self._current_customer()
         try:
-            value = None if limit is None or str(limit).lower() == "unlimited" else (
-                parse_quantity(limit, MAX_LIMIT))
+            value = (
+                None
+                if limit is None or str(limit).lower() == "unlimited"
+                else (parse_quantity(limit, MAX_LIMIT))
+            )
         except InvalidInput:
-            raise InvalidInput(f"Invalid limit: {limit} (expected a number of zero or more, "
-                               "or 'unlimited')") from None
+            raise InvalidInput(
+                f"Invalid limit: {limit} (expected a number of zero or more, or 'unlimited')"
+            ) from None
         if mode is not None and mode not in ("soft", "hard"):
             raise InvalidInput(f"Invalid mode: {mode} (expected soft or hard)")
         price = None if overage_price is None else parse_quantity(overage_price)
         self.limits(cid)  # the customer must have a subscription
         with self._ctx.db.write() as conn:
-            store.set_override(conn, store.Override(cid, service, value, mode, price),
-                               now=self._ctx.clock())
+            store.set_override(
+                conn, store.Override(cid, service, value, mode, price), now=self._ctx.clock()
+            )
         self.invalidate(cid)
-        self._ctx.log.info("Quota override for %s: %s = %s%s", cid, service,
-                           "unlimited" if value is None else value,
-                           f" ({mode})" if mode else "")
+        self._ctx.log.info(
+            "Quota override for %s: %s = %s%s",
+            cid,
+            service,
+            "unlimited" if value is None else value,
+            f" ({mode})" if mode else "",
+        )
         return self.limits(cid).quotas[service]
 
     def clear_override(self, service: str, *, customer_id: str | None = None) -> bool:
@@ -295,24 +327,35 @@ class QuotaService:
 
     # -- status ---------------------------------------------------------------------------
 
-    def statuses(self, *, services: Iterable[str] | None = None, with_usage: bool = True,
-                 customer_id: str | None = None) -> list[QuotaLine]:
-        chosen = [check_service(s) for s in services] if services is not None else list(
-            SERVICE_NAMES)
+    def statuses(
+        self,
+        *,
+        services: Iterable[str] | None = None,
+        with_usage: bool = True,
+        customer_id: str | None = None,
+    ) -> list[QuotaLine]:
+        chosen = (
+            [check_service(s) for s in services] if services is not None else list(SERVICE_NAMES)
+        )
         limits = self.limits(customer_id, fresh=True)
         period = limits.period(self._ctx.clock())
         if not with_usage:
             return [QuotaLine(limits.quotas[s], period) for s in chosen]
         with self._ctx.db.read() as conn:
-            used = {s: store.service_total_micros(conn, limits.customer_id, s, period.first_day,
-                                                  period.end_day) for s in chosen}
+            used = {
+                s: store.service_total_micros(
+                    conn, limits.customer_id, s, period.first_day, period.end_day
+                )
+                for s in chosen
+            }
         return [QuotaLine(limits.quotas[s], period, from_micros(used[s])) for s in chosen]
 
     def status(self, service: str, *, customer_id: str | None = None) -> QuotaLine:
         return self.statuses(services=[service], customer_id=customer_id)[0]
 
-    def alerts(self, *, customer_id: str | None = None
-               ) -> tuple[list[QuotaLine], list[store.AlertRecord]]:
+    def alerts(
+        self, *, customer_id: str | None = None
+    ) -> tuple[list[QuotaLine], list[store.AlertRecord]]:
         """Services at 75% or more, and the alerts recorded this period. Thresholds reached by
         usage recorded any other way are recorded first (idempotently)."""
         lines = self.statuses(customer_id=customer_id)
@@ -320,21 +363,29 @@ class QuotaService:
         alerting = _Alerting()
         for line in lines:
             if line.quota.limit is not None and line.usage is not None:
-                alerting.add(limits.customer_id, line.service,
-                             thresholds_reached(line.usage, line.quota.limit), line.period,
-                             line.usage, line.quota.limit)
+                alerting.add(
+                    limits.customer_id,
+                    line.service,
+                    thresholds_reached(line.usage, line.quota.limit),
+                    line.period,
+                    line.usage,
+                    line.quota.limit,
+                )
         self._record_alerts(alerting, force=True)
         period = limits.period(self._ctx.clock())
         with self._ctx.db.read() as conn:
             records = store.alerts_for(conn, limits.customer_id, period.start)
-        hot = [line for line in lines if line.quota.limit is not None and line.band in (
-            QuotaBand.WARNING, QuotaBand.CRITICAL, QuotaBand.OVER)]
+        hot = [
+            line
+            for line in lines
+            if line.quota.limit is not None
+            and line.band in (QuotaBand.WARNING, QuotaBand.CRITICAL, QuotaBand.OVER)
+        ]
         return hot, records
 
     # -- check, enforce, consume ------------------------------------------------------------
 
-    def check(self, service: str, quantity: object = 1, *,
-              customer_id: str | None = None) -> bool:
+    def check(self, service: str, quantity: object = 1, *, customer_id: str | None = None) -> bool:
         """Would ``quantity`` more stay within the quota (whatever its mode)?"""
         if service not in SERVICES:
             raise UnknownService(service)
@@ -347,8 +398,9 @@ class QuotaService:
         used = self._read_used(limits.customer_id, service, period)
         return used + wanted <= (quota.limit_micros or 0)
 
-    def enforce(self, service: str, quantity: object = 1, *,
-                customer_id: str | None = None) -> Decision:
+    def enforce(
+        self, service: str, quantity: object = 1, *, customer_id: str | None = None
+    ) -> Decision:
         """The spec's ``quota_enforce``: a check that never records usage. A soft limit admits
         (logging a warning and recording the 100% alert); a hard limit blocks."""
         if service not in SERVICES:
@@ -361,8 +413,11 @@ class QuotaService:
         limit = quota.limit_micros or 0
         cid = limits.customer_id
         cached = self._usage.get((cid, service)) if self.usage_cache_seconds > 0 else None
-        if cached is not None and cached[0] > time.monotonic() and (
-                not quota.is_hard or cached[2] + wanted > limit):
+        if (
+            cached is not None
+            and cached[0] > time.monotonic()
+            and (not quota.is_hard or cached[2] + wanted > limit)
+        ):
             # within the cache's bound (the period too: a rollover is seen when it expires);
             # under a hard limit only a block is repeated, an admit reads fresh usage
             period, used = cached[1], cached[2]
@@ -371,7 +426,10 @@ class QuotaService:
             used = self._read_used(cid, service, period)
             if self.usage_cache_seconds > 0:
                 self._usage[(cid, service)] = (
-                    time.monotonic() + self.usage_cache_seconds, period, used)
+                    time.monotonic() + self.usage_cache_seconds,
+                    period,
+                    used,
+                )
         if used + wanted <= limit:
             allowed, reason = True, "available"
         elif quota.is_hard:
@@ -379,9 +437,15 @@ class QuotaService:
         else:
             allowed, reason = True, "soft_limit"
         if reason == "soft_limit":
-            self._ctx.log.warning("Quota exceeded for %s (soft limit): customer %s, %s + %s "
-                                  "of %s %s", service, cid, from_micros(used),
-                                  from_micros(wanted), quota.limit, quota.unit)
+            self._ctx.log.warning(
+                "Quota exceeded for %s (soft limit): customer %s, %s + %s of %s %s",
+                service,
+                cid,
+                from_micros(used),
+                from_micros(wanted),
+                quota.limit,
+                quota.unit,
+            )
         if reason != "available" or used * 4 >= limit * 3:  # 75%: the first alert threshold
             usage = from_micros(used)
             reached = thresholds_reached(usage, quota.limit)
@@ -393,9 +457,15 @@ class QuotaService:
                 self._record_alerts(alerting)
         return Decision(allowed, reason, service, wanted, used, quota.limit)
 
-    def consume(self, service: str, quantity: object = 1, metadata: object = None, *,
-                idempotency_key: str | None = None,
-                customer_id: str | None = None) -> ConsumeResult:
+    def consume(
+        self,
+        service: str,
+        quantity: object = 1,
+        metadata: object = None,
+        *,
+        idempotency_key: str | None = None,
+        customer_id: str | None = None,
+    ) -> ConsumeResult:
         """Check and record in one transaction: never admits past a hard limit, whatever the
         number of concurrent callers, and every admitted unit is recorded with its rollup.
 
@@ -405,8 +475,10 @@ class QuotaService:
         ``store.quotas.pg_consume``), on SQLite by the BEGIN IMMEDIATE write transaction, which
         admits one writer at a time (``store.quotas.sqlite_consume``). A replayed
         ``idempotency_key`` is admitted again without counting twice."""
-        pending = self._prepare(ConsumeRequest(service, quantity, metadata, idempotency_key,
-                                               customer_id), self._ctx.clock())
+        pending = self._prepare(
+            ConsumeRequest(service, quantity, metadata, idempotency_key, customer_id),
+            self._ctx.clock(),
+        )
         arguments = pending.arguments
         if self._ctx.db.is_postgresql:
             row = store.pg_consume(self._reader, durable=self.durable_consume, **arguments)
@@ -415,8 +487,9 @@ class QuotaService:
                 row = store.sqlite_consume(self._reader, **arguments)
         return self._finish(pending, row)
 
-    def consume_many(self, requests: Sequence[ConsumeRequest]
-                     ) -> list[ConsumeResult | BillingError]:
+    def consume_many(
+        self, requests: Sequence[ConsumeRequest]
+    ) -> list[ConsumeResult | BillingError]:
         """Several consumes, each answered exactly as ``consume`` would answer it had they come
         one after the other in this order (a request's error is its answer, not the group's).
 
@@ -438,21 +511,35 @@ class QuotaService:
             except BillingError as error:
                 answers.append(error)
         try:
-            rows: list[store.ConsumeRow] | None = store.pg_consume_many(
-                self._reader, [p.arguments for p in pending], now=now,
-                queue_outbox=self._queue_outbox, durable=self.durable_consume) if pending else []
+            rows: list[store.ConsumeRow] | None = (
+                store.pg_consume_many(
+                    self._reader,
+                    [p.arguments for p in pending],
+                    now=now,
+                    queue_outbox=self._queue_outbox,
+                    durable=self.durable_consume,
+                )
+                if pending
+                else []
+            )
         except DatabaseError:
             rows = None
-        written = iter([self._write_alone(p) for p in pending] if rows is None else
-                       [self._settle(p, row) for p, row in zip(pending, rows, strict=True)])
+        written = iter(
+            [self._write_alone(p) for p in pending]
+            if rows is None
+            else [self._settle(p, row) for p, row in zip(pending, rows, strict=True)]
+        )
         return [answer if answer is not None else next(written) for answer in answers]
 
     def _write_alone(self, pending: _Pending) -> ConsumeResult | BillingError:
         """One request of a group that could not be written as a group, with the key it was
         given (looked up: the group may have committed before its answer was lost)."""
         try:
-            row = store.pg_consume(self._reader, durable=self.durable_consume,
-                                   **(pending.arguments | {"check_key": True}))
+            row = store.pg_consume(
+                self._reader,
+                durable=self.durable_consume,
+                **(pending.arguments | {"check_key": True}),
+            )
         except BillingError as error:
             return error
         return self._settle(pending, row)
@@ -465,9 +552,13 @@ class QuotaService:
 
     def _answer(self, request: ConsumeRequest) -> ConsumeResult | BillingError:
         try:
-            return self.consume(request.service, request.quantity, request.metadata,
-                                idempotency_key=request.idempotency_key,
-                                customer_id=request.customer_id)
+            return self.consume(
+                request.service,
+                request.quantity,
+                request.metadata,
+                idempotency_key=request.idempotency_key,
+                customer_id=request.customer_id,
+            )
         except BillingError as error:
             return error
 
@@ -485,10 +576,20 @@ class QuotaService:
         # the same generated keys as a recorded event's; one just generated needs no lookup
         key = request.idempotency_key or new_key()
         arguments: dict[str, Any] = dict(
-            customer_id=cid, service=service, quantity=from_micros(wanted), micros=wanted,
-            metadata=meta, recorded_at=now, key=key, now=now, first_day=period.first_day,
-            end_day=period.end_day, limit_micros=quota.limit_micros, hard=quota.is_hard,
-            check_key=request.idempotency_key is not None)
+            customer_id=cid,
+            service=service,
+            quantity=from_micros(wanted),
+            micros=wanted,
+            metadata=meta,
+            recorded_at=now,
+            key=key,
+            now=now,
+            first_day=period.first_day,
+            end_day=period.end_day,
+            limit_micros=quota.limit_micros,
+            hard=quota.is_hard,
+            check_key=request.idempotency_key is not None,
+        )
         if self._queue_outbox:
             arguments["queue_outbox"] = True
         return _Pending(cid, service, wanted, key, quota, period, arguments)
@@ -496,12 +597,18 @@ class QuotaService:
     def _finish(self, pending: _Pending, row: store.ConsumeRow) -> ConsumeResult:
         """The answer to a written consume, with its alerts."""
         cid, service, wanted, key, quota, period = (
-            pending.customer_id, pending.service, pending.wanted, pending.key, pending.quota,
-            pending.period)
+            pending.customer_id,
+            pending.service,
+            pending.wanted,
+            pending.key,
+            pending.quota,
+            pending.period,
+        )
         limit = quota.limit_micros
         used = row.used_micros
-        blocked = not row.inserted and quota.is_hard and limit is not None and (
-            used + wanted > limit)
+        blocked = (
+            not row.inserted and quota.is_hard and limit is not None and (used + wanted > limit)
+        )
         if row.replayed or (not row.inserted and not blocked):
             return ConsumeResult(True, False, key, None, quota.limit, replayed=True)
         if quota.limit is None or limit is None:
@@ -519,8 +626,14 @@ class QuotaService:
                 alerting.add(cid, service, crossed, period, from_micros(after), quota.limit)
                 self._record_alerts(alerting, force=True)
         if after > limit:
-            self._ctx.log.warning("Quota exceeded for %s (soft limit): customer %s, %s of %s %s",
-                                  service, cid, from_micros(after), quota.limit, quota.unit)
+            self._ctx.log.warning(
+                "Quota exceeded for %s (soft limit): customer %s, %s of %s %s",
+                service,
+                cid,
+                from_micros(after),
+                quota.limit,
+                quota.unit,
+            )
         return ConsumeResult(True, True, key, from_micros(after), quota.limit)
 
     # -- internals --------------------------------------------------------------------------
@@ -543,8 +656,7 @@ class QuotaService:
         return period
 
     def _read_used(self, customer_id: str, service: str, period: Period) -> int:
-        return self._reader.total_micros(customer_id, service, period.first_day,
-                                         period.end_day)
+        return self._reader.total_micros(customer_id, service, period.first_day, period.end_day)
 
     def _record_alerts(self, alerting: _Alerting, *, force: bool = False) -> None:
         if not force:
@@ -560,19 +672,32 @@ class QuotaService:
         """Insert the pending alerts; keep pending only those this call recorded first."""
         for key, (usage, limit) in list(alerting.pending.items()):
             customer_id, service, threshold, period_start = key
-            inserted = store.record_alert(conn, store.AlertRecord(
-                customer_id, service, threshold, period_start, usage, limit, None), now=now)
+            inserted = store.record_alert(
+                conn,
+                store.AlertRecord(
+                    customer_id, service, threshold, period_start, usage, limit, None
+                ),
+                now=now,
+            )
             self._alerted.add(key)
             if not inserted:
                 del alerting.pending[key]
 
     def _log_alerts(self, alerting: _Alerting) -> None:
         for (customer_id, service, threshold, period_start), (usage, limit) in sorted(
-                alerting.pending.items(), key=lambda item: (item[0][1], item[0][2])):
+            alerting.pending.items(), key=lambda item: (item[0][1], item[0][2])
+        ):
             self._ctx.log.warning(
                 "Quota alert: %s reached %d%% of its quota for customer %s (%s of %s %s, "
-                "period from %s)", service, threshold, customer_id, usage, limit,
-                unit_of(service), period_start.date().isoformat())
+                "period from %s)",
+                service,
+                threshold,
+                customer_id,
+                usage,
+                limit,
+                unit_of(service),
+                period_start.date().isoformat(),
+            )
 
 
 #: whole quantities up to this many units take the fast path of ``_wanted_micros``

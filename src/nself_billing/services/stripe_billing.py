@@ -320,8 +320,12 @@ class StripeBillingService:
                 select(plans_table.c.plan_name).where(plans_table.c.stripe_product_id.is_(None))
             ).first()
         catalog = [
-            (p.name, str(p.price_monthly), str(p.price_yearly),
-             sorted((q.service, str(q.overage_price)) for q in p.quotas))
+            (
+                p.name,
+                str(p.price_monthly),
+                str(p.price_yearly),
+                sorted((q.service, str(q.overage_price)) for q in p.quotas),
+            )
             for p in plans
         ]
         key = settings.stripe_secret_key.reveal() if settings.stripe_secret_key else ""

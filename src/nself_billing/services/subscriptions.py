@@ -65,8 +65,9 @@ class SubscriptionService:
         with self._ctx.db.read() as conn:
             return store.current_for(conn, customer_id)
 
-    def start(self, customer_id: str, plan_name: str, *, interval: str = "month",
-              trial_days: int = 0) -> Subscription:
+    def start(
+        self, customer_id: str, plan_name: str, *, interval: str = "month", trial_days: int = 0
+    ) -> Subscription:
         """Start a subscription now; the anniversary of this moment anchors every period."""
         if interval not in INTERVAL_MONTHS:
             raise InvalidInput(f"Invalid interval: {interval} (expected month or year)")
@@ -79,8 +80,7 @@ class SubscriptionService:
             remote.subscriptions(customer_id)
             if self.find_current(customer_id) is not None:
                 raise Conflict(f"Customer {customer_id} already has an active subscription")
-            started = remote.start(customer_id, plan_name, interval=interval,
-                                   trial_days=trial_days)
+            started = remote.start(customer_id, plan_name, interval=interval, trial_days=trial_days)
             return self._mirrored(started.subscription_id)
         with self._ctx.db.read() as conn:
             if catalog_store.get_plan(conn, plan_name) is None:
@@ -90,8 +90,11 @@ class SubscriptionService:
             if store.current_for(conn, customer_id) is not None:
                 raise Conflict(f"Customer {customer_id} already has an active subscription")
         subscription_id = self._ctx.provider.create_subscription(
-            customer_id=customer_id, plan_name=plan_name, interval=interval,
-            trial_days=trial_days, idempotency_key=f"subscription-start:{customer_id}:{plan_name}",
+            customer_id=customer_id,
+            plan_name=plan_name,
+            interval=interval,
+            trial_days=trial_days,
+            idempotency_key=f"subscription-start:{customer_id}:{plan_name}",
         )
         now = self._ctx.clock()
         # periods start at 00:00 UTC so that per-day usage rollups split exactly between them
@@ -131,8 +134,9 @@ class SubscriptionService:
         if subscription is not None and subscription.period.end <= self._ctx.clock():
             CycleService(self._ctx).run(subscription_id=subscription.subscription_id)
 
-    def _plans(self, conn: Connection, subscription: Subscription,
-               plan_name: str) -> tuple[Plan, Plan]:
+    def _plans(
+        self, conn: Connection, subscription: Subscription, plan_name: str
+    ) -> tuple[Plan, Plan]:
         target = catalog_store.get_plan(conn, plan_name)
         if target is None:
             raise PlanNotFound(plan_name)
@@ -147,7 +151,10 @@ class SubscriptionService:
         if subscription is None:
             raise NotFound(NO_SUBSCRIPTION)
         if (subscription.subscription_id, subscription.plan_name, subscription.period) != (
-                expected.subscription_id, expected.plan_name, expected.period):
+            expected.subscription_id,
+            expected.plan_name,
+            expected.period,
+        ):
             raise Conflict("The subscription changed meanwhile; run the command again")
         return subscription
 
@@ -159,26 +166,37 @@ class SubscriptionService:
         if target.name == current.name:
             raise InvalidInput(f"Already on the {current.name} plan")
         if _rank(target) <= _rank(current):
-            raise InvalidInput(f"Cannot upgrade from {current.name} to {target.name}: not a "
-                               f"higher plan (use: subscription downgrade {target.name})")
+            raise InvalidInput(
+                f"Cannot upgrade from {current.name} to {target.name}: not a "
+                f"higher plan (use: subscription downgrade {target.name})"
+            )
         if remote is not None:  # an immediate price change, invoiced and charged by Stripe
             changed = remote.upgrade(customer_id, target.name)
-            return PlanChange(self._mirrored(changed.subscription_id), current.name,
-                              provider=self._ctx.provider.name)
+            return PlanChange(
+                self._mirrored(changed.subscription_id),
+                current.name,
+                provider=self._ctx.provider.name,
+            )
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
             invoice = self._upgrade_invoice(subscription, current, target, now)
             if invoice is not None:
                 invoice_store.add(conn, invoice, now=now)
-            store.change(conn, subscription.subscription_id, now=now, plan_name=target.name,
-                         scheduled_plan_name=None)
+            store.change(
+                conn,
+                subscription.subscription_id,
+                now=now,
+                plan_name=target.name,
+                scheduled_plan_name=None,
+            )
             updated = store.current_for(conn, customer_id)
         assert updated is not None
         return PlanChange(updated, current.name, invoice.invoice if invoice else None)
 
-    def _change(self, customer_id: str, plan_name: str,
-                local: bool) -> tuple[Subscription, Plan, Plan]:
+    def _change(
+        self, customer_id: str, plan_name: str, local: bool
+    ) -> tuple[Subscription, Plan, Plan]:
         """The current subscription (its ended periods closed first by the local engine), its
         plan and the target plan."""
         if local:
@@ -188,8 +206,9 @@ class SubscriptionService:
             current, target = self._plans(conn, subscription, plan_name)
         return subscription, current, target
 
-    def _upgrade_invoice(self, subscription: Subscription, current: Plan, target: Plan,
-                         now: datetime) -> invoice_store.NewInvoice | None:
+    def _upgrade_invoice(
+        self, subscription: Subscription, current: Plan, target: Plan, now: datetime
+    ) -> invoice_store.NewInvoice | None:
         old_price = plan_price(current, subscription.interval)
         new_price = plan_price(target, subscription.interval)
         in_trial = subscription.trial_end is not None and subscription.trial_end > now
@@ -200,12 +219,21 @@ class SubscriptionService:
             return None
         line = upgrade_line(current, target, amount, subscription.period, now)
         invoice = Invoice(
-            invoice_id=new_id("in", 16), customer_id=subscription.customer_id,
-            subscription_id=subscription.subscription_id, kind=InvoiceKind.PRORATION.value,
-            status=InvoiceStatus.OPEN.value, currency="usd", total=amount, period_start=now,
-            period_end=subscription.period.end, created_at=now, lines=(line,))
+            invoice_id=new_id("in", 16),
+            customer_id=subscription.customer_id,
+            subscription_id=subscription.subscription_id,
+            kind=InvoiceKind.PRORATION.value,
+            status=InvoiceStatus.OPEN.value,
+            currency="usd",
+            total=amount,
+            period_start=now,
+            period_end=subscription.period.end,
+            created_at=now,
+            lines=(line,),
+        )
         return invoice_store.NewInvoice(
-            invoice, f"upgrade:{subscription.subscription_id}:{target.name}:{now.isoformat()}")
+            invoice, f"upgrade:{subscription.subscription_id}:{target.name}:{now.isoformat()}"
+        )
 
     def downgrade(self, customer_id: str, plan_name: str) -> PlanChange:
         """Schedule a lower plan for the period end: no charge, the current plan (and its
@@ -215,20 +243,27 @@ class SubscriptionService:
         if target.name == current.name:
             raise InvalidInput(f"Already on the {current.name} plan")
         if _rank(target) >= _rank(current):
-            raise InvalidInput(f"Cannot downgrade from {current.name} to {target.name}: not a "
-                               f"lower plan (use: subscription upgrade {target.name})")
+            raise InvalidInput(
+                f"Cannot downgrade from {current.name} to {target.name}: not a "
+                f"lower plan (use: subscription upgrade {target.name})"
+            )
         if subscription.cancel_at_period_end:
-            raise Conflict("The subscription is scheduled to cancel at period end "
-                           "(reactivate it first)")
+            raise Conflict(
+                "The subscription is scheduled to cancel at period end (reactivate it first)"
+            )
         if remote is not None:  # a Subscription Schedule: the cheaper price from period end
             changed = remote.downgrade(customer_id, target.name)
-            return PlanChange(self._mirrored(changed.subscription_id), current.name,
-                              provider=self._ctx.provider.name)
+            return PlanChange(
+                self._mirrored(changed.subscription_id),
+                current.name,
+                provider=self._ctx.provider.name,
+            )
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
-            store.change(conn, subscription.subscription_id, now=now,
-                         scheduled_plan_name=target.name)
+            store.change(
+                conn, subscription.subscription_id, now=now, scheduled_plan_name=target.name
+            )
             updated = store.current_for(conn, customer_id)
         assert updated is not None
         return PlanChange(updated, current.name)
@@ -248,22 +283,40 @@ class SubscriptionService:
             subscription = self._locked(conn, customer_id, subscription)
             if not immediate:
                 if not subscription.cancel_at_period_end:
-                    store.change(conn, subscription.subscription_id, now=now,
-                                 cancel_at_period_end=True, canceled_at=now)
+                    store.change(
+                        conn,
+                        subscription.subscription_id,
+                        now=now,
+                        cancel_at_period_end=True,
+                        canceled_at=now,
+                    )
                 updated = store.current_for(conn, customer_id)
                 assert updated is not None
                 return PlanChange(updated, subscription.plan_name)
             made, _ = invoice_closings(conn, [close_final(subscription, now)], now)
-            store.change(conn, subscription.subscription_id, now=now,
-                         status=SubscriptionStatus.CANCELED.value, cancel_at_period_end=False,
-                         scheduled_plan_name=None, canceled_at=now, ended_at=now)
+            store.change(
+                conn,
+                subscription.subscription_id,
+                now=now,
+                status=SubscriptionStatus.CANCELED.value,
+                cancel_at_period_end=False,
+                scheduled_plan_name=None,
+                canceled_at=now,
+                ended_at=now,
+            )
         ended = Subscription(
             subscription_id=subscription.subscription_id,
-            customer_id=subscription.customer_id, plan_name=subscription.plan_name,
-            status=SubscriptionStatus.CANCELED.value, period=subscription.period,
-            cancel_at_period_end=False, interval=subscription.interval,
-            anchor_at=subscription.anchor_at, trial_end=subscription.trial_end,
-            canceled_at=now, period_plan_name=subscription.period_plan_name)
+            customer_id=subscription.customer_id,
+            plan_name=subscription.plan_name,
+            status=SubscriptionStatus.CANCELED.value,
+            period=subscription.period,
+            cancel_at_period_end=False,
+            interval=subscription.interval,
+            anchor_at=subscription.anchor_at,
+            trial_end=subscription.trial_end,
+            canceled_at=now,
+            period_plan_name=subscription.period_plan_name,
+        )
         return PlanChange(ended, subscription.plan_name, made.get(subscription.subscription_id))
 
     def reactivate(self, customer_id: str) -> PlanChange:
@@ -276,15 +329,21 @@ class SubscriptionService:
         self._catch_up(customer_id)
         subscription = self.find_current(customer_id)
         if subscription is None:
-            raise NotFound("No subscription found to reactivate (an immediate cancellation "
-                           "is final)")
+            raise NotFound(
+                "No subscription found to reactivate (an immediate cancellation is final)"
+            )
         if not subscription.cancel_at_period_end:
             raise Conflict("Subscription is not scheduled for cancellation")
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
-            store.change(conn, subscription.subscription_id, now=now,
-                         cancel_at_period_end=False, canceled_at=None)
+            store.change(
+                conn,
+                subscription.subscription_id,
+                now=now,
+                cancel_at_period_end=False,
+                canceled_at=None,
+            )
             updated = store.current_for(conn, customer_id)
         assert updated is not None
         return PlanChange(updated, subscription.plan_name)

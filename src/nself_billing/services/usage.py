@@ -120,9 +120,16 @@ class UsageService:
 
     # -- one event -----------------------------------------------------------------------------
 
-    def record(self, service: str, quantity: object, metadata: object = None, *,
-               customer_id: str | None = None, idempotency_key: str | None = None,
-               at: datetime | str | None = None) -> RecordResult:
+    def record(
+        self,
+        service: str,
+        quantity: object,
+        metadata: object = None,
+        *,
+        customer_id: str | None = None,
+        idempotency_key: str | None = None,
+        at: datetime | str | None = None,
+    ) -> RecordResult:
         """Record one usage event in its own transaction; the same idempotency key counts once.
         ``at`` (default now) may be in the past: the event lands in the period it belongs to."""
         now = self._ctx.clock()
@@ -131,86 +138,137 @@ class UsageService:
         chosen = self._chosen_customer(customer_id) or self._ctx_customer()
         event = self._new_usage(service, quantity, metadata, chosen, idempotency_key, at, now)
         try:
-            recorded = store.record_one(self._ctx.db, event, now=now,
-                                        queue_outbox=self._queue_outbox)
+            recorded = store.record_one(
+                self._ctx.db, event, now=now, queue_outbox=self._queue_outbox
+            )
         except DatabaseError as error:
             if not _retryable(error):
                 raise
 
             def write() -> bool:
-                return store.record_one(self._ctx.db, event, now=now,
-                                        queue_outbox=self._queue_outbox)
+                return store.record_one(
+                    self._ctx.db, event, now=now, queue_outbox=self._queue_outbox
+                )
 
             recorded = self._retrying(write, attempts=_RETRIES - 1)
         return RecordResult(event.idempotency_key, recorded)
 
-    def track_api_request(self, endpoint: str, method: str = "GET",
-                          status_code: int | str = 200, *, customer_id: str | None = None,
-                          idempotency_key: str | None = None,
-                          at: datetime | str | None = None) -> RecordResult:
+    def track_api_request(
+        self,
+        endpoint: str,
+        method: str = "GET",
+        status_code: int | str = 200,
+        *,
+        customer_id: str | None = None,
+        idempotency_key: str | None = None,
+        at: datetime | str | None = None,
+    ) -> RecordResult:
         """One API request (1 request; metadata endpoint, method, status)."""
         tracked = trackers.api_request(endpoint, method, status_code)
-        return self.record(*_parts(tracked), customer_id=customer_id,
-                           idempotency_key=idempotency_key, at=at)
+        return self.record(
+            *_parts(tracked), customer_id=customer_id, idempotency_key=idempotency_key, at=at
+        )
 
-    def track_storage(self, num_bytes: int | str | Decimal,
-                      duration_hours: int | str | Decimal = 1, *,
-                      customer_id: str | None = None, idempotency_key: str | None = None,
-                      at: datetime | str | None = None) -> RecordResult:
+    def track_storage(
+        self,
+        num_bytes: int | str | Decimal,
+        duration_hours: int | str | Decimal = 1,
+        *,
+        customer_id: str | None = None,
+        idempotency_key: str | None = None,
+        at: datetime | str | None = None,
+    ) -> RecordResult:
         """Bytes stored for some hours, as GB-hours (bytes x hours / 2^30)."""
         tracked = trackers.storage(num_bytes, duration_hours)
-        return self.record(*_parts(tracked), customer_id=customer_id,
-                           idempotency_key=idempotency_key, at=at)
+        return self.record(
+            *_parts(tracked), customer_id=customer_id, idempotency_key=idempotency_key, at=at
+        )
 
-    def track_bandwidth(self, num_bytes: int | str | Decimal, direction: str = "egress", *,
-                        customer_id: str | None = None, idempotency_key: str | None = None,
-                        at: datetime | str | None = None) -> RecordResult:
+    def track_bandwidth(
+        self,
+        num_bytes: int | str | Decimal,
+        direction: str = "egress",
+        *,
+        customer_id: str | None = None,
+        idempotency_key: str | None = None,
+        at: datetime | str | None = None,
+    ) -> RecordResult:
         """Bytes transferred, as GB (bytes / 2^30); direction egress or ingress."""
         tracked = trackers.bandwidth(num_bytes, direction)
-        return self.record(*_parts(tracked), customer_id=customer_id,
-                           idempotency_key=idempotency_key, at=at)
+        return self.record(
+            *_parts(tracked), customer_id=customer_id, idempotency_key=idempotency_key, at=at
+        )
 
-    def track_compute(self, cpu_seconds: int | str | Decimal, metadata: object = None, *,
-                      customer_id: str | None = None, idempotency_key: str | None = None,
-                      at: datetime | str | None = None) -> RecordResult:
+    def track_compute(
+        self,
+        cpu_seconds: int | str | Decimal,
+        metadata: object = None,
+        *,
+        customer_id: str | None = None,
+        idempotency_key: str | None = None,
+        at: datetime | str | None = None,
+    ) -> RecordResult:
         """CPU seconds, as CPU-hours (seconds / 3600); free-form metadata."""
         tracked = trackers.compute(cpu_seconds, metadata)
-        return self.record(*_parts(tracked), customer_id=customer_id,
-                           idempotency_key=idempotency_key, at=at)
+        return self.record(
+            *_parts(tracked), customer_id=customer_id, idempotency_key=idempotency_key, at=at
+        )
 
-    def track_database_query(self, query_type: str = "SELECT",
-                             duration_ms: int | str | Decimal = 0, *,
-                             customer_id: str | None = None,
-                             idempotency_key: str | None = None,
-                             at: datetime | str | None = None) -> RecordResult:
+    def track_database_query(
+        self,
+        query_type: str = "SELECT",
+        duration_ms: int | str | Decimal = 0,
+        *,
+        customer_id: str | None = None,
+        idempotency_key: str | None = None,
+        at: datetime | str | None = None,
+    ) -> RecordResult:
         """One database query (metadata query_type, duration_ms)."""
         tracked = trackers.database_query(query_type, duration_ms)
-        return self.record(*_parts(tracked), customer_id=customer_id,
-                           idempotency_key=idempotency_key, at=at)
+        return self.record(
+            *_parts(tracked), customer_id=customer_id, idempotency_key=idempotency_key, at=at
+        )
 
-    def track_function(self, function_name: str, duration_ms: int | str | Decimal = 0,
-                       memory_mb: int | str | Decimal = 128, *,
-                       customer_id: str | None = None, idempotency_key: str | None = None,
-                       at: datetime | str | None = None) -> RecordResult:
+    def track_function(
+        self,
+        function_name: str,
+        duration_ms: int | str | Decimal = 0,
+        memory_mb: int | str | Decimal = 128,
+        *,
+        customer_id: str | None = None,
+        idempotency_key: str | None = None,
+        at: datetime | str | None = None,
+    ) -> RecordResult:
         """One serverless function invocation (metadata function, duration_ms, memory_mb)."""
         tracked = trackers.function(function_name, duration_ms, memory_mb)
-        return self.record(*_parts(tracked), customer_id=customer_id,
-                           idempotency_key=idempotency_key, at=at)
+        return self.record(
+            *_parts(tracked), customer_id=customer_id, idempotency_key=idempotency_key, at=at
+        )
 
     # -- batches -------------------------------------------------------------------------------
 
-    def record_many(self, events: Iterable[UsageEvent | Mapping[str, Any]], *,
-                    customer_id: str | None = None, skip_invalid: bool = False) -> BatchResult:
+    def record_many(
+        self,
+        events: Iterable[UsageEvent | Mapping[str, Any]],
+        *,
+        customer_id: str | None = None,
+        skip_invalid: bool = False,
+    ) -> BatchResult:
         """Record a batch in one transaction, rollups included; keys seen before or earlier in
         the batch count once. Invalid events (bad input, unknown customer) make the whole batch
         fail with nothing written, unless ``skip_invalid``: then they are reported in
         ``rejected`` and the others are recorded."""
-        return self.write_batch(self.prepare_batch(events, customer_id=customer_id,
-                                                   skip_invalid=skip_invalid))
+        return self.write_batch(
+            self.prepare_batch(events, customer_id=customer_id, skip_invalid=skip_invalid)
+        )
 
-    def prepare_batch(self, events: Iterable[UsageEvent | Mapping[str, Any]], *,
-                      customer_id: str | None = None, skip_invalid: bool = False
-                      ) -> PreparedBatch:
+    def prepare_batch(
+        self,
+        events: Iterable[UsageEvent | Mapping[str, Any]],
+        *,
+        customer_id: str | None = None,
+        skip_invalid: bool = False,
+    ) -> PreparedBatch:
         """The validation half of ``record_many`` (no database work): a pipeline can prepare
         the next batch while the previous one is written."""
         now = self._ctx.clock()
@@ -231,8 +289,13 @@ class UsageService:
             try:
                 if type(item) is UsageEvent:
                     service, quantity, metadata, key, at, customer = (
-                        item.service, item.quantity, item.metadata, item.idempotency_key,
-                        item.at, item.customer_id)
+                        item.service,
+                        item.quantity,
+                        item.metadata,
+                        item.idempotency_key,
+                        item.at,
+                        item.customer_id,
+                    )
                 else:
                     service, quantity, metadata, key, at, customer = _fields(item)
                 if shared and type(metadata) is dict:
@@ -240,8 +303,9 @@ class UsageService:
                         last_encoded = _Encoded(*metadata_and_json(metadata))
                         last_dict = metadata
                     metadata = last_encoded
-                usage = new_usage(service, quantity, metadata, customer or default_customer,
-                                  key, at, now)
+                usage = new_usage(
+                    service, quantity, metadata, customer or default_customer, key, at, now
+                )
             except BillingError as error:
                 if not skip_invalid:
                     raise InvalidInput(f"Event {index + 1}: {error.message}") from None
@@ -251,8 +315,9 @@ class UsageService:
             if usage.idempotency_key not in unique:
                 unique[usage.idempotency_key] = usage
                 positions[usage.idempotency_key] = index
-        return PreparedBatch(now, list(unique.values()), positions, valid - len(unique),
-                             rejected, skip_invalid)
+        return PreparedBatch(
+            now, list(unique.values()), positions, valid - len(unique), rejected, skip_invalid
+        )
 
     def write_batch(self, prepared: PreparedBatch) -> BatchResult:
         """The writing half of ``record_many``: one transaction (retried if PostgreSQL reports a
@@ -270,36 +335,66 @@ class UsageService:
                 if unknown:
                     if not skip_invalid:
                         raise NotFound(f"Customer not found: {', '.join(sorted(unknown))}")
-                    refused = [Rejection(prepared.positions[e.idempotency_key],
-                                         f"Customer not found: {e.customer_id}")
-                               for e in batch if e.customer_id in unknown]
+                    refused = [
+                        Rejection(
+                            prepared.positions[e.idempotency_key],
+                            f"Customer not found: {e.customer_id}",
+                        )
+                        for e in batch
+                        if e.customer_id in unknown
+                    ]
                     batch = [e for e in batch if e.customer_id not in unknown]
-                return store.insert_events(conn, batch, now=prepared.now,
-                                           queue_outbox=self._queue_outbox), refused
+                return store.insert_events(
+                    conn, batch, now=prepared.now, queue_outbox=self._queue_outbox
+                ), refused
 
         accepted, refused = self._retrying(write)
         stored = len(prepared.events) - len(refused)
-        return BatchResult(accepted, stored - accepted + prepared.in_batch_duplicates,
-                           tuple(sorted(prepared.rejected + refused, key=lambda r: r.index)))
+        return BatchResult(
+            accepted,
+            stored - accepted + prepared.in_batch_duplicates,
+            tuple(sorted(prepared.rejected + refused, key=lambda r: r.index)),
+        )
 
     # -- reporting -----------------------------------------------------------------------------
 
-    def summary(self, *, customer_id: str | None = None, period: str = "current",
-                start: date | str | None = None, end: date | str | None = None,
-                service: str | None = None, detailed: bool = False) -> UsageReport:
+    def summary(
+        self,
+        *,
+        customer_id: str | None = None,
+        period: str = "current",
+        start: date | str | None = None,
+        end: date | str | None = None,
+        service: str | None = None,
+        detailed: bool = False,
+    ) -> UsageReport:
         """Usage per service over a period (``current``, ``last-month`` or ``custom`` with
         ``start``/``end`` days, inclusive), costed against the plan, from the rollups."""
         from .usage_report import build_report
 
         target = customer_id or self._ctx_customer()
-        return build_report(self._ctx, target, period=period, start=start, end=end,
-                            service=service, detailed=detailed)
+        return build_report(
+            self._ctx,
+            target,
+            period=period,
+            start=start,
+            end=end,
+            service=service,
+            detailed=detailed,
+        )
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _new_usage(self, service: str, quantity: object, metadata: object, customer_id: str,
-                   idempotency_key: str | None, at: datetime | str | None,
-                   now: datetime) -> store.NewUsage:
+    def _new_usage(
+        self,
+        service: str,
+        quantity: object,
+        metadata: object,
+        customer_id: str,
+        idempotency_key: str | None,
+        at: datetime | str | None,
+        now: datetime,
+    ) -> store.NewUsage:
         """Validate one event (the hot path of every recording: kept lean)."""
         if service not in SERVICES:
             check_service(service)
@@ -382,8 +477,19 @@ def _with_customer(event: store.NewUsage, customer_id: str) -> store.NewUsage:
     return event._replace(customer_id=customer_id)
 
 
-_FIELD_NAMES = frozenset({"service", "quantity", "metadata", "idempotency_key", "at",
-                          "customer_id", "id", "timestamp", "service_name"})
+_FIELD_NAMES = frozenset(
+    {
+        "service",
+        "quantity",
+        "metadata",
+        "idempotency_key",
+        "at",
+        "customer_id",
+        "id",
+        "timestamp",
+        "service_name",
+    }
+)
 Fields = tuple[Any, Any, Any, Any, Any, Any]
 
 
@@ -400,5 +506,11 @@ def _fields(item: object) -> Fields:
     quantity = get("quantity")
     if not service or quantity is None or quantity == "":
         raise InvalidInput("Invalid event: service and quantity are required")
-    return (service, quantity, get("metadata"), get("idempotency_key") or get("id") or None,
-            get("at") or get("timestamp") or None, get("customer_id") or None)
+    return (
+        service,
+        quantity,
+        get("metadata"),
+        get("idempotency_key") or get("id") or None,
+        get("at") or get("timestamp") or None,
+        get("customer_id") or None,
+    )

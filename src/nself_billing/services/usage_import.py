@@ -133,9 +133,12 @@ def _csv_rows(stream: IO[str]) -> Iterator[Parsed]:
     unknown = [name for name in header if name not in FIELDS]
     if missing or unknown:
         problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
-            [f"unknown {', '.join(unknown)}"] if unknown else [])
-        raise InvalidInput(f"Invalid CSV header ({'; '.join(problems)}); expected columns "
-                           f"among {', '.join(FIELDS)}")
+            [f"unknown {', '.join(unknown)}"] if unknown else []
+        )
+        raise InvalidInput(
+            f"Invalid CSV header ({'; '.join(problems)}); expected columns "
+            f"among {', '.join(FIELDS)}"
+        )
     width = len(header)
     while True:
         try:
@@ -153,8 +156,13 @@ def _csv_rows(stream: IO[str]) -> Iterator[Parsed]:
         yield reader.line_num, dict(zip(header, row, strict=True))
 
 
-def import_events(usage: UsageService, source: Source, *, batch_size: int = 20_000,
-                  progress: Callable[[int], None] | None = None) -> ImportResult:
+def import_events(
+    usage: UsageService,
+    source: Source,
+    *,
+    batch_size: int = 20_000,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
     result = ImportResult()
     rows = _json_lines(source.stream) if source.kind == "jsonl" else _csv_rows(source.stream)
     batch: list[dict[str, Any]] = []
@@ -172,8 +180,7 @@ def import_events(usage: UsageService, source: Source, *, batch_size: int = 20_0
         pending = None
         result.accepted += outcome.accepted
         result.duplicates += outcome.duplicates
-        result.rejected.extend(LineRejection(numbers[r.index], r.reason)
-                               for r in outcome.rejected)
+        result.rejected.extend(LineRejection(numbers[r.index], r.reason) for r in outcome.rejected)
         if progress is not None:
             progress(source.position())
 

@@ -39,9 +39,16 @@ class UsageReport:
         return round_money(sum((row.cost or Decimal(0) for row in self.services), Decimal(0)))
 
 
-def build_report(ctx: Context, customer_id: str, *, period: str = "current",
-                 start: date | str | None = None, end: date | str | None = None,
-                 service: str | None = None, detailed: bool = False) -> UsageReport:
+def build_report(
+    ctx: Context,
+    customer_id: str,
+    *,
+    period: str = "current",
+    start: date | str | None = None,
+    end: date | str | None = None,
+    service: str | None = None,
+    detailed: bool = False,
+) -> UsageReport:
     services = (check_service(service),) if service else SERVICE_NAMES
     if (start is not None or end is not None) and period == "current":
         period = "custom"
@@ -60,18 +67,21 @@ def build_report(ctx: Context, customer_id: str, *, period: str = "current",
                 plan = _with_overrides(plan, quota_store.overrides_for(conn, customer_id))
             anchor = subscription.anchor_at or subscription.period.start
             months = INTERVAL_MONTHS.get(subscription.interval, 1)
-        window = report_period(period, now=now, anchor=anchor, months_per_period=months,
-                               start=start, end=end)
+        window = report_period(
+            period, now=now, anchor=anchor, months_per_period=months, start=start, end=end
+        )
         # naming the services lets the rollup's key (customer, service, day) seek each service's
         # days in the window instead of reading every day of the customer's history
-        totals = store.period_totals(conn, customer_id, window.first_day, window.end_day,
-                                     services)
-        daily = (store.daily_totals(conn, customer_id, window.first_day, window.end_day,
-                                    services) if detailed else [])
-    rows = rate_services({name: (t.quantity, t.events) for name, t in totals.items()}, plan,
-                         services)
-    return UsageReport(customer_id, plan.name if plan else None, window, tuple(rows),
-                       tuple(daily))
+        totals = store.period_totals(conn, customer_id, window.first_day, window.end_day, services)
+        daily = (
+            store.daily_totals(conn, customer_id, window.first_day, window.end_day, services)
+            if detailed
+            else []
+        )
+    rows = rate_services(
+        {name: (t.quantity, t.events) for name, t in totals.items()}, plan, services
+    )
+    return UsageReport(customer_id, plan.name if plan else None, window, tuple(rows), tuple(daily))
 
 
 def _with_overrides(plan: Plan, overrides: dict[str, quota_store.Override]) -> Plan:
@@ -87,8 +97,13 @@ def _with_overrides(plan: Plan, overrides: dict[str, quota_store.Override]) -> P
         if override is None:
             quotas.append(base)
             continue
-        quotas.append(Quota(
-            plan.name, service, override.limit,
-            EnforcementMode(override.mode) if override.mode else base.mode,
-            base.overage_price if override.overage_price is None else override.overage_price))
+        quotas.append(
+            Quota(
+                plan.name,
+                service,
+                override.limit,
+                EnforcementMode(override.mode) if override.mode else base.mode,
+                base.overage_price if override.overage_price is None else override.overage_price,
+            )
+        )
     return replace(plan, quotas=tuple(quotas))

@@ -40,8 +40,11 @@ def _check_event(event: dict[str, object]) -> tuple[str, str]:
     if not isinstance(kind, str) or not 0 < len(kind) <= 100 or "\x00" in kind:
         raise BadSignature("Invalid webhook payload: bad event type")
     created = event.get("created")
-    if (not isinstance(created, int | float) or isinstance(created, bool)
-            or not 0 <= created < _LATEST_CREATED):
+    if (
+        not isinstance(created, int | float)
+        or isinstance(created, bool)
+        or not 0 <= created < _LATEST_CREATED
+    ):
         raise BadSignature("Invalid webhook payload: bad created time")
     return event_id, kind
 

@@ -21,15 +21,37 @@ class ApiKeyRow:
     revoked_at: datetime | None
 
 
-_COLUMNS = (api_keys.c.key_id, api_keys.c.customer_id, api_keys.c.is_admin, api_keys.c.name,
-            api_keys.c.key_hash, api_keys.c.created_at, api_keys.c.revoked_at)
+_COLUMNS = (
+    api_keys.c.key_id,
+    api_keys.c.customer_id,
+    api_keys.c.is_admin,
+    api_keys.c.name,
+    api_keys.c.key_hash,
+    api_keys.c.created_at,
+    api_keys.c.revoked_at,
+)
 
 
-def insert(conn: Connection, *, key_id: str, customer_id: str | None, is_admin: bool,
-           name: str | None, key_hash: str, now: datetime) -> None:
-    conn.execute(api_keys.insert().values(key_id=key_id, customer_id=customer_id,
-                                          is_admin=is_admin, name=name, key_hash=key_hash,
-                                          created_at=now))
+def insert(
+    conn: Connection,
+    *,
+    key_id: str,
+    customer_id: str | None,
+    is_admin: bool,
+    name: str | None,
+    key_hash: str,
+    now: datetime,
+) -> None:
+    conn.execute(
+        api_keys.insert().values(
+            key_id=key_id,
+            customer_id=customer_id,
+            is_admin=is_admin,
+            name=name,
+            key_hash=key_hash,
+            created_at=now,
+        )
+    )
 
 
 def get(conn: Connection, key_id: str) -> ApiKeyRow | None:
@@ -44,9 +66,11 @@ def list_all(conn: Connection) -> list[ApiKeyRow]:
 
 def revoke(conn: Connection, key_id: str, *, now: datetime) -> bool:
     """Mark the key revoked; False if it does not exist. Revoking twice keeps the first time."""
-    result = conn.execute(update(api_keys).where(api_keys.c.key_id == key_id,
-                                                 api_keys.c.revoked_at.is_(None))
-                          .values(revoked_at=now))
+    result = conn.execute(
+        update(api_keys)
+        .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     if result.rowcount:
         return True
     return get(conn, key_id) is not None

@@ -24,13 +24,15 @@ def quotas_by_plan(rows: Iterable[Any]) -> dict[str, list[Quota]]:
     for plan_name, service, limit, mode, overage_price in rows:
         if service not in SERVICE_NAMES:
             continue  # an operator's row for a service we do not meter
-        result.setdefault(plan_name, []).append(Quota(
-            plan_name=plan_name,
-            service=service,
-            limit=None if limit is None else Decimal(limit),
-            mode=enforcement_mode(mode),
-            overage_price=Decimal(overage_price or 0),
-        ))
+        result.setdefault(plan_name, []).append(
+            Quota(
+                plan_name=plan_name,
+                service=service,
+                limit=None if limit is None else Decimal(limit),
+                mode=enforcement_mode(mode),
+                overage_price=Decimal(overage_price or 0),
+            )
+        )
     return result
 
 

@@ -27,10 +27,14 @@ from .catalog_rows import plan_from_row, quotas_by_plan
 _PRICE_SCALE = 2
 _QUANTITY_SCALE = 6
 
-_PLANS_SQL = ("SELECT plan_name, price_monthly, price_yearly, description, tier, stripe_price_id"
-              " FROM billing_plans ORDER BY tier, price_monthly, plan_name")
-_QUOTAS_SQL = ("SELECT plan_name, service_name, limit_value, enforcement_mode, overage_price"
-               " FROM billing_quotas")
+_PLANS_SQL = (
+    "SELECT plan_name, price_monthly, price_yearly, description, tier, stripe_price_id"
+    " FROM billing_plans ORDER BY tier, price_monthly, plan_name"
+)
+_QUOTAS_SQL = (
+    "SELECT plan_name, service_name, limit_value, enforcement_mode, overage_price"
+    " FROM billing_quotas"
+)
 
 
 def _number(value: Any, scale: int) -> Decimal | None:
@@ -62,12 +66,28 @@ def read_plans(path: Path, revision: str) -> list[Plan] | None:
             return None
         plan_rows, quota_rows = rows
         by_plan = quotas_by_plan(
-            (plan, service, _number(limit, _QUANTITY_SCALE), mode,
-             _number(overage, _QUANTITY_SCALE))
-            for plan, service, limit, mode, overage in quota_rows)
-        return [plan_from_row((name, _number(monthly, _PRICE_SCALE),
-                               _number(yearly, _PRICE_SCALE), description, tier, price_id),
-                              by_plan.get(name, []))
-                for name, monthly, yearly, description, tier, price_id in plan_rows]
+            (
+                plan,
+                service,
+                _number(limit, _QUANTITY_SCALE),
+                mode,
+                _number(overage, _QUANTITY_SCALE),
+            )
+            for plan, service, limit, mode, overage in quota_rows
+        )
+        return [
+            plan_from_row(
+                (
+                    name,
+                    _number(monthly, _PRICE_SCALE),
+                    _number(yearly, _PRICE_SCALE),
+                    description,
+                    tier,
+                    price_id,
+                ),
+                by_plan.get(name, []),
+            )
+            for name, monthly, yearly, description, tier, price_id in plan_rows
+        ]
     except (sqlite3.Error, TypeError, ValueError, InvalidOperation):
         return None

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 
 def _customer(row: Any) -> Customer:
-    return Customer(row.customer_id, row.email, row.name, row.phone, row.project_name,
-                    row.created_at)
+    return Customer(
+        row.customer_id, row.email, row.name, row.phone, row.project_name, row.created_at
+    )
 
 
 def get(conn: Connection, customer_id: str) -> Customer | None:
@@ -31,15 +32,18 @@ def exists(conn: Connection, customer_id: str) -> bool:
 
 
 def first_ids(conn: Connection, limit: int) -> list[str]:
-    query = select(customers.c.customer_id).order_by(customers.c.created_at,
-                                                     customers.c.customer_id).limit(limit)
+    query = (
+        select(customers.c.customer_id)
+        .order_by(customers.c.created_at, customers.c.customer_id)
+        .limit(limit)
+    )
     return list(conn.execute(query).scalars())
 
 
 _FIRST_IDS = {
     "sqlite": "SELECT customer_id FROM billing_customers ORDER BY created_at, customer_id LIMIT ?",
     "postgresql": "SELECT customer_id FROM billing_customers ORDER BY created_at, customer_id"
-                  " LIMIT %s",
+    " LIMIT %s",
 }
 
 
@@ -61,14 +65,25 @@ def list_all(conn: Connection) -> list[Customer]:
 
 
 def add(conn: Connection, customer: Customer, *, now: datetime) -> None:
-    conn.execute(insert(customers).values(
-        customer_id=customer.customer_id, email=customer.email, name=customer.name,
-        phone=customer.phone, project_name=customer.project_name, created_at=now, updated_at=now,
-    ))
+    conn.execute(
+        insert(customers).values(
+            customer_id=customer.customer_id,
+            email=customer.email,
+            name=customer.name,
+            phone=customer.phone,
+            project_name=customer.project_name,
+            created_at=now,
+            updated_at=now,
+        )
+    )
 
 
-def set_fields(conn: Connection, customer_id: str, fields: Mapping[str, str | None], *,
-               now: datetime) -> bool:
-    result = conn.execute(update(customers).where(customers.c.customer_id == customer_id)
-                          .values(**fields, updated_at=now))
+def set_fields(
+    conn: Connection, customer_id: str, fields: Mapping[str, str | None], *, now: datetime
+) -> bool:
+    result = conn.execute(
+        update(customers)
+        .where(customers.c.customer_id == customer_id)
+        .values(**fields, updated_at=now)
+    )
     return result.rowcount > 0

@@ -39,7 +39,10 @@ class Database:
             self.engine = _sqlite_engine(url)
         else:
             self.engine = create_engine(
-                url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False,
+                url,
+                pool_size=pool_size,
+                max_overflow=10,
+                pool_pre_ping=False,
                 connect_args={"connect_timeout": 5},
             )
         self.dialect: str = self.engine.dialect.name

@@ -22,8 +22,15 @@ from .tables import (
     usage_daily,
 )
 
-RAW_USAGE_COLUMNS = ("id", "customer_id", "service_name", "quantity", "recorded_at",
-                     "idempotency_key", "metadata")
+RAW_USAGE_COLUMNS = (
+    "id",
+    "customer_id",
+    "service_name",
+    "quantity",
+    "recorded_at",
+    "idempotency_key",
+    "metadata",
+)
 CHUNK = 10_000
 
 
@@ -32,10 +39,16 @@ def _year_bounds(year: int | None) -> tuple[date, date] | None:
 
 
 def daily_usage(conn: Connection, customer_id: str, year: int | None) -> list[Any]:
-    query = (select(usage_daily.c.day, usage_daily.c.service_name, usage_daily.c.quantity_micros,
-                    usage_daily.c.events)
-             .where(usage_daily.c.customer_id == customer_id)
-             .order_by(usage_daily.c.day, usage_daily.c.service_name))
+    query = (
+        select(
+            usage_daily.c.day,
+            usage_daily.c.service_name,
+            usage_daily.c.quantity_micros,
+            usage_daily.c.events,
+        )
+        .where(usage_daily.c.customer_id == customer_id)
+        .order_by(usage_daily.c.day, usage_daily.c.service_name)
+    )
     bounds = _year_bounds(year)
     if bounds:
         query = query.where(usage_daily.c.day >= bounds[0], usage_daily.c.day < bounds[1])
@@ -45,7 +58,8 @@ def daily_usage(conn: Connection, customer_id: str, year: int | None) -> list[An
 def raw_usage_count(conn: Connection, customer_id: str, year: int | None) -> int:
     """The number of raw events, from the rollups (which count every event)."""
     query = select(func.coalesce(func.sum(usage_daily.c.events), 0)).where(
-        usage_daily.c.customer_id == customer_id)
+        usage_daily.c.customer_id == customer_id
+    )
     bounds = _year_bounds(year)
     if bounds:
         query = query.where(usage_daily.c.day >= bounds[0], usage_daily.c.day < bounds[1])
@@ -62,8 +76,9 @@ def _raw_where(year: int | None, placeholder: str) -> tuple[str, list[Any]]:
     return where, params
 
 
-def raw_usage_rows(conn: Connection, customer_id: str, year: int | None
-                   ) -> Iterator[tuple[Any, ...]]:
+def raw_usage_rows(
+    conn: Connection, customer_id: str, year: int | None
+) -> Iterator[tuple[Any, ...]]:
     """SQLite: raw usage rows (``RAW_USAGE_COLUMNS``), quantity as exact decimal text."""
     where, params = _raw_where(year, "?")
     # ``where`` holds only fixed fragments and placeholders; values go in ``params``
@@ -98,13 +113,16 @@ def _csv_field(expression: str, *, always_quote: bool = False) -> str:
     quoted = f"""'"' || replace({expression}, '"', '""') || '"'"""
     if always_quote:
         return f"COALESCE({quoted}, '')"
-    return (f"""CASE WHEN {expression} IS NULL THEN ''"""
-            f""" WHEN {expression} GLOB '*[",'||char(10)||char(13)||']*' THEN {quoted}"""
-            f" ELSE {expression} END")
+    return (
+        f"""CASE WHEN {expression} IS NULL THEN ''"""
+        f""" WHEN {expression} GLOB '*[",'||char(10)||char(13)||']*' THEN {quoted}"""
+        f" ELSE {expression} END"
+    )
 
 
-def raw_usage_csv_lines(conn: Connection, customer_id: str, year: int | None
-                        ) -> Iterator[list[str]]:
+def raw_usage_csv_lines(
+    conn: Connection, customer_id: str, year: int | None
+) -> Iterator[list[str]]:
     """SQLite: raw usage as ready CSV lines, in chunks. SQLite renders each line itself, which
     is several times faster than formatting the fields in Python.
 
@@ -112,24 +130,31 @@ def raw_usage_csv_lines(conn: Connection, customer_id: str, year: int | None
     customer and service fields are then the same on every row, so they are rendered once
     here rather than per row (rows without a service come first, as NULLs sort first)."""
     where, params = _raw_where(year, "?")
-    line = " || ',' || ".join((
-        "id",
-        "?",  # the customer's and the service's CSV fields, rendered once below
-        "printf('%d.%06d', quantity_micros / 1000000, quantity_micros % 1000000)",
-        "replace(substr(recorded_at, 1, 26), ' ', 'T') || '+00:00'",
-        _csv_field("idempotency_key"),
-        _csv_field("metadata", always_quote=True),
-    ))
+    line = " || ',' || ".join(
+        (
+            "id",
+            "?",  # the customer's and the service's CSV fields, rendered once below
+            "printf('%d.%06d', quantity_micros / 1000000, quantity_micros % 1000000)",
+            "replace(substr(recorded_at, 1, 26), ' ', 'T') || '+00:00'",
+            _csv_field("idempotency_key"),
+            _csv_field("metadata", always_quote=True),
+        )
+    )
     # ``where`` holds only fixed fragments and placeholders; values go in the parameters
-    by_service = (f"SELECT {line} FROM billing_usage_records"  # noqa: S608 (fixed text)
-                  f" WHERE {where} AND service_name = ? ORDER BY id")
-    no_service = (f"SELECT {line} FROM billing_usage_records"  # noqa: S608 (fixed text)
-                  f" WHERE {where} AND service_name IS NULL ORDER BY id")
+    by_service = (
+        f"SELECT {line} FROM billing_usage_records"  # noqa: S608 (fixed text)
+        f" WHERE {where} AND service_name = ? ORDER BY id"
+    )
+    no_service = (
+        f"SELECT {line} FROM billing_usage_records"  # noqa: S608 (fixed text)
+        f" WHERE {where} AND service_name IS NULL ORDER BY id"
+    )
     customer = csv_field(customer_id)
     yield from _lines(conn, no_service, [f"{customer},", customer_id, *params])
     for service in _services_of(conn, customer_id):
-        yield from _lines(conn, by_service,
-                          [f"{customer},{csv_field(service)}", customer_id, *params, service])
+        yield from _lines(
+            conn, by_service, [f"{customer},{csv_field(service)}", customer_id, *params, service]
+        )
 
 
 def _services_of(conn: Connection, customer_id: str) -> Iterator[str]:
@@ -139,7 +164,9 @@ def _services_of(conn: Connection, customer_id: str) -> Iterator[str]:
     while True:
         row = raw.execute(  # type: ignore[union-attr]
             "SELECT MIN(service_name) FROM billing_usage_records"  # noqa: S608 (fixed text)
-            f" WHERE customer_id = ? AND service_name {after} ?", (customer_id, last)).fetchone()
+            f" WHERE customer_id = ? AND service_name {after} ?",
+            (customer_id, last),
+        ).fetchone()
         if row is None or row[0] is None:
             return
         after, last = ">", row[0]
@@ -159,8 +186,9 @@ def _lines(conn: Connection, sql: str, params: list[Any]) -> Iterator[list[str]]
         cursor.close()
 
 
-def copy_raw_usage_csv(conn: Connection, customer_id: str, year: int | None, *,
-                       header: bool) -> Iterator[bytes]:
+def copy_raw_usage_csv(
+    conn: Connection, customer_id: str, year: int | None, *, header: bool
+) -> Iterator[bytes]:
     """PostgreSQL: raw usage as CSV bytes straight from ``COPY ... TO STDOUT``."""
     where, params = _raw_where(year, "%s")
     # ``where`` holds only fixed fragments and placeholders; values go in ``params``
@@ -180,21 +208,26 @@ def copy_raw_usage_csv(conn: Connection, customer_id: str, year: int | None, *,
 
 
 def invoices_for(conn: Connection, customer_id: str, year: int | None) -> list[dict[str, Any]]:
-    query = (select(invoices).where(invoices.c.customer_id == customer_id)
-             .order_by(invoices.c.created_at, invoices.c.invoice_id))
+    query = (
+        select(invoices)
+        .where(invoices.c.customer_id == customer_id)
+        .order_by(invoices.c.created_at, invoices.c.invoice_id)
+    )
     bounds = _year_bounds(year)
     if bounds:
-        query = query.where(func.coalesce(invoices.c.period_start, invoices.c.created_at)
-                            >= _utc(bounds[0]),
-                            func.coalesce(invoices.c.period_start, invoices.c.created_at)
-                            < _utc(bounds[1]))
+        query = query.where(
+            func.coalesce(invoices.c.period_start, invoices.c.created_at) >= _utc(bounds[0]),
+            func.coalesce(invoices.c.period_start, invoices.c.created_at) < _utc(bounds[1]),
+        )
     rows = [dict(row._mapping) for row in conn.execute(query)]
     if rows:
         ids = [row["invoice_id"] for row in rows]
         lines: dict[str, list[dict[str, Any]]] = {}
-        for line in conn.execute(select(invoice_lines)
-                                 .where(invoice_lines.c.invoice_id.in_(ids))
-                                 .order_by(invoice_lines.c.invoice_id, invoice_lines.c.line_no)):
+        for line in conn.execute(
+            select(invoice_lines)
+            .where(invoice_lines.c.invoice_id.in_(ids))
+            .order_by(invoice_lines.c.invoice_id, invoice_lines.c.line_no)
+        ):
             item = dict(line._mapping)
             item.pop("id", None)
             lines.setdefault(item.pop("invoice_id"), []).append(item)
@@ -204,15 +237,22 @@ def invoices_for(conn: Connection, customer_id: str, year: int | None) -> list[d
 
 
 def payment_methods_for(conn: Connection, customer_id: str) -> list[dict[str, Any]]:
-    query = (select(payment_methods).where(payment_methods.c.customer_id == customer_id,
-                                           payment_methods.c.detached_at.is_(None))
-             .order_by(payment_methods.c.created_at, payment_methods.c.payment_method_id))
+    query = (
+        select(payment_methods)
+        .where(
+            payment_methods.c.customer_id == customer_id, payment_methods.c.detached_at.is_(None)
+        )
+        .order_by(payment_methods.c.created_at, payment_methods.c.payment_method_id)
+    )
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
 def payments_for(conn: Connection, customer_id: str) -> list[dict[str, Any]]:
-    query = (select(payments).where(payments.c.customer_id == customer_id)
-             .order_by(payments.c.created_at, payments.c.payment_id))
+    query = (
+        select(payments)
+        .where(payments.c.customer_id == customer_id)
+        .order_by(payments.c.created_at, payments.c.payment_id)
+    )
     return [dict(row._mapping) for row in conn.execute(query)]
 
 

@@ -25,11 +25,18 @@ class NewInvoice:
 
 def line_rows(invoice_id: str, lines: Sequence[LineItem]) -> list[dict[str, Any]]:
     return [
-        {"invoice_id": invoice_id, "line_no": number, "kind": line.kind.value,
-         "service_name": line.service, "description": line.description,
-         "quantity": line.quantity, "unit_price": line.unit_price, "amount": line.amount,
-         "period_start": line.period.start if line.period else None,
-         "period_end": line.period.end if line.period else None}
+        {
+            "invoice_id": invoice_id,
+            "line_no": number,
+            "kind": line.kind.value,
+            "service_name": line.service,
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "amount": line.amount,
+            "period_start": line.period.start if line.period else None,
+            "period_end": line.period.end if line.period else None,
+        }
         for number, line in enumerate(lines, start=1)
     ]
 
@@ -37,13 +44,20 @@ def line_rows(invoice_id: str, lines: Sequence[LineItem]) -> list[dict[str, Any]
 def invoice_row(new: NewInvoice, *, now: datetime) -> dict[str, Any]:
     invoice = new.invoice
     return {
-        "invoice_id": invoice.invoice_id, "customer_id": invoice.customer_id,
-        "subscription_id": invoice.subscription_id, "kind": invoice.kind,
-        "status": invoice.status, "currency": invoice.currency,
-        "total_amount": invoice.total, "subtotal_amount": invoice.total,
-        "period_start": invoice.period_start, "period_end": invoice.period_end,
-        "created_at": invoice.created_at or now, "finalized_at": now,
-        "paid_at": invoice.paid_at, "source_key": new.source_key,
+        "invoice_id": invoice.invoice_id,
+        "customer_id": invoice.customer_id,
+        "subscription_id": invoice.subscription_id,
+        "kind": invoice.kind,
+        "status": invoice.status,
+        "currency": invoice.currency,
+        "total_amount": invoice.total,
+        "subtotal_amount": invoice.total,
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "created_at": invoice.created_at or now,
+        "finalized_at": now,
+        "paid_at": invoice.paid_at,
+        "source_key": new.source_key,
         "number": invoice.invoice_id,
     }
 
@@ -62,8 +76,12 @@ def add_many(conn: Connection, new: Sequence[NewInvoice], *, now: datetime) -> s
     statement = _insert(conn)(invoices).on_conflict_do_nothing(index_elements=["source_key"])
     conn.execute(statement, [invoice_row(item, now=now) for item in fresh])
     inserted = _present(conn, [item.invoice.invoice_id for item in fresh])
-    rows = [line for item in new if item.invoice.invoice_id in inserted
-            for line in line_rows(item.invoice.invoice_id, item.invoice.lines)]
+    rows = [
+        line
+        for item in new
+        if item.invoice.invoice_id in inserted
+        for line in line_rows(item.invoice.invoice_id, item.invoice.lines)
+    ]
     if rows:
         conn.execute(insert(invoice_lines), rows)
     return inserted
@@ -74,8 +92,9 @@ def _present(conn: Connection, values: Sequence[str], column: Any = None) -> set
     column = invoices.c.invoice_id if column is None else column
     found: set[str] = set()
     for start in range(0, len(values), 1000):
-        found |= set(conn.execute(select(column).where(
-            column.in_(values[start:start + 1000]))).scalars())
+        found |= set(
+            conn.execute(select(column).where(column.in_(values[start : start + 1000]))).scalars()
+        )
     return found
 
 
@@ -84,30 +103,46 @@ def add(conn: Connection, new: NewInvoice, *, now: datetime) -> bool:
 
 
 def _line(row: Any) -> LineItem:
-    period = (Period(row.period_start, row.period_end)
-              if row.period_start and row.period_end and row.period_end > row.period_start
-              else None)
+    period = (
+        Period(row.period_start, row.period_end)
+        if row.period_start and row.period_end and row.period_end > row.period_start
+        else None
+    )
     try:
         kind = LineKind(row.kind)
     except ValueError:
         kind = LineKind.ADJUSTMENT
-    return LineItem(kind, row.description, Decimal(row.amount), Decimal(row.quantity),
-                    Decimal(row.unit_price), row.service_name, period)
+    return LineItem(
+        kind,
+        row.description,
+        Decimal(row.amount),
+        Decimal(row.quantity),
+        Decimal(row.unit_price),
+        row.service_name,
+        period,
+    )
 
 
 def _invoice(row: Any, lines: Iterable[LineItem] = ()) -> Invoice:
     return Invoice(
-        invoice_id=row.invoice_id, customer_id=row.customer_id,
-        subscription_id=row.subscription_id, kind=row.kind, status=row.status or "open",
+        invoice_id=row.invoice_id,
+        customer_id=row.customer_id,
+        subscription_id=row.subscription_id,
+        kind=row.kind,
+        status=row.status or "open",
         currency=row.currency or "usd",
         total=Decimal(row.total_amount if row.total_amount is not None else 0),
-        period_start=row.period_start, period_end=row.period_end, created_at=row.created_at,
-        paid_at=row.paid_at, lines=tuple(lines),
+        period_start=row.period_start,
+        period_end=row.period_end,
+        created_at=row.created_at,
+        paid_at=row.paid_at,
+        lines=tuple(lines),
     )
 
 
-def get(conn: Connection, invoice_id: str, *, customer_id: str | None = None,
-        for_update: bool = False) -> Invoice | None:
+def get(
+    conn: Connection, invoice_id: str, *, customer_id: str | None = None, for_update: bool = False
+) -> Invoice | None:
     query = select(invoices).where(invoices.c.invoice_id == invoice_id)
     if customer_id is not None:
         query = query.where(invoices.c.customer_id == customer_id)
@@ -116,29 +151,39 @@ def get(conn: Connection, invoice_id: str, *, customer_id: str | None = None,
     row = conn.execute(query).first()
     if row is None:
         return None
-    lines = conn.execute(select(invoice_lines).where(invoice_lines.c.invoice_id == invoice_id)
-                         .order_by(invoice_lines.c.line_no))
+    lines = conn.execute(
+        select(invoice_lines)
+        .where(invoice_lines.c.invoice_id == invoice_id)
+        .order_by(invoice_lines.c.line_no)
+    )
     return _invoice(row, [_line(line) for line in lines])
 
 
 def get_by_source(conn: Connection, source_key: str) -> Invoice | None:
-    row = conn.execute(select(invoices.c.invoice_id)
-                       .where(invoices.c.source_key == source_key)).first()
+    row = conn.execute(
+        select(invoices.c.invoice_id).where(invoices.c.source_key == source_key)
+    ).first()
     return None if row is None else get(conn, row[0])
 
 
 def list_for(conn: Connection, customer_id: str, *, limit: int | None = None) -> list[Invoice]:
     """The customer's invoices, newest first."""
-    query = (select(invoices).where(invoices.c.customer_id == customer_id)
-             .order_by(invoices.c.created_at.desc(), invoices.c.invoice_id.desc()))
+    query = (
+        select(invoices)
+        .where(invoices.c.customer_id == customer_id)
+        .order_by(invoices.c.created_at.desc(), invoices.c.invoice_id.desc())
+    )
     if limit is not None:
         query = query.limit(limit)
     return [_invoice(row) for row in conn.execute(query)]
 
 
 def mark_paid(conn: Connection, invoice_id: str, *, paid_at: datetime) -> None:
-    conn.execute(update(invoices).where(invoices.c.invoice_id == invoice_id)
-                 .values(status="paid", paid_at=paid_at))
+    conn.execute(
+        update(invoices)
+        .where(invoices.c.invoice_id == invoice_id)
+        .values(status="paid", paid_at=paid_at)
+    )
 
 
 @dataclass(frozen=True)
@@ -154,19 +199,33 @@ class Payment:
 
 
 def _payment(row: Any) -> Payment:
-    return Payment(row.payment_id, row.invoice_id, row.customer_id, Decimal(row.amount),
-                   row.currency, row.status, row.payment_method_id, row.created_at)
+    return Payment(
+        row.payment_id,
+        row.invoice_id,
+        row.customer_id,
+        Decimal(row.amount),
+        row.currency,
+        row.status,
+        row.payment_method_id,
+        row.created_at,
+    )
 
 
-def add_payment(conn: Connection, payment: Payment, *, idempotency_key: str,
-                now: datetime) -> bool:
+def add_payment(conn: Connection, payment: Payment, *, idempotency_key: str, now: datetime) -> bool:
     """Record a payment once per idempotency key; False if it was recorded already."""
     row = conn.execute(
-        _insert(conn)(payments).values(
-            payment_id=payment.payment_id, invoice_id=payment.invoice_id,
-            customer_id=payment.customer_id, amount=payment.amount, currency=payment.currency,
-            status=payment.status, payment_method_id=payment.payment_method_id,
-            created_at=payment.created_at or now, idempotency_key=idempotency_key)
+        _insert(conn)(payments)
+        .values(
+            payment_id=payment.payment_id,
+            invoice_id=payment.invoice_id,
+            customer_id=payment.customer_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            status=payment.status,
+            payment_method_id=payment.payment_method_id,
+            created_at=payment.created_at or now,
+            idempotency_key=idempotency_key,
+        )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(payments.c.payment_id)
     ).first()
@@ -174,6 +233,7 @@ def add_payment(conn: Connection, payment: Payment, *, idempotency_key: str,
 
 
 def payments_for(conn: Connection, invoice_id: str) -> list[Payment]:
-    query = (select(payments).where(payments.c.invoice_id == invoice_id)
-             .order_by(payments.c.created_at))
+    query = (
+        select(payments).where(payments.c.invoice_id == invoice_id).order_by(payments.c.created_at)
+    )
     return [_payment(row) for row in conn.execute(query)]

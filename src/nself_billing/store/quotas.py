@@ -50,66 +50,92 @@ class AlertRecord:
 
 
 def overrides_for(conn: Connection, customer_id: str) -> dict[str, Override]:
-    rows = conn.execute(select(quota_overrides)
-                        .where(quota_overrides.c.customer_id == customer_id))
+    rows = conn.execute(select(quota_overrides).where(quota_overrides.c.customer_id == customer_id))
     return {
         row.service_name: Override(
-            row.customer_id, row.service_name,
+            row.customer_id,
+            row.service_name,
             None if row.limit_value is None else Decimal(row.limit_value),
             row.enforcement_mode,
-            None if row.overage_price is None else Decimal(row.overage_price))
+            None if row.overage_price is None else Decimal(row.overage_price),
+        )
         for row in rows
     }
 
 
 def set_override(conn: Connection, override: Override, *, now: datetime) -> None:
     statement = _insert(conn)(quota_overrides).values(
-        customer_id=override.customer_id, service_name=override.service,
-        limit_value=override.limit, enforcement_mode=override.mode,
-        overage_price=override.overage_price, created_at=now)
-    conn.execute(statement.on_conflict_do_update(
-        index_elements=["customer_id", "service_name"],
-        set_={"limit_value": statement.excluded.limit_value,
-              "enforcement_mode": statement.excluded.enforcement_mode,
-              "overage_price": statement.excluded.overage_price,
-              "created_at": statement.excluded.created_at},
-    ))
+        customer_id=override.customer_id,
+        service_name=override.service,
+        limit_value=override.limit,
+        enforcement_mode=override.mode,
+        overage_price=override.overage_price,
+        created_at=now,
+    )
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id", "service_name"],
+            set_={
+                "limit_value": statement.excluded.limit_value,
+                "enforcement_mode": statement.excluded.enforcement_mode,
+                "overage_price": statement.excluded.overage_price,
+                "created_at": statement.excluded.created_at,
+            },
+        )
+    )
 
 
 def clear_override(conn: Connection, customer_id: str, service: str) -> bool:
-    result = conn.execute(delete(quota_overrides).where(
-        quota_overrides.c.customer_id == customer_id,
-        quota_overrides.c.service_name == service))
+    result = conn.execute(
+        delete(quota_overrides).where(
+            quota_overrides.c.customer_id == customer_id, quota_overrides.c.service_name == service
+        )
+    )
     return bool(result.rowcount)
 
 
-_SERVICE_TOTAL = (
-    select(func.coalesce(func.sum(usage_daily.c.quantity_micros), 0))
-    .where(usage_daily.c.customer_id == bindparam("customer_id"),
-           usage_daily.c.service_name == bindparam("service"),
-           usage_daily.c.day >= bindparam("first_day"),
-           usage_daily.c.day < bindparam("end_day"))
+_SERVICE_TOTAL = select(func.coalesce(func.sum(usage_daily.c.quantity_micros), 0)).where(
+    usage_daily.c.customer_id == bindparam("customer_id"),
+    usage_daily.c.service_name == bindparam("service"),
+    usage_daily.c.day >= bindparam("first_day"),
+    usage_daily.c.day < bindparam("end_day"),
 )
 
 
-def service_total_micros(conn: Connection, customer_id: str, service: str, first_day: date,
-                         end_day: date) -> int:
+def service_total_micros(
+    conn: Connection, customer_id: str, service: str, first_day: date, end_day: date
+) -> int:
     """One service's usage (micro-units) over whole UTC days [first_day, end_day), read from
     the rollups' primary key (customer, service, day): an index range, never raw events."""
-    return int(conn.execute(_SERVICE_TOTAL, {"customer_id": customer_id, "service": service,
-                                             "first_day": first_day, "end_day": end_day}
-                            ).scalar_one())
+    return int(
+        conn.execute(
+            _SERVICE_TOTAL,
+            {
+                "customer_id": customer_id,
+                "service": service,
+                "first_day": first_day,
+                "end_day": end_day,
+            },
+        ).scalar_one()
+    )
 
 
 def record_alert(conn: Connection, alert: AlertRecord, *, now: datetime) -> bool:
     """Record one alert; False if this customer, service, threshold and period had one."""
     inserted = conn.execute(
-        _insert(conn)(quota_alerts).values(
-            customer_id=alert.customer_id, service_name=alert.service,
-            threshold=alert.threshold, period_start=alert.period_start, usage=alert.usage,
-            limit_value=alert.limit, created_at=now)
+        _insert(conn)(quota_alerts)
+        .values(
+            customer_id=alert.customer_id,
+            service_name=alert.service,
+            threshold=alert.threshold,
+            period_start=alert.period_start,
+            usage=alert.usage,
+            limit_value=alert.limit,
+            created_at=now,
+        )
         .on_conflict_do_nothing(
-            index_elements=["customer_id", "service_name", "threshold", "period_start"])
+            index_elements=["customer_id", "service_name", "threshold", "period_start"]
+        )
         .returning(quota_alerts.c.id)
     ).first()
     return inserted is not None
@@ -118,25 +144,42 @@ def record_alert(conn: Connection, alert: AlertRecord, *, now: datetime) -> bool
 def alerts_for(conn: Connection, customer_id: str, period_start: datetime) -> list[AlertRecord]:
     rows = conn.execute(
         select(quota_alerts)
-        .where(quota_alerts.c.customer_id == customer_id,
-               quota_alerts.c.period_start == period_start)
-        .order_by(quota_alerts.c.service_name, quota_alerts.c.threshold))
-    return [AlertRecord(row.customer_id, row.service_name, row.threshold, row.period_start,
-                        Decimal(row.usage), Decimal(row.limit_value), row.created_at)
-            for row in rows]
+        .where(
+            quota_alerts.c.customer_id == customer_id, quota_alerts.c.period_start == period_start
+        )
+        .order_by(quota_alerts.c.service_name, quota_alerts.c.threshold)
+    )
+    return [
+        AlertRecord(
+            row.customer_id,
+            row.service_name,
+            row.threshold,
+            row.period_start,
+            Decimal(row.usage),
+            Decimal(row.limit_value),
+            row.created_at,
+        )
+        for row in rows
+    ]
 
 
-_TOTAL_SQL = ("SELECT COALESCE(SUM(quantity_micros), 0) FROM billing_usage_daily"
-              " WHERE customer_id = {0} AND service_name = {1} AND day >= {2} AND day < {3}")
+_TOTAL_SQL = (
+    "SELECT COALESCE(SUM(quantity_micros), 0) FROM billing_usage_daily"
+    " WHERE customer_id = {0} AND service_name = {1} AND day >= {2} AND day < {3}"
+)
 
 # PostgreSQL statements of the hot path, prepared once per connection under these names (psycopg
 # names its own ``_pg3_<n>``, so they cannot collide)
 _PG_TOTAL = (b"nself_quota_total", _TOTAL_SQL.format("$1", "$2", "$3", "$4"))
-_PG_CONSUME = (b"nself_quota_consume",
-               "CALL billing_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-               " $12, $13, $14, $15, $16)")
-_PG_CONSUME_MANY = (b"nself_quota_consume_many",
-                    "CALL billing_quota_consume_many($1, $2, $3, $4, $5, NULL)")
+_PG_CONSUME = (
+    b"nself_quota_consume",
+    "CALL billing_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+    " $12, $13, $14, $15, $16)",
+)
+_PG_CONSUME_MANY = (
+    b"nself_quota_consume_many",
+    "CALL billing_quota_consume_many($1, $2, $3, $4, $5, NULL)",
+)
 
 
 class _PgDriver:
@@ -225,7 +268,8 @@ class UsageReader:
                     driver = _PgDriver(self._connect())
                 except Exception as error:
                     raise DatabaseError(
-                        f"Database connection failed: {_first_line(error)}") from error
+                        f"Database connection failed: {_first_line(error)}"
+                    ) from error
             if driver.pid != pid:  # a parent's connection is left alone: its socket is shared
                 driver = None
         name, sql = statement
@@ -238,7 +282,8 @@ class UsageReader:
                 driver.prepared.add(name)
             encoding = driver.encoding
             result = pgconn.exec_prepared(
-                name, [None if p is None else p.encode(encoding) for p in params])
+                name, [None if p is None else p.encode(encoding) for p in params]
+            )
             if result.status != self._tuples_ok:
                 raise DatabaseError(f"Database error: {_result_error(result)}")
             row = [result.get_value(0, i) for i in range(result.nfields)]
@@ -254,11 +299,13 @@ class UsageReader:
             driver.conn.close()
         return row
 
-    def total_micros(self, customer_id: str, service: str, first_day: date,
-                     end_day: date) -> int:
+    def total_micros(self, customer_id: str, service: str, first_day: date, end_day: date) -> int:
         if self._postgresql:
-            return int(self.pg_row(_PG_TOTAL, [customer_id, service, first_day.isoformat(),
-                                               end_day.isoformat()])[0])
+            return int(
+                self.pg_row(
+                    _PG_TOTAL, [customer_id, service, first_day.isoformat(), end_day.isoformat()]
+                )[0]
+            )
         # ``connection()`` inlined: this is the whole cost of ``enforce`` beyond the read
         pid = os.getpid()
         try:
@@ -268,8 +315,9 @@ class UsageReader:
         except IndexError:
             conn = self._connect()
         try:
-            row = conn.execute(self._sql, (customer_id, service, first_day.isoformat(),
-                                           end_day.isoformat())).fetchone()
+            row = conn.execute(
+                self._sql, (customer_id, service, first_day.isoformat(), end_day.isoformat())
+            ).fetchone()
         except Exception as error:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -308,11 +356,25 @@ class ConsumeRow:
     inserted: bool
 
 
-def pg_consume(reader: UsageReader, *, customer_id: str, service: str, quantity: Decimal,
-               micros: int, metadata: dict[str, Any], recorded_at: datetime, key: str,
-               now: datetime, first_day: date, end_day: date, limit_micros: int | None,
-               hard: bool, durable: bool, check_key: bool = True,
-               queue_outbox: bool = False) -> ConsumeRow:
+def pg_consume(
+    reader: UsageReader,
+    *,
+    customer_id: str,
+    service: str,
+    quantity: Decimal,
+    micros: int,
+    metadata: dict[str, Any],
+    recorded_at: datetime,
+    key: str,
+    now: datetime,
+    first_day: date,
+    end_day: date,
+    limit_micros: int | None,
+    hard: bool,
+    durable: bool,
+    check_key: bool = True,
+    queue_outbox: bool = False,
+) -> ConsumeRow:
     """Consume on PostgreSQL: one round trip, ``CALL billing_quota_consume``
     (migration 0006), which holds the per-(customer, service) lock only while the server runs
     ``billing_quota_consume``, never across a network round trip.
@@ -324,33 +386,74 @@ def pg_consume(reader: UsageReader, *, customer_id: str, service: str, quantity:
     that flush loses the event and the caller gets an error, never an unrecorded admit; a lost
     event can only make others under-admit. ``check_key`` False skips the lookup of a replayed
     key: for a key the caller just generated."""
-    used, replayed, inserted = reader.pg_row(_PG_CONSUME, [
-        customer_id, service, str(quantity), str(micros), json.dumps(metadata),
-        recorded_at.isoformat(), key, now.isoformat(), first_day.isoformat(),
-        end_day.isoformat(), recorded_at.astimezone(UTC).date().isoformat(),
-        None if limit_micros is None else str(limit_micros), _BOOL[hard], _BOOL[queue_outbox],
-        _BOOL[check_key], _BOOL[durable]])
+    used, replayed, inserted = reader.pg_row(
+        _PG_CONSUME,
+        [
+            customer_id,
+            service,
+            str(quantity),
+            str(micros),
+            json.dumps(metadata),
+            recorded_at.isoformat(),
+            key,
+            now.isoformat(),
+            first_day.isoformat(),
+            end_day.isoformat(),
+            recorded_at.astimezone(UTC).date().isoformat(),
+            None if limit_micros is None else str(limit_micros),
+            _BOOL[hard],
+            _BOOL[queue_outbox],
+            _BOOL[check_key],
+            _BOOL[durable],
+        ],
+    )
     return ConsumeRow(int(used), replayed == b"t", inserted == b"t")
 
 
-def pg_consume_many(reader: UsageReader, events: Sequence[dict[str, Any]], *, now: datetime,
-                    queue_outbox: bool, durable: bool) -> list[ConsumeRow]:
+def pg_consume_many(
+    reader: UsageReader,
+    events: Sequence[dict[str, Any]],
+    *,
+    now: datetime,
+    queue_outbox: bool,
+    durable: bool,
+) -> list[ConsumeRow]:
     """Consume a group of requests on PostgreSQL in one transaction and one round trip,
     ``CALL billing_quota_consume_many`` (migration 0007): each admitted or refused exactly as
     ``pg_consume`` one after the other, in order, with one lock round, one commit and (when
     ``durable``) one WAL flush for the group. Each event has ``pg_consume``'s keywords
     (``recorded_at`` and ``now`` are the group's ``now``). The group travels as one JSON
     parameter, never as SQL text."""
-    group = [{"c": e["customer_id"], "s": e["service"], "q": str(e["quantity"]),
-              "m": e["micros"], "md": e["metadata"], "k": e["key"],
-              "ck": e.get("check_key", True), "f": e["first_day"].isoformat(),
-              "e": e["end_day"].isoformat(), "l": e["limit_micros"], "h": e["hard"]}
-             for e in events]
-    (results,) = reader.pg_row(_PG_CONSUME_MANY, [
-        json.dumps(group), now.isoformat(), now.astimezone(UTC).date().isoformat(),
-        _BOOL[queue_outbox], _BOOL[durable]])
-    return [ConsumeRow(int(used), bool(replayed), bool(inserted))
-            for used, replayed, inserted in json.loads(results)]
+    group = [
+        {
+            "c": e["customer_id"],
+            "s": e["service"],
+            "q": str(e["quantity"]),
+            "m": e["micros"],
+            "md": e["metadata"],
+            "k": e["key"],
+            "ck": e.get("check_key", True),
+            "f": e["first_day"].isoformat(),
+            "e": e["end_day"].isoformat(),
+            "l": e["limit_micros"],
+            "h": e["hard"],
+        }
+        for e in events
+    ]
+    (results,) = reader.pg_row(
+        _PG_CONSUME_MANY,
+        [
+            json.dumps(group),
+            now.isoformat(),
+            now.astimezone(UTC).date().isoformat(),
+            _BOOL[queue_outbox],
+            _BOOL[durable],
+        ],
+    )
+    return [
+        ConsumeRow(int(used), bool(replayed), bool(inserted))
+        for used, replayed, inserted in json.loads(results)
+    ]
 
 
 class WriterGate:
@@ -364,8 +467,9 @@ class WriterGate:
 
     def __init__(self, engine: Engine) -> None:
         database_path = engine.url.database if engine.dialect.name == "sqlite" else None
-        in_memory = not database_path or database_path == ":memory:" or (
-            database_path.startswith("file:"))
+        in_memory = (
+            not database_path or database_path == ":memory:" or (database_path.startswith("file:"))
+        )
         self._path = None if in_memory else f"{database_path}.consume-lock"
         event.listen(engine, "engine_disposed", lambda *_: self.close())
         self._lock = threading.Lock()
@@ -398,12 +502,14 @@ class WriterGate:
 _SQLITE_INSERT_EVENT = (
     "INSERT INTO billing_usage_records (customer_id, service_name, quantity, quantity_micros,"
     " metadata, recorded_at, idempotency_key, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (idempotency_key) DO NOTHING")
+    " ON CONFLICT (idempotency_key) DO NOTHING"
+)
 _SQLITE_ADD_TO_ROLLUP = (
     "INSERT INTO billing_usage_daily (customer_id, service_name, day, quantity_micros, events)"
     " VALUES (?, ?, ?, ?, 1) ON CONFLICT (customer_id, service_name, day) DO UPDATE SET"
     " quantity_micros = billing_usage_daily.quantity_micros + excluded.quantity_micros,"
-    " events = billing_usage_daily.events + excluded.events")
+    " events = billing_usage_daily.events + excluded.events"
+)
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -411,10 +517,24 @@ def _sqlite_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def sqlite_consume(reader: UsageReader, *, customer_id: str, service: str, quantity: Decimal,
-                   micros: int, metadata: dict[str, Any], recorded_at: datetime, key: str,
-                   now: datetime, first_day: date, end_day: date, limit_micros: int | None,
-                   hard: bool, check_key: bool, queue_outbox: bool = False) -> ConsumeRow:
+def sqlite_consume(
+    reader: UsageReader,
+    *,
+    customer_id: str,
+    service: str,
+    quantity: Decimal,
+    micros: int,
+    metadata: dict[str, Any],
+    recorded_at: datetime,
+    key: str,
+    now: datetime,
+    first_day: date,
+    end_day: date,
+    limit_micros: int | None,
+    hard: bool,
+    check_key: bool,
+    queue_outbox: bool = False,
+) -> ConsumeRow:
     """Consume on SQLite with the driver directly: BEGIN IMMEDIATE (the one writer until
     COMMIT), read the period's usage, insert the event and its rollup if it fits. Writes
     exactly what ``store.usage.insert_event`` writes (tests/store/test_quota_consume_parity.py)
@@ -423,34 +543,64 @@ def sqlite_consume(reader: UsageReader, *, customer_id: str, service: str, quant
         with reader.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if check_key and conn.execute(
-                        "SELECT 1 FROM billing_usage_records WHERE idempotency_key = ?",
-                        (key,)).fetchone() is not None:
+                if (
+                    check_key
+                    and conn.execute(
+                        "SELECT 1 FROM billing_usage_records WHERE idempotency_key = ?", (key,)
+                    ).fetchone()
+                    is not None
+                ):
                     conn.execute("COMMIT")
                     return ConsumeRow(0, True, False)
                 used = 0
                 if limit_micros is not None:
-                    used = int(conn.execute(reader._sql, (
-                        customer_id, service, first_day.isoformat(), end_day.isoformat()
-                    )).fetchone()[0])
+                    used = int(
+                        conn.execute(
+                            reader._sql,
+                            (customer_id, service, first_day.isoformat(), end_day.isoformat()),
+                        ).fetchone()[0]
+                    )
                 inserted = False
                 if not hard or limit_micros is None or used + micros <= limit_micros:
-                    cursor = conn.execute(_SQLITE_INSERT_EVENT, (
-                        customer_id, service, float(quantity), micros, json.dumps(metadata),
-                        _sqlite_time(recorded_at), key, _sqlite_time(now)))
+                    cursor = conn.execute(
+                        _SQLITE_INSERT_EVENT,
+                        (
+                            customer_id,
+                            service,
+                            float(quantity),
+                            micros,
+                            json.dumps(metadata),
+                            _sqlite_time(recorded_at),
+                            key,
+                            _sqlite_time(now),
+                        ),
+                    )
                     inserted = cursor.rowcount == 1
                     if inserted and queue_outbox:
-                        conn.execute(SQLITE_OUTBOX_INSERT, sqlite_outbox_params(
-                            customer_id, service, micros, recorded_at, key, cursor.lastrowid))
+                        conn.execute(
+                            SQLITE_OUTBOX_INSERT,
+                            sqlite_outbox_params(
+                                customer_id, service, micros, recorded_at, key, cursor.lastrowid
+                            ),
+                        )
                     if inserted:
-                        conn.execute(_SQLITE_ADD_TO_ROLLUP, (
-                            customer_id, service, recorded_at.astimezone(UTC).date().isoformat(),
-                            micros))
+                        conn.execute(
+                            _SQLITE_ADD_TO_ROLLUP,
+                            (
+                                customer_id,
+                                service,
+                                recorded_at.astimezone(UTC).date().isoformat(),
+                                micros,
+                            ),
+                        )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
     except Exception as error:
         raise DatabaseError(f"Database error: {_first_line(error)}") from error
-    return ConsumeRow(used, not inserted and not (hard and limit_micros is not None
-                                                   and used + micros > limit_micros), inserted)
+    return ConsumeRow(
+        used,
+        not inserted and not (hard and limit_micros is not None and used + micros > limit_micros),
+        inserted,
+    )

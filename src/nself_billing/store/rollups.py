@@ -36,7 +36,8 @@ def lock_usage(conn: Connection) -> None:
     transaction is already exclusive)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(
-            "LOCK TABLE billing_usage_records, billing_usage_daily IN SHARE ROW EXCLUSIVE MODE")
+            "LOCK TABLE billing_usage_records, billing_usage_daily IN SHARE ROW EXCLUSIVE MODE"
+        )
 
 
 def fill_missing_micros(conn: Connection, batch: int = 5_000) -> int:
@@ -44,15 +45,25 @@ def fill_missing_micros(conn: Connection, batch: int = 5_000) -> int:
     to 6 decimals); returns how many rows were filled."""
     filled = 0
     while True:
-        rows = conn.execute(text(
-            "SELECT id, quantity FROM billing_usage_records WHERE quantity_micros IS NULL"
-            " ORDER BY id LIMIT :n"), {"n": batch}).all()
+        rows = conn.execute(
+            text(
+                "SELECT id, quantity FROM billing_usage_records WHERE quantity_micros IS NULL"
+                " ORDER BY id LIMIT :n"
+            ),
+            {"n": batch},
+        ).all()
         if not rows:
             return filled
         conn.execute(
             text("UPDATE billing_usage_records SET quantity_micros = :micros WHERE id = :id"),
-            [{"id": row_id, "micros": 0 if quantity is None else to_micros(Decimal(str(quantity)))}
-             for row_id, quantity in rows])
+            [
+                {
+                    "id": row_id,
+                    "micros": 0 if quantity is None else to_micros(Decimal(str(quantity))),
+                }
+                for row_id, quantity in rows
+            ],
+        )
         filled += len(rows)
 
 
@@ -64,18 +75,26 @@ def _day_sql(conn: Connection) -> str:
 
 def recount(conn: Connection) -> Iterator[tuple[Key, tuple[int, int]]]:
     """Per (customer, service, day): the sum of micro-units and the count of raw events."""
-    result = conn.execute(text(
-        f"SELECT customer_id, service_name, {_day_sql(conn)} AS day,"  # noqa: S608
-        " SUM(quantity_micros), COUNT(*) FROM billing_usage_records"
-        " WHERE customer_id IS NOT NULL AND service_name IS NOT NULL AND recorded_at IS NOT NULL"
-        " GROUP BY 1, 2, 3"))
+    result = conn.execute(
+        text(
+            f"SELECT customer_id, service_name, {_day_sql(conn)} AS day,"  # noqa: S608
+            " SUM(quantity_micros), COUNT(*) FROM billing_usage_records"
+            " WHERE customer_id IS NOT NULL AND service_name IS NOT NULL"
+            " AND recorded_at IS NOT NULL"
+            " GROUP BY 1, 2, 3"
+        )
+    )
     for customer_id, service, day, micros, events in result:
         yield (customer_id, service, _as_date(day)), (int(micros or 0), int(events))
 
 
 def stored(conn: Connection) -> dict[Key, tuple[int, int]]:
-    result = conn.execute(text(
-        "SELECT customer_id, service_name, day, quantity_micros, events FROM billing_usage_daily"))
+    result = conn.execute(
+        text(
+            "SELECT customer_id, service_name, day, quantity_micros, events"
+            " FROM billing_usage_daily"
+        )
+    )
     return {(c, s, _as_date(d)): (int(m), int(e)) for c, s, d, m, e in result}
 
 
@@ -92,8 +111,9 @@ def drift(conn: Connection) -> list[Drift]:
         kept = have.pop(key, (0, 0))
         if kept != counted:
             found.append(Drift(*key, stored=kept, recounted=counted))
-    found.extend(Drift(*key, stored=kept, recounted=(0, 0)) for key, kept in have.items()
-                 if kept != (0, 0))
+    found.extend(
+        Drift(*key, stored=kept, recounted=(0, 0)) for key, kept in have.items() if kept != (0, 0)
+    )
     return sorted(found, key=lambda d: (d.customer_id, d.service, d.day))
 
 
@@ -105,13 +125,28 @@ def rewrite(conn: Connection, rows: list[Drift]) -> None:
     def day(value: date) -> object:  # SQLite stores days as ISO text
         return value if conn.dialect.name == "postgresql" else value.isoformat()
 
-    conn.execute(text(
-        "DELETE FROM billing_usage_daily WHERE customer_id = :c AND service_name = :s"
-        " AND day = :d"), [{"c": d.customer_id, "s": d.service, "d": day(d.day)} for d in rows])
+    conn.execute(
+        text(
+            "DELETE FROM billing_usage_daily WHERE customer_id = :c AND service_name = :s"
+            " AND day = :d"
+        ),
+        [{"c": d.customer_id, "s": d.service, "d": day(d.day)} for d in rows],
+    )
     kept = [d for d in rows if d.recounted != (0, 0)]
     if kept:
-        conn.execute(text(
-            "INSERT INTO billing_usage_daily (customer_id, service_name, day, quantity_micros,"
-            " events) VALUES (:c, :s, :d, :m, :e)"),
-            [{"c": d.customer_id, "s": d.service, "d": day(d.day), "m": d.recounted[0],
-              "e": d.recounted[1]} for d in kept])
+        conn.execute(
+            text(
+                "INSERT INTO billing_usage_daily (customer_id, service_name, day, quantity_micros,"
+                " events) VALUES (:c, :s, :d, :m, :e)"
+            ),
+            [
+                {
+                    "c": d.customer_id,
+                    "s": d.service,
+                    "d": day(d.day),
+                    "m": d.recounted[0],
+                    "e": d.recounted[1],
+                }
+                for d in kept
+            ],
+        )

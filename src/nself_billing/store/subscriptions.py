@@ -29,14 +29,16 @@ def to_subscription(row: Any) -> Subscription:
     )
 
 
-def current_for(conn: Connection, customer_id: str, *,
-                for_update: bool = False) -> Subscription | None:
+def current_for(
+    conn: Connection, customer_id: str, *, for_update: bool = False
+) -> Subscription | None:
     """The customer's live subscription (the newest, should an operator have made several).
     ``for_update`` locks its row (PostgreSQL) against a concurrent change or period close."""
     query = (
         select(subscriptions)
-        .where(subscriptions.c.customer_id == customer_id,
-               subscriptions.c.status.in_(LIVE_STATUSES))
+        .where(
+            subscriptions.c.customer_id == customer_id, subscriptions.c.status.in_(LIVE_STATUSES)
+        )
         .order_by(subscriptions.c.created_at.desc(), subscriptions.c.subscription_id.desc())
         .limit(1)
     )
@@ -48,30 +50,35 @@ def current_for(conn: Connection, customer_id: str, *,
 
 def get(conn: Connection, subscription_id: str) -> Subscription | None:
     row = conn.execute(
-        select(subscriptions).where(subscriptions.c.subscription_id == subscription_id)).first()
+        select(subscriptions).where(subscriptions.c.subscription_id == subscription_id)
+    ).first()
     return None if row is None else to_subscription(row)
 
 
 def add(conn: Connection, subscription: Subscription, *, now: datetime) -> None:
-    conn.execute(insert(subscriptions).values(
-        subscription_id=subscription.subscription_id,
-        customer_id=subscription.customer_id,
-        plan_name=subscription.plan_name,
-        status=subscription.status,
-        current_period_start=subscription.period.start,
-        current_period_end=subscription.period.end,
-        cancel_at_period_end=subscription.cancel_at_period_end,
-        billing_interval=subscription.interval,
-        anchor_at=subscription.anchor_at or subscription.period.start,
-        trial_end=subscription.trial_end,
-        period_plan_name=subscription.plan_name,
-        created_at=now,
-        updated_at=now,
-    ))
+    conn.execute(
+        insert(subscriptions).values(
+            subscription_id=subscription.subscription_id,
+            customer_id=subscription.customer_id,
+            plan_name=subscription.plan_name,
+            status=subscription.status,
+            current_period_start=subscription.period.start,
+            current_period_end=subscription.period.end,
+            cancel_at_period_end=subscription.cancel_at_period_end,
+            billing_interval=subscription.interval,
+            anchor_at=subscription.anchor_at or subscription.period.start,
+            trial_end=subscription.trial_end,
+            period_plan_name=subscription.plan_name,
+            created_at=now,
+            updated_at=now,
+        )
+    )
 
 
 def change(conn: Connection, subscription_id: str, *, now: datetime, **values: Any) -> None:
     """Set columns of one subscription (plan_name, scheduled_plan_name, status, ...)."""
-    conn.execute(update(subscriptions)
-                 .where(subscriptions.c.subscription_id == subscription_id)
-                 .values(**values, updated_at=now))
+    conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.subscription_id == subscription_id)
+        .values(**values, updated_at=now)
+    )

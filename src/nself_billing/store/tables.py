@@ -166,8 +166,12 @@ invoice_lines = Table(
     "billing_invoice_lines",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("invoice_id", String(255),
-           ForeignKey("billing_invoices.invoice_id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "invoice_id",
+        String(255),
+        ForeignKey("billing_invoices.invoice_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("line_no", Integer, nullable=False),
     #: base | overage | proration | adjustment
     Column("kind", String(20), nullable=False),
@@ -185,8 +189,7 @@ payment_methods = Table(
     "billing_payment_methods",
     metadata,
     Column("payment_method_id", String(255), primary_key=True),
-    Column("customer_id", String(255), ForeignKey("billing_customers.customer_id"),
-           nullable=False),
+    Column("customer_id", String(255), ForeignKey("billing_customers.customer_id"), nullable=False),
     Column("type", String(32), nullable=False, server_default=text("'card'")),
     Column("brand", String(32)),
     Column("last4", String(4)),
@@ -254,8 +257,9 @@ Index("idx_webhook_events_received", webhook_events.c.received_at)
 quota_overrides = Table(
     "billing_quota_overrides",
     metadata,
-    Column("customer_id", String(255), ForeignKey("billing_customers.customer_id"),
-           primary_key=True),
+    Column(
+        "customer_id", String(255), ForeignKey("billing_customers.customer_id"), primary_key=True
+    ),
     Column("service_name", String(50), primary_key=True),
     #: NULL means unlimited for this customer
     Column("limit_value", Numeric(20, 6)),
@@ -275,8 +279,13 @@ quota_alerts = Table(
     Column("usage", Numeric(20, 6), nullable=False),
     Column("limit_value", Numeric(20, 6), nullable=False),
     Column("created_at", UTCDateTime, server_default=NOW),
-    UniqueConstraint("customer_id", "service_name", "threshold", "period_start",
-                     name="uq_billing_quota_alerts_once"),
+    UniqueConstraint(
+        "customer_id",
+        "service_name",
+        "threshold",
+        "period_start",
+        name="uq_billing_quota_alerts_once",
+    ),
 )
 
 api_keys = Table(
@@ -341,8 +350,12 @@ provider_operations = Table(
     #: NULL while the outcome is unknown: a re-run of the same operation reuses the key
     Column("completed_at", UTCDateTime),
 )
-Index("idx_provider_operations_open", provider_operations.c.operation,
-      provider_operations.c.target, provider_operations.c.completed_at)
+Index(
+    "idx_provider_operations_open",
+    provider_operations.c.operation,
+    provider_operations.c.target,
+    provider_operations.c.completed_at,
+)
 
 #: tables in dependency order (parents first); tests truncate them in reverse
 ALL_TABLES = tuple(metadata.sorted_tables)

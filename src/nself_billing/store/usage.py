@@ -59,12 +59,14 @@ def _insert(conn: Connection) -> Any:
 _SQLITE_INSERT = (
     "INSERT INTO billing_usage_records (customer_id, service_name, quantity, metadata,"
     " recorded_at, quantity_micros, idempotency_key, ingested_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING")
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING"
+)
 _SQLITE_ROLLUP = (
     "INSERT INTO billing_usage_daily (customer_id, service_name, day, quantity_micros, events)"
     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (customer_id, service_name, day) DO UPDATE SET"
     " quantity_micros = quantity_micros + excluded.quantity_micros,"
-    " events = events + excluded.events")
+    " events = events + excluded.events"
+)
 
 #: one round trip: the event, and its rollup only if the event is new
 _PG_INSERT_ONE = (
@@ -77,14 +79,18 @@ _PG_INSERT_ONE = (
     " events) SELECT customer_id, service_name, %s::date, quantity_micros, 1 FROM e"
     " ON CONFLICT (customer_id, service_name, day) DO UPDATE SET"
     " quantity_micros = d.quantity_micros + excluded.quantity_micros,"
-    " events = d.events + excluded.events RETURNING 1")
+    " events = d.events + excluded.events RETURNING 1"
+)
 _PG_STAGING = (
     "SET LOCAL client_min_messages = warning;"
     " CREATE TEMP TABLE IF NOT EXISTS billing_usage_staging (customer_id text, service_name text,"
     " metadata text, recorded_at timestamptz, quantity_micros bigint, idempotency_key text)"
-    " ON COMMIT DELETE ROWS")
-_PG_COPY = ("COPY billing_usage_staging (customer_id, service_name, metadata, recorded_at,"
-            " quantity_micros, idempotency_key) FROM STDIN (FORMAT BINARY)")
+    " ON COMMIT DELETE ROWS"
+)
+_PG_COPY = (
+    "COPY billing_usage_staging (customer_id, service_name, metadata, recorded_at,"
+    " quantity_micros, idempotency_key) FROM STDIN (FORMAT BINARY)"
+)
 _PG_COPY_TYPES = ("text", "text", "text", "timestamptz", "int8", "text")
 #: new events (sorted, so concurrent batches with shared keys lock in one order and cannot
 #: deadlock), then their per-day totals, in one statement; returns how many were new
@@ -93,17 +99,18 @@ _PG_MERGE = (
     " recorded_at, quantity_micros, idempotency_key, ingested_at)"
     " SELECT customer_id, service_name, (quantity_micros::numeric / 1000000)::numeric(20, 6),"
     " metadata::jsonb, recorded_at, quantity_micros, idempotency_key, %s"
-    " FROM billing_usage_staging ORDER BY idempotency_key COLLATE \"C\""
+    ' FROM billing_usage_staging ORDER BY idempotency_key COLLATE "C"'
     " ON CONFLICT (idempotency_key) DO NOTHING"
     " RETURNING customer_id, service_name, recorded_at, quantity_micros),"
     " r AS (INSERT INTO billing_usage_daily AS d (customer_id, service_name, day,"
     " quantity_micros, events) SELECT customer_id, service_name,"
     " (recorded_at AT TIME ZONE 'UTC')::date AS day, sum(quantity_micros), count(*) FROM e"
-    " GROUP BY 1, 2, 3 ORDER BY customer_id COLLATE \"C\", service_name COLLATE \"C\", 3"
+    ' GROUP BY 1, 2, 3 ORDER BY customer_id COLLATE "C", service_name COLLATE "C", 3'
     " ON CONFLICT (customer_id, service_name, day) DO UPDATE SET"
     " quantity_micros = d.quantity_micros + excluded.quantity_micros,"
     " events = d.events + excluded.events)"
-    " SELECT count(*) FROM e")
+    " SELECT count(*) FROM e"
+)
 
 
 def _raw(conn: Connection) -> Any:
@@ -127,21 +134,24 @@ def _queueing(statement: str, returning: str, tail: str) -> str:
     wanted = " RETURNING " + returning + tail
     if statement.count(wanted) != 1:
         raise RuntimeError("usage statement changed: update the outbox variant")
-    return statement.replace(wanted, " RETURNING id, customer_id, service_name, recorded_at,"
-                             " quantity_micros, idempotency_key)" + PG_OUTBOX_CTE
-                             + tail.removeprefix(")"))
+    return statement.replace(
+        wanted,
+        " RETURNING id, customer_id, service_name, recorded_at,"
+        " quantity_micros, idempotency_key)" + PG_OUTBOX_CTE + tail.removeprefix(")"),
+    )
 
 
-_PG_INSERT_ONE_OUTBOX = _queueing(_PG_INSERT_ONE, "customer_id, service_name, quantity_micros",
-                                  ")")
-_PG_MERGE_OUTBOX = _queueing(_PG_MERGE, "customer_id, service_name, recorded_at, quantity_micros",
-                             "),")
+_PG_INSERT_ONE_OUTBOX = _queueing(_PG_INSERT_ONE, "customer_id, service_name, quantity_micros", ")")
+_PG_MERGE_OUTBOX = _queueing(
+    _PG_MERGE, "customer_id, service_name, recorded_at, quantity_micros", "),"
+)
 
 
 def _sqlite_queue(raw: Any, events: Sequence[NewUsage]) -> None:
-    raw.executemany(SQLITE_OUTBOX_FROM_RECORD, [
-        (outbox_identifier(e.customer_id, e.idempotency_key), e.idempotency_key)
-        for e in events])
+    raw.executemany(
+        SQLITE_OUTBOX_FROM_RECORD,
+        [(outbox_identifier(e.customer_id, e.idempotency_key), e.idempotency_key) for e in events],
+    )
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -155,8 +165,9 @@ def _metadata_json(event: NewUsage) -> str:
     return event.metadata_json or json.dumps(event.metadata)
 
 
-def _driver_error(conn: Connection, error: Exception, statement: str,
-                  events: Sequence[NewUsage]) -> Exception:
+def _driver_error(
+    conn: Connection, error: Exception, statement: str, events: Sequence[NewUsage]
+) -> Exception:
     """A driver error as the SQLAlchemy error Database.write() translates; an unknown customer
     (a foreign key violation) as NotFound."""
     if _is_foreign_key_error(error):
@@ -165,16 +176,17 @@ def _driver_error(conn: Connection, error: Exception, statement: str,
     return exc.DBAPIError.instance(statement, None, error, _dbapi_error(conn))
 
 
-def record_one(db: Database, event: NewUsage, *, now: datetime,
-               queue_outbox: bool = False) -> bool:
+def record_one(db: Database, event: NewUsage, *, now: datetime, queue_outbox: bool = False) -> bool:
     """Store one event and its rollup as one transaction of its own, on the fastest path:
     PostgreSQL runs the single CTE statement in autocommit (one round trip, atomic), SQLite
     ``BEGIN IMMEDIATE``, two prepared statements, ``COMMIT``. False if the key was seen."""
     try:
         with db.hot_cursor() as cursor:
             if db.dialect == "postgresql":
-                cursor.execute(_PG_INSERT_ONE_OUTBOX if queue_outbox else _PG_INSERT_ONE,
-                               _pg_params(event, now))
+                cursor.execute(
+                    _PG_INSERT_ONE_OUTBOX if queue_outbox else _PG_INSERT_ONE,
+                    _pg_params(event, now),
+                )
                 return cursor.fetchone() is not None
             cursor.execute("BEGIN IMMEDIATE")
             try:
@@ -194,17 +206,39 @@ def record_one(db: Database, event: NewUsage, *, now: datetime,
 
 
 def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
-    return (event.customer_id, event.service, event.quantity, _metadata_json(event),
-            event.recorded_at, event.quantity_micros, event.idempotency_key, now, event.day)
+    return (
+        event.customer_id,
+        event.service,
+        event.quantity,
+        _metadata_json(event),
+        event.recorded_at,
+        event.quantity_micros,
+        event.idempotency_key,
+        now,
+        event.day,
+    )
 
 
 def _sqlite_insert_one(cursor: Any, event: NewUsage, now: datetime) -> bool:
     recorded = _sqlite_time(event.recorded_at)
     ingested = recorded if event.recorded_at is now else _sqlite_time(now)
     micros = event.quantity_micros
-    if cursor.execute(_SQLITE_INSERT, (
-            event.customer_id, event.service, str(event.quantity), _metadata_json(event),
-            recorded, micros, event.idempotency_key, ingested)).rowcount != 1:
+    if (
+        cursor.execute(
+            _SQLITE_INSERT,
+            (
+                event.customer_id,
+                event.service,
+                str(event.quantity),
+                _metadata_json(event),
+                recorded,
+                micros,
+                event.idempotency_key,
+                ingested,
+            ),
+        ).rowcount
+        != 1
+    ):
         return False
     # the UTC day is the text's date part (_sqlite_time writes UTC)
     cursor.execute(_SQLITE_ROLLUP, (event.customer_id, event.service, recorded[:10], micros, 1))
@@ -212,20 +246,21 @@ def _sqlite_insert_one(cursor: Any, event: NewUsage, now: datetime) -> bool:
 
 
 def _is_foreign_key_error(error: BaseException) -> bool:
-    return (getattr(error, "sqlstate", None) == "23503"
-            or "FOREIGN KEY constraint" in str(error))
+    return getattr(error, "sqlstate", None) == "23503" or "FOREIGN KEY constraint" in str(error)
 
 
-def insert_event(conn: Connection, event: NewUsage, *, now: datetime,
-                 queue_outbox: bool = False) -> bool:
+def insert_event(
+    conn: Connection, event: NewUsage, *, now: datetime, queue_outbox: bool = False
+) -> bool:
     """Insert one event and its rollup; False (and nothing written) if the key was seen."""
     raw = _raw(conn)
     statement = _PG_INSERT_ONE if conn.dialect.name == "postgresql" else _SQLITE_INSERT
     try:
         if conn.dialect.name == "postgresql":
             with raw.cursor() as cursor:
-                cursor.execute(_PG_INSERT_ONE_OUTBOX if queue_outbox else statement,
-                               _pg_params(event, now))
+                cursor.execute(
+                    _PG_INSERT_ONE_OUTBOX if queue_outbox else statement, _pg_params(event, now)
+                )
                 return cursor.fetchone() is not None
         new = _sqlite_insert_one(raw, event, now)
         if new and queue_outbox:
@@ -235,8 +270,9 @@ def insert_event(conn: Connection, event: NewUsage, *, now: datetime,
         raise _driver_error(conn, error, statement, [event]) from error
 
 
-def insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime,
-                  queue_outbox: bool = False) -> int:
+def insert_events(
+    conn: Connection, events: Sequence[NewUsage], *, now: datetime, queue_outbox: bool = False
+) -> int:
     """Insert a batch of events with distinct keys and add the new ones to the rollups (one
     upsert per customer, service and day). Returns how many were new; the others were seen."""
     if not events:
@@ -249,8 +285,9 @@ def insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime
         raise _driver_error(conn, error, "usage batch", events) from error
 
 
-def _sqlite_insert_events(conn: Connection, events: Sequence[NewUsage], *,
-                          now: datetime, queue_outbox: bool = False) -> int:
+def _sqlite_insert_events(
+    conn: Connection, events: Sequence[NewUsage], *, now: datetime, queue_outbox: bool = False
+) -> int:
     raw = _raw(conn)
     ingested = _sqlite_time(now)
     rows = []
@@ -258,9 +295,18 @@ def _sqlite_insert_events(conn: Connection, events: Sequence[NewUsage], *,
     for e in events:
         if e.recorded_at is not last_moment:
             last_moment, last_text = e.recorded_at, _sqlite_time(e.recorded_at)
-        rows.append((e.customer_id, e.service, str(e.quantity), e.metadata_json or
-                     json.dumps(e.metadata), last_text, e.quantity_micros, e.idempotency_key,
-                     ingested))
+        rows.append(
+            (
+                e.customer_id,
+                e.service,
+                str(e.quantity),
+                e.metadata_json or json.dumps(e.metadata),
+                last_text,
+                e.quantity_micros,
+                e.idempotency_key,
+                ingested,
+            )
+        )
     raw.execute("SAVEPOINT usage_batch")
     before = raw.total_changes
     raw.executemany(_SQLITE_INSERT, rows)
@@ -299,26 +345,39 @@ def _sqlite_per_day(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, in
 def _sqlite_seen_keys(raw: Any, keys: list[str]) -> set[str]:
     seen: set[str] = set()
     for i in range(0, len(keys), 500):
-        chunk = keys[i:i + 500]
+        chunk = keys[i : i + 500]
         marks = ", ".join("?" * len(chunk))
-        seen.update(row[0] for row in raw.execute(
-            # only placeholders are formatted in; the keys are bound
-            "SELECT idempotency_key FROM billing_usage_records"  # noqa: S608
-            f" WHERE idempotency_key IN ({marks})",
-            chunk))
+        seen.update(
+            row[0]
+            for row in raw.execute(
+                # only placeholders are formatted in; the keys are bound
+                "SELECT idempotency_key FROM billing_usage_records"  # noqa: S608
+                f" WHERE idempotency_key IN ({marks})",
+                chunk,
+            )
+        )
     return seen
 
 
-def _pg_insert_events(conn: Connection, events: Sequence[NewUsage], *, now: datetime,
-                      queue_outbox: bool = False) -> int:
+def _pg_insert_events(
+    conn: Connection, events: Sequence[NewUsage], *, now: datetime, queue_outbox: bool = False
+) -> int:
     raw = _raw(conn)
     with raw.cursor() as cursor:
         cursor.execute(_PG_STAGING)
         with cursor.copy(_PG_COPY) as copy:
             copy.set_types(list(_PG_COPY_TYPES))
             for e in events:
-                copy.write_row((e.customer_id, e.service, _metadata_json(e), e.recorded_at,
-                                e.quantity_micros, e.idempotency_key))
+                copy.write_row(
+                    (
+                        e.customer_id,
+                        e.service,
+                        _metadata_json(e),
+                        e.recorded_at,
+                        e.quantity_micros,
+                        e.idempotency_key,
+                    )
+                )
         cursor.execute(_PG_MERGE_OUTBOX if queue_outbox else _PG_MERGE, (now,))
         row = cursor.fetchone()
         cursor.execute("TRUNCATE billing_usage_staging")
@@ -330,21 +389,32 @@ def existing_customers(conn: Connection, customer_ids: Iterable[str]) -> set[str
     found: set[str] = set()
     for i in range(0, len(wanted), 500):
         query = select(customers.c.customer_id).where(
-            customers.c.customer_id.in_(wanted[i:i + 500]))
+            customers.c.customer_id.in_(wanted[i : i + 500])
+        )
         found.update(conn.execute(query).scalars())
     return found
 
 
-def add_to_rollup(conn: Connection, customer_id: str, service: str, day: date, micros: int,
-                  events: int) -> None:
+def add_to_rollup(
+    conn: Connection, customer_id: str, service: str, day: date, micros: int, events: int
+) -> None:
     statement = _insert(conn)(usage_daily).values(
-        customer_id=customer_id, service_name=service, day=day, quantity_micros=micros,
-        events=events)
-    conn.execute(statement.on_conflict_do_update(
-        index_elements=["customer_id", "service_name", "day"],
-        set_={"quantity_micros": usage_daily.c.quantity_micros + statement.excluded.quantity_micros,
-              "events": usage_daily.c.events + statement.excluded.events},
-    ))
+        customer_id=customer_id,
+        service_name=service,
+        day=day,
+        quantity_micros=micros,
+        events=events,
+    )
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id", "service_name", "day"],
+            set_={
+                "quantity_micros": usage_daily.c.quantity_micros
+                + statement.excluded.quantity_micros,
+                "events": usage_daily.c.events + statement.excluded.events,
+            },
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -354,15 +424,26 @@ class UsageTotal:
     events: int
 
 
-def period_totals(conn: Connection, customer_id: str, first_day: date, end_day: date,
-                  services: Iterable[str] | None = None) -> dict[str, UsageTotal]:
+def period_totals(
+    conn: Connection,
+    customer_id: str,
+    first_day: date,
+    end_day: date,
+    services: Iterable[str] | None = None,
+) -> dict[str, UsageTotal]:
     """Usage per service over whole UTC days ``first_day`` <= day < ``end_day``, from the
     rollups (never the raw events)."""
     query = (
-        select(usage_daily.c.service_name, func.sum(usage_daily.c.quantity_micros),
-               func.sum(usage_daily.c.events))
-        .where(usage_daily.c.customer_id == customer_id, usage_daily.c.day >= first_day,
-               usage_daily.c.day < end_day)
+        select(
+            usage_daily.c.service_name,
+            func.sum(usage_daily.c.quantity_micros),
+            func.sum(usage_daily.c.events),
+        )
+        .where(
+            usage_daily.c.customer_id == customer_id,
+            usage_daily.c.day >= first_day,
+            usage_daily.c.day < end_day,
+        )
         .group_by(usage_daily.c.service_name)
     )
     if services is not None:
@@ -381,17 +462,31 @@ class DailyTotal:
     events: int
 
 
-def daily_totals(conn: Connection, customer_id: str, first_day: date, end_day: date,
-                 services: Iterable[str] | None = None) -> list[DailyTotal]:
+def daily_totals(
+    conn: Connection,
+    customer_id: str,
+    first_day: date,
+    end_day: date,
+    services: Iterable[str] | None = None,
+) -> list[DailyTotal]:
     """Per-day, per-service usage over ``first_day`` <= day < ``end_day`` (from the rollups)."""
     query = (
-        select(usage_daily.c.day, usage_daily.c.service_name, usage_daily.c.quantity_micros,
-               usage_daily.c.events)
-        .where(usage_daily.c.customer_id == customer_id, usage_daily.c.day >= first_day,
-               usage_daily.c.day < end_day)
+        select(
+            usage_daily.c.day,
+            usage_daily.c.service_name,
+            usage_daily.c.quantity_micros,
+            usage_daily.c.events,
+        )
+        .where(
+            usage_daily.c.customer_id == customer_id,
+            usage_daily.c.day >= first_day,
+            usage_daily.c.day < end_day,
+        )
         .order_by(usage_daily.c.day, usage_daily.c.service_name)
     )
     if services is not None:
         query = query.where(usage_daily.c.service_name.in_(list(services)))
-    return [DailyTotal(day, service, from_micros(int(micros)), int(events))
-            for day, service, micros, events in conn.execute(query)]
+    return [
+        DailyTotal(day, service, from_micros(int(micros)), int(events))
+        for day, service, micros, events in conn.execute(query)
+    ]

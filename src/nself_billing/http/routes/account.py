@@ -12,8 +12,9 @@ from ..threads import in_thread
 
 router = APIRouter(tags=["account"])
 
-CustomerParam = Annotated[str | None, Query(
-    max_length=255, description="Admin keys only: the customer to read.")]
+CustomerParam = Annotated[
+    str | None, Query(max_length=255, description="Admin keys only: the customer to read.")
+]
 
 
 def subscription_record(subscription: Subscription) -> dict[str, Any]:
@@ -31,12 +32,15 @@ def subscription_record(subscription: Subscription) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/subscription", summary="The caller's current subscription",
-            responses={404: {"description": "No active subscription"}})
-async def get_subscription(request: Request, key: CallerKey,
-                           customer_id: CustomerParam = None) -> dict[str, Any]:
+@router.get(
+    "/v1/subscription",
+    summary="The caller's current subscription",
+    responses={404: {"description": "No active subscription"}},
+)
+async def get_subscription(
+    request: Request, key: CallerKey, customer_id: CustomerParam = None
+) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
     billing = get_billing(request)
     subscription = await in_thread(request, billing.subscriptions.current, customer)
     return subscription_record(subscription)
-

@@ -11,8 +11,11 @@ from ..threads import in_thread
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness and database check",
-            responses={503: {"description": "The database is unreachable or not migrated"}})
+@router.get(
+    "/healthz",
+    summary="Liveness and database check",
+    responses={503: {"description": "The database is unreachable or not migrated"}},
+)
 async def healthz(request: Request) -> JSONResponse:
     check = await in_thread(request, get_billing(request).diagnostics.test_db_connection)
     body = {"status": "ok" if check.ok else "unavailable", "database": check.detail}

@@ -23,19 +23,28 @@ from .account import CustomerParam
 router = APIRouter(tags=["quota"])
 
 MAX_SERVICE_LENGTH = 50
-ServiceParam = Annotated[str, Path(max_length=MAX_SERVICE_LENGTH,
-                                   description=", ".join(SERVICE_NAMES))]
+ServiceParam = Annotated[
+    str, Path(max_length=MAX_SERVICE_LENGTH, description=", ".join(SERVICE_NAMES))
+]
 MAX_CONSUME_BODY = 64 * 1024
 
 _CONSUME_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "quantity": {"anyOf": [{"type": "number", "minimum": 0},
-                               {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}],
-                     "description": "Default 1."},
-        "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
-               "description": "Idempotency key: a replay is admitted again, not counted twice."},
+        "quantity": {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
+            ],
+            "description": "Default 1.",
+        },
+        "id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_ID_LENGTH,
+            "description": "Idempotency key: a replay is admitted again, not counted twice.",
+        },
         "metadata": {"type": "object"},
         "customer_id": {"type": "string", "description": "Admin keys only."},
     },
@@ -65,18 +74,23 @@ def quota_record(line: Any) -> dict[str, Any]:
 
 
 @router.get("/v1/quota", summary="Every quota of the caller's customer, with usage")
-async def get_quotas(request: Request, key: CallerKey,
-                     customer_id: CustomerParam = None) -> dict[str, Any]:
+async def get_quotas(
+    request: Request, key: CallerKey, customer_id: CustomerParam = None
+) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
     quotas = get_billing(request).quotas
     lines = await in_thread(request, lambda: quotas.statuses(customer_id=customer))
     return {"customer_id": customer, "quotas": [quota_record(line) for line in lines]}
 
 
-@router.get("/v1/quota/{service}", summary="One quota of the caller's customer",
-            responses={422: {"description": "Unknown service"}})
-async def get_quota(request: Request, key: CallerKey, service: ServiceParam,
-                    customer_id: CustomerParam = None) -> dict[str, Any]:
+@router.get(
+    "/v1/quota/{service}",
+    summary="One quota of the caller's customer",
+    responses={422: {"description": "Unknown service"}},
+)
+async def get_quota(
+    request: Request, key: CallerKey, service: ServiceParam, customer_id: CustomerParam = None
+) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
     quotas = get_billing(request).quotas
     line = await in_thread(request, lambda: quotas.status(service, customer_id=customer))
@@ -87,12 +101,18 @@ async def get_quota(request: Request, key: CallerKey, service: ServiceParam,
     "/v1/quota/{service}/consume",
     summary="Check and record usage atomically",
     description="Admits and records `quantity` unless a hard limit would be passed, whatever "
-                "the number of concurrent callers; a blocked request records nothing and "
-                "answers 429 `{\"error\":\"API quota exceeded\",\"code\":\"QUOTA_EXCEEDED\"}`.",
-    openapi_extra={"requestBody": {"required": False, "content": {
-        "application/json": {"schema": _CONSUME_SCHEMA}}}},
-    responses={429: {"description": "Hard limit reached; nothing recorded"},
-               422: {"description": "Unknown service or invalid quantity"}},
+    "the number of concurrent callers; a blocked request records nothing and "
+    'answers 429 `{"error":"API quota exceeded","code":"QUOTA_EXCEEDED"}`.',
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": _CONSUME_SCHEMA}},
+        }
+    },
+    responses={
+        429: {"description": "Hard limit reached; nothing recorded"},
+        422: {"description": "Unknown service or invalid quantity"},
+    },
 )
 async def consume(request: Request, key: CallerKey, service: ServiceParam) -> JSONResponse:
     return await consume_as(request, key, service)
@@ -113,15 +133,25 @@ async def consume_as(request: Request, key: ApiKey, service: str) -> JSONRespons
         raise InvalidInput("customer_id must be a string")
     customer = customer_for(key, requested)
     event_id = body.get("id")
-    if event_id is not None and (not isinstance(event_id, str) or not event_id
-                                 or len(event_id) > MAX_ID_LENGTH):
+    if event_id is not None and (
+        not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH
+    ):
         raise InvalidInput(f"id must be a string of 1 to {MAX_ID_LENGTH} characters")
     idempotency_key = namespaced_key(customer, event_id) if event_id else None
     groups: ConsumeGroups = request.app.state.consume_groups
-    result = await groups.consume(ConsumeRequest(
-        service, body.get("quantity", 1), body.get("metadata"), idempotency_key, customer))
+    result = await groups.consume(
+        ConsumeRequest(
+            service, body.get("quantity", 1), body.get("metadata"), idempotency_key, customer
+        )
+    )
     if not result.admitted:
         raise QuotaExceeded(service)
-    return JSONResponse({"admitted": True, "recorded": result.recorded,
-                         "replayed": result.replayed, "usage": _number(result.usage),
-                         "limit": _number(result.limit)})
+    return JSONResponse(
+        {
+            "admitted": True,
+            "recorded": result.recorded,
+            "replayed": result.replayed,
+            "usage": _number(result.usage),
+            "limit": _number(result.limit),
+        }
+    )

@@ -25,26 +25,49 @@ _EVENT_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "service": {"type": "string", "enum": list(SERVICE_NAMES)},
-        "quantity": {"anyOf": [{"type": "number", "minimum": 0},
-                               {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}],
-                     "description": "In the service's unit; exact to 6 decimal places."},
-        "id": {"type": "string", "minLength": 1, "maxLength": 128,
-               "description": "Idempotency key: an id seen before for this customer is "
-                              "acknowledged and not counted again."},
-        "timestamp": {"type": "string", "format": "date-time",
-                      "description": "When the usage happened (default: now)."},
+        "quantity": {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
+            ],
+            "description": "In the service's unit; exact to 6 decimal places.",
+        },
+        "id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "description": "Idempotency key: an id seen before for this customer is "
+            "acknowledged and not counted again.",
+        },
+        "timestamp": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When the usage happened (default: now).",
+        },
         "metadata": {"type": "object"},
-        "customer_id": {"type": "string",
-                        "description": "Required with an admin key; a customer key may only "
-                                       "name its own customer."},
+        "customer_id": {
+            "type": "string",
+            "description": "Required with an admin key; a customer key may only "
+            "name its own customer.",
+        },
     },
 }
 _BODY_SCHEMA: dict[str, Any] = {
     "anyOf": [
         _EVENT_SCHEMA,
-        {"type": "object", "required": ["events"], "additionalProperties": False,
-         "properties": {"events": {"type": "array", "items": _EVENT_SCHEMA, "minItems": 1,
-                                   "maxItems": MAX_BATCH}}},
+        {
+            "type": "object",
+            "required": ["events"],
+            "additionalProperties": False,
+            "properties": {
+                "events": {
+                    "type": "array",
+                    "items": _EVENT_SCHEMA,
+                    "minItems": 1,
+                    "maxItems": MAX_BATCH,
+                }
+            },
+        },
     ]
 }
 _RESULT_SCHEMA: dict[str, Any] = {
@@ -52,30 +75,40 @@ _RESULT_SCHEMA: dict[str, Any] = {
     "properties": {
         "accepted": {"type": "integer", "description": "events in the request"},
         "recorded": {"type": "integer", "description": "events recorded now"},
-        "duplicates": {"type": "integer",
-                       "description": "events whose id was recorded before (not counted)"},
+        "duplicates": {
+            "type": "integer",
+            "description": "events whose id was recorded before (not counted)",
+        },
     },
 }
 
 
 def render_result(result: IngestResult) -> dict[str, Any]:
-    return {"accepted": result.accepted, "recorded": result.recorded,
-            "duplicates": result.duplicates}
+    return {
+        "accepted": result.accepted,
+        "recorded": result.recorded,
+        "duplicates": result.duplicates,
+    }
 
 
 @router.post(
     "/v1/usage",
     summary="Record usage events",
-    description="One event, or up to 1,000 as `{\"events\": [...]}`. Either every event is "
-                "valid and all are recorded in one transaction, or none is (422 with a list "
-                "of per-event errors). The answer comes after the commit.",
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": _BODY_SCHEMA}}}},
-    responses={200: {"description": "Recorded (or acknowledged duplicates)",
-                     "content": {"application/json": {"schema": _RESULT_SCHEMA}}},
-               401: {"description": "Missing, invalid or revoked API key"},
-               413: {"description": "Body too large"},
-               422: {"description": "Invalid events; nothing recorded"}},
+    description='One event, or up to 1,000 as `{"events": [...]}`. Either every event is '
+    "valid and all are recorded in one transaction, or none is (422 with a list "
+    "of per-event errors). The answer comes after the commit.",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}
+    },
+    responses={
+        200: {
+            "description": "Recorded (or acknowledged duplicates)",
+            "content": {"application/json": {"schema": _RESULT_SCHEMA}},
+        },
+        401: {"description": "Missing, invalid or revoked API key"},
+        413: {"description": "Body too large"},
+        422: {"description": "Invalid events; nothing recorded"},
+    },
 )
 async def post_usage(request: Request, key: CallerKey) -> JSONResponse:
     body = parse_json(await read_limited(request, MAX_USAGE_BODY))

@@ -18,19 +18,32 @@ router = APIRouter(tags=["webhooks"])
     WEBHOOK_PATH,
     summary="Stripe webhook receiver",
     description="Verifies `Stripe-Signature` against `STRIPE_WEBHOOK_SECRET` (HMAC-SHA256, "
-                "5-minute tolerance, any of several v1 signatures). Each event is stored once "
-                "by id before the 200; a duplicate delivery answers 200 and changes nothing.",
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"type": "object"}}}}},
-    responses={200: {"description": "Stored (or a duplicate)"},
-               400: {"description": "Bad or stale signature, or not an event; nothing stored"},
-               413: {"description": "Body too large"},
-               503: {"description": "STRIPE_WEBHOOK_SECRET is not set"}},
+    "5-minute tolerance, any of several v1 signatures). Each event is stored once "
+    "by id before the 200; a duplicate delivery answers 200 and changes nothing.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+    responses={
+        200: {"description": "Stored (or a duplicate)"},
+        400: {"description": "Bad or stale signature, or not an event; nothing stored"},
+        413: {"description": "Body too large"},
+        503: {"description": "STRIPE_WEBHOOK_SECRET is not set"},
+    },
 )
 async def stripe_webhook(request: Request) -> JSONResponse:
     payload = await read_limited(request, MAX_PAYLOAD_BYTES)
     signature = request.headers.get("stripe-signature")
     inbox = get_billing(request).webhook_inbox
     received = await in_thread(request, inbox.receive_stripe, payload, signature)
-    return JSONResponse({"received": True, "id": received.event_id, "type": received.type,
-                         "duplicate": received.duplicate, "status": received.status})
+    return JSONResponse(
+        {
+            "received": True,
+            "id": received.event_id,
+            "type": received.type,
+            "duplicate": received.duplicate,
+            "status": received.status,
+        }
+    )

@@ -88,6 +88,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS billing_quota_consume(text, text, numeric, bigint,"
-                   " jsonb, timestamptz, text, timestamptz, date, date, date, bigint, boolean,"
-                   " boolean)")
+        op.execute(
+            "DROP FUNCTION IF EXISTS billing_quota_consume(text, text, numeric, bigint,"
+            " jsonb, timestamptz, text, timestamptz, date, date, date, bigint, boolean,"
+            " boolean)"
+        )

@@ -28,10 +28,10 @@ def upgrade() -> None:
         sa.Column("service_name", sa.String(length=50), nullable=False),
         sa.Column("period_end", UTCDateTime(), nullable=False),
         sa.Column("plan_name", sa.String(length=50), nullable=False),
-        sa.Column("quantity_micros", sa.BigInteger(), server_default=sa.text("0"),
-                  nullable=False),
-        sa.Column("amount", sa.Numeric(precision=12, scale=2), server_default=sa.text("0"),
-                  nullable=False),
+        sa.Column("quantity_micros", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column(
+            "amount", sa.Numeric(precision=12, scale=2), server_default=sa.text("0"), nullable=False
+        ),
         sa.Column("invoice_id", sa.String(length=255), nullable=True),
         sa.Column("updated_at", UTCDateTime(), server_default=sa.func.now(), nullable=True),
         sa.PrimaryKeyConstraint("subscription_id", "period_start", "service_name"),

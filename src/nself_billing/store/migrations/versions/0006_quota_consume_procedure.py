@@ -30,8 +30,10 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-_OLD_SIGNATURE = ("billing_quota_consume(text, text, numeric, bigint, jsonb, timestamptz, text,"
-                  " timestamptz, date, date, date, bigint, boolean, boolean)")
+_OLD_SIGNATURE = (
+    "billing_quota_consume(text, text, numeric, bigint, jsonb, timestamptz, text,"
+    " timestamptz, date, date, date, bigint, boolean, boolean)"
+)
 
 # A procedure, not a function: only a CALL may COMMIT. The COMMIT ends the transaction that holds
 # the lock before the durable wait; the CALL must not run inside a transaction block
@@ -108,9 +110,11 @@ END
 $$
 """
 
-_PROCEDURE_SIGNATURE = ("billing_quota_consume(text, text, numeric, bigint, jsonb, timestamptz,"
-                        " text, timestamptz, date, date, date, bigint, boolean, boolean, boolean,"
-                        " boolean, bigint, boolean, boolean)")
+_PROCEDURE_SIGNATURE = (
+    "billing_quota_consume(text, text, numeric, bigint, jsonb, timestamptz,"
+    " text, timestamptz, date, date, date, bigint, boolean, boolean, boolean,"
+    " boolean, bigint, boolean, boolean)"
+)
 
 
 def _load_sibling(filename: str) -> ModuleType:
