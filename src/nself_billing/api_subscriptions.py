@@ -42,11 +42,32 @@ def billing_get_subscription() -> str:
     return billing.subscriptions.current(billing.customer_id).pipe_line()
 
 
+def _print_billed(change: PlanChange) -> None:
+    """Whatever a function bills, it says so (invoice id and amount), as the commands do."""
+    from .cli.subscription import closed_first_lines
+
+    for line in closed_first_lines(change):
+        print(line)
+
+
+def _print_invoice(label: str, change: PlanChange) -> None:
+    from .domain.money import format_money
+
+    if change.invoice is not None:
+        print(
+            f"{label}: {change.invoice.invoice_id} "
+            f"{format_money(change.invoice.total, change.invoice.currency)} "
+            f"({change.invoice.status})"
+        )
+
+
 def stripe_subscription_upgrade(plan_name: str) -> PlanChange:
     """Upgrade now (prorated invoice at once), as ``subscription upgrade``."""
     billing = default_billing()
     change = billing.subscriptions.upgrade(billing.customer_id, plan_name)
+    _print_billed(change)
     print(f"Subscription upgraded: {change.previous_plan} -> {change.subscription.plan_name}")
+    _print_invoice("Prorated charge: invoice", change)
     return change
 
 
@@ -54,6 +75,7 @@ def stripe_subscription_downgrade(plan_name: str) -> PlanChange:
     """Schedule a downgrade for the period end, as ``subscription downgrade``."""
     billing = default_billing()
     change = billing.subscriptions.downgrade(billing.customer_id, plan_name)
+    _print_billed(change)
     print(
         f"Downgrade scheduled: {change.previous_plan} -> "
         f"{change.subscription.scheduled_plan_name} on "
@@ -67,8 +89,10 @@ def stripe_subscription_cancel(immediate: bool | str = False) -> PlanChange:
     now = immediate is True or str(immediate).lower() in ("--immediate", "immediate", "true")
     billing = default_billing()
     change = billing.subscriptions.cancel(billing.customer_id, immediate=now)
+    _print_billed(change)
     if now:
         print(f"Subscription canceled immediately: {change.subscription.subscription_id}")
+        _print_invoice("Final invoice", change)
     else:
         print(f"Subscription will cancel at period end: {change.subscription.period.end:%Y-%m-%d}")
     return change
@@ -78,6 +102,7 @@ def stripe_subscription_reactivate() -> PlanChange:
     """Undo a cancellation scheduled for the period end."""
     billing = default_billing()
     change = billing.subscriptions.reactivate(billing.customer_id)
+    _print_billed(change)
     print(f"Subscription reactivated: {change.subscription.subscription_id}")
     return change
 

@@ -109,7 +109,10 @@ def test_customer_id_comes_from_dotenv(cli, billing, root):
     billing.customers.create(email="b@example.com", name="B", customer_id="cus_B")
     several = cli("tenant", "billing", "customer", "show")
     assert several.exit_code == 1
-    assert several.stderr.startswith("Error: No customer ID found: several customers exist")
+    assert several.stderr == (
+        "Error: No customer ID found: several customers exist (cus_A, cus_B); pass --customer ID"
+        " or set NSELF_CUSTOMER_ID (see: nself tenant billing customer list)\n"
+    )
     (root / ".env").write_text("NSELF_CUSTOMER_ID=cus_B\n")
     assert cli("tenant", "billing", "customer", "show").stdout.startswith("Customer ID: cus_B\n")
     chosen = cli("tenant", "billing", "--customer", "cus_A", "customer", "show")
@@ -128,3 +131,25 @@ def test_unknown_current_customer_is_not_found(cli, root):
     (root / ".env").write_text("NSELF_CUSTOMER_ID=cus_missing\n")
     result = cli("tenant", "billing", "customer", "show")
     assert (result.exit_code, result.stderr) == (1, "Error: Customer not found: cus_missing\n")
+
+
+def test_customer_list_in_every_format(cli, billing):
+    assert cli("tenant", "billing", "customer", "list").stdout == (
+        "No customers (create one: nself tenant billing customer create)\n"
+    )
+    billing.customers.create(email="a@example.com", name="A", customer_id="cus_A")
+    billing.subscriptions.start("cus_A", "pro")
+    billing.customers.create(email="b@example.com", name="B", customer_id="cus_B")
+    table = cli("tenant", "billing", "customer", "list").stdout.splitlines()
+    assert [line.split("│")[0].strip("║ ") for line in table[3:5]] == ["cus_A", "cus_B"]
+    assert "│ pro  │ active │" in table[3] and "│ -    │ -      │" in table[4]
+    records = json.loads(cli("tenant", "billing", "customer", "list", "--format=json").stdout)
+    assert [(r["customer_id"], r["plan"], r["status"]) for r in records] == [
+        ("cus_A", "pro", "active"),
+        ("cus_B", None, None),
+    ]
+    csv_lines = cli("tenant", "billing", "customer", "list", "--format=csv").stdout.splitlines()
+    assert csv_lines[0] == "customer_id,name,email,phone,project_name,created_at,plan,status"
+    assert csv_lines[1].startswith("cus_A,A,a@example.com,,,") and csv_lines[1].endswith(
+        ",pro,active"
+    )

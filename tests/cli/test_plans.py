@@ -111,9 +111,13 @@ def test_plan_current_without_subscription_is_an_error(cli, billing):
 
 def test_plans_toml_is_applied_on_init(cli, root):
     (root / "plans.toml").write_text(
-        '[plans.team]\nprice_monthly = 49\nprice_yearly = 490\ndescription = "Team"\ntier = 2\n'
+        '[plans.team]\nprice_monthly = 49\nprice_yearly = 490\ndescription = "Team"\ntier = 4\n'
         '[plans.team.quotas.api]\nlimit = 500000\nmode = "soft"\noverage_price = "0.000009"\n'
-        '[plans.pro]\nprice_monthly = "109.50"\n'
+        + "".join(
+            f'[plans.team.quotas.{s}]\nlimit = "unlimited"\n'
+            for s in ("storage", "bandwidth", "compute", "database", "functions")
+        )
+        + '[plans.pro]\nprice_monthly = "109.50"\n'
     )
     shown = cli("tenant", "billing", "plan", "show", "team")
     assert shown.exit_code == 0, shown.stderr

@@ -196,3 +196,44 @@ def test_invoice_formats(cli, starter):
     [line] = shown["lines"]
     assert line["kind"] == "proration" and line["amount"] == shown["total_amount"]
     assert cli(*B, "invoice", "list", "--limit", "1").stdout.count("\n") == 2
+
+
+def _ended_period(env):  # type: ignore[no-untyped-def]
+    """Move the subscription's period into the past (the CLI reads the wall clock)."""
+    start = start_of_day(datetime.now(UTC)) - timedelta(days=35)
+    end = add_months(start, 1)
+    with Billing.from_env(env) as billing:
+        billing.queries.run(
+            "UPDATE billing_subscriptions SET current_period_start = :s,"
+            " current_period_end = :e, anchor_at = :s",
+            {"s": start, "e": end},
+        )
+    return start, end
+
+
+def test_a_change_after_the_period_ended_says_what_it_billed(cli, env, starter):
+    start, end = _ended_period(env)
+    downgraded = cli(*B, "subscription", "downgrade", "free")
+    assert downgraded.exit_code == 0, downgraded.stderr
+    closed, *rest = downgraded.stdout.splitlines()
+    invoice_id = closed.split()[4]
+    last_day = end - timedelta(days=1)
+    assert closed == (
+        f"Period closed first: invoice {invoice_id} $29.00 for "
+        f"{start:%Y-%m-%d} to {last_day:%Y-%m-%d} (open)"
+    )
+    assert rest[0].startswith("Downgrade scheduled: starter -> free on ")
+    listed = cli(*B, "invoice", "list").stdout.splitlines()
+    assert listed[1].startswith(f"{invoice_id} ") and listed[1].endswith(" $29.00 open")
+    assert cli(*B, "cycle").stdout == "Billing cycle: nothing due\n"
+
+
+def test_a_period_is_shown_by_its_first_and_last_day(cli, env, starter):
+    shown = json.loads(cli(*B, "subscription", "show", "--format=json").stdout)[0]
+    start = datetime.fromisoformat(shown["period_start"])
+    end = datetime.fromisoformat(shown["period_end"])  # exclusive: the next period's start
+    last_day = end - timedelta(days=1)
+    text = cli(*B, "subscription", "show").stdout.splitlines()
+    assert f"Current Period: {start:%Y-%m-%d} to {last_day:%Y-%m-%d}" in text
+    usage = cli(*B, "usage").stdout
+    assert f"Period: {start:%Y-%m-%d} to {last_day:%Y-%m-%d}" in usage

@@ -42,7 +42,7 @@ def test_pro_period_with_api_and_bandwidth_overage():
         (LineKind.OVERAGE, "api", D("1.20")),
         (LineKind.OVERAGE, "bandwidth", D("0.63")),
     ]
-    assert rating.lines[0].description == "Pro plan (2026-01-15 to 2026-02-15)"
+    assert rating.lines[0].description == "Pro plan (2026-01-15 to 2026-02-14)"
     assert rating.lines[1].description == (
         "api overage: 150000 requests beyond 1000000 at $0.000008"
     )
@@ -96,7 +96,7 @@ def test_late_usage_is_billed_as_the_difference():
     # the period now costs 400,000 x 0.000008 = 3.20; 1.20 was billed: 2.00 more
     assert (line.kind, line.amount, line.quantity) == (LineKind.ADJUSTMENT, D("2.00"), D("250000"))
     assert line.description == (
-        "api usage reported late for 2026-01-15 to 2026-02-15: +250000 requests"
+        "api usage reported late for 2026-01-15 to 2026-02-14: +250000 requests"
     )
     assert rated == RatedUsage("api", D("1400000"), D("3.20"))
 

@@ -38,7 +38,7 @@ def test_upgrade_invoices_the_prorated_difference_at_once(billing, starter, cloc
     stored = billing.invoices.get(starter, change.invoice.invoice_id)
     assert (stored.kind, stored.status, stored.total) == ("proration", "open", Decimal("47.42"))
     assert [line.description for line in stored.lines] == [
-        "Upgrade starter -> pro, prorated 2026-01-25 to 2026-02-15"
+        "Upgrade starter -> pro, prorated 2026-01-25 to 2026-02-14"
     ]
     # the quota limits switch at once: the current plan is pro
     assert billing.plans.current(starter).name == "pro"

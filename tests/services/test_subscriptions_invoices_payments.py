@@ -56,8 +56,8 @@ def test_invoice_pdf_holds_customer_period_lines_and_total(billing, customer_id,
     for expected in (
         f"Invoice {invoice_id}",
         "John Doe",
-        "2026-01-15 to 2026-02-15",
-        "Pro plan (2026-01-15 to 2026-02-15)",
+        "2026-01-15 to 2026-02-14",
+        "Pro plan (2026-01-15 to 2026-02-14)",
         "$99.00",
         "Total",
     ):

@@ -20,13 +20,21 @@ PLANS_TOML = """\
 price_monthly = "49.95"
 price_yearly = 499
 description = "Team"
-tier = 2
+tier = 4
 [plans.team.quotas.compute]
 limit = "0.5"
 mode = "hard"
-overage_price = "0.000009"
+overage_price = "0.0000095"
 [plans.team.quotas.api]
 limit = "unlimited"
+[plans.team.quotas.storage]
+limit = 50
+[plans.team.quotas.bandwidth]
+limit = 100
+[plans.team.quotas.database]
+limit = 1000000
+[plans.team.quotas.functions]
+limit = 20000
 """
 
 

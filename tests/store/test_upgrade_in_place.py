@@ -88,6 +88,8 @@ def test_first_release_database_is_upgraded_with_its_data(old_database):
             "SELECT total_amount FROM billing_invoices WHERE invoice_id = 'in_old'"
         ).startswith("29")
         assert billing.plans.get("pro").price_monthly == Decimal("99.00")
+        # seeded into DECIMAL(10,6), where PostgreSQL rounded it to 0.000002 (migration 0009)
+        assert billing.plans.get("pro").quota_for("database").overage_price == Decimal("0.0000015")
         # the upgraded database takes the newer features' writes
         billing.usage.record("api", 5, customer_id="cus_old")
         [line] = billing.quotas.statuses(services=["api"], customer_id="cus_old")

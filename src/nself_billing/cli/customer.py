@@ -8,7 +8,7 @@ import click
 
 from ..domain.customers import Customer
 from .aliases import AliasedGroup
-from .render import echo, emit_records, format_option
+from .render import echo, emit_records, format_option, table_text
 from .state import CliState, pass_state
 
 CUSTOMER_COLUMNS = ("customer_id", "name", "email", "phone", "project_name", "created_at")
@@ -48,6 +48,41 @@ def customer_show(state: CliState, output_format: str) -> None:
         echo(customer_text(customer))
     else:
         emit_records([customer_record(customer)], output_format, columns=CUSTOMER_COLUMNS)
+
+
+@customer_group.command("list")
+@format_option()
+@pass_state
+def customer_list(state: CliState, output_format: str) -> None:
+    """List every customer, with its plan and subscription status (choose one with
+    --customer ID or NSELF_CUSTOMER_ID)."""
+    entries = state.billing.customers.entries()
+    records = [
+        customer_record(e.customer)
+        | {
+            "plan": e.subscription.plan_name if e.subscription else None,
+            "status": e.subscription.status if e.subscription else None,
+        }
+        for e in entries
+    ]
+    if output_format != "table":
+        emit_records(records, output_format, columns=(*CUSTOMER_COLUMNS, "plan", "status"))
+        return
+    if not records:
+        echo("No customers (create one: nself tenant billing customer create)")
+        return
+    rows = [
+        [
+            r["customer_id"],
+            r["name"] or "-",
+            r["email"] or "-",
+            r["plan"] or "-",
+            r["status"] or "-",
+            r["created_at"].strftime("%Y-%m-%d") if r["created_at"] else "-",
+        ]
+        for r in records
+    ]
+    echo(table_text(("Customer ID", "Name", "Email", "Plan", "Status", "Created"), rows))
 
 
 @customer_group.command("update")

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from ..domain.periods import days_label
 from ..errors import ProviderError
 from .catalog import plan_group
 from .render import echo, emit_records, format_option, table_text
@@ -146,7 +147,7 @@ def reconcile_command(state: CliState, output_format: str) -> None:
         [
             line.customer_id,
             line.service,
-            f"{line.period_start:%Y-%m-%d} – {line.period_end:%Y-%m-%d}",
+            days_label(line.period_start, line.period_end),
             _num(line.ours),
             "-" if line.stripe is None else _num(line.stripe),
             _num(line.unsent),

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..domain.money import format_money
+from ..domain.periods import days_label
 from ..domain.subscriptions import Subscription
 from .aliases import AliasedGroup
 from .catalog import show_plans
 from .render import echo, emit_records, format_option
 from .state import CliState, pass_state
+
+if TYPE_CHECKING:
+    from ..services.subscriptions import PlanChange
 
 SUBSCRIPTION_COLUMNS = (
     "subscription_id",
@@ -47,7 +51,7 @@ def subscription_text(subscription: Subscription) -> str:
         f"Subscription ID: {subscription.subscription_id}",
         f"Plan: {subscription.plan_name}",
         f"Status: {subscription.status}",
-        f"Current Period: {period.start:%Y-%m-%d} to {period.end:%Y-%m-%d}",
+        f"Current Period: {days_label(period.start, period.end)}",
     ]
     if subscription.trial_end:
         lines.append(f"Trial Ends: {subscription.trial_end:%Y-%m-%d}")
@@ -61,6 +65,28 @@ def subscription_text(subscription: Subscription) -> str:
             "'nself tenant billing subscription reactivate')"
         )
     return "\n".join(lines)
+
+
+def closed_first_lines(change: PlanChange) -> list[str]:
+    """Whatever a command bills, it says so: periods that had ended are closed (and invoiced)
+    before a change applies."""
+    lines = []
+    for invoice in change.closed:
+        period = (
+            days_label(invoice.period_start, invoice.period_end)
+            if invoice.period_start and invoice.period_end
+            else "an ended period"
+        )
+        lines.append(
+            f"Period closed first: invoice {invoice.invoice_id} "
+            f"{format_money(invoice.total, invoice.currency)} for {period} ({invoice.status})"
+        )
+    return lines
+
+
+def echo_closed_first(change: PlanChange) -> None:
+    for line in closed_first_lines(change):
+        echo(line)
 
 
 @click.group("subscription", cls=AliasedGroup, aliases={"current": "show"})
@@ -98,6 +124,7 @@ def subscription_upgrade(state: CliState, plan_name: str) -> None:
     """Upgrade to a higher plan now (prorated charge invoiced at once)."""
     billing = state.billing
     change = billing.subscriptions.upgrade(billing.customer_id, plan_name)
+    echo_closed_first(change)
     echo(
         f"Subscription upgraded: {change.previous_plan} -> {change.subscription.plan_name} "
         "(effective immediately)"
@@ -124,6 +151,7 @@ def subscription_downgrade(state: CliState, plan_name: str) -> None:
     """Schedule a lower plan for the end of the current period (no charge)."""
     billing = state.billing
     change = billing.subscriptions.downgrade(billing.customer_id, plan_name)
+    echo_closed_first(change)
     subscription = change.subscription
     echo(
         f"Downgrade scheduled: {change.previous_plan} -> {subscription.scheduled_plan_name} "
@@ -143,6 +171,7 @@ def subscription_cancel(state: CliState, immediate: bool) -> None:
     """Cancel the subscription at period end (default) or immediately."""
     billing = state.billing
     change = billing.subscriptions.cancel(billing.customer_id, immediate=immediate)
+    echo_closed_first(change)
     subscription = change.subscription
     if immediate:
         echo(f"Subscription canceled immediately: {subscription.subscription_id}")
@@ -171,6 +200,7 @@ def subscription_reactivate(state: CliState) -> None:
     """Undo a cancellation scheduled for the period end."""
     billing = state.billing
     change = billing.subscriptions.reactivate(billing.customer_id)
+    echo_closed_first(change)
     echo(
         f"Subscription reactivated: {change.subscription.subscription_id} "
         f"(continues on {change.subscription.plan_name})"

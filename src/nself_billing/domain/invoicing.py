@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from .humanize import plain_number
 from .money import round_money
-from .periods import Period
+from .periods import Period, days_label
 from .plans import Plan, Quota
 from .proration import trial_share
 from .rating import overage_amount, overage_quantity
@@ -117,7 +117,7 @@ def _day(moment: datetime) -> str:
 
 
 def period_label(period: Period) -> str:
-    return f"{_day(period.start)} to {_day(period.end)}"
+    return days_label(period.start, period.end)
 
 
 def base_line(

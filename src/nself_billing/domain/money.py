@@ -12,6 +12,13 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 MICROS = 1_000_000
 CENT = Decimal("0.01")
 QUANTITY_STEP = Decimal("0.000001")
+#: decimal places stored for a plan's monthly or yearly price (the spec's DECIMAL(10,2))
+PLAN_PRICE_PLACES = 2
+#: decimal places stored for a unit price (overage, invoice line): migration 0009 widened the
+#: spec's DECIMAL(10,6) to DECIMAL(18,9), so $1.50 per million units ($0.0000015) is exact
+UNIT_PRICE_PLACES = 9
+#: decimal places stored for a quantity or a quota limit (the spec's DECIMAL(20,6))
+QUANTITY_PLACES = 6
 #: the largest quantity of one event: the spec's DECIMAL(20,6) would hold 14 integer digits,
 #: but exact micro-units live in 64-bit integers (and a day's rollup sums them), so one event
 #: stays at or below 10^9 units (a day's rollup of one service holds up to ~9.2 * 10^12)
@@ -41,6 +48,19 @@ def to_decimal(value: object) -> Decimal:
     if not result.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
     return result
+
+
+def decimal_places(value: Decimal) -> int:
+    """How many decimal places ``value`` needs (trailing zeros do not count)."""
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def unit_price(value: Decimal) -> Decimal:
+    """A stored unit price as shown: at least 6 decimal places (0.000010), more when the price
+    has them (0.0000015), never a rounded digit."""
+    places = max(QUANTITY_PLACES, decimal_places(value))
+    return value.quantize(Decimal(1).scaleb(-places))
 
 
 def quantize_quantity(value: Decimal) -> Decimal:

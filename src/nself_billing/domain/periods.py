@@ -49,6 +49,19 @@ class Period:
         return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def last_day(end: datetime) -> date:
+    """The last UTC day a period ending (exclusively) at ``end`` touches."""
+    return (end - timedelta(microseconds=1)).date()
+
+
+def days_label(start: datetime, end: datetime) -> str:
+    """A period as people read it, the one convention of every text output: its first and last
+    UTC day, both included (``2026-01-15 to 2026-02-14`` for [Jan 15, Feb 15)). A change at a
+    period's end is dated the day it takes effect, the next period's first day; JSON and CSV
+    give the instants themselves, ``period_end`` exclusive (the next period's start)."""
+    return f"{start:%Y-%m-%d} to {max(last_day(end), start.date()):%Y-%m-%d}"
+
+
 def add_months(anchor: datetime, months: int) -> datetime:
     """The anchor moved by whole months, its day clamped to the target month's length."""
     month_index = anchor.month - 1 + months

@@ -8,6 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..domain.money import (
+    MAX_LIMIT,
+    PLAN_PRICE_PLACES,
+    QUANTITY_PLACES,
+    UNIT_PRICE_PLACES,
+    decimal_places,
+)
 from ..domain.plans import EnforcementMode, Plan, Quota
 from ..domain.services import SERVICE_NAMES
 from ..errors import ConfigError, NotFound, PlanNotFound
@@ -66,6 +73,11 @@ def parse_plans_file(path: Path, existing: list[Plan]) -> list[Plan]:
     limit = 500000              # or "unlimited"
     mode = "soft"               # or "hard"
     overage_price = "0.000009"
+
+    A plan not yet in the catalog names every service (``limit = "unlimited"`` says so
+    explicitly); a plan already in the catalog keeps the quotas of the services the file omits.
+    No two plans share a tier (it ranks plans for upgrades and downgrades). A number with more
+    decimal places than the store keeps is refused, never rounded.
     """
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
@@ -82,21 +94,52 @@ def parse_plans_file(path: Path, existing: list[Plan]) -> list[Plan]:
             raise ConfigError(f"Invalid {where}: must be a table")
         base = by_name.get(name, Plan(name, None, None))
         quotas = {quota.service: quota for quota in base.quotas}
-        for service, spec in (entry.get("quotas") or {}).items():
+        named = entry.get("quotas") or {}
+        if not isinstance(named, dict):
+            raise ConfigError(f"Invalid {where}: quotas must be a table")
+        for service, spec in named.items():
             quotas[service] = _quota(name, service, spec, f"{where} quotas.{service}")
-        result.append(
-            Plan(
-                name=name,
-                price_monthly=_price(entry, "price_monthly", base.price_monthly, where),
-                price_yearly=_price(entry, "price_yearly", base.price_yearly, where),
-                description=str(entry.get("description", base.description)),
-                tier=_int(entry.get("tier", base.tier), where),
-                quotas=tuple(
-                    quotas[s] for s in SERVICE_NAMES if s in quotas and quotas[s].limit is not None
-                ),
-            )
+        plan = Plan(
+            name=name,
+            price_monthly=_price(entry, "price_monthly", base.price_monthly, where),
+            price_yearly=_price(entry, "price_yearly", base.price_yearly, where),
+            description=str(entry.get("description", base.description)),
+            tier=_int(entry.get("tier", base.tier), where),
+            quotas=tuple(
+                quotas[s] for s in SERVICE_NAMES if s in quotas and quotas[s].limit is not None
+            ),
         )
+        missing = [s for s in SERVICE_NAMES if s not in named]
+        if name not in by_name and missing:
+            raise ConfigError(
+                f"Invalid {where}: a new plan names every service; missing "
+                f'{", ".join(missing)} (write limit = "unlimited" for no limit)'
+            )
+        result.append(plan)
+    _refuse_shared_tiers(path, {**by_name, **{plan.name: plan for plan in result}})
     return result
+
+
+def _refuse_shared_tiers(path: Path, catalog: dict[str, Plan]) -> None:
+    by_tier: dict[int, list[str]] = {}
+    for plan in catalog.values():
+        by_tier.setdefault(plan.tier, []).append(plan.name)
+    for tier, names in sorted(by_tier.items()):
+        if len(names) > 1:
+            raise ConfigError(
+                f"Invalid {path.name}: plans {' and '.join(sorted(names))} share tier {tier} "
+                "(tier ranks plans for upgrades and downgrades: give each plan its own, e.g. "
+                "renumber the plans above it in the same file)"
+            )
+
+
+def _places(number: Decimal, places: int, where: str, value: Any) -> Decimal:
+    if decimal_places(number) > places:
+        raise ConfigError(
+            f"Invalid {where}: {value!r} has more than {places} decimal places "
+            f"(the store keeps {places}; a number is never rounded)"
+        )
+    return number
 
 
 def _number(value: Any, where: str) -> Decimal:
@@ -117,7 +160,7 @@ def _price(entry: dict[str, Any], key: str, default: Decimal | None, where: str)
     value = entry[key]
     if isinstance(value, str) and value.lower() == "custom":
         return None
-    return _number(value, f"{where} {key}")
+    return _places(_number(value, f"{where} {key}"), PLAN_PRICE_PLACES, f"{where} {key}", value)
 
 
 def _int(value: Any, where: str) -> int:
@@ -132,7 +175,22 @@ def _quota(plan: str, service: str, spec: Any, where: str) -> Quota:
     if not isinstance(spec, dict):
         raise ConfigError(f"Invalid {where}: must be a table")
     limit_value = spec.get("limit", "unlimited")
-    limit = None if limit_value == "unlimited" else _number(limit_value, where + " limit")
+    limit = (
+        None
+        if limit_value == "unlimited"
+        else _places(
+            _number(limit_value, where + " limit"), QUANTITY_PLACES, where + " limit", limit_value
+        )
+    )
+    if limit is not None and limit > MAX_LIMIT:
+        raise ConfigError(f'Invalid {where} limit: above {MAX_LIMIT} (use "unlimited")')
+    price_value = spec.get("overage_price", 0)
+    price = _places(
+        _number(price_value, where + " overage_price"),
+        UNIT_PRICE_PLACES,
+        where + " overage_price",
+        price_value,
+    )
     mode = str(spec.get("mode", "soft")).lower()
     if mode not in ("soft", "hard"):
         raise ConfigError(f"Invalid {where}: mode must be soft or hard")
@@ -141,5 +199,5 @@ def _quota(plan: str, service: str, spec: Any, where: str) -> Quota:
         service,
         limit,
         EnforcementMode(mode),
-        _number(spec.get("overage_price", 0), where + " overage_price"),
+        price,
     )

@@ -3,25 +3,40 @@
 from __future__ import annotations
 
 import builtins
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..domain.customers import Customer, customer_id_problem, email_problem, phone_problem
+from ..domain.subscriptions import Subscription
 from ..errors import Conflict, InvalidInput, NoCustomer, NotFound
 from ..store import customers as store
+from ..store import subscriptions as subscription_store
 from .context import Context
 from .local_engine import remote_billing
 
+#: how many customer ids the "several customers exist" error names
+NAMED_IN_ERROR = 5
+
 
 def only_customer(ids: builtins.list[str]) -> str:
-    """The spec's fallback from the first two customer ids: the only customer, or
-    ``No customer ID found``."""
+    """The spec's fallback from the first customer ids: the only customer, or
+    ``No customer ID found``, naming the ids to choose from when there are several."""
     if len(ids) == 1:
         return ids[0]
     if not ids:
         raise NoCustomer()
+    named = ", ".join(ids[:NAMED_IN_ERROR]) + (", ..." if len(ids) > NAMED_IN_ERROR else "")
     raise NoCustomer(
-        "No customer ID found: several customers exist; set NSELF_CUSTOMER_ID or pass --customer"
+        f"No customer ID found: several customers exist ({named}); pass --customer ID or set "
+        "NSELF_CUSTOMER_ID (see: nself tenant billing customer list)"
     )
+
+
+@dataclass(frozen=True)
+class CustomerEntry:
+    """One line of the customer list: the customer and its live subscription, if any."""
+
+    customer: Customer
+    subscription: Subscription | None
 
 
 class CustomerService:
@@ -37,7 +52,7 @@ class CustomerService:
             if problem:
                 raise InvalidInput(problem)
             return chosen
-        return only_customer(store.first_ids_fast(self._ctx.db, 2))
+        return only_customer(store.first_ids_fast(self._ctx.db, NAMED_IN_ERROR + 1))
 
     def current(self) -> Customer:
         """The current customer; with a remote provider read from it first (the mirror row is
@@ -61,6 +76,13 @@ class CustomerService:
     def list(self) -> builtins.list[Customer]:
         with self._ctx.db.read() as conn:
             return store.list_all(conn)
+
+    def entries(self) -> builtins.list[CustomerEntry]:
+        """Every customer in this database (with a remote provider, those mirrored here), oldest
+        first, each with its live subscription."""
+        with self._ctx.db.read() as conn:
+            live = subscription_store.live_by_customer(conn)
+            return [CustomerEntry(c, live.get(c.customer_id)) for c in store.list_all(conn)]
 
     def create(
         self,

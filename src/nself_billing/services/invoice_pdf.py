@@ -8,6 +8,7 @@ from ..domain.customers import Customer
 from ..domain.humanize import plain_number
 from ..domain.invoicing import Invoice
 from ..domain.money import format_money
+from ..domain.periods import days_label
 
 
 def _text(value: str) -> str:
@@ -35,7 +36,12 @@ def render_pdf(invoice: Invoice, customer: Customer | None) -> bytes:
         ("Email", customer.email if customer and customer.email else "-"),
         ("Customer ID", invoice.customer_id),
         ("Subscription", invoice.subscription_id or "-"),
-        ("Period", f"{_day(invoice.period_start)} to {_day(invoice.period_end)}"),
+        (
+            "Period",
+            days_label(invoice.period_start, invoice.period_end)
+            if invoice.period_start and invoice.period_end
+            else "-",
+        ),
         ("Issued", _day(invoice.created_at)),
         ("Status", invoice.status + (f" ({_day(invoice.paid_at)})" if invoice.paid_at else "")),
     ]

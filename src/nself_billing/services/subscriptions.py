@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import Connection
 
 from ..domain.invoicing import Invoice, InvoiceKind, InvoiceStatus, plan_price, upgrade_line
+from ..domain.money import format_money
 from ..domain.periods import start_of_day
 from ..domain.plans import Plan
 from ..domain.proration import upgrade_charge
@@ -38,6 +39,16 @@ class PlanChange:
     #: the remote provider (``stripe``) that made the change, and invoices and charges any
     #: prorated difference itself; None with the local engine
     provider: str | None = None
+    #: invoices of periods that had already ended, closed (as ``cycle`` would) before the
+    #: change so that it applies to the period it is made in
+    closed: tuple[Invoice, ...] = ()
+
+
+def _closed_note(closed: tuple[Invoice, ...]) -> str:
+    if not closed:
+        return ""
+    billed = ", ".join(f"{i.invoice_id} {format_money(i.total, i.currency)}" for i in closed)
+    return f" (the period that ended was closed and invoiced first: {billed})"
 
 
 def _rank(plan: Plan) -> tuple[int, Decimal]:
@@ -127,12 +138,27 @@ class SubscriptionService:
 
     # -- changes to the current subscription ------------------------------------------------
 
-    def _catch_up(self, customer_id: str) -> None:
+    def _catch_up(self, customer_id: str) -> tuple[Invoice, ...]:
         """Close the current subscription's ended periods first, so that a change applies to
-        the period it is made in (and a scheduled cancellation that took effect is final)."""
+        the period it is made in (and a scheduled cancellation that took effect is final).
+        Returns the invoices this made, which the change reports."""
         subscription = self.find_current(customer_id)
-        if subscription is not None and subscription.period.end <= self._ctx.clock():
-            CycleService(self._ctx).run(subscription_id=subscription.subscription_id)
+        if subscription is None or subscription.period.end > self._ctx.clock():
+            return ()
+        result = CycleService(self._ctx).run(subscription_id=subscription.subscription_id)
+        with self._ctx.db.read() as conn:
+            found = [invoice_store.get(conn, invoice_id) for invoice_id in result.invoice_ids]
+        return tuple(invoice for invoice in found if invoice is not None)
+
+    def _current_after(self, customer_id: str, closed: tuple[Invoice, ...]) -> Subscription:
+        """The current subscription after ``_catch_up``; if closing its period ended it (a
+        cancellation at period end), the error names the invoice that closing made."""
+        try:
+            return self.current(customer_id)
+        except NotFound as error:
+            if not closed:
+                raise
+            raise NotFound(error.message + _closed_note(closed)) from None
 
     def _plans(
         self, conn: Connection, subscription: Subscription, plan_name: str
@@ -162,7 +188,7 @@ class SubscriptionService:
         """Switch to a higher plan now: its quotas apply at once, and the prorated price
         difference for the rest of the period is invoiced at once."""
         remote = remote_billing(self._ctx)
-        subscription, current, target = self._change(customer_id, plan_name, remote is None)
+        subscription, current, target, closed = self._change(customer_id, plan_name, remote is None)
         if target.name == current.name:
             raise InvalidInput(f"Already on the {current.name} plan")
         if _rank(target) <= _rank(current):
@@ -192,19 +218,20 @@ class SubscriptionService:
             )
             updated = store.current_for(conn, customer_id)
         assert updated is not None
-        return PlanChange(updated, current.name, invoice.invoice if invoice else None)
+        return PlanChange(
+            updated, current.name, invoice.invoice if invoice else None, closed=closed
+        )
 
     def _change(
         self, customer_id: str, plan_name: str, local: bool
-    ) -> tuple[Subscription, Plan, Plan]:
+    ) -> tuple[Subscription, Plan, Plan, tuple[Invoice, ...]]:
         """The current subscription (its ended periods closed first by the local engine), its
-        plan and the target plan."""
-        if local:
-            self._catch_up(customer_id)
-        subscription = self.current(customer_id)
+        plan, the target plan, and the invoices closing those periods made."""
+        closed = self._catch_up(customer_id) if local else ()
+        subscription = self._current_after(customer_id, closed)
         with self._ctx.db.read() as conn:
             current, target = self._plans(conn, subscription, plan_name)
-        return subscription, current, target
+        return subscription, current, target, closed
 
     def _upgrade_invoice(
         self, subscription: Subscription, current: Plan, target: Plan, now: datetime
@@ -239,7 +266,7 @@ class SubscriptionService:
         """Schedule a lower plan for the period end: no charge, the current plan (and its
         quotas) stay until then."""
         remote = remote_billing(self._ctx)
-        subscription, current, target = self._change(customer_id, plan_name, remote is None)
+        subscription, current, target, closed = self._change(customer_id, plan_name, remote is None)
         if target.name == current.name:
             raise InvalidInput(f"Already on the {current.name} plan")
         if _rank(target) >= _rank(current):
@@ -266,7 +293,7 @@ class SubscriptionService:
             )
             updated = store.current_for(conn, customer_id)
         assert updated is not None
-        return PlanChange(updated, current.name)
+        return PlanChange(updated, current.name, closed=closed)
 
     def cancel(self, customer_id: str, *, immediate: bool = False) -> PlanChange:
         """Cancel at the period end (reactivatable), or now: final, with a last invoice for
@@ -276,8 +303,8 @@ class SubscriptionService:
             changed = remote.cancel(customer_id, immediate=immediate)
             ended = self._mirrored(changed.subscription_id)
             return PlanChange(ended, ended.plan_name, provider=self._ctx.provider.name)
-        self._catch_up(customer_id)
-        subscription = self.current(customer_id)
+        closed = self._catch_up(customer_id)
+        subscription = self._current_after(customer_id, closed)
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
@@ -292,7 +319,7 @@ class SubscriptionService:
                     )
                 updated = store.current_for(conn, customer_id)
                 assert updated is not None
-                return PlanChange(updated, subscription.plan_name)
+                return PlanChange(updated, subscription.plan_name, closed=closed)
             made, _ = invoice_closings(conn, [close_final(subscription, now)], now)
             store.change(
                 conn,
@@ -317,7 +344,9 @@ class SubscriptionService:
             canceled_at=now,
             period_plan_name=subscription.period_plan_name,
         )
-        return PlanChange(ended, subscription.plan_name, made.get(subscription.subscription_id))
+        return PlanChange(
+            ended, subscription.plan_name, made.get(subscription.subscription_id), closed=closed
+        )
 
     def reactivate(self, customer_id: str) -> PlanChange:
         """Drop a cancellation scheduled for the period end."""
@@ -326,11 +355,12 @@ class SubscriptionService:
             changed = remote.reactivate(customer_id)
             kept = self._mirrored(changed.subscription_id)
             return PlanChange(kept, kept.plan_name, provider=self._ctx.provider.name)
-        self._catch_up(customer_id)
+        closed = self._catch_up(customer_id)
         subscription = self.find_current(customer_id)
         if subscription is None:
             raise NotFound(
                 "No subscription found to reactivate (an immediate cancellation is final)"
+                + _closed_note(closed)
             )
         if not subscription.cancel_at_period_end:
             raise Conflict("Subscription is not scheduled for cancellation")
@@ -346,4 +376,4 @@ class SubscriptionService:
             )
             updated = store.current_for(conn, customer_id)
         assert updated is not None
-        return PlanChange(updated, subscription.plan_name)
+        return PlanChange(updated, subscription.plan_name, closed=closed)

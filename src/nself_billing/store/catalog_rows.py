@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from ..domain.money import unit_price
 from ..domain.plans import EnforcementMode, Plan, Quota
 from ..domain.services import SERVICE_NAMES
 
@@ -30,7 +31,7 @@ def quotas_by_plan(rows: Iterable[Any]) -> dict[str, list[Quota]]:
                 service=service,
                 limit=None if limit is None else Decimal(limit),
                 mode=enforcement_mode(mode),
-                overage_price=Decimal(overage_price or 0),
+                overage_price=unit_price(Decimal(overage_price or 0)),
             )
         )
     return result

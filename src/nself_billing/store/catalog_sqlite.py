@@ -22,10 +22,11 @@ from typing import Any
 from ..domain.plans import Plan
 from .catalog_rows import plan_from_row, quotas_by_plan
 
-#: the scales of billing_plans.price_* (Numeric(10, 2)) and billing_quotas.limit_value /
-#: overage_price (Numeric(20, 6), Numeric(10, 6)) in tables.py
+#: the scales of billing_plans.price_* (Numeric(10, 2)), billing_quotas.limit_value
+#: (Numeric(20, 6)) and overage_price (Numeric(18, 9)) in tables.py
 _PRICE_SCALE = 2
 _QUANTITY_SCALE = 6
+_UNIT_PRICE_SCALE = 9
 
 _PLANS_SQL = (
     "SELECT plan_name, price_monthly, price_yearly, description, tier, stripe_price_id"
@@ -71,7 +72,7 @@ def read_plans(path: Path, revision: str) -> list[Plan] | None:
                 service,
                 _number(limit, _QUANTITY_SCALE),
                 mode,
-                _number(overage, _QUANTITY_SCALE),
+                _number(overage, _UNIT_PRICE_SCALE),
             )
             for plan, service, limit, mode, overage in quota_rows
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from ..domain.money import from_micros, to_micros
+from ..domain.money import from_micros, to_micros, unit_price
 from ..domain.plans import EnforcementMode, Quota
 from ..domain.subscriptions import LIVE_STATUSES, Subscription
 from .subscriptions import to_subscription
@@ -169,7 +169,7 @@ def overrides_for(
             result.setdefault(row.customer_id, {})[row.service_name] = (
                 None if row.limit_value is None else Decimal(row.limit_value),
                 row.enforcement_mode,
-                None if row.overage_price is None else Decimal(row.overage_price),
+                None if row.overage_price is None else unit_price(Decimal(row.overage_price)),
             )
     return result
 

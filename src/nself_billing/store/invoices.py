@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from ..domain.invoicing import Invoice, LineItem, LineKind
+from ..domain.money import unit_price
 from ..domain.periods import Period
 from .tables import invoice_lines, invoices, payments
 from .usage import _insert
@@ -117,7 +118,7 @@ def _line(row: Any) -> LineItem:
         row.description,
         Decimal(row.amount),
         Decimal(row.quantity),
-        Decimal(row.unit_price),
+        unit_price(Decimal(row.unit_price)),
         row.service_name,
         period,
     )

@@ -21,6 +21,7 @@ except ImportError:  # not POSIX: consume writers queue through SQLite's busy ha
 
 from sqlalchemy import Connection, Engine, bindparam, delete, event, func, select
 
+from ..domain.money import unit_price
 from ..errors import DatabaseError
 from .db import _first_line
 from .outbox import SQLITE_OUTBOX_INSERT, sqlite_outbox_params
@@ -57,7 +58,7 @@ def overrides_for(conn: Connection, customer_id: str) -> dict[str, Override]:
             row.service_name,
             None if row.limit_value is None else Decimal(row.limit_value),
             row.enforcement_mode,
-            None if row.overage_price is None else Decimal(row.overage_price),
+            None if row.overage_price is None else unit_price(Decimal(row.overage_price)),
         )
         for row in rows
     }

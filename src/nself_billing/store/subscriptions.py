@@ -48,6 +48,16 @@ def current_for(
     return None if row is None else to_subscription(row)
 
 
+def live_by_customer(conn: Connection) -> dict[str, Subscription]:
+    """Each customer's live subscription (the newest, as ``current_for`` picks it)."""
+    query = (
+        select(subscriptions)
+        .where(subscriptions.c.status.in_(LIVE_STATUSES))
+        .order_by(subscriptions.c.created_at, subscriptions.c.subscription_id)
+    )
+    return {row.customer_id: to_subscription(row) for row in conn.execute(query)}
+
+
 def get(conn: Connection, subscription_id: str) -> Subscription | None:
     row = conn.execute(
         select(subscriptions).where(subscriptions.c.subscription_id == subscription_id)

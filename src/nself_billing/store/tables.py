@@ -71,7 +71,7 @@ quotas = Table(
     Column("limit_value", Numeric(20, 6)),
     Column("limit_type", String(50)),
     Column("enforcement_mode", String(10)),
-    Column("overage_price", Numeric(10, 6)),
+    Column("overage_price", Numeric(18, 9)),
     UniqueConstraint("plan_name", "service_name", name="uq_billing_quotas_plan_service"),
 )
 
@@ -178,7 +178,7 @@ invoice_lines = Table(
     Column("service_name", String(50)),
     Column("description", Text, nullable=False),
     Column("quantity", Numeric(20, 6), nullable=False, server_default=text("1")),
-    Column("unit_price", Numeric(16, 6), nullable=False, server_default=text("0")),
+    Column("unit_price", Numeric(20, 9), nullable=False, server_default=text("0")),
     Column("amount", Numeric(12, 2), nullable=False),
     Column("period_start", UTCDateTime),
     Column("period_end", UTCDateTime),
@@ -264,7 +264,7 @@ quota_overrides = Table(
     #: NULL means unlimited for this customer
     Column("limit_value", Numeric(20, 6)),
     Column("enforcement_mode", String(10)),
-    Column("overage_price", Numeric(10, 6)),
+    Column("overage_price", Numeric(18, 9)),
     Column("created_at", UTCDateTime, server_default=NOW),
 )
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ...billing import Billing
+from ...domain.periods import days_label
 from ...domain.services import unit_of
 from .. import portal
 from ..auth import get_billing
@@ -86,7 +87,7 @@ def build_page(billing: Billing, customer_id: str, token: str) -> portal.PortalP
     for invoice in billing.invoices.list(customer_id, limit=24):
         period = ""
         if invoice.period_start and invoice.period_end:
-            period = f"{invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"
+            period = days_label(invoice.period_start, invoice.period_end)
         page.invoices.append(
             portal.InvoiceLine(
                 invoice_id=invoice.invoice_id,
