@@ -12,7 +12,7 @@ from .providers.port import PaymentProvider
 from .services.catalog_startup import plans_file
 from .services.context import Clock, Context
 from .settings import Settings
-from .store.db import Database, sqlite_url
+from .store.db import Database, sqlite_read_only, sqlite_url
 from .store.migrate import ensure_schema
 
 
@@ -43,7 +43,8 @@ def build(
     if migrate:
         try:
             ensure_schema(db)
-            apply_plans_file(billing, force=False)
+            if not db.read_only:  # a read-only database is read as it is
+                apply_plans_file(billing, force=False)
         except BaseException:
             db.dispose()
             raise
@@ -59,7 +60,10 @@ def open_database(settings: Settings) -> Database:
         raise ConfigError(
             f"Cannot create data directory {settings.data_dir}: {error.strerror}"
         ) from None
-    return Database(sqlite_url(settings.sqlite_path))
+    path = settings.sqlite_path
+    if sqlite_read_only(path):
+        return Database(sqlite_url(path), read_only_path=path)
+    return Database(sqlite_url(path))
 
 
 def make_provider(settings: Settings) -> PaymentProvider:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import BillingError
-from ..store.migrate import SCHEMA_REVISION, current_revision
+from ..store.migrate import MIGRATIONS_DIR, SCHEMA_REVISION, current_revision
 from .context import Context
 
 
@@ -29,7 +29,10 @@ class Diagnostics:
             Check(
                 "database",
                 True,
-                "PostgreSQL" if settings.uses_postgresql else f"SQLite at {settings.sqlite_path}",
+                "PostgreSQL"
+                if settings.uses_postgresql
+                else f"SQLite at {settings.sqlite_path}"
+                + (" (read-only here: read commands only)" if self._ctx.db.read_only else ""),
             ),
             Check("provider", True, settings.provider),
         ]
@@ -53,19 +56,56 @@ class Diagnostics:
         return checks
 
     def test_db_connection(self) -> Check:
+        """Connected, and a schema this release uses or creates: an empty database or an older
+        schema is fine (the first command creates or upgrades it; ``migrate`` is optional)
+        unless the database is read-only; a schema this release does not know fails."""
+        name = "database connection"
         try:
             with self._ctx.db.read() as conn:
                 revision = current_revision(conn)
         except BillingError as error:
-            return Check("database connection", False, error.message)
-        if revision != SCHEMA_REVISION:
+            return Check(name, False, error.message)
+        if revision == SCHEMA_REVISION:
+            return Check(name, True, f"connected, schema {revision}")
+        if revision is not None and not _known_revision(revision):
             return Check(
-                "database connection",
+                name,
                 False,
-                f"schema at {revision or 'none'}, expected {SCHEMA_REVISION} "
-                "(run: nself tenant billing migrate)",
+                f"schema at {revision}, which this release ({SCHEMA_REVISION}) does not know "
+                "(a newer release made it?)",
             )
-        return Check("database connection", True, f"connected, schema {revision}")
+        state = "empty" if revision is None else f"schema {revision}"
+        if self._ctx.db.read_only:
+            return Check(
+                name, False, f"connected, {state}, read-only: cannot become {SCHEMA_REVISION}"
+            )
+        happens = (
+            f"its schema ({SCHEMA_REVISION}) is created"
+            if revision is None
+            else f"upgraded to {SCHEMA_REVISION}"
+        )
+        return Check(
+            name,
+            True,
+            f"connected, {state}: {happens} on first use (or now: nself tenant billing migrate)",
+        )
+
+    def test_db_integrity(self) -> Check:
+        name = "database integrity"
+        try:
+            problems = self._ctx.db.integrity_problems()
+        except BillingError as error:
+            return Check(name, False, error.message)
+        if problems is None:
+            return Check(name, True, "checked by the PostgreSQL server", skipped=True)
+        if problems:
+            return Check(
+                name,
+                False,
+                f"PRAGMA quick_check: {problems[0]} (restore a backup; "
+                "see https://sqlite.org/recovery.html)",
+            )
+        return Check(name, True, "PRAGMA quick_check: ok")
 
     def test_stripe_connection(self) -> Check:
         if self._ctx.settings.provider != "stripe":
@@ -76,4 +116,14 @@ class Diagnostics:
             return Check("stripe connection", False, error.message)
 
     def run_all(self) -> list[Check]:
-        return [*self.validate_config(), self.test_db_connection(), self.test_stripe_connection()]
+        connection = self.test_db_connection()
+        checks = [*self.validate_config(), connection]
+        if connection.ok:
+            checks.append(self.test_db_integrity())
+        return [*checks, self.test_stripe_connection()]
+
+
+def _known_revision(revision: str) -> bool:
+    return any(
+        path.name.startswith(f"{revision}_") for path in (MIGRATIONS_DIR / "versions").iterdir()
+    )

@@ -33,9 +33,15 @@ def _first_line(error: BaseException) -> str:
 class Database:
     """An engine plus the two ways to use it: ``read()`` and ``write()``, each one transaction."""
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5, read_only_path: Path | None = None) -> None:
+        """``read_only_path``: open this SQLite file read-only (it cannot be written here):
+        reads work, a write fails with ``READ_ONLY`` (see ``sqlite_read_only``)."""
         self.url = url
-        if url.startswith("sqlite"):
+        #: True when the database cannot be written from here (a read-only SQLite file)
+        self.read_only = read_only_path is not None
+        if read_only_path is not None:
+            self.engine = _sqlite_engine(url, read_only_path=read_only_path)
+        elif url.startswith("sqlite"):
             self.engine = _sqlite_engine(url)
         else:
             self.engine = create_engine(
@@ -78,6 +84,17 @@ class Database:
                     yield conn
         except exc.DBAPIError as error:
             raise billing_error(error) from error
+
+    def integrity_problems(self, limit: int = 5) -> list[str] | None:
+        """SQLite's ``PRAGMA quick_check``: the first problems found in the file (an empty list
+        when it is sound); None on PostgreSQL, whose server checks its own storage."""
+        if not self.is_sqlite:
+            return None
+        with self.read() as conn:
+            rows = conn.exec_driver_sql(f"PRAGMA quick_check({int(limit)})").scalars().all()
+        lines = [line for row in rows for line in str(row).splitlines()]
+        lines = [line for line in lines if line and not line.startswith("*** in database")]
+        return [] if lines == ["ok"] else lines[:limit]
 
     @contextmanager
     def hot_cursor(self) -> Iterator[Any]:
@@ -186,9 +203,18 @@ def billing_error(error: exc.DBAPIError) -> DatabaseError | Conflict | InvalidIn
     return DatabaseError(f"Database error: {_first_line(error)}")
 
 
+#: the one line a write to a read-only database ends in
+READ_ONLY = (
+    "The database is read-only here: this command writes to it (read commands such as usage, "
+    "quota, customer show and invoice list still work)"
+)
+
+
 def _describe(error: exc.OperationalError) -> str:
     message = _first_line(error)
     lowered = message.lower()
+    if "readonly database" in lowered or "read-only transaction" in lowered:
+        return READ_ONLY
     if any(hint in lowered for hint in ("connection", "could not", "unable to open", "timeout")):
         return f"Database connection failed: {message}"
     return f"Database error: {message}"
@@ -198,8 +224,36 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+pysqlite:///{path}"
 
 
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, pool_size=5, max_overflow=10)
+def sqlite_read_only(path: Path) -> bool:
+    """Whether an existing SQLite file cannot be written by this process (its permissions, an
+    immutable flag, a read-only mount): it is then opened read-only, so reads still work."""
+    return path.is_file() and not os.access(path, os.W_OK)
+
+
+def _read_only_uri(path: Path) -> str:
+    """A read-only open. A WAL database also needs its ``-shm`` file: when it is absent and
+    cannot be created (the directory is not writable either), the file is opened as immutable,
+    which is what it is to this process."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    shm = path.with_name(path.name + "-shm")
+    if not shm.exists() and not os.access(path.parent, os.W_OK):
+        uri += "&immutable=1"
+    return uri
+
+
+def _sqlite_engine(url: str, *, read_only_path: Path | None = None) -> Engine:
+    if read_only_path is None:
+        engine = create_engine(url, pool_size=5, max_overflow=10)
+    else:
+        import sqlite3
+
+        uri = _read_only_uri(read_only_path)
+        engine = create_engine(
+            url,
+            pool_size=5,
+            max_overflow=10,
+            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+        )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -207,7 +261,8 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        if read_only_path is None:  # choosing the journal mode writes the file
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
