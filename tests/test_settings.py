@@ -78,11 +78,40 @@ def test_a_stripe_key_selects_the_stripe_provider_and_stays_secret(tmp_path):
             {"BILLING_PROVIDER": "paypal"},
             "Invalid BILLING_PROVIDER: paypal (expected local or stripe)",
         ),
+        (
+            {"BILLING_DB_NAME": "prod"},
+            "BILLING_DB_NAME is set but BILLING_DB_HOST is not: set BILLING_DB_HOST to use "
+            "PostgreSQL, or unset it to use the embedded SQLite",
+        ),
+        (
+            {"BILLING_DB_USER": "u", "BILLING_DB_PASSWORD": "p"},
+            "BILLING_DB_USER, BILLING_DB_PASSWORD are set but BILLING_DB_HOST is not",
+        ),
+        (
+            {"BILLING_DATABASE_URL": "mysql://u:secret@h/db"},
+            "Unsupported database in BILLING_DATABASE_URL: mysql:// (use postgresql://",
+        ),
+        (
+            {"BILLING_DATABASE_URL": "h/db"},
+            "Unsupported database in BILLING_DATABASE_URL: no scheme",
+        ),
     ],
 )
 def test_invalid_configuration_is_a_config_error(tmp_path, env, message):
     with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env({"NSELF_ROOT": str(tmp_path), **env})
+
+
+def test_an_unsupported_database_is_one_error_line_and_never_shows_the_password(cli):
+    result = cli(
+        "tenant",
+        "billing",
+        "usage",
+        extra_env={"BILLING_DATABASE_URL": "mysql://root:hunter2@db/billing"},
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: Unsupported database in BILLING_DATABASE_URL: mysql://")
+    assert len(result.stderr.splitlines()) == 1 and "hunter2" not in result.stderr
 
 
 def test_a_dotenv_that_is_not_text_is_a_config_error(tmp_path):

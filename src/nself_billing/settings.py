@@ -165,17 +165,39 @@ def _secret(value: str | None) -> Secret | None:
     return Secret(value) if value else None
 
 
+#: the schemes BILLING_DATABASE_URL takes (all PostgreSQL; SQLite is the default without one)
+DATABASE_URL_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+#: the spec's variables beside BILLING_DB_HOST, which alone selects PostgreSQL
+DB_DETAIL_VARIABLES = (
+    "BILLING_DB_PORT",
+    "BILLING_DB_NAME",
+    "BILLING_DB_USER",
+    "BILLING_DB_PASSWORD",
+)
+
+
 def _database_url(lookup: Callable[[str], str | None]) -> Secret | None:
     """BILLING_DATABASE_URL, else a PostgreSQL URL from the spec's BILLING_DB_* variables."""
     url = lookup("BILLING_DATABASE_URL")
     if url:
-        if url.startswith("postgres://"):
-            url = "postgresql://" + url[len("postgres://") :]
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if scheme not in DATABASE_URL_SCHEMES:
+            raise ConfigError(
+                f"Unsupported database in BILLING_DATABASE_URL: "
+                f"{scheme + '://' if scheme else 'no scheme'} (use postgresql://user:password@host"
+                ":port/database; without it the embedded SQLite is used)"
+            )
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
         return Secret(url)
     host = lookup("BILLING_DB_HOST")
     if not host:
+        given = [name for name in DB_DETAIL_VARIABLES if lookup(name)]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} set but "
+                "BILLING_DB_HOST is not: set BILLING_DB_HOST to use PostgreSQL, or unset "
+                f"{'it' if len(given) == 1 else 'them'} to use the embedded SQLite"
+            )
         return None
     from sqlalchemy.engine import URL
 

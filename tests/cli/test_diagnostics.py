@@ -112,3 +112,19 @@ def test_a_read_only_database_is_read_and_refuses_writes_in_one_line(cli, root):
         doctor = cli(*B, "doctor").stdout.splitlines()
         assert f"✓ database: SQLite at {path} (read-only here: read commands only)" in doctor
     assert cli(*B, "usage", "record", "api", "1").exit_code == 0
+
+
+@sqlite_only
+def test_serve_on_a_port_in_use_is_one_error_line(cli):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(*B, "serve", "--port", str(port))
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"Error: Cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another process uses it: stop it, or choose --port)\n"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,26 @@ def outbox_worker(billing: Billing, *, idle_seconds: float = 5.0) -> Iterator[bo
         thread.join(timeout=30)
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything is announced: a port in use (or an address
+    this host does not have) is one ``Error:`` line and exit 1, as every other command."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except OSError as error:
+        raise click.ClickException(f"Cannot listen on {host}:{port}: {error.strerror}") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        hint = " (another process uses it: stop it, or choose --port)" if port else ""
+        raise click.ClickException(
+            f"Cannot listen on {host}:{port}: {error.strerror or error}{hint}"
+        ) from None
+    return sock
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option(
@@ -68,6 +89,10 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
     import uvicorn
 
     billing = state.billing  # opens the database and migrates once, before any worker starts
+    sock = listening_socket(host, port)
+    port = sock.getsockname()[1]
+    if workers > 1:
+        sock.close()  # uvicorn's supervisor binds it again for its workers
     echo(f"Serving nself-billing on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
     # one drainer, in this process, whatever the number of HTTP workers
     with outbox_worker(billing) as draining:
@@ -76,7 +101,7 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
         if workers == 1:
             from ..http.app import create_app
 
-            uvicorn.run(
+            config = uvicorn.Config(
                 create_app(billing),
                 host=host,
                 port=port,
@@ -86,6 +111,8 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
                 access_log=False,
                 server_header=False,
             )
+            with sock:
+                uvicorn.Server(config).run(sockets=[sock])
             return
         if not draining:
             state.close()  # the workers open their own pools; the drainer keeps this one
