@@ -5,6 +5,7 @@ the same thing and return the data."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from .api import default_billing
@@ -48,12 +49,20 @@ def stripe_webhook_events(limit: int = 10) -> list[dict[str, Any]]:
 
 def stripe_webhook_test(
     event_type: str = "customer.updated", *, url: str = DEFAULT_WEBHOOK_URL
-) -> WebhookTestResult:
-    """Send a signed sample event to the receiver at ``url`` and return its answer."""
-    service = default_billing().stripe
+) -> WebhookTestResult | None:
+    """Send a signed sample event to the receiver at ``url`` and return its answer. Without
+    STRIPE_WEBHOOK_SECRET, as the spec's function: print its lines, warn on stderr that nothing
+    was sent, and return None."""
+    billing = default_billing()
+    service = billing.stripe
     print("Testing webhook endpoint")
     print(f"Webhook URL: {service.public_webhook_url() or url}")
     print("Configure this URL in your Stripe Dashboard")
+    if billing.settings.stripe_webhook_secret is None:
+        from .cli.webhook import NO_SECRET_WARNING
+
+        print(NO_SECRET_WARNING, file=sys.stderr)
+        return None
     return service.webhook_test(event_type, url=url)
 
 

@@ -176,9 +176,16 @@ def stripe_payment_add(
     exp: str | None = None,
     token: str | None = None,
     default: bool = False,
-) -> PaymentMethod:
-    """Record a payment method reference (never a card number)."""
+) -> PaymentMethod | None:
+    """Record a payment method reference (never a card number). Without arguments, as the
+    spec's ``stripe_payment_add``: print how to add one securely and return None."""
     billing = default_billing()
+    if not any((brand, last4, exp, token)):
+        from .cli.payment import add_instructions
+
+        for line in add_instructions(billing):
+            print(line)
+        return None
     method = billing.payment_methods.add(
         billing.customer_id,
         brand=brand,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -10,6 +10,9 @@ from ..domain.payments import PaymentMethod
 from .aliases import AliasedGroup
 from .render import echo, emit_records, format_option
 from .state import CliState, pass_state
+
+if TYPE_CHECKING:
+    from ..billing import Billing
 
 METHOD_COLUMNS = (
     "payment_method_id",
@@ -27,6 +30,28 @@ PORTAL_HINT = "nself tenant billing customer portal"
 
 def method_record(method: PaymentMethod) -> dict[str, Any]:
     return {column: getattr(method, column) for column in METHOD_COLUMNS}
+
+
+def add_instructions(billing: Billing) -> list[str]:
+    """What ``payment add`` without options prints: the spec's instructions (with Stripe, a
+    link to Stripe's own form)."""
+    if billing.stripe.enabled:
+        url = billing.payment_methods.add_url(billing.customer_id)
+        return [
+            "Add Payment Method",
+            "Open this link to add a payment method securely (card details are entered "
+            "on Stripe's page, never here):",
+            url or "",
+        ]
+    return [
+        "Add Payment Method",
+        "Please use the customer portal to add payment methods securely:",
+        PORTAL_HINT,
+        "Or record a reference: payment add --brand visa --last4 4242 --exp 12/2030 "
+        "(or --token <reference>)",
+        "Note: card numbers are never stored; adding payment methods requires PCI "
+        "compliance, which the payment provider's portal provides.",
+    ]
 
 
 @click.group("payment", cls=AliasedGroup, aliases={"ls": "list"})
@@ -72,27 +97,8 @@ def payment_add(
 ) -> None:
     """Add a payment method reference (without options: how to add one securely)."""
     if not any((brand, last4, expiry, reference)):
-        billing = state.billing
-        if billing.stripe.enabled:
-            url = billing.payment_methods.add_url(billing.customer_id)
-            echo("Add Payment Method")
-            echo(
-                "Open this link to add a payment method securely (card details are entered "
-                "on Stripe's page, never here):"
-            )
-            echo(url or "")
-            return
-        echo("Add Payment Method")
-        echo("Please use the customer portal to add payment methods securely:")
-        echo(PORTAL_HINT)
-        echo(
-            "Or record a reference: payment add --brand visa --last4 4242 --exp 12/2030 "
-            "(or --token <reference>)"
-        )
-        echo(
-            "Note: card numbers are never stored; adding payment methods requires PCI "
-            "compliance, which the payment provider's portal provides."
-        )
+        for line in add_instructions(state.billing):
+            echo(line)
         return
     billing = state.billing
     method = billing.payment_methods.add(
