@@ -29,6 +29,19 @@ def test_openapi_and_docs_are_served(http):
     assert http.get("/docs").status_code == 200
 
 
+def test_docs_work_without_internet(http):
+    import re
+
+    page = http.get("/docs").text
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", page), "an asset from outside"
+    assets = re.findall(r"(?:src|href)=['\"]?(/docs/assets/[^'\" >]+)", page)
+    assert {a.rsplit("/", 1)[1] for a in assets} >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+    for asset in assets:
+        answer = http.get(asset)
+        assert (answer.status_code, len(answer.content) > 1000) == (200, True), asset
+    assert "'/openapi.json'" in page or '"/openapi.json"' in page
+
+
 #: a FastAPI route, and the consume endpoint that http.fastpath answers outside FastAPI's routing
 KEYED_POSTS = ("/v1/usage", "/v1/quota/api/consume")
 

@@ -49,9 +49,18 @@ def test_consume_answers_429_with_the_spec_body_at_a_hard_limit(http, service):
     answers = [http.post("/v1/quota/api/consume", headers=key) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert answers[0].json()["admitted"] is True
-    assert answers[3].json() == {"error": "API quota exceeded", "code": "QUOTA_EXCEEDED"}
+    assert answers[3].json() == {
+        "error": "API quota exceeded",
+        "code": "QUOTA_EXCEEDED",
+        "service": "api",
+    }
     status = http.get("/v1/quota/api", headers=key).json()
     assert (status["usage"], status["band"]) == ("3", "critical")
+    blocked = http.post("/v1/quota/storage/consume", headers=key, json={"quantity": 2})
+    assert (blocked.status_code, blocked.json()) == (
+        429,
+        {"error": "Storage quota exceeded", "code": "QUOTA_EXCEEDED", "service": "storage"},
+    )
 
 
 def test_concurrent_consumers_never_pass_a_hard_limit(server, service):

@@ -41,6 +41,8 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         title="nself-billing",
         version=version("nself-billing"),
         description="Usage ingestion, quotas, subscriptions, invoices and the Stripe webhook "
@@ -63,7 +65,37 @@ def create_app(
         portal.router,
     ):
         app.include_router(router)
+    offline_docs(app)
     return app
+
+
+#: where /docs serves Swagger UI's own files from
+DOCS_ASSETS = "/docs/assets"
+
+
+def offline_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI served from the installed ``swagger-ui-py`` package's files
+    (FastAPI's default page loads them from a CDN, so it is blank without internet)."""
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    spec = find_spec("swagger_ui")
+    assert spec is not None and spec.origin is not None, "swagger-ui-py is a dependency"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=Path(spec.origin).parent / "static"), name="docs")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
 
 def app_from_env() -> FastAPI:

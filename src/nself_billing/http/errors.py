@@ -55,6 +55,12 @@ _MAPPING: tuple[tuple[type[BillingError], int, str], ...] = (
 )
 
 
+def quota_exceeded_body(service: str) -> dict[str, str]:
+    """``{"error": "API quota exceeded", "code": "QUOTA_EXCEEDED", "service": "api"}``."""
+    label = "API" if service == "api" else service.capitalize()
+    return {"error": f"{label} quota exceeded", "code": "QUOTA_EXCEEDED", "service": service}
+
+
 def status_of(error: BillingError) -> tuple[int, str]:
     for kind, status, code in _MAPPING:
         if isinstance(error, kind):
@@ -66,8 +72,9 @@ def error_response(error: BillingError) -> JSONResponse:
     status, code = status_of(error)
     body: dict[str, Any] = {"error": error.message, "code": code}
     if isinstance(error, QuotaExceeded):
-        # the spec's body for a blocked request, exactly
-        body = {"error": "API quota exceeded", "code": "QUOTA_EXCEEDED"}
+        # the spec's body for a blocked request (exactly, for its api example), naming the
+        # service over its limit
+        body = quota_exceeded_body(error.service)
     if isinstance(error, InvalidEvents):
         body["errors"] = error.errors
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

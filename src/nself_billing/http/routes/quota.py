@@ -102,7 +102,8 @@ async def get_quota(
     summary="Check and record usage atomically",
     description="Admits and records `quantity` unless a hard limit would be passed, whatever "
     "the number of concurrent callers; a blocked request records nothing and "
-    'answers 429 `{"error":"API quota exceeded","code":"QUOTA_EXCEEDED"}`.',
+    'answers 429 `{"error":"API quota exceeded","code":"QUOTA_EXCEEDED","service":"api"}` '
+    "(the service blocked: `Storage quota exceeded` and `storage` for storage).",
     openapi_extra={
         "requestBody": {
             "required": False,
