@@ -25,6 +25,9 @@ def test_status_json_as_in_the_spec(api, billing):
         "available": 954800,
         "mode": "soft",
         "status": "ok",
+        "unit": "requests",
+        "period_start": "2026-01-15T00:00:00+00:00",
+        "period_end": "2026-02-15T00:00:00+00:00",
     }
     api.quota_set_override("compute", "unlimited")
     status = json.loads(api.billing_get_quota_status("compute"))

@@ -114,18 +114,22 @@ def _number(value: Decimal | None) -> Any:
 
 def billing_get_quota_status(service: str) -> str:
     """The spec's JSON: ``{"service", "usage", "quota", "percent"}`` (``quota`` null when
-    unlimited), plus ``available``, ``mode`` and ``status`` (the band)."""
+    unlimited), plus ``unit``, ``available``, ``mode``, ``status`` (the band) and the period
+    (``period_start``, ``period_end``): the field names of every quota status (docs/API.md)."""
     line = default_billing().quotas.status(service)
     limited = line.quota.limit is not None
     return json.dumps(
         {
             "service": line.service,
+            "unit": line.quota.unit,
             "usage": _number(line.usage),
             "quota": _number(line.quota.limit),
             "percent": line.percent,
             "available": _number(line.available),
             "mode": line.quota.mode.value if limited else None,
             "status": line.band.value,
+            "period_start": line.period.start.isoformat(),
+            "period_end": line.period.end.isoformat(),
         }
     )
 

@@ -66,14 +66,14 @@ def test_json_and_csv_carry_exact_figures(cli, used):
         "usage": "525",
         "unit": "GB",
         "events": 1,
-        "limit": "500",
+        "quota": "500",
         "overage": "25",
         "cost": "1.25",
         "included": False,
     }
     assert data["total_cost"] == "1.25"
     lines = cli(*USAGE, "--format", "csv").stdout.splitlines()
-    assert lines[0] == "service,usage,unit,events,limit,overage,cost"
+    assert lines[0] == "service,usage,unit,events,quota,overage,cost"
     assert "api,45200,requests,1,1000000,0,0.00" in lines
     detailed = cli(*USAGE, "--format=csv", "--detailed", "--service=api").stdout.splitlines()
     assert detailed[0] == "date,service_name,usage,events"

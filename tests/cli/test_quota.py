@@ -80,7 +80,7 @@ def test_json_and_csv_formats(cli, env, subscribed):
     assert data == [
         {
             "service": "api",
-            "limit": "1000000",
+            "quota": "1000000",
             "unit": "requests",
             "mode": "soft",
             "source": "plan",
@@ -96,7 +96,7 @@ def test_json_and_csv_formats(cli, env, subscribed):
         csv.DictReader(io.StringIO(cli("tenant", "billing", "quota", "--format=csv").stdout))
     )
     assert [r["service"] for r in rows][:2] == ["api", "storage"]
-    assert rows[0]["limit"] == "1000000" and "usage" not in rows[0]
+    assert rows[0]["quota"] == "1000000" and "usage" not in rows[0]
 
 
 def test_alerts_lists_services_at_75_percent_or_more(cli, env, subscribed):

@@ -25,19 +25,19 @@ def test_every_quota_with_usage_and_band(http, tenants):
     api = quotas["api"]
     assert (
         api["usage"],
-        api["limit"],
+        api["quota"],
         api["available"],
         api["percent"],
-        api["band"],
+        api["status"],
         api["mode"],
     ) == ("800000", "1000000", "200000", 80, "warning", "soft")
-    assert quotas["storage"]["band"] == "ok"
+    assert quotas["storage"]["status"] == "ok"
 
 
 def test_one_quota_and_an_unknown_service(http, tenants):
     key = bearer(tenants["cus_alpha"])
     answer = http.get("/v1/quota/storage", headers=key)
-    assert (answer.json()["service"], answer.json()["limit"]) == ("storage", "100")
+    assert (answer.json()["service"], answer.json()["quota"]) == ("storage", "100")
     unknown = http.get("/v1/quota/teleport", headers=key)
     assert unknown.status_code == 422
     assert unknown.json()["error"].startswith("Unknown service: teleport")
@@ -55,7 +55,7 @@ def test_consume_answers_429_with_the_spec_body_at_a_hard_limit(http, service):
         "service": "api",
     }
     status = http.get("/v1/quota/api", headers=key).json()
-    assert (status["usage"], status["band"]) == ("3", "critical")
+    assert (status["usage"], status["status"]) == ("3", "critical")
     blocked = http.post("/v1/quota/storage/consume", headers=key, json={"quantity": 2})
     assert (blocked.status_code, blocked.json()) == (
         429,
@@ -99,7 +99,7 @@ def test_a_soft_limit_admits_and_records(http, tenants, service):
         http.post("/v1/quota/api/consume", headers=key, json={"quantity": 1}) for _ in range(2)
     ]
     assert [a.status_code for a in answers] == [200, 200]
-    assert http.get("/v1/quota/api", headers=key).json()["band"] == "over"
+    assert http.get("/v1/quota/api", headers=key).json()["status"] == "over"
 
 
 def test_a_replayed_consume_id_is_admitted_and_not_counted_twice(http, tenants):

@@ -180,15 +180,15 @@ def test_the_usage_summary_of_the_callers_customer(http, tenants):
     body = answer.json()
     assert (body["customer_id"], body["plan"]) == ("cus_alpha", "pro")
     rows = {row["service"]: row for row in body["services"]}
-    assert (rows["api"]["quantity"], rows["api"]["events"]) == ("1200", 1)
-    assert rows["storage"]["quantity"] == "2.5"
+    assert (rows["api"]["usage"], rows["api"]["events"]) == ("1200", 1)
+    assert rows["storage"]["usage"] == "2.5"
     assert http.get("/v1/usage", headers=key, params={"period": "weekly"}).status_code == 422
     custom = http.get(
         "/v1/usage",
         headers=key,
         params={"period": "custom", "start": "2026-01-01", "end": "2026-01-31"},
     )
-    assert {r["service"]: r["quantity"] for r in custom.json()["services"]}["api"] == "1200"
+    assert {r["service"]: r["usage"] for r in custom.json()["services"]}["api"] == "1200"
 
 
 def test_dates_at_the_edge_of_the_calendar_are_refused_not_crashed_on(http, tenants):

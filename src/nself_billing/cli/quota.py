@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..services.quotas import QuotaLine
     from ..store.quotas import AlertRecord
 
-LIMIT_COLUMNS = ("service", "limit", "unit", "mode", "source")
+LIMIT_COLUMNS = ("service", "quota", "unit", "mode", "source")
 USAGE_COLUMNS = (*LIMIT_COLUMNS, "usage", "available", "percent", "status")
 LEGEND = (
     "Status Legend:",
@@ -43,7 +43,7 @@ def quota_record(line: QuotaLine, *, with_usage: bool) -> dict[str, Any]:
     quota = line.quota
     record: dict[str, Any] = {
         "service": line.service,
-        "limit": _exact(quota.limit),
+        "quota": _exact(quota.limit),
         "unit": quota.unit,
         "mode": quota.mode.value if quota.limit is not None else None,
         "source": quota.source,
@@ -131,7 +131,7 @@ def render_alerts(
                 {
                     "threshold": r.threshold,
                     "usage": _exact(r.usage),
-                    "limit": _exact(r.limit),
+                    "quota": _exact(r.limit),
                     "recorded_at": r.created_at,
                 }
                 for r in by_service.get(line.service, [])

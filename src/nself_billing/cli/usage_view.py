@@ -14,7 +14,7 @@ from .render import csv_text, json_text, table_text
 if TYPE_CHECKING:
     from ..services.usage_report import UsageReport
 
-SUMMARY_CSV_COLUMNS = ("service", "usage", "unit", "events", "limit", "overage", "cost")
+SUMMARY_CSV_COLUMNS = ("service", "usage", "unit", "events", "quota", "overage", "cost")
 DAILY_CSV_COLUMNS = ("date", "service_name", "usage", "events")
 
 
@@ -55,17 +55,15 @@ def report_record(report: UsageReport, *, detailed: bool) -> dict[str, Any]:
     record: dict[str, Any] = {
         "customer_id": report.customer_id,
         "plan": report.plan_name,
-        "period": {
-            "start": report.period.first_day,
-            "end": report.period.end_day - timedelta(days=1),
-        },
+        "period_start": report.period.start,
+        "period_end": report.period.end,
         "services": [
             {
                 "service": row.service,
                 "usage": plain_number(row.quantity),
                 "unit": row.unit,
                 "events": row.events,
-                "limit": None if row.limit is None else plain_number(row.limit),
+                "quota": None if row.limit is None else plain_number(row.limit),
                 "overage": plain_number(row.overage),
                 "cost": None if row.cost is None else row.cost,
                 "included": row.included,

@@ -61,11 +61,10 @@ def quota_record(line: Any) -> dict[str, Any]:
         "service": line.service,
         "unit": quota.unit,
         "usage": _number(line.usage or Decimal(0)),
-        "limit": _number(quota.limit),
-        "unlimited": quota.limit is None,
+        "quota": _number(quota.limit),
         "available": _number(line.available),
         "percent": line.percent if quota.limit is not None else None,
-        "band": line.band.value,
+        "status": line.band.value,
         "icon": line.band.icon,
         "mode": quota.mode.value,
         "period_start": line.period.start.isoformat(),
@@ -153,6 +152,6 @@ async def consume_as(request: Request, key: ApiKey, service: str) -> JSONRespons
             "recorded": result.recorded,
             "replayed": result.replayed,
             "usage": _number(result.usage),
-            "limit": _number(result.limit),
+            "quota": _number(result.limit),
         }
     )

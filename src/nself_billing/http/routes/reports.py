@@ -63,9 +63,9 @@ async def get_usage(
             {
                 "service": row.service,
                 "unit": row.unit,
-                "quantity": _number(row.quantity),
+                "usage": _number(row.quantity),
                 "events": row.events,
-                "limit": _number(row.limit),
+                "quota": _number(row.limit),
                 "overage": _number(row.overage),
                 "cost": _money(row.cost),
             }
