@@ -4,24 +4,37 @@ costs the same for a customer with ten events or ten million."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..domain.money import round_money
 from ..domain.periods import Period
 from ..domain.plans import EnforcementMode, Plan, Quota
 from ..domain.reporting import ServiceUsage, rate_services, report_period
 from ..domain.services import SERVICE_NAMES
-from ..domain.subscriptions import INTERVAL_MONTHS
+from ..domain.subscriptions import INTERVAL_MONTHS, Subscription
 from ..domain.usage import check_service
 from ..errors import NotFound
-from ..store import catalog as catalog_store
-from ..store import customers as customer_store
-from ..store import quotas as quota_store
-from ..store import subscriptions as subscription_store
-from ..store import usage as store
-from .context import Context
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only by build_report
+    from .context import Context
+
+
+class DayTotal(Protocol):
+    """One service's usage on one UTC day (``store.usage.DailyTotal`` and the start-up
+    reader's rows)."""
+
+    @property
+    def day(self) -> date: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def events(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -32,11 +45,27 @@ class UsageReport:
     period: Period
     services: tuple[ServiceUsage, ...]
     #: per-day totals, only when the report was asked for in detail
-    daily: tuple[store.DailyTotal, ...] = ()
+    daily: tuple[DayTotal, ...] = ()
 
     @property
     def total_cost(self) -> Decimal:
         return round_money(sum((row.cost or Decimal(0) for row in self.services), Decimal(0)))
+
+
+class ReportReads(Protocol):
+    """What a usage report reads: the SQLAlchemy store (``build_report``) or the start-up
+    reader (services/quick_reads.py)."""
+
+    def current_subscription(self, customer_id: str) -> Subscription | None: ...
+    def customer_exists(self, customer_id: str) -> bool: ...
+    def plan(self, plan_name: str) -> Plan | None: ...
+    def overrides(self, customer_id: str) -> Mapping[str, Any]: ...
+    def period_totals(
+        self, customer_id: str, first_day: date, end_day: date, services: Iterable[str]
+    ) -> dict[str, tuple[Decimal, int]]: ...
+    def daily_totals(
+        self, customer_id: str, first_day: date, end_day: date, services: Iterable[str]
+    ) -> list[DayTotal]: ...
 
 
 def build_report(
@@ -49,42 +78,97 @@ def build_report(
     service: str | None = None,
     detailed: bool = False,
 ) -> UsageReport:
+    now = ctx.clock()
+    with ctx.db.read() as conn:
+        return compose_report(
+            _StoreReads(conn),
+            customer_id,
+            now=now,
+            period=period,
+            start=start,
+            end=end,
+            service=service,
+            detailed=detailed,
+        )
+
+
+def compose_report(
+    reads: ReportReads,
+    customer_id: str,
+    *,
+    now: datetime,
+    period: str = "current",
+    start: date | str | None = None,
+    end: date | str | None = None,
+    service: str | None = None,
+    detailed: bool = False,
+) -> UsageReport:
     services = (check_service(service),) if service else SERVICE_NAMES
     if (start is not None or end is not None) and period == "current":
         period = "custom"
-    now = ctx.clock()
-    with ctx.db.read() as conn:
-        subscription = subscription_store.current_for(conn, customer_id)
-        plan = None
-        anchor = None
-        months = 1
-        if subscription is None:
-            if not customer_store.exists(conn, customer_id):
-                raise NotFound(f"Customer not found: {customer_id}")
-        else:
-            plan = catalog_store.get_plan(conn, subscription.plan_name)
-            if plan is not None:
-                plan = _with_overrides(plan, quota_store.overrides_for(conn, customer_id))
-            anchor = subscription.anchor_at or subscription.period.start
-            months = INTERVAL_MONTHS.get(subscription.interval, 1)
-        window = report_period(
-            period, now=now, anchor=anchor, months_per_period=months, start=start, end=end
-        )
-        # naming the services lets the rollup's key (customer, service, day) seek each service's
-        # days in the window instead of reading every day of the customer's history
-        totals = store.period_totals(conn, customer_id, window.first_day, window.end_day, services)
-        daily = (
-            store.daily_totals(conn, customer_id, window.first_day, window.end_day, services)
-            if detailed
-            else []
-        )
-    rows = rate_services(
-        {name: (t.quantity, t.events) for name, t in totals.items()}, plan, services
+    subscription = reads.current_subscription(customer_id)
+    plan = None
+    anchor = None
+    months = 1
+    if subscription is None:
+        if not reads.customer_exists(customer_id):
+            raise NotFound(f"Customer not found: {customer_id}")
+    else:
+        plan = reads.plan(subscription.plan_name)
+        if plan is not None:
+            plan = _with_overrides(plan, reads.overrides(customer_id))
+        anchor = subscription.anchor_at or subscription.period.start
+        months = INTERVAL_MONTHS.get(subscription.interval, 1)
+    window = report_period(
+        period, now=now, anchor=anchor, months_per_period=months, start=start, end=end
     )
+    # naming the services lets the rollup's key (customer, service, day) seek each service's
+    # days in the window instead of reading every day of the customer's history
+    totals = reads.period_totals(customer_id, window.first_day, window.end_day, services)
+    daily = (
+        reads.daily_totals(customer_id, window.first_day, window.end_day, services)
+        if detailed
+        else []
+    )
+    rows = rate_services(totals, plan, services)
     return UsageReport(customer_id, plan.name if plan else None, window, tuple(rows), tuple(daily))
 
 
-def _with_overrides(plan: Plan, overrides: dict[str, quota_store.Override]) -> Plan:
+class _StoreReads:
+    """``ReportReads`` over a SQLAlchemy connection."""
+
+    def __init__(self, conn: Any) -> None:
+        from ..store import catalog, customers, quotas, subscriptions, usage
+
+        self._conn = conn
+        self._catalog, self._customers, self._quotas = catalog, customers, quotas
+        self._subscriptions, self._usage = subscriptions, usage
+
+    def current_subscription(self, customer_id: str) -> Subscription | None:
+        return self._subscriptions.current_for(self._conn, customer_id)
+
+    def customer_exists(self, customer_id: str) -> bool:
+        return bool(self._customers.exists(self._conn, customer_id))
+
+    def plan(self, plan_name: str) -> Plan | None:
+        return self._catalog.get_plan(self._conn, plan_name)
+
+    def overrides(self, customer_id: str) -> Mapping[str, Any]:
+        return self._quotas.overrides_for(self._conn, customer_id)
+
+    def period_totals(
+        self, customer_id: str, first_day: date, end_day: date, services: Iterable[str]
+    ) -> dict[str, tuple[Decimal, int]]:
+        totals = self._usage.period_totals(self._conn, customer_id, first_day, end_day, services)
+        return {name: (t.quantity, t.events) for name, t in totals.items()}
+
+    def daily_totals(
+        self, customer_id: str, first_day: date, end_day: date, services: Iterable[str]
+    ) -> list[DayTotal]:
+        return list(self._usage.daily_totals(self._conn, customer_id, first_day, end_day, services))
+
+
+def _with_overrides(plan: Plan, overrides: Mapping[str, Any]) -> Plan:
     """The plan's quotas as this customer has them (a per-customer override replaces the limit,
     and the mode or overage price when it sets them), so the cost column agrees with the quota
     view and the invoice."""
