@@ -43,7 +43,7 @@ def customer_group() -> None:
 @pass_state
 def customer_show(state: CliState, output_format: str) -> None:
     """Show the current customer."""
-    customer = state.billing.customers.current()
+    customer = state.read(lambda quick: quick.customer(), lambda b: b.customers.current())
     if output_format == "table":
         echo(customer_text(customer))
     else:

@@ -94,8 +94,9 @@ def invoice_group() -> None:
 @pass_state
 def invoice_list(state: CliState, limit: int | None, output_format: str) -> None:
     """List recent invoices, newest first."""
-    billing = state.billing
-    invoices = billing.invoices.list(billing.customer_id, limit=limit)
+    invoices = state.read(
+        lambda quick: quick.invoices(limit), lambda b: b.invoices.list(b.customer_id, limit=limit)
+    )
     if output_format != "table":
         emit_records([invoice_record(i) for i in invoices], output_format, columns=INVOICE_COLUMNS)
         return

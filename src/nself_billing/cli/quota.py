@@ -14,7 +14,8 @@ from .render import csv_text, json_text, table_text
 from .state import CliState, pass_state
 
 if TYPE_CHECKING:
-    from ..services.quotas import QuotaLine
+    from ..services.quick_reads import QuickReads
+    from ..services.quotas import CustomerLimits, QuotaLine
     from ..store.quotas import AlertRecord
 
 LIMIT_COLUMNS = ("service", "quota", "unit", "mode", "source")
@@ -167,22 +168,35 @@ def render_alerts(
     )
 
 
+def _quick_lines(
+    quick: QuickReads, services: list[str] | None, with_usage: bool
+) -> tuple[CustomerLimits, list[QuotaLine]]:
+    limits = quick.limits()
+    return limits, quick.quota_lines(limits, services, with_usage=with_usage)
+
+
 def show_quotas(
     state: CliState, *, service: str | None, with_usage: bool, alerts: bool, output_format: str
 ) -> str:
-    quotas = state.billing.quotas
     services = [service] if service else None
-    limits = quotas.limits(fresh=True)
-    if alerts:
-        if service:
-            quotas.status(service)  # an unknown service is an error, not an empty list
-        hot, records = quotas.alerts()
-        return render_alerts(
-            limits.plan_name, hot, records, output_format=output_format, services=services
+    if not alerts:
+        limits, lines = state.read(
+            lambda quick: _quick_lines(quick, services, with_usage),
+            lambda b: (
+                b.quotas.limits(fresh=True),
+                b.quotas.statuses(services=services, with_usage=with_usage),
+            ),
         )
-    lines = quotas.statuses(services=services, with_usage=with_usage)
-    return render_quotas(
-        limits.plan_name, lines, with_usage=with_usage, output_format=output_format
+        return render_quotas(
+            limits.plan_name, lines, with_usage=with_usage, output_format=output_format
+        )
+    quotas = state.billing.quotas  # --alerts records the thresholds reached: a write
+    limits = quotas.limits(fresh=True)
+    if service:
+        quotas.status(service)  # an unknown service is an error, not an empty list
+    hot, records = quotas.alerts()
+    return render_alerts(
+        limits.plan_name, hot, records, output_format=output_format, services=services
     )
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from ..billing import Billing
     from ..domain.plans import Plan
+    from ..services.quick_reads import QuickReads
+
+T = TypeVar("T")
 
 
 class CliState:
@@ -16,6 +20,8 @@ class CliState:
         self.customer_id = customer_id
         self.debug = debug
         self._billing: Billing | None = None
+        self._quick: QuickReads | None = None
+        self._quick_tried = False
 
     @property
     def billing(self) -> Billing:
@@ -44,7 +50,28 @@ class CliState:
                 return plan
         return self.billing.plans.get(plan_name)
 
+    def read(self, quick: Callable[[QuickReads], T], normal: Callable[[Billing], T]) -> T:
+        """A read command's answer: on a ready embedded database through sqlite3 alone
+        (services/quick_reads.py, so the command starts fast), else through ``Billing``."""
+        if self._billing is None and not self._quick_tried:
+            from ..services.quick_reads import QuickReads
+            from ..settings import Settings
+
+            self._quick_tried = True
+            self._quick = QuickReads.open(Settings.from_env(), self.customer_id)
+        if self._quick is not None:
+            from ..services.quick_reads import UNREADABLE
+
+            try:
+                return quick(self._quick)
+            except UNREADABLE:
+                pass  # a stored value this path does not take: the normal path answers
+        return normal(self.billing)
+
     def close(self) -> None:
+        if self._quick is not None:
+            self._quick.close()
+            self._quick = None
         if self._billing is not None:
             self._billing.close()
             self._billing = None

@@ -99,8 +99,9 @@ def subscription_group() -> None:
 @pass_state
 def subscription_show(state: CliState, output_format: str) -> None:
     """Show the current subscription."""
-    billing = state.billing
-    subscription = billing.subscriptions.current(billing.customer_id)
+    subscription = state.read(
+        lambda quick: quick.subscription(), lambda b: b.subscriptions.current(b.customer_id)
+    )
     if output_format == "table":
         echo(subscription_text(subscription))
     else:

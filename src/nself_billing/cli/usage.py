@@ -50,8 +50,13 @@ def usage_group(
         return
     state = ctx.find_object(CliState)
     assert state is not None
-    report = state.billing.usage.summary(
-        period=period, start=start, end=end, service=service, detailed=detailed
+    report = state.read(
+        lambda quick: quick.usage_report(
+            period=period, start=start, end=end, service=service, detailed=detailed
+        ),
+        lambda b: b.usage.summary(
+            period=period, start=start, end=end, service=service, detailed=detailed
+        ),
     )
     click.echo(render_report(report, output_format, detailed=detailed), nl=False)
 

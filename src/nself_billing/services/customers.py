@@ -5,30 +5,22 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass, replace
 
-from ..domain.customers import Customer, customer_id_problem, email_problem, phone_problem
+from ..domain.customers import (
+    NAMED_IN_ERROR,
+    Customer,
+    customer_id_problem,
+    email_problem,
+    only_customer,
+    phone_problem,
+)
 from ..domain.subscriptions import Subscription
-from ..errors import Conflict, InvalidInput, NoCustomer, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..store import customers as store
 from ..store import subscriptions as subscription_store
 from .context import Context
 from .local_engine import remote_billing
 
-#: how many customer ids the "several customers exist" error names
-NAMED_IN_ERROR = 5
-
-
-def only_customer(ids: builtins.list[str]) -> str:
-    """The spec's fallback from the first customer ids: the only customer, or
-    ``No customer ID found``, naming the ids to choose from when there are several."""
-    if len(ids) == 1:
-        return ids[0]
-    if not ids:
-        raise NoCustomer()
-    named = ", ".join(ids[:NAMED_IN_ERROR]) + (", ..." if len(ids) > NAMED_IN_ERROR else "")
-    raise NoCustomer(
-        f"No customer ID found: several customers exist ({named}); pass --customer ID or set "
-        "NSELF_CUSTOMER_ID (see: nself tenant billing customer list)"
-    )
+__all__ = ["CustomerEntry", "CustomerService", "only_customer"]
 
 
 @dataclass(frozen=True)

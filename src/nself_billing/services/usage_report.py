@@ -4,7 +4,7 @@ costs the same for a customer with ten events or ten million."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -65,7 +65,7 @@ class ReportReads(Protocol):
     ) -> dict[str, tuple[Decimal, int]]: ...
     def daily_totals(
         self, customer_id: str, first_day: date, end_day: date, services: Iterable[str]
-    ) -> list[DayTotal]: ...
+    ) -> Sequence[DayTotal]: ...
 
 
 def build_report(
@@ -164,7 +164,7 @@ class _StoreReads:
 
     def daily_totals(
         self, customer_id: str, first_day: date, end_day: date, services: Iterable[str]
-    ) -> list[DayTotal]:
+    ) -> Sequence[DayTotal]:
         return list(self._usage.daily_totals(self._conn, customer_id, first_day, end_day, services))
 
 

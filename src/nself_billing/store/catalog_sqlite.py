@@ -53,9 +53,18 @@ def _read_rows(path: Path, revision: str) -> tuple[list[Any], list[Any]] | None:
     try:
         if conn.execute("SELECT version_num FROM alembic_version").fetchall() != [(revision,)]:
             return None
-        return conn.execute(_PLANS_SQL).fetchall(), conn.execute(_QUOTAS_SQL).fetchall()
+        return _rows(conn)
     finally:
         conn.close()
+
+
+def _rows(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+    return list(conn.execute(_PLANS_SQL)), list(conn.execute(_QUOTAS_SQL))
+
+
+def plans_from(conn: sqlite3.Connection) -> list[Plan]:
+    """Every plan, cheapest tier first, read on an open connection (errors propagate)."""
+    return _plans(*_rows(conn))
 
 
 def read_plans(path: Path, revision: str) -> list[Plan] | None:
@@ -65,30 +74,33 @@ def read_plans(path: Path, revision: str) -> list[Plan] | None:
         rows = _read_rows(path, revision)
         if rows is None:
             return None
-        plan_rows, quota_rows = rows
-        by_plan = quotas_by_plan(
-            (
-                plan,
-                service,
-                _number(limit, _QUANTITY_SCALE),
-                mode,
-                _number(overage, _UNIT_PRICE_SCALE),
-            )
-            for plan, service, limit, mode, overage in quota_rows
-        )
-        return [
-            plan_from_row(
-                (
-                    name,
-                    _number(monthly, _PRICE_SCALE),
-                    _number(yearly, _PRICE_SCALE),
-                    description,
-                    tier,
-                    price_id,
-                ),
-                by_plan.get(name, []),
-            )
-            for name, monthly, yearly, description, tier, price_id in plan_rows
-        ]
+        return _plans(*rows)
     except (sqlite3.Error, TypeError, ValueError, InvalidOperation):
         return None
+
+
+def _plans(plan_rows: list[Any], quota_rows: list[Any]) -> list[Plan]:
+    by_plan = quotas_by_plan(
+        (
+            plan,
+            service,
+            _number(limit, _QUANTITY_SCALE),
+            mode,
+            _number(overage, _UNIT_PRICE_SCALE),
+        )
+        for plan, service, limit, mode, overage in (tuple(row) for row in quota_rows)
+    )
+    return [
+        plan_from_row(
+            (
+                name,
+                _number(monthly, _PRICE_SCALE),
+                _number(yearly, _PRICE_SCALE),
+                description,
+                tier,
+                price_id,
+            ),
+            by_plan.get(name, []),
+        )
+        for name, monthly, yearly, description, tier, price_id in (tuple(r) for r in plan_rows)
+    ]

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 
 from ..errors import Conflict, DatabaseError, InvalidInput
+from .quick_sqlite import read_only_uri
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: page cache per connection, KiB (SQLite's default is 2 MiB): a batch of events with random
@@ -230,24 +231,13 @@ def sqlite_read_only(path: Path) -> bool:
     return path.is_file() and not os.access(path, os.W_OK)
 
 
-def _read_only_uri(path: Path) -> str:
-    """A read-only open. A WAL database also needs its ``-shm`` file: when it is absent and
-    cannot be created (the directory is not writable either), the file is opened as immutable,
-    which is what it is to this process."""
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    shm = path.with_name(path.name + "-shm")
-    if not shm.exists() and not os.access(path.parent, os.W_OK):
-        uri += "&immutable=1"
-    return uri
-
-
 def _sqlite_engine(url: str, *, read_only_path: Path | None = None) -> Engine:
     if read_only_path is None:
         engine = create_engine(url, pool_size=5, max_overflow=10)
     else:
         import sqlite3
 
-        uri = _read_only_uri(read_only_path)
+        uri = read_only_uri(read_only_path)
         engine = create_engine(
             url,
             pool_size=5,
