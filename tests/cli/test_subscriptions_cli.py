@@ -87,6 +87,9 @@ def test_cycle_invoice_and_payment_flow(cli, env, starter, root):
     first = cli(*B, "cycle")
     assert first.exit_code == 0, first.stderr
     assert first.stdout.splitlines()[0].startswith("Billing cycle: closed ")
+    [billed] = [line for line in first.stdout.splitlines() if line.startswith("Invoice ")]
+    last_day = end - timedelta(days=1)
+    assert billed.endswith(f": cus_ann $29.00 for {start:%Y-%m-%d} to {last_day:%Y-%m-%d}")
     again = cli(*B, "cycle")
     assert again.stdout == "Billing cycle: nothing due\n"
     listed = cli(*B, "invoice", "list")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import click
 
 from ..domain.money import format_money
+from ..domain.periods import days_label
 from .render import echo, format_option, json_text
 from .state import CliState, pass_state
+
+#: invoices listed one a line by the table output (JSON lists every id)
+SHOWN_INVOICES = 50
 
 
 @click.command("cycle")
@@ -47,6 +51,21 @@ def cycle(state: CliState, output_format: str) -> None:
         )
         if result.adjustments:
             echo(f"Late usage adjustments: {result.adjustments}")
+        for invoice in result.invoices[:SHOWN_INVOICES]:
+            period = (
+                days_label(invoice.period_start, invoice.period_end)
+                if invoice.period_start and invoice.period_end
+                else "-"
+            )
+            echo(
+                f"Invoice {invoice.invoice_id}: {invoice.customer_id} "
+                f"{format_money(invoice.total, invoice.currency)} for {period}"
+            )
+        if len(result.invoices) > SHOWN_INVOICES:
+            echo(
+                f"... and {len(result.invoices) - SHOWN_INVOICES} more invoice(s) "
+                "(see: --format json)"
+            )
     for subscription_id, message in result.failures:
         click.echo(f"Error: {subscription_id} not closed: {message}", err=True)
     if result.failures:

@@ -57,6 +57,8 @@ ZERO = Decimal(0)
 class CycleResult:
     closed: int = 0
     invoice_ids: list[str] = field(default_factory=list)
+    #: the invoices made, in the order of ``invoice_ids``
+    invoices: list[Invoice] = field(default_factory=list)
     total: Decimal = ZERO
     downgraded: int = 0
     canceled: int = 0
@@ -69,6 +71,7 @@ class CycleResult:
     def merge(self, other: CycleResult) -> None:
         self.closed += other.closed
         self.invoice_ids += other.invoice_ids
+        self.invoices += other.invoices
         self.total += other.total
         self.downgraded += other.downgraded
         self.canceled += other.canceled
@@ -356,6 +359,7 @@ class CycleService:
         return CycleResult(
             closed=len(due),
             invoice_ids=[i.invoice_id for i in made.values()],
+            invoices=list(made.values()),
             total=sum((i.total for i in made.values()), ZERO),
             downgraded=sum(1 for s in due if s.scheduled_plan_name and not s.cancel_at_period_end),
             canceled=sum(1 for s in due if s.cancel_at_period_end),

@@ -145,10 +145,9 @@ class SubscriptionService:
         subscription = self.find_current(customer_id)
         if subscription is None or subscription.period.end > self._ctx.clock():
             return ()
-        result = CycleService(self._ctx).run(subscription_id=subscription.subscription_id)
-        with self._ctx.db.read() as conn:
-            found = [invoice_store.get(conn, invoice_id) for invoice_id in result.invoice_ids]
-        return tuple(invoice for invoice in found if invoice is not None)
+        return tuple(
+            CycleService(self._ctx).run(subscription_id=subscription.subscription_id).invoices
+        )
 
     def _current_after(self, customer_id: str, closed: tuple[Invoice, ...]) -> Subscription:
         """The current subscription after ``_catch_up``; if closing its period ended it (a
