@@ -166,3 +166,33 @@ def test_the_readme_price_table_is_the_catalog():  # type: ignore[no-untyped-def
             assert quota.limit == Decimal(limit.replace(",", "")), (service, name)
             listed = Decimal(price.split()[0].lstrip("$")) if price else Decimal(0)
             assert quota.overage_price == listed, (service, name)
+
+
+def _documented_command_lines() -> list[tuple[str, str]]:
+    found = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        inside = False
+        for line in path.read_text().replace("\\\n", " ").splitlines():
+            if line.startswith("```"):
+                inside = not inside
+                continue
+            command = line.split("&&")[-1].split(">>")[0].split("|")[0].strip()
+            if inside and command.startswith("nself "):
+                found.append((path.name, command))
+    return found
+
+
+@pytest.mark.parametrize(("page", "line"), _documented_command_lines())
+def test_every_documented_command_line_parses(page, line):  # type: ignore[no-untyped-def]
+    """Each ``nself ...`` line in a code block names a real command with real options (the
+    README's sequence, run whole, is test_the_readme_sequence_works_as_written)."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from nself_billing.cli.main import cli
+
+    words = shlex.split(line, comments=True)
+    result = CliRunner().invoke(cli, [*words[1:], "--help"], prog_name="nself")
+    assert result.exit_code == 0, f"{page}: {line}\n{result.output}"
+    assert len(_documented_command_lines()) >= 14
