@@ -8,7 +8,7 @@ import pytest
 
 from nself_billing.bootstrap import apply_plans_file
 from nself_billing.domain.plans import DEFAULT_PLANS
-from nself_billing.errors import ConfigError
+from nself_billing.errors import ConfigError, InvalidInput
 
 D = Decimal
 
@@ -99,3 +99,14 @@ def test_two_plans_of_one_tier_are_refused(billing, root):
     assert raised.value.message.startswith(
         "Invalid plans.toml: plans pro and team share tier 2 (tier ranks plans for upgrades"
     )
+
+
+def test_an_override_price_is_kept_exactly_or_refused(billing, customer_id):  # type: ignore[no-untyped-def]
+    billing.quotas.set_override("database", 100, overage_price="0.0000015", customer_id=customer_id)
+    assert billing.quotas.limits(customer_id, fresh=True).quotas["database"].overage_price == D(
+        "0.0000015"
+    )
+    with pytest.raises(InvalidInput, match="more than 9 decimal places"):
+        billing.quotas.set_override(
+            "database", 100, overage_price="0.0000000015", customer_id=customer_id
+        )

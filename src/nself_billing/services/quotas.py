@@ -26,7 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from ..domain.money import MAX_LIMIT, MAX_QUANTITY, from_micros
+from ..domain.money import MAX_LIMIT, MAX_QUANTITY, from_micros, parse_unit_price
 from ..domain.periods import Period
 from ..domain.quotas import QuotaBand, thresholds_crossed, thresholds_reached
 from ..domain.services import SERVICE_NAMES, SERVICES, unit_of
@@ -209,7 +209,7 @@ class QuotaService:
             ) from None
         if mode is not None and mode not in ("soft", "hard"):
             raise InvalidInput(f"Invalid mode: {mode} (expected soft or hard)")
-        price = None if overage_price is None else parse_quantity(overage_price)
+        price = None if overage_price is None else parse_unit_price(overage_price)
         self.limits(cid)  # the customer must have a subscription
         with self._ctx.db.write() as conn:
             store.set_override(
