@@ -49,6 +49,7 @@ def test_it_answers_as_the_use_cases(busy, clock):  # type: ignore[no-untyped-de
     try:
         assert quick.customer() == billing.customers.get("cus_a")
         assert quick.subscription() == billing.subscriptions.current("cus_a")
+        assert quick.current_plan() == billing.plans.current("cus_a")
         assert quick.invoices() == [
             invoice.__class__(**{**invoice.__dict__, "lines": ()})
             for invoice in billing.invoices.list("cus_a")
@@ -116,6 +117,7 @@ def test_it_stands_aside_unless_the_database_is_ready_and_local(billing, env, ro
         ("customer", "show"),
         ("subscription", "show"),
         ("invoice", "list"),
+        ("plan", "current"),
     ],
 )
 def test_read_commands_on_a_ready_database_do_not_load_sqlalchemy(cli, env, command):  # type: ignore[no-untyped-def]

@@ -159,8 +159,8 @@ def plan_compare(state: CliState, output_format: str) -> None:
 @pass_state
 def plan_current(state: CliState, output_format: str) -> None:
     """Show the current customer's plan."""
-    billing = state.billing
-    emit_plan(billing.plans.current(billing.customer_id), output_format)
+    plan = state.read(lambda quick: quick.current_plan(), lambda b: b.plans.current(b.customer_id))
+    emit_plan(plan, output_format)
 
 
 COMMANDS = [plan_group]

@@ -1,6 +1,6 @@
 """The everyday read commands at start-up cost: ``usage``, ``quota``, ``customer show``,
-``subscription show`` and ``invoice list`` without building ``Billing`` (and so without
-importing SQLAlchemy).
+``subscription show``, ``invoice list`` and ``plan current`` without building ``Billing`` (and
+so without importing SQLAlchemy).
 
 ``QuickReads.open`` answers only for the embedded SQLite database with the local provider
 (Stripe is read first on every read), at the current schema revision, with any ``plans.toml``
@@ -20,6 +20,7 @@ from decimal import InvalidOperation
 from ..domain.customers import NAMED_IN_ERROR, Customer, customer_id_problem, only_customer
 from ..domain.invoicing import Invoice
 from ..domain.money import from_micros
+from ..domain.plans import Plan
 from ..domain.services import SERVICE_NAMES
 from ..domain.subscriptions import Subscription
 from ..domain.usage import check_service
@@ -96,6 +97,13 @@ class QuickReads:
         if subscription is None:
             raise NotFound(NO_SUBSCRIPTION)
         return subscription
+
+    def current_plan(self) -> Plan:
+        subscription = self.subscription()
+        plan = self._reader.plan(subscription.plan_name)
+        if plan is None:
+            raise PlanNotFound(subscription.plan_name)
+        return plan
 
     def invoices(self, limit: int | None = None) -> list[Invoice]:
         return self._reader.invoices(self.customer_id(), limit)
