@@ -12,6 +12,7 @@ from ..billing import Billing
 from . import errors
 from .consume_group import ConsumeGroups
 from .fastpath import FastPaths
+from .limits import RequestDeadline
 from .routes import account, health, portal, quota, reports, usage, webhooks
 from .threads import Threads
 
@@ -28,6 +29,11 @@ def create_app(
     at once, the others waiting their turn; by default the size of the database connection
     pool (see ``http.threads``)."""
     billing.apikeys.auth_cache_seconds = auth_cache_seconds
+    settings = billing.settings
+    # a request must not hang behind a lock: the database gives up before the deadline
+    billing.context.db.set_timeouts(
+        statement=settings.db_statement_timeout, lock=settings.db_lock_timeout
+    )
     if billing.settings.stripe_webhook_secret is not None:
         # the webhook receiver verifies with the SDK: import it (~0.4 s of CPU) now, not in
         # the first delivery
@@ -52,6 +58,7 @@ def create_app(
     app.state.consume_groups = ConsumeGroups(billing.quotas, blocking)
     errors.install(app)
     app.add_middleware(FastPaths)
+    app.add_middleware(RequestDeadline, seconds=settings.http_request_timeout)
     for router in (
         health.router,
         usage.router,

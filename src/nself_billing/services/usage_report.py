@@ -4,16 +4,18 @@ costs the same for a customer with ten events or ten million."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from ..domain.money import round_money
+from ..domain.money import from_micros, round_money
 from ..domain.periods import Period
 from ..domain.plans import EnforcementMode, Plan, Quota
 from ..domain.reporting import ServiceUsage, rate_services, report_period
 from ..domain.services import SERVICE_NAMES
-from ..domain.subscriptions import INTERVAL_MONTHS
+from ..domain.subscriptions import INTERVAL_MONTHS, Subscription
 from ..domain.usage import check_service
 from ..errors import NotFound
 from ..store import catalog as catalog_store
@@ -22,6 +24,9 @@ from ..store import quotas as quota_store
 from ..store import subscriptions as subscription_store
 from ..store import usage as store
 from .context import Context
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 @dataclass(frozen=True)
@@ -50,26 +55,9 @@ def build_report(
     detailed: bool = False,
 ) -> UsageReport:
     services = (check_service(service),) if service else SERVICE_NAMES
-    if (start is not None or end is not None) and period == "current":
-        period = "custom"
-    now = ctx.clock()
     with ctx.db.read() as conn:
-        subscription = subscription_store.current_for(conn, customer_id)
-        plan = None
-        anchor = None
-        months = 1
-        if subscription is None:
-            if not customer_store.exists(conn, customer_id):
-                raise NotFound(f"Customer not found: {customer_id}")
-        else:
-            plan = catalog_store.get_plan(conn, subscription.plan_name)
-            if plan is not None:
-                plan = _with_overrides(plan, quota_store.overrides_for(conn, customer_id))
-            anchor = subscription.anchor_at or subscription.period.start
-            months = INTERVAL_MONTHS.get(subscription.interval, 1)
-        window = report_period(
-            period, now=now, anchor=anchor, months_per_period=months, start=start, end=end
-        )
+        account = _read_account(conn, customer_id)
+        window = _window(account, period, ctx.clock(), start, end)
         # naming the services lets the rollup's key (customer, service, day) seek each service's
         # days in the window instead of reading every day of the customer's history
         totals = store.period_totals(conn, customer_id, window.first_day, window.end_day, services)
@@ -78,6 +66,101 @@ def build_report(
             if detailed
             else []
         )
+    return _report(customer_id, account, window, totals, services, daily)
+
+
+class UsageReports:
+    """The usage summary of the request path (``GET /v1/usage``): what ``build_report`` gives,
+    with the customer's subscription and plan (with its overrides) cached for ``account_ttl``
+    seconds (as the quota service caches limits: a plan change or override made by another
+    process shows within that bound), so that a report is one statement, the period's totals,
+    without a transaction around it."""
+
+    def __init__(
+        self, ctx: Context, reader: quota_store.UsageReader, *, account_ttl: float = 1.0
+    ) -> None:
+        self._ctx = ctx
+        self._reader = reader
+        self.account_ttl = account_ttl
+        self._accounts: dict[str, tuple[float, _Account]] = {}
+
+    def summary(
+        self,
+        customer_id: str,
+        *,
+        period: str = "current",
+        start: date | str | None = None,
+        end: date | str | None = None,
+        service: str | None = None,
+    ) -> UsageReport:
+        services = (check_service(service),) if service else SERVICE_NAMES
+        cached = self._accounts.get(customer_id)
+        if cached is not None and cached[0] > time.monotonic():
+            account = cached[1]
+        else:
+            with self._ctx.db.read(transaction=False) as conn:
+                account = _read_account(conn, customer_id)
+            self._accounts[customer_id] = (time.monotonic() + self.account_ttl, account)
+        window = _window(account, period, self._ctx.clock(), start, end)
+        usage = self._reader.usage(customer_id, window.first_day, window.end_day)
+        totals = {
+            service: store.UsageTotal(service, from_micros(micros), events)
+            for service, (micros, events) in usage.items()
+            if events and service in services
+        }
+        return _report(customer_id, account, window, totals, services, [])
+
+
+@dataclass(frozen=True)
+class _Account:
+    """What a report rates usage with: the live subscription (if any) and its plan as this
+    customer has it (overrides applied)."""
+
+    subscription: Subscription | None
+    plan: Plan | None
+
+
+def _read_account(conn: Connection, customer_id: str) -> _Account:
+    subscription = subscription_store.current_for(conn, customer_id)
+    if subscription is None:
+        if not customer_store.exists(conn, customer_id):
+            raise NotFound(f"Customer not found: {customer_id}")
+        return _Account(None, None)
+    plan = catalog_store.get_plan(conn, subscription.plan_name)
+    if plan is not None:
+        plan = _with_overrides(plan, quota_store.overrides_for(conn, customer_id))
+    return _Account(subscription, plan)
+
+
+def _window(
+    account: _Account,
+    period: str,
+    now: datetime,
+    start: date | str | None,
+    end: date | str | None,
+) -> Period:
+    if (start is not None or end is not None) and period == "current":
+        period = "custom"
+    subscription = account.subscription
+    anchor = None
+    months = 1
+    if subscription is not None:
+        anchor = subscription.anchor_at or subscription.period.start
+        months = INTERVAL_MONTHS.get(subscription.interval, 1)
+    return report_period(
+        period, now=now, anchor=anchor, months_per_period=months, start=start, end=end
+    )
+
+
+def _report(
+    customer_id: str,
+    account: _Account,
+    window: Period,
+    totals: dict[str, store.UsageTotal],
+    services: tuple[str, ...],
+    daily: list[store.DailyTotal],
+) -> UsageReport:
+    plan = account.plan
     rows = rate_services(
         {name: (t.quantity, t.events) for name, t in totals.items()}, plan, services
     )
