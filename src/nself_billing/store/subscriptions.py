@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 from ..domain.periods import Period
 from ..domain.subscriptions import LIVE_STATUSES, Subscription
@@ -44,7 +44,8 @@ _CURRENT = (
     select(subscriptions)
     .where(
         subscriptions.c.customer_id == bindparam("customer_id"),
-        subscriptions.c.status.in_(LIVE_STATUSES),
+        # one bound value per status: an IN list would be re-rendered on every execution
+        or_(*(subscriptions.c.status == status for status in LIVE_STATUSES)),
     )
     .order_by(subscriptions.c.created_at.desc(), subscriptions.c.subscription_id.desc())
     .limit(1)
