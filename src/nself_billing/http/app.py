@@ -7,17 +7,30 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from ..billing import Billing
 from . import errors
 from .consume_group import ConsumeGroups
-from .fastpath import FastPaths
+from .fastpath import FastPaths, answer_liveness, is_liveness
 from .limits import RequestDeadline
 from .routes import account, health, portal, quota, reports, usage, webhooks
 from .threads import Threads
 
 #: seconds a verified API key is reused without a database read (see ApiKeyService)
 AUTH_CACHE_SECONDS = 1.0
+
+
+class BillingApp(FastAPI):
+    """FastAPI, answering liveness (``GET /healthz``) before any of its layers: it reads
+    nothing and cannot fail, and FastAPI's per-request work (telemetry checks, middleware)
+    would be most of its cost."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_liveness(scope):
+            await answer_liveness(send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -45,7 +58,7 @@ def create_app(
         yield
         blocking.close()
 
-    app = FastAPI(
+    app = BillingApp(
         lifespan=lifespan,
         title="nself-billing",
         version=version("nself-billing"),

@@ -13,7 +13,8 @@ the one mapping of ``http.errors``; anything unexpected propagates to the app's 
 any route's.
 
 ``GET /healthz`` is liveness only (the process answers): it reads nothing, so an orchestrator
-polling it costs no database round trip; ``GET /readyz`` checks the database.
+polling it costs no database round trip (``answer_liveness``, sent by ``http.app.BillingApp``
+before FastAPI's own layers); ``GET /readyz`` checks the database.
 """
 
 from __future__ import annotations
@@ -62,6 +63,20 @@ _LIVE_START = {
 }
 _LIVE_END = {"type": "http.response.body", "body": _LIVE_BODY}
 
+
+def is_liveness(scope: Scope) -> bool:
+    return bool(
+        scope["type"] == "http" and scope["path"] == "/healthz" and scope["method"] == "GET"
+    )
+
+
+async def answer_liveness(send: Send) -> None:
+    """``GET /healthz``: prebuilt bytes, nothing read (``http.app.BillingApp`` sends it before
+    any of FastAPI's layers)."""
+    await send(_LIVE_START)
+    await send(_LIVE_END)
+
+
 #: a query that FastAPI would read as is (no conversion this layer would have to mirror)
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _COUNT = re.compile(r"[0-9]{1,3}")
@@ -79,10 +94,6 @@ class FastPaths:
             method: str = scope["method"]
             path: str = scope["path"]
             if method == "GET":
-                if path == "/healthz":
-                    await send(_LIVE_START)
-                    await send(_LIVE_END)
-                    return
                 found = _read_route(path, scope["query_string"])
                 if found is not None:
                     await self._read(scope, receive, send, *found)
