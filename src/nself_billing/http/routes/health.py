@@ -1,6 +1,7 @@
-"""``GET /healthz`` (liveness: the process answers; answered by ``http.fastpath`` without a
-database round trip) and ``GET /readyz`` (readiness: the database is reachable at the right
-schema). Neither shows where the database is, except ``/readyz`` to an admin key."""
+"""``GET /healthz`` (liveness: the process answers; sent by ``http.app.BillingApp`` before
+FastAPI's layers, without a database round trip: this route documents it in the OpenAPI
+schema) and ``GET /readyz`` (readiness: the database is reachable at the right schema).
+Neither shows where the database is, except ``/readyz`` to an admin key."""
 
 from __future__ import annotations
 
