@@ -1,5 +1,7 @@
 """The HTTP service under loopback load: batched usage ingestion (events/s), quota consume
-(requests/s) and Stripe webhook deliveries (events/s).
+(requests/s), Stripe webhook deliveries (events/s), and the read endpoints (quota status,
+usage summary, subscription, invoices) with ``/healthz`` as the server's own floor
+(requests/s).
 
 The server runs as a user runs it (``nself tenant billing serve --workers N``) in child
 processes. The per-request phases (consume, webhooks) take their load from ``wrk`` (Debian's
@@ -38,6 +40,12 @@ SECRET = "whsec_bench_http"
 #: each figure is the median of this many timed runs of this length
 ROUNDS = 5
 ROUND_SECONDS = 5.0
+READ_CONNECTIONS = 16
+#: the read endpoints, as an API gateway (one quota before each request it serves) or a
+#: dashboard calls them; each is asked for the consume customers in turn
+READS = ("/v1/quota/api", "/v1/quota", "/v1/usage", "/v1/subscription", "/v1/invoices")
+#: /healthz before the liveness answer stopped reading the database (issue 15, same benchmark)
+HEALTHZ_BEFORE = {"PostgreSQL": 2091.0, "SQLite": 2924.0}
 
 
 def _env(root: str, db_url: str | None) -> dict[str, str]:
@@ -331,6 +339,21 @@ def _consume(port: int, keys: list[str], *, seconds: float) -> tuple[float, floa
     return done / wall, p99
 
 
+def _get(path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: bench", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _read(port: int, path: str, keys: list[str], *, seconds: float) -> tuple[float, float]:
+    """GET ``path`` over 16 keep-alive connections, cycling over the customers' ``keys``
+    (none: no Authorization header)."""
+    requests = [_get(path, {"Authorization": f"Bearer {key}"}) for key in keys] or [_get(path, {})]
+    done, wall, p99 = _replay(
+        port, requests, connections=READ_CONNECTIONS, seconds=seconds, cycle=True
+    )
+    return done / wall, p99
+
+
 def _webhooks(port: int, *, seconds: float) -> tuple[float, float]:
     import stripe
 
@@ -416,6 +439,38 @@ def _measure(env: dict[str, str], backend: str, *, smoke: bool) -> list[dict[str
                 f"{CONSUMERS} "
                 f"customers with a hard limit, each answer after the commit, "
                 f"p99 {p99:.1f} ms",
+            }
+        )
+        consume_rate = rate
+        for path in READS:
+            rate, p99, spread = _median_of(
+                rounds, lambda path=path: _read(port, path, consumers, seconds=seconds)
+            )
+            if path == "/v1/quota/api":
+                target = f"≥ consume of this run ({consume_rate:,.0f})"
+            else:
+                target = f"≥ half of consume of this run ({consume_rate / 2:,.0f})"
+            rows.append(
+                {
+                    "name": f"read, GET {path} ({backend})",
+                    "value": rate,
+                    "unit": "requests/s",
+                    "target": target,
+                    "baseline": None,
+                    "notes": f"{spread}, {load}, {READ_CONNECTIONS} connections over "
+                    f"{CONSUMERS} customers, p99 {p99:.1f} ms",
+                }
+            )
+        rate, p99, spread = _median_of(rounds, lambda: _read(port, "/healthz", [], seconds=seconds))
+        rows.append(
+            {
+                "name": f"liveness, GET /healthz ({backend})",
+                "value": rate,
+                "unit": "requests/s",
+                "target": f"≥ 10x {HEALTHZ_BEFORE[backend]:,.0f} (before, issue 15)",
+                "baseline": None,
+                "notes": f"{spread}, {load}, {READ_CONNECTIONS} connections, no database "
+                f"round trip (readiness is /readyz), p99 {p99:.1f} ms",
             }
         )
         rate, p99, spread = _median_of(rounds, lambda: _webhooks(port, seconds=seconds))

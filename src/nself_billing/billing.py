@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .services.stripe_outbox import OutboxService
     from .services.subscriptions import SubscriptionService
     from .services.usage import UsageService
+    from .services.usage_report import UsageReports
     from .services.webhook_inbox import WebhookInbox
 
 __all__ = ["Billing"]
@@ -95,6 +96,13 @@ class Billing:
         from .services.usage import UsageService
 
         return UsageService(self.context)
+
+    @cached_property
+    def usage_reports(self) -> UsageReports:
+        """Usage summaries of the request path (the account cached for a second)."""
+        from .services.usage_report import UsageReports
+
+        return UsageReports(self.context, self.quotas.reader)
 
     @cached_property
     def rollups(self) -> RollupService:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from .billing import Billing
@@ -55,7 +57,8 @@ def open_database(settings: Settings) -> Database:
     if settings.database_url is not None:
         return Database(settings.database_url.reveal())
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(settings.data_dir)
+        private_file(settings.sqlite_path)  # SQLite gives its -wal and -shm files its mode
     except OSError as error:
         raise ConfigError(
             f"Cannot create data directory {settings.data_dir}: {error.strerror}"
@@ -64,6 +67,21 @@ def open_database(settings: Settings) -> Database:
     if sqlite_read_only(path):
         return Database(sqlite_url(path), read_only_path=path)
     return Database(sqlite_url(path))
+
+
+def private_directory(path: Path) -> None:
+    """Create ``path`` (and its missing parents) readable by its owner only (0700); an
+    existing directory keeps the mode its operator gave it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty and readable by its owner only (0600) unless it exists: usage,
+    customers and keys' hashes are in the database, tenants' activity in the log."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def make_provider(settings: Settings) -> PaymentProvider:
@@ -107,7 +125,8 @@ def configure_logging(settings: Settings) -> logging.Logger:
             log.removeHandler(handler)
             handler.close()
         try:
-            settings.log_file.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(settings.log_file.parent)
+            private_file(settings.log_file)
             handler = logging.FileHandler(path, encoding="utf-8", delay=True)
         except OSError:
             return log

@@ -102,6 +102,13 @@ class Settings:
     stripe_api_base: str | None
     #: signs customer portal links of the local provider (services/portal.py)
     portal_secret: Secret | None = None
+    #: the HTTP service's limits (docs/HTTP.md, "Operational limits"); None is no limit
+    http_max_header_bytes: int = 16 * 1024
+    http_request_timeout: float | None = 15.0
+    #: the HTTP service's database sessions: PostgreSQL statement_timeout, and lock_timeout
+    #: (SQLite: its busy timeout)
+    db_statement_timeout: float | None = 10.0
+    db_lock_timeout: float | None = 10.0
 
     @property
     def sqlite_path(self) -> Path:
@@ -158,7 +165,35 @@ class Settings:
             stripe_api_version=get("STRIPE_API_VERSION"),
             stripe_api_base=get("STRIPE_API_BASE"),
             portal_secret=_secret(get("BILLING_PORTAL_SECRET")),
+            http_max_header_bytes=_header_bytes(get("BILLING_HTTP_MAX_HEADER_BYTES")),
+            http_request_timeout=_seconds(get, "BILLING_HTTP_REQUEST_TIMEOUT", 15.0),
+            db_statement_timeout=_seconds(get, "BILLING_DB_STATEMENT_TIMEOUT", 10.0),
+            db_lock_timeout=_seconds(get, "BILLING_DB_LOCK_TIMEOUT", 10.0),
         )
+
+
+def _seconds(lookup: Callable[[str], str | None], name: str, default: float) -> float | None:
+    """A limit in seconds: a number, ``0`` for none (None), ``default`` if unset."""
+    raw = lookup(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86_400:  # NaN fails too
+        raise ConfigError(f"Invalid {name}: {raw} (expected seconds, up to a day, or 0 for none)")
+    return value or None
+
+
+def _header_bytes(raw: str | None) -> int:
+    if raw is None:
+        return 16 * 1024
+    if not raw.isdigit() or not 1024 <= int(raw) <= 64 * 1024 * 1024:
+        raise ConfigError(
+            f"Invalid BILLING_HTTP_MAX_HEADER_BYTES: {raw} (expected bytes, 1024 to 67108864)"
+        )
+    return int(raw)
 
 
 def _secret(value: str | None) -> Secret | None:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from nself_billing import Billing
 from nself_billing.http import create_app
+from nself_billing.http.server import uvicorn_options
 
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
 
@@ -25,7 +26,11 @@ class RunningServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            app or create_app(billing), log_level="warning", access_log=False, lifespan="off"
+            app or create_app(billing),
+            log_level="warning",
+            lifespan="off",
+            # as `serve` runs it (the bound on request headers)
+            **uvicorn_options(billing.settings.http_max_header_bytes),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(

@@ -88,11 +88,14 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
     """Run the HTTP service (Stripe webhooks, usage API, quota API, portal)."""
     import uvicorn
 
+    from ..http.server import uvicorn_options
+
     billing = state.billing  # opens the database and migrates once, before any worker starts
     sock = listening_socket(host, port)
     port = sock.getsockname()[1]
     if workers > 1:
         sock.close()  # uvicorn's supervisor binds it again for its workers
+    options = uvicorn_options(billing.settings.http_max_header_bytes)
     echo(f"Serving nself-billing on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
     # one drainer, in this process, whatever the number of HTTP workers
     with outbox_worker(billing) as draining:
@@ -107,9 +110,7 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
                 port=port,
                 log_level=log_level,
                 loop="auto",
-                http="auto",
-                access_log=False,
-                server_header=False,
+                **options,
             )
             with sock:
                 uvicorn.Server(config).run(sockets=[sock])
@@ -123,8 +124,7 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
             port=port,
             workers=workers,
             log_level=log_level,
-            access_log=False,
-            server_header=False,
+            **options,
         )
 
 

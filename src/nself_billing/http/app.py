@@ -7,16 +7,30 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from ..billing import Billing
 from . import errors
 from .consume_group import ConsumeGroups
-from .fastpath import FastPaths
+from .fastpath import FastPaths, answer_liveness, is_liveness
+from .limits import RequestDeadline
 from .routes import account, health, portal, quota, reports, usage, webhooks
 from .threads import Threads
 
 #: seconds a verified API key is reused without a database read (see ApiKeyService)
 AUTH_CACHE_SECONDS = 1.0
+
+
+class BillingApp(FastAPI):
+    """FastAPI, answering liveness (``GET /healthz``) before any of its layers: it reads
+    nothing and cannot fail, and FastAPI's per-request work (telemetry checks, middleware)
+    would be most of its cost."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_liveness(scope):
+            await answer_liveness(send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -28,6 +42,11 @@ def create_app(
     at once, the others waiting their turn; by default the size of the database connection
     pool (see ``http.threads``)."""
     billing.apikeys.auth_cache_seconds = auth_cache_seconds
+    settings = billing.settings
+    # a request must not hang behind a lock: the database gives up before the deadline
+    billing.context.db.set_timeouts(
+        statement=settings.db_statement_timeout, lock=settings.db_lock_timeout
+    )
     if billing.settings.stripe_webhook_secret is not None:
         # the webhook receiver verifies with the SDK: import it (~0.4 s of CPU) now, not in
         # the first delivery
@@ -39,7 +58,7 @@ def create_app(
         yield
         blocking.close()
 
-    app = FastAPI(
+    app = BillingApp(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -54,6 +73,7 @@ def create_app(
     app.state.consume_groups = ConsumeGroups(billing.quotas, blocking)
     errors.install(app)
     app.add_middleware(FastPaths)
+    app.add_middleware(RequestDeadline, seconds=settings.http_request_timeout)
     for router in (
         health.router,
         usage.router,

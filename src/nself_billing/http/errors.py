@@ -3,11 +3,18 @@
 AuthenticationFailed -> 401   NotFound -> 404        Conflict -> 409
 Forbidden            -> 403   InvalidInput -> 422    QuotaExceeded -> 429
 PayloadTooLarge      -> 413   BadSignature -> 400    ProviderError -> 502
-DatabaseError        -> 503   ConfigError -> 503     any other BillingError -> 400
+DatabaseError        -> 503   ConfigError -> 503     DeadlineExceeded -> 503
+any other BillingError -> 400
+
+A 503 of the database or of the request deadline carries ``Retry-After`` and never the
+database's message (which may name its host, port and database): that goes to the billing
+log; an admin sees the database's state on ``GET /readyz``. (431, request headers too large,
+is answered by the HTTP protocol itself: ``http.server``.)
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -38,6 +45,16 @@ class PayloadTooLarge(BillingError):
     pass
 
 
+class DeadlineExceeded(BillingError):
+    """A request did not finish within the service's request deadline (``http.limits``)."""
+
+
+#: what a 503 asks the client to wait before retrying (seconds)
+RETRY_AFTER_SECONDS = 1
+_DATABASE_UNAVAILABLE = "Database unavailable; retry later"
+_log = logging.getLogger("nself_billing")
+
+
 #: (error class, status, code), most specific first
 _MAPPING: tuple[tuple[type[BillingError], int, str], ...] = (
     (AuthenticationFailed, 401, "UNAUTHORIZED"),
@@ -51,6 +68,7 @@ _MAPPING: tuple[tuple[type[BillingError], int, str], ...] = (
     (QuotaExceeded, 429, "QUOTA_EXCEEDED"),
     (ProviderError, 502, "PROVIDER_ERROR"),
     (DatabaseError, 503, "DATABASE_UNAVAILABLE"),
+    (DeadlineExceeded, 503, "DEADLINE_EXCEEDED"),
     (ConfigError, 503, "NOT_CONFIGURED"),
 )
 
@@ -77,7 +95,14 @@ def error_response(error: BillingError) -> JSONResponse:
         body = quota_exceeded_body(error.service)
     if isinstance(error, InvalidEvents):
         body["errors"] = error.errors
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(error, DatabaseError | DeadlineExceeded):
+        if isinstance(error, DatabaseError):
+            _log.warning("answered 503: %s", error.message)
+            body["error"] = _DATABASE_UNAVAILABLE
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -44,7 +44,7 @@ class InvoiceService:
         remote = remote_billing(self._ctx)
         if remote is not None:
             remote.invoices(customer_id, limit=min(limit or STRIPE_LIST_LIMIT, STRIPE_LIST_LIMIT))
-        with self._ctx.db.read() as conn:
+        with self._ctx.db.read(transaction=False) as conn:  # one statement
             return store.list_for(conn, customer_id, limit=limit)
 
     def get(self, customer_id: str, invoice_id: str) -> Invoice:

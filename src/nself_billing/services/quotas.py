@@ -148,6 +148,11 @@ class QuotaService:
         #: alerts known to be recorded, so the hot path does not write them again
         self._alerted: set[tuple[str, str, int, datetime]] = set()
 
+    @property
+    def reader(self) -> store.UsageReader:
+        """The quota hot path's reads (shared with the request path's usage summary)."""
+        return self._reader
+
     # -- limits ---------------------------------------------------------------------------
 
     def limits(self, customer_id: str | None = None, *, fresh: bool = False) -> CustomerLimits:
@@ -244,14 +249,28 @@ class QuotaService:
         services: Iterable[str] | None = None,
         with_usage: bool = True,
         customer_id: str | None = None,
+        fresh: bool = True,
     ) -> list[QuotaLine]:
+        """The quotas (of every service, or of ``services``) with their usage this period.
+
+        ``fresh`` False answers as ``enforce`` and ``consume`` decide: from the limits cached
+        for ``limits_ttl`` and the usage of the quota hot path (one statement, no transaction,
+        for one service or all of them); the HTTP quota API, which a gateway may call before
+        every request it serves, reads this way."""
         chosen = (
             [check_service(s) for s in services] if services is not None else list(SERVICE_NAMES)
         )
-        limits = self.limits(customer_id, fresh=True)
-        period = limits.period(self._ctx.clock())
+        limits = self.limits(customer_id, fresh=fresh)
+        period = limits.period(self._ctx.clock()) if fresh else self._period(limits)
         if not with_usage:
             return [QuotaLine(limits.quotas[s], period) for s in chosen]
+        if not fresh:
+            cid, first, end = limits.customer_id, period.first_day, period.end_day
+            if len(chosen) == 1:
+                used = {chosen[0]: self._reader.total_micros(cid, chosen[0], first, end)}
+            else:
+                used = self._reader.totals_micros(cid, first, end)
+            return [QuotaLine(limits.quotas[s], period, from_micros(used[s])) for s in chosen]
         with self._ctx.db.read() as conn:
             used = {
                 s: store.service_total_micros(
@@ -261,8 +280,10 @@ class QuotaService:
             }
         return [QuotaLine(limits.quotas[s], period, from_micros(used[s])) for s in chosen]
 
-    def status(self, service: str, *, customer_id: str | None = None) -> QuotaLine:
-        return self.statuses(services=[service], customer_id=customer_id)[0]
+    def status(
+        self, service: str, *, customer_id: str | None = None, fresh: bool = True
+    ) -> QuotaLine:
+        return self.statuses(services=[service], customer_id=customer_id, fresh=fresh)[0]
 
     def alerts(
         self, *, customer_id: str | None = None

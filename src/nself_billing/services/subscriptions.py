@@ -66,7 +66,7 @@ class SubscriptionService:
         remote = remote_billing(self._ctx)
         if remote is not None:
             remote.subscriptions(customer_id)
-        with self._ctx.db.read() as conn:
+        with self._ctx.db.read(transaction=False) as conn:  # one statement
             subscription = store.current_for(conn, customer_id)
         if subscription is None:
             raise NotFound(NO_SUBSCRIPTION)

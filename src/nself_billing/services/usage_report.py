@@ -4,13 +4,14 @@ costs the same for a customer with ten events or ten million."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..domain.money import round_money
+from ..domain.money import from_micros, round_money
 from ..domain.periods import Period
 from ..domain.plans import EnforcementMode, Plan, Quota
 from ..domain.reporting import ServiceUsage, rate_services, report_period
@@ -20,6 +21,7 @@ from ..domain.usage import check_service
 from ..errors import NotFound
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only by build_report
+    from ..store.quotas import UsageReader
     from .context import Context
 
 
@@ -132,6 +134,101 @@ def compose_report(
     )
     rows = rate_services(totals, plan, services)
     return UsageReport(customer_id, plan.name if plan else None, window, tuple(rows), tuple(daily))
+
+
+class UsageReports:
+    """The usage summary of the request path (``GET /v1/usage``): what ``build_report`` gives,
+    with the customer's subscription and plan (with its overrides) cached for ``account_ttl``
+    seconds (as the quota service caches limits: a plan change or override made by another
+    process shows within that bound), so that a report is one statement, the period's totals,
+    without a transaction around it."""
+
+    def __init__(self, ctx: Context, reader: UsageReader, *, account_ttl: float = 1.0) -> None:
+        self._ctx = ctx
+        self._reader = reader
+        self.account_ttl = account_ttl
+        self._accounts: dict[str, tuple[float, _Account]] = {}
+
+    def summary(
+        self,
+        customer_id: str,
+        *,
+        period: str = "current",
+        start: date | str | None = None,
+        end: date | str | None = None,
+        service: str | None = None,
+    ) -> UsageReport:
+        cached = self._accounts.get(customer_id)
+        if cached is not None and cached[0] > time.monotonic():
+            account = cached[1]
+        else:
+            with self._ctx.db.read(transaction=False) as conn:
+                account = _Account.read(_StoreReads(conn), customer_id)
+            self._accounts[customer_id] = (time.monotonic() + self.account_ttl, account)
+        return compose_report(
+            _RequestReads(account, self._reader),
+            customer_id,
+            now=self._ctx.clock(),
+            period=period,
+            start=start,
+            end=end,
+            service=service,
+        )
+
+
+@dataclass(frozen=True)
+class _Account:
+    """What a report rates usage with, as read once: whether the customer exists, its live
+    subscription (if any), that subscription's plan and the customer's overrides."""
+
+    exists: bool
+    subscription: Subscription | None
+    plan: Plan | None
+    overrides: Mapping[str, Any]
+
+    @classmethod
+    def read(cls, reads: ReportReads, customer_id: str) -> _Account:
+        subscription = reads.current_subscription(customer_id)
+        if subscription is None:
+            return cls(reads.customer_exists(customer_id), None, None, {})
+        plan = reads.plan(subscription.plan_name)
+        return cls(True, subscription, plan, reads.overrides(customer_id))
+
+
+class _RequestReads:
+    """``ReportReads`` from a cached account and the quota hot path's one-statement totals."""
+
+    def __init__(self, account: _Account, reader: UsageReader) -> None:
+        self._account = account
+        self._reader = reader
+
+    def current_subscription(self, customer_id: str) -> Subscription | None:
+        return self._account.subscription
+
+    def customer_exists(self, customer_id: str) -> bool:
+        return self._account.exists
+
+    def plan(self, plan_name: str) -> Plan | None:
+        return self._account.plan
+
+    def overrides(self, customer_id: str) -> Mapping[str, Any]:
+        return self._account.overrides
+
+    def period_totals(
+        self, customer_id: str, first_day: date, end_day: date, services: Iterable[str]
+    ) -> dict[str, tuple[Decimal, int]]:
+        usage = self._reader.usage(customer_id, first_day, end_day)
+        wanted = set(services)
+        return {
+            service: (from_micros(micros), events)
+            for service, (micros, events) in usage.items()
+            if events and service in wanted
+        }
+
+    def daily_totals(
+        self, customer_id: str, first_day: date, end_day: date, services: Iterable[str]
+    ) -> Sequence[DayTotal]:
+        return []
 
 
 class _StoreReads:

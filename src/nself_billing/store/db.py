@@ -55,6 +55,39 @@ class Database:
         self.dialect: str = self.engine.dialect.name
         self._hot_idle: list[_HotConnection] = []
         self._generation = 0
+        self._timeouts: tuple[float | None, float | None] = (None, None)
+        self._timeouts_listening = False
+
+    def set_timeouts(self, *, statement: float | None, lock: float | None) -> None:
+        """Bound every wait of this handle's sessions from now on (seconds; None: no bound).
+
+        PostgreSQL: ``statement_timeout`` and ``lock_timeout`` of each session; SQLite: its
+        busy timeout (``lock``; without one it keeps its default, and it has no statement
+        timeout). A statement past a bound fails (``DatabaseError``) and its transaction rolls
+        back. The HTTP service sets them (its requests must not hang behind a lock held by
+        another session); the CLI and the library do not (an export or a migration may run
+        long). Connections already open are closed, so that every session has them."""
+        self._timeouts = (statement, lock)
+        if not self._timeouts_listening:
+            event.listen(self.engine, "connect", self._apply_timeouts)
+            self._timeouts_listening = True
+        self.dispose()
+
+    def _apply_timeouts(self, dbapi_connection: Any, _record: Any) -> None:
+        statement, lock = self._timeouts
+        if self.is_postgresql:
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            try:
+                dbapi_connection.execute(
+                    "SELECT set_config('statement_timeout', %s, false),"
+                    " set_config('lock_timeout', %s, false)",
+                    (_milliseconds(statement), _milliseconds(lock)),
+                )
+            finally:
+                dbapi_connection.autocommit = autocommit
+        elif lock is not None:
+            dbapi_connection.execute(f"PRAGMA busy_timeout = {_milliseconds(lock)}")
 
     @property
     def is_sqlite(self) -> bool:
@@ -65,9 +98,23 @@ class Database:
         return self.dialect == "postgresql"
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        with self._connection(write=False) as conn:
-            yield conn
+    def read(self, *, transaction: bool = True) -> Iterator[Connection]:
+        """A read transaction; or, with ``transaction`` False, a connection in autocommit on
+        which each statement reads its own snapshot: for reads of one statement (or of
+        statements that need not agree), on PostgreSQL one round trip each instead of
+        BEGIN, the reads and COMMIT."""
+        if transaction:
+            with self._connection(write=False) as conn:
+                yield conn
+            return
+        try:
+            with self.engine.connect() as conn:
+                if self.is_postgresql:
+                    yield conn.execution_options(isolation_level="AUTOCOMMIT")
+                else:  # no BEGIN (the sqlite3 module's own transactions are off)
+                    yield conn.execution_options(sqlite_begin=None)
+        except exc.DBAPIError as error:
+            raise billing_error(error) from error
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -221,6 +268,11 @@ def _describe(error: exc.OperationalError) -> str:
     return f"Database error: {message}"
 
 
+def _milliseconds(seconds: float | None) -> str:
+    """A timeout as the databases take it (0: none)."""
+    return str(0 if seconds is None else max(1, round(seconds * 1000)))
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite+pysqlite:///{path}"
 
@@ -261,6 +313,7 @@ def _sqlite_engine(url: str, *, read_only_path: Path | None = None) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode is not None:  # None: Database.read(transaction=False)
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Integer, bindparam, insert, select, update
 
 from ..domain.invoicing import Invoice, LineItem, LineKind
 from ..domain.money import unit_price
@@ -169,14 +169,20 @@ def get_by_source(conn: Connection, source_key: str) -> Invoice | None:
 
 def list_for(conn: Connection, customer_id: str, *, limit: int | None = None) -> list[Invoice]:
     """The customer's invoices, newest first."""
-    query = (
-        select(invoices)
-        .where(invoices.c.customer_id == customer_id)
-        .order_by(invoices.c.created_at.desc(), invoices.c.invoice_id.desc())
-    )
-    if limit is not None:
-        query = query.limit(limit)
-    return [_invoice(row) for row in conn.execute(query)]
+    if limit is None:
+        rows = conn.execute(_LIST_FOR, {"customer_id": customer_id})
+    else:
+        rows = conn.execute(_LIST_FOR_LIMITED, {"customer_id": customer_id, "limit": limit})
+    return [_invoice(row) for row in rows]
+
+
+# built once (the read API asks for it on every request: building it costs more than running it)
+_LIST_FOR = (
+    select(invoices)
+    .where(invoices.c.customer_id == bindparam("customer_id"))
+    .order_by(invoices.c.created_at.desc(), invoices.c.invoice_id.desc())
+)
+_LIST_FOR_LIMITED = _LIST_FOR.limit(bindparam("limit", type_=Integer))
 
 
 def mark_paid(conn: Connection, invoice_id: str, *, paid_at: datetime) -> None:

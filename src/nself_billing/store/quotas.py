@@ -22,6 +22,7 @@ except ImportError:  # not POSIX: consume writers queue through SQLite's busy ha
 from sqlalchemy import Connection, Engine, bindparam, delete, event, func, select
 
 from ..domain.money import unit_price
+from ..domain.services import SERVICE_NAMES
 from ..errors import DatabaseError
 from .db import _first_line
 from .outbox import SQLITE_OUTBOX_INSERT, sqlite_outbox_params
@@ -169,9 +170,24 @@ _TOTAL_SQL = (
     " WHERE customer_id = {0} AND service_name = {1} AND day >= {2} AND day < {3}"
 )
 
+#: every service's period total and event count in one row: the totals in SERVICE_NAMES order,
+#: then the counts (the names are our constants)
+_TOTALS_SQL = (
+    "SELECT "  # noqa: S608 (only our own service names are written into the text)
+    + ", ".join(
+        f"COALESCE(SUM({column}) FILTER (WHERE service_name = '{name}'), 0)"
+        for column in ("quantity_micros", "events")
+        for name in SERVICE_NAMES
+    )
+    + " FROM billing_usage_daily WHERE customer_id = {0} AND service_name IN ("
+    + ", ".join(f"'{name}'" for name in SERVICE_NAMES)
+    + ") AND day >= {1} AND day < {2}"
+)
+
 # PostgreSQL statements of the hot path, prepared once per connection under these names (psycopg
 # names its own ``_pg3_<n>``, so they cannot collide)
 _PG_TOTAL = (b"nself_quota_total", _TOTAL_SQL.format("$1", "$2", "$3", "$4"))
+_PG_TOTALS = (b"nself_quota_totals", _TOTALS_SQL.format("$1", "$2", "$3"))
 _PG_CONSUME = (
     b"nself_quota_consume",
     "CALL billing_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
@@ -215,6 +231,7 @@ class UsageReader:
         self._engine = engine
         self._postgresql = engine.dialect.name == "postgresql"
         self._sql = _TOTAL_SQL.format("?", "?", "?", "?")
+        self._totals_sql = _TOTALS_SQL.format("?", "?", "?")
         self._keep = keep
         self._idle: collections.deque[Any] = collections.deque()
         if self._postgresql:  # psycopg is loaded with the engine's dialect: no import cost here
@@ -307,6 +324,34 @@ class UsageReader:
                     _PG_TOTAL, [customer_id, service, first_day.isoformat(), end_day.isoformat()]
                 )[0]
             )
+        return int(
+            self._sqlite_row(
+                self._sql, (customer_id, service, first_day.isoformat(), end_day.isoformat())
+            )[0]
+        )
+
+    def totals_micros(self, customer_id: str, first_day: date, end_day: date) -> dict[str, int]:
+        """Every service's usage over whole UTC days [first_day, end_day)."""
+        return {
+            service: micros
+            for service, (micros, _events) in self.usage(customer_id, first_day, end_day).items()
+        }
+
+    def usage(self, customer_id: str, first_day: date, end_day: date) -> dict[str, tuple[int, int]]:
+        """Every service's usage (micro-units) and events over whole UTC days
+        [first_day, end_day), in one statement (one row; each service an index range of the
+        rollups' key)."""
+        params: list[str | None] = [customer_id, first_day.isoformat(), end_day.isoformat()]
+        if self._postgresql:
+            row: Sequence[Any] = self.pg_row(_PG_TOTALS, params)
+        else:
+            row = self._sqlite_row(self._totals_sql, params)
+        count = len(SERVICE_NAMES)
+        return {
+            service: (int(row[n]), int(row[count + n])) for n, service in enumerate(SERVICE_NAMES)
+        }
+
+    def _sqlite_row(self, sql: str, params: Sequence[Any]) -> Any:
         # ``connection()`` inlined: this is the whole cost of ``enforce`` beyond the read
         pid = os.getpid()
         try:
@@ -316,9 +361,7 @@ class UsageReader:
         except IndexError:
             conn = self._connect()
         try:
-            row = conn.execute(
-                self._sql, (customer_id, service, first_day.isoformat(), end_day.isoformat())
-            ).fetchone()
+            row = conn.execute(sql, params).fetchone()
         except Exception as error:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -327,7 +370,7 @@ class UsageReader:
             self._idle.append((pid, conn))
         else:
             conn.close()
-        return int(row[0])
+        return row
 
     def close(self) -> None:
         pid = os.getpid()

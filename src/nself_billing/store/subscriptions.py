@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 from ..domain.periods import Period
 from ..domain.subscriptions import LIVE_STATUSES, Subscription
@@ -34,17 +34,8 @@ def current_for(
 ) -> Subscription | None:
     """The customer's live subscription (the newest, should an operator have made several).
     ``for_update`` locks its row (PostgreSQL) against a concurrent change or period close."""
-    query = (
-        select(subscriptions)
-        .where(
-            subscriptions.c.customer_id == customer_id, subscriptions.c.status.in_(LIVE_STATUSES)
-        )
-        .order_by(subscriptions.c.created_at.desc(), subscriptions.c.subscription_id.desc())
-        .limit(1)
-    )
-    if for_update:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    query = _CURRENT_FOR_UPDATE if for_update else _CURRENT
+    row = conn.execute(query, {"customer_id": customer_id}).first()
     return None if row is None else to_subscription(row)
 
 
@@ -56,6 +47,20 @@ def live_by_customer(conn: Connection) -> dict[str, Subscription]:
         .order_by(subscriptions.c.created_at, subscriptions.c.subscription_id)
     )
     return {row.customer_id: to_subscription(row) for row in conn.execute(query)}
+
+
+# built once (the read API asks for it on every request: building it costs more than running it)
+_CURRENT = (
+    select(subscriptions)
+    .where(
+        subscriptions.c.customer_id == bindparam("customer_id"),
+        # one bound value per status: an IN list would be re-rendered on every execution
+        or_(*(subscriptions.c.status == status for status in LIVE_STATUSES)),
+    )
+    .order_by(subscriptions.c.created_at.desc(), subscriptions.c.subscription_id.desc())
+    .limit(1)
+)
+_CURRENT_FOR_UPDATE = _CURRENT.with_for_update()
 
 
 def get(conn: Connection, subscription_id: str) -> Subscription | None:

@@ -76,10 +76,7 @@ def quota_record(line: Any) -> dict[str, Any]:
 async def get_quotas(
     request: Request, key: CallerKey, customer_id: CustomerParam = None
 ) -> dict[str, Any]:
-    customer = customer_for(key, customer_id)
-    quotas = get_billing(request).quotas
-    lines = await in_thread(request, lambda: quotas.statuses(customer_id=customer))
-    return {"customer_id": customer, "quotas": [quota_record(line) for line in lines]}
+    return await quotas_as(request, key, customer_id)
 
 
 @router.get(
@@ -90,9 +87,29 @@ async def get_quotas(
 async def get_quota(
     request: Request, key: CallerKey, service: ServiceParam, customer_id: CustomerParam = None
 ) -> dict[str, Any]:
+    return await quota_as(request, key, service, customer_id)
+
+
+# The GET endpoints once the caller is authenticated and the parameters are checked (also
+# reached from ``http.fastpath``). They read as ``enforce`` and ``consume`` decide: limits
+# cached for a second, usage in one statement of the quota hot path.
+
+
+async def quotas_as(request: Request, key: ApiKey, customer_id: str | None) -> dict[str, Any]:
     customer = customer_for(key, customer_id)
     quotas = get_billing(request).quotas
-    line = await in_thread(request, lambda: quotas.status(service, customer_id=customer))
+    lines = await in_thread(request, lambda: quotas.statuses(customer_id=customer, fresh=False))
+    return {"customer_id": customer, "quotas": [quota_record(line) for line in lines]}
+
+
+async def quota_as(
+    request: Request, key: ApiKey, service: str, customer_id: str | None
+) -> dict[str, Any]:
+    customer = customer_for(key, customer_id)
+    quotas = get_billing(request).quotas
+    line = await in_thread(
+        request, lambda: quotas.status(service, customer_id=customer, fresh=False)
+    )
     return {"customer_id": customer, **quota_record(line)}
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from ...domain.humanize import plain_number
+from ...services.apikeys import ApiKey
 from ..auth import CallerKey, customer_for, get_billing
 from ..threads import in_thread
 from .account import CustomerParam
@@ -17,6 +18,10 @@ router = APIRouter(tags=["account"])
 #: the days a report may span (past them, the period's day arithmetic would overflow)
 EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 invoices_router = APIRouter(tags=["account"])
+MAX_INVOICES, DEFAULT_INVOICES = 500, 50
+#: usage report periods (``custom`` takes ``start`` and ``end``)
+PERIODS = ("current", "last-month", "custom")
+MAX_SERVICE_LENGTH = 50
 
 
 def _number(value: Decimal | None) -> str | None:
@@ -36,7 +41,7 @@ async def get_usage(
     request: Request,
     key: CallerKey,
     customer_id: CustomerParam = None,
-    period: Annotated[str, Query(pattern="^(current|last-month|custom)$")] = "current",
+    period: Annotated[str, Query(pattern="^(" + "|".join(PERIODS) + ")$")] = "current",
     start: Annotated[
         date | None, Query(ge=EARLIEST_DAY, le=LATEST_DAY, description="custom period: first day")
     ] = None,
@@ -44,15 +49,27 @@ async def get_usage(
         date | None,
         Query(ge=EARLIEST_DAY, le=LATEST_DAY, description="custom period: last day (inclusive)"),
     ] = None,
-    service: Annotated[str | None, Query(max_length=50)] = None,
+    service: Annotated[str | None, Query(max_length=MAX_SERVICE_LENGTH)] = None,
 ) -> dict[str, Any]:
+    return await usage_as(request, key, customer_id, period, start, end, service)
+
+
+async def usage_as(
+    request: Request,
+    key: ApiKey,
+    customer_id: str | None,
+    period: str,
+    start: date | None,
+    end: date | None,
+    service: str | None,
+) -> dict[str, Any]:
+    """The endpoint once the caller is authenticated and the parameters are checked (also
+    reached from ``http.fastpath``)."""
     customer = customer_for(key, customer_id)
-    usage = get_billing(request).usage
+    reports = get_billing(request).usage_reports
     report = await in_thread(
         request,
-        lambda: usage.summary(
-            customer_id=customer, period=period, start=start, end=end, service=service
-        ),
+        lambda: reports.summary(customer, period=period, start=start, end=end, service=service),
     )
     return {
         "customer_id": report.customer_id,
@@ -80,8 +97,16 @@ async def get_invoices(
     request: Request,
     key: CallerKey,
     customer_id: CustomerParam = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_INVOICES)] = DEFAULT_INVOICES,
 ) -> dict[str, Any]:
+    return await invoices_as(request, key, customer_id, limit)
+
+
+async def invoices_as(
+    request: Request, key: ApiKey, customer_id: str | None, limit: int
+) -> dict[str, Any]:
+    """The endpoint once the caller is authenticated and the parameters are checked (also
+    reached from ``http.fastpath``)."""
     customer = customer_for(key, customer_id)
     invoices = get_billing(request).invoices
     found = await in_thread(request, lambda: invoices.list(customer, limit=limit))
