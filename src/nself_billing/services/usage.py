@@ -1,8 +1,10 @@
 """Usage use cases: record events exactly once (one at a time or in batches), and report them.
 
-Exactly once: every event carries an idempotency key (the caller's, or a random one); the raw
-event and its per-day rollup are written in one transaction, and a key already stored makes the
-whole write a no-op. Unknown customers are caught by the foreign key (no lookup per event).
+Exactly once: an event is the pair (customer, idempotency key), the caller's key or a generated
+one; the raw event and its per-day rollup are written in one transaction by the one write path
+(``store/events.py``), and a pair already stored makes the whole write a no-op. The same key
+from two customers names two events. Unknown customers are caught by the foreign key (no lookup
+per event).
 """
 
 from __future__ import annotations
@@ -17,21 +19,21 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ..domain import trackers
 from ..domain.customers import customer_id_problem
-from ..domain.money import MAX_QUANTITY, MICROS
+from ..domain.quantities import quantity_and_micros
 from ..domain.services import SERVICES
 from ..domain.usage import (
-    MAX_KEY_LENGTH,
     UsageEvent,
     check_idempotency_key,
     check_service,
     check_timestamp,
+    is_plain_key,
     metadata_and_json,
-    parse_quantity,
     parse_timestamp,
 )
 from ..errors import BillingError, DatabaseError, InvalidInput, NotFound
 from ..store import customers as customer_store
-from ..store import usage as store
+from ..store import events as store
+from ..store.usage import existing_customers
 from .context import Context
 from .customers import CustomerService, only_customer
 from .local_engine import is_remote
@@ -46,8 +48,6 @@ T = TypeVar("T")
 #: PostgreSQL asks to retry a transaction that lost a deadlock or serialization race
 _RETRY_SQLSTATES = ("40P01", "40001")
 _RETRIES = 5
-#: whole quantities up to this need no decimal parsing (the largest one event may carry)
-_MAX_WHOLE = int(MAX_QUANTITY)
 _EMPTY: dict[str, Any] = {}
 
 
@@ -80,10 +80,10 @@ class PreparedBatch:
     """A validated batch, not yet written (see ``UsageService.prepare_batch``)."""
 
     now: datetime
-    #: one event per idempotency key (the first), in batch order
+    #: one event per identity (customer, key): the first, in batch order
     events: list[store.NewUsage]
-    #: batch position of each kept event, by key
-    positions: dict[str, int]
+    #: batch position of each kept event, by identity (customer "" until resolved)
+    positions: dict[tuple[str, str], int]
     in_batch_duplicates: int
     rejected: list[Rejection]
     skip_invalid: bool
@@ -275,8 +275,8 @@ class UsageService:
         if now.tzinfo is not UTC:
             now = now.astimezone(UTC)
         default_customer = self._chosen_customer(customer_id) or ""
-        unique: dict[str, store.NewUsage] = {}
-        positions: dict[str, int] = {}
+        unique: dict[tuple[str, str], store.NewUsage] = {}
+        positions: dict[tuple[str, str], int] = {}
         rejected: list[Rejection] = []
         valid = 0
         new_usage = self._new_usage
@@ -312,9 +312,10 @@ class UsageService:
                 rejected.append(Rejection(index, error.message))
                 continue
             valid += 1
-            if usage.idempotency_key not in unique:
-                unique[usage.idempotency_key] = usage
-                positions[usage.idempotency_key] = index
+            identity = (usage.customer_id, usage.idempotency_key)
+            if identity not in unique:
+                unique[identity] = usage
+                positions[identity] = index
         return PreparedBatch(
             now, list(unique.values()), positions, valid - len(unique), rejected, skip_invalid
         )
@@ -324,12 +325,15 @@ class UsageService:
         deadlock or serialization failure)."""
         skip_invalid = prepared.skip_invalid
 
-        def write() -> tuple[int, list[Rejection]]:
+        def write() -> tuple[int, list[Rejection], int]:
             with self._ctx.db.write() as conn:
                 batch = prepared.events
+                positions = prepared.positions
+                merged = 0
                 if any(not e.customer_id for e in batch):
                     current = self._resolve(conn)
-                    batch = [e if e.customer_id else _with_customer(e, current) for e in batch]
+                    batch, positions = _resolved(batch, positions, current)
+                    merged = len(prepared.events) - len(batch)
                 refused: list[Rejection] = []
                 unknown = self._unknown_customers(conn, {e.customer_id for e in batch})
                 if unknown:
@@ -337,22 +341,26 @@ class UsageService:
                         raise NotFound(f"Customer not found: {', '.join(sorted(unknown))}")
                     refused = [
                         Rejection(
-                            prepared.positions[e.idempotency_key],
+                            positions[e.identity],
                             f"Customer not found: {e.customer_id}",
                         )
                         for e in batch
                         if e.customer_id in unknown
                     ]
                     batch = [e for e in batch if e.customer_id not in unknown]
-                return store.insert_events(
-                    conn, batch, now=prepared.now, queue_outbox=self._queue_outbox
-                ), refused
+                return (
+                    store.insert_events(
+                        conn, batch, now=prepared.now, queue_outbox=self._queue_outbox
+                    ),
+                    refused,
+                    merged,
+                )
 
-        accepted, refused = self._retrying(write)
-        stored = len(prepared.events) - len(refused)
+        accepted, refused, merged = self._retrying(write)
+        stored = len(prepared.events) - merged - len(refused)
         return BatchResult(
             accepted,
-            stored - accepted + prepared.in_batch_duplicates,
+            stored - accepted + prepared.in_batch_duplicates + merged,
             tuple(sorted(prepared.rejected + refused, key=lambda r: r.index)),
         )
 
@@ -398,12 +406,7 @@ class UsageService:
         """Validate one event (the hot path of every recording: kept lean)."""
         if service not in SERVICES:
             check_service(service)
-        if type(quantity) is int and 0 <= quantity <= _MAX_WHOLE:
-            amount = Decimal(quantity)
-            micros = quantity * MICROS
-        else:
-            amount = parse_quantity(quantity)
-            micros = int(amount.scaleb(6))
+        amount, micros = quantity_and_micros(quantity)
         if metadata is None or metadata == "":
             meta, meta_json = _EMPTY, "{}"
         elif type(metadata) is _Encoded:
@@ -422,7 +425,7 @@ class UsageService:
             raise InvalidInput(f"Invalid timestamp: {at!r}")
         if idempotency_key is None:
             key = new_key()
-        elif type(idempotency_key) is str and 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
+        elif is_plain_key(idempotency_key):
             key = idempotency_key
         else:
             key = check_idempotency_key(idempotency_key)
@@ -449,7 +452,7 @@ class UsageService:
         wanted = customer_ids - self._known_customers
         if not wanted:
             return set()
-        found = store.existing_customers(conn, wanted)
+        found = existing_customers(conn, wanted)
         if len(self._known_customers) < 10_000:
             self._known_customers |= found
         return wanted - found
@@ -473,8 +476,21 @@ def _retryable(error: BaseException) -> bool:
     return getattr(original, "sqlstate", None) in _RETRY_SQLSTATES
 
 
-def _with_customer(event: store.NewUsage, customer_id: str) -> store.NewUsage:
-    return event._replace(customer_id=customer_id)
+def _resolved(
+    events: list[store.NewUsage], positions: dict[tuple[str, str], int], customer_id: str
+) -> tuple[list[store.NewUsage], dict[tuple[str, str], int]]:
+    """The batch with ``customer_id`` for the events that named none: an event keyed for the
+    current customer implicitly and one naming it are the same event (the first is kept)."""
+    kept: list[store.NewUsage] = []
+    where: dict[tuple[str, str], int] = {}
+    for event in events:  # in batch order: the first of a pair is kept
+        position = positions[event.identity]
+        if not event.customer_id:
+            event = event._replace(customer_id=customer_id)
+        if event.identity not in where:
+            kept.append(event)
+            where[event.identity] = position
+    return kept, where
 
 
 _FIELD_NAMES = frozenset(

@@ -1,0 +1,103 @@
+"""The one reader of quantities: every face (library, CLI, HTTP, import, recorder, quotas)
+turns what a caller gave into a quantity here, and a value it refuses is ``InvalidInput``.
+
+A quantity is a finite number of zero or more, exact to 6 decimal places (the storage keeps it
+as integer micro-units beside the spec's NUMERIC(20, 6) column), and at most ``maximum``
+(one event: 10^9 units, so a day's rollup of micro-units stays in 64 bits). Refused, never
+rounded: NaN, Infinity, booleans, text that is not a number, a negative value, more than 6
+decimal places (``1e-30``, ``0.0000004``) and anything above the maximum (``1e30``, ``1e308``).
+The size is checked before any decimal arithmetic, so no input can raise
+``decimal.InvalidOperation`` (which a ``quantize`` of ``1e30`` to 6 places does).
+
+Quantities *computed* from tracker inputs (bytes to GB, seconds to hours) are rounded half-up
+to 6 places instead: ``converted_quantity``.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from ..errors import InvalidInput
+from .money import MAX_LIMIT, MAX_QUANTITY, MICROS, QUANTITY_STEP
+
+#: an overage price per unit: the column is NUMERIC(10, 6)
+MAX_UNIT_PRICE = Decimal("9999.999999")
+_ZERO = Decimal("0.000000")
+#: whole quantities up to this take the fast path (no Decimal parsing)
+_MAX_WHOLE = int(MAX_QUANTITY)
+
+__all__ = [
+    "MAX_LIMIT",
+    "MAX_QUANTITY",
+    "MAX_UNIT_PRICE",
+    "converted_quantity",
+    "parse_quantity",
+    "quantity_and_micros",
+]
+
+
+def _number(value: object, what: str) -> Decimal:
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, bool):
+        raise InvalidInput(f"Invalid {what}: not a number: a boolean")
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        # repr() is the shortest text that round-trips: 0.1 stays 0.1
+        number = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except (InvalidOperation, ValueError):
+            raise InvalidInput(f"Invalid {what}: not a number: {_shown(value)!r}") from None
+    else:
+        raise InvalidInput(f"Invalid {what}: not a number: {_shown(value)}")
+    if not number.is_finite():
+        raise InvalidInput(f"Invalid {what}: not a finite number: {_shown(value)!r}")
+    return number
+
+
+def _shown(value: object) -> str:
+    """The value as the message shows it: one line, short, printable."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def parse_quantity(
+    value: object, maximum: Decimal = MAX_QUANTITY, *, what: str = "quantity"
+) -> Decimal:
+    """A caller's quantity, exact to 6 places (see the module's rules); ``what`` names it in
+    the message (``limit``, ``overage price``)."""
+    number = _number(value, what)
+    if number < 0:
+        raise InvalidInput(f"Invalid {what}: {_shown(value)} (must be zero or more)")
+    # compared before any arithmetic: quantizing 1e30 to 6 places would raise
+    if number > maximum:
+        raise InvalidInput(f"Invalid {what}: {_shown(value)} (too large: at most {maximum:,})")
+    # within the maximum, 6 places fit the context's 28 digits: quantize cannot raise
+    exact = number.quantize(QUANTITY_STEP, rounding=ROUND_HALF_UP)
+    if exact != number:
+        raise InvalidInput(f"Invalid {what}: {_shown(value)} (at most 6 decimal places)")
+    return exact if exact else _ZERO  # -0 is 0
+
+
+def quantity_and_micros(value: object, maximum: Decimal = MAX_QUANTITY) -> tuple[Decimal, int]:
+    """``parse_quantity`` and the same value in integer micro-units (the hot path: a plain
+    whole number skips the decimal parsing)."""
+    if type(value) is int and 0 <= value <= _MAX_WHOLE:
+        return Decimal(value), value * MICROS
+    quantity = parse_quantity(value, maximum)
+    return quantity, int(quantity.scaleb(6))
+
+
+def converted_quantity(value: Decimal, maximum: Decimal = MAX_QUANTITY) -> Decimal:
+    """A quantity computed by a tracker (bytes / 2^30, seconds / 3600), rounded half-up to 6
+    places; too large is refused like a given one."""
+    if not value.is_finite() or value < 0:
+        raise InvalidInput(f"Invalid quantity: {value} (must be a finite number of zero or more)")
+    if value > maximum:
+        raise InvalidInput(f"Invalid quantity: {value:E} (too large: at most {maximum:,})")
+    return value.quantize(QUANTITY_STEP, rounding=ROUND_HALF_UP)
