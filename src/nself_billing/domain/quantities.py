@@ -60,7 +60,7 @@ def _number(value: object, what: str) -> Decimal:
 
 def _shown(value: object) -> str:
     """The value as the message shows it: one line, short, printable."""
-    text = value if isinstance(value, str) else repr(value)
+    text = value if isinstance(value, str) else str(value)
     text = text.encode("ascii", "backslashreplace").decode("ascii")
     text = "".join(c if c.isprintable() else "?" for c in text)
     return text if len(text) <= 40 else text[:37] + "..."
