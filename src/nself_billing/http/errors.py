@@ -1,6 +1,6 @@
 """The one place a failure becomes an HTTP answer: ``{"error": <one line>, "code": <CODE>}``.
 
-AuthenticationFailed -> 401   NotFound -> 404        Conflict -> 409
+AuthenticationFailed -> 401   NotFound -> 404        Conflict -> 409 (IdempotencyConflict too)
 Forbidden            -> 403   InvalidInput -> 422    QuotaExceeded -> 429
 PayloadTooLarge      -> 413   BadSignature -> 400    ProviderError -> 502
 DatabaseError        -> 503   ConfigError -> 503     any other BillingError -> 400
