@@ -117,7 +117,7 @@ def test_a_bad_line_in_the_middle_of_an_import_is_rejected_and_the_rest_goes_in(
     assert result.stdout == f"Imported {source}: 2,997 accepted, 0 duplicate, 3 rejected\n"
     assert result.stderr.splitlines() == [
         "Rejected line 1501: Invalid quantity: 1E+30 (too large: at most 1,000,000,000)",
-        "Rejected line 1502: Invalid quantity: not a finite number: 'NaN'",
+        "Rejected line 1502: Invalid quantity: NaN (not a finite number)",
         "Rejected line 1503: Invalid metadata: must not contain NUL characters",
         "Error: 3 of 3,000 lines rejected (the others were imported)",
     ]

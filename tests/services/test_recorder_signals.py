@@ -32,8 +32,8 @@ SCRIPT = textwrap.dedent(
     )
     for i in range({events}):
         recorder.record("api", 1, idempotency_key=f"r-{{i}}")
-    print("acknowledged", recorder.pending, flush=True)
     try:
+        print("acknowledged", recorder.pending, flush=True)
         time.sleep(600)
     except KeyboardInterrupt:
         print("interrupted", flush=True)

@@ -10,7 +10,10 @@ The size is checked before any decimal arithmetic, so no input can raise
 ``decimal.InvalidOperation`` (which a ``quantize`` of ``1e30`` to 6 places does).
 
 Quantities *computed* from tracker inputs (bytes to GB, seconds to hours) are rounded half-up
-to 6 places instead: ``converted_quantity``.
+to 6 places instead: ``converted_quantity``; so is the quantity of a question that stores
+nothing (``check``, ``enforce``: ``asked_micros``), because the spec's own example asks
+``billing_check_quota "storage" "$gb_hours"`` with awk's ``9.15527e-05`` and then tracks the
+same bytes, rounded so.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "MAX_LIMIT",
     "MAX_QUANTITY",
     "MAX_UNIT_PRICE",
+    "asked_micros",
     "converted_quantity",
     "parse_quantity",
     "quantity_and_micros",
@@ -40,7 +44,7 @@ def _number(value: object, what: str) -> Decimal:
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, bool):
-        raise InvalidInput(f"Invalid {what}: not a number: a boolean")
+        raise InvalidInput(f"Invalid {what}: {value} (not a number)")
     elif isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, float):
@@ -50,11 +54,11 @@ def _number(value: object, what: str) -> Decimal:
         try:
             number = Decimal(value.strip())
         except (InvalidOperation, ValueError):
-            raise InvalidInput(f"Invalid {what}: not a number: {_shown(value)!r}") from None
+            raise InvalidInput(f"Invalid {what}: {_shown(value)} (not a number)") from None
     else:
-        raise InvalidInput(f"Invalid {what}: not a number: {_shown(value)}")
+        raise InvalidInput(f"Invalid {what}: {_shown(value)} (not a number)")
     if not number.is_finite():
-        raise InvalidInput(f"Invalid {what}: not a finite number: {_shown(value)!r}")
+        raise InvalidInput(f"Invalid {what}: {_shown(value)} (not a finite number)")
     return number
 
 
@@ -101,3 +105,14 @@ def converted_quantity(value: Decimal, maximum: Decimal = MAX_QUANTITY) -> Decim
     if value > maximum:
         raise InvalidInput(f"Invalid quantity: {value:E} (too large: at most {maximum:,})")
     return value.quantize(QUANTITY_STEP, rounding=ROUND_HALF_UP)
+
+
+def asked_micros(value: object, maximum: Decimal = MAX_QUANTITY) -> int:
+    """The quantity of a question (would it fit?) in micro-units: read as ``parse_quantity``
+    reads it, but rounded half-up to 6 places instead of refused for more."""
+    if type(value) is int and 0 <= value <= _MAX_WHOLE:
+        return value * MICROS
+    number = _number(value, "quantity")
+    if number < 0:
+        raise InvalidInput(f"Invalid quantity: {_shown(value)} (must be zero or more)")
+    return int(converted_quantity(number, maximum).scaleb(6))

@@ -30,7 +30,13 @@ from ..domain.customers import customer_id_problem
 from ..domain.money import from_micros
 from ..domain.periods import Period, period_at
 from ..domain.plans import EnforcementMode
-from ..domain.quantities import MAX_LIMIT, MAX_UNIT_PRICE, parse_quantity, quantity_and_micros
+from ..domain.quantities import (
+    MAX_LIMIT,
+    MAX_UNIT_PRICE,
+    asked_micros,
+    parse_quantity,
+    quantity_and_micros,
+)
 from ..domain.quotas import QuotaBand, QuotaStatus, thresholds_crossed, thresholds_reached
 from ..domain.services import SERVICE_NAMES, SERVICES, unit_of
 from ..domain.usage import (
@@ -721,5 +727,6 @@ _EMPTY: dict[str, Any] = {}
 
 
 def _wanted_micros(quantity: object) -> int:
-    """A requested quantity in micro-units (the one quantity reader)."""
-    return quantity_and_micros(quantity)[1]
+    """The quantity asked about by ``check``/``enforce`` in micro-units (the one quantity
+    reader; rounded to 6 places, as nothing is stored)."""
+    return asked_micros(quantity)

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ..domain import trackers
 from ..domain.customers import customer_id_problem
-from ..domain.quantities import quantity_and_micros
+from ..domain.money import MICROS
+from ..domain.quantities import MAX_QUANTITY, quantity_and_micros
 from ..domain.services import SERVICES
 from ..domain.usage import (
+    MAX_KEY_LENGTH,
     UsageEvent,
     check_idempotency_key,
     check_service,
     check_timestamp,
-    is_plain_key,
     metadata_and_json,
     parse_timestamp,
 )
@@ -48,6 +49,8 @@ T = TypeVar("T")
 #: PostgreSQL asks to retry a transaction that lost a deadlock or serialization race
 _RETRY_SQLSTATES = ("40P01", "40001")
 _RETRIES = 5
+#: whole quantities up to this need no decimal parsing (the largest one event may carry)
+_MAX_WHOLE = int(MAX_QUANTITY)
 _EMPTY: dict[str, Any] = {}
 
 
@@ -406,7 +409,10 @@ class UsageService:
         """Validate one event (the hot path of every recording: kept lean)."""
         if service not in SERVICES:
             check_service(service)
-        amount, micros = quantity_and_micros(quantity)
+        if type(quantity) is int and 0 <= quantity <= _MAX_WHOLE:  # the parser's fast path
+            amount, micros = Decimal(quantity), quantity * MICROS
+        else:
+            amount, micros = quantity_and_micros(quantity)
         if metadata is None or metadata == "":
             meta, meta_json = _EMPTY, "{}"
         elif type(metadata) is _Encoded:
@@ -425,7 +431,12 @@ class UsageService:
             raise InvalidInput(f"Invalid timestamp: {at!r}")
         if idempotency_key is None:
             key = new_key()
-        elif is_plain_key(idempotency_key):
+        elif (  # is_plain_key() inlined: the hot path of every recording
+            type(idempotency_key) is str
+            and 0 < len(idempotency_key) <= MAX_KEY_LENGTH
+            and idempotency_key.isascii()
+            and "\x00" not in idempotency_key
+        ):
             key = idempotency_key
         else:
             key = check_idempotency_key(idempotency_key)
