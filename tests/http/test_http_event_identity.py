@@ -41,11 +41,23 @@ def test_two_tenants_sharing_ids_each_get_their_event(http, tenants, service):
         assert usage.json()["recorded"] == 1
         consume = http.post("/v1/quota/api/consume", headers=key, json={"id": "k2"})
         assert consume.json()["recorded"] is True
+    # an admin batch naming both tenants with one id: two events, and a replay of both
+    events = [
+        {"service": "api", "quantity": 1, "id": "k3", "customer_id": c}
+        for c in ("cus_alpha", "cus_beta", "cus_alpha")
+    ]
+    admin = bearer(tenants["admin"])
+    first = http.post("/v1/usage", headers=admin, json={"events": events})
+    assert first.json() == {"accepted": 3, "recorded": 2, "duplicates": 1}
+    again = http.post("/v1/usage", headers=admin, json={"events": events})
+    assert again.json() == {"accepted": 3, "recorded": 0, "duplicates": 3}
     assert _keys(service) == [
         ("cus_alpha", "k1"),
         ("cus_alpha", "k2"),
+        ("cus_alpha", "k3"),
         ("cus_beta", "k1"),
         ("cus_beta", "k2"),
+        ("cus_beta", "k3"),
     ]
 
 
