@@ -113,15 +113,15 @@ class UsageIngestService:
                 errors.append({"index": index, "field": problem.field, "message": problem.message})
         if errors:
             raise InvalidEvents(errors)
-        unique: dict[tuple[str, str], store.NewUsage] = {}
-        positions: dict[tuple[str, str], int] = {}
+        seen: set[tuple[str, str]] = set()
+        kept: list[store.NewUsage] = []
+        positions: list[int] = []
         for index, event in enumerate(parsed):
-            if event.identity not in unique:
-                unique[event.identity] = event
-                positions[event.identity] = index
-        batch = PreparedBatch(
-            now, list(unique.values()), positions, len(parsed) - len(unique), [], False
-        )
+            if event.identity not in seen:
+                seen.add(event.identity)
+                kept.append(event)
+                positions.append(index)
+        batch = PreparedBatch(now, kept, positions, len(parsed) - len(kept), [], False)
         try:
             written = self._usage.write_batch(batch)
         except NotFound:

@@ -83,10 +83,11 @@ class PreparedBatch:
     """A validated batch, not yet written (see ``UsageService.prepare_batch``)."""
 
     now: datetime
-    #: one event per identity (customer, key): the first, in batch order
+    #: one event per identity (customer, key): the first, in batch order (customer "" for the
+    #: current customer, resolved when written)
     events: list[store.NewUsage]
-    #: batch position of each kept event, by identity (customer "" until resolved)
-    positions: dict[tuple[str, str], int]
+    #: the batch position of each of ``events`` (a parallel list)
+    positions: list[int]
     in_batch_duplicates: int
     rejected: list[Rejection]
     skip_invalid: bool
@@ -278,8 +279,11 @@ class UsageService:
         if now.tzinfo is not UTC:
             now = now.astimezone(UTC)
         default_customer = self._chosen_customer(customer_id) or ""
-        unique: dict[tuple[str, str], store.NewUsage] = {}
-        positions: dict[tuple[str, str], int] = {}
+        # an event's identity is (customer, key); the events of the batch's own customer (most
+        # often all of them) are told apart by their key alone, a string: cheaper to hash
+        seen: set[object] = set()
+        kept: list[store.NewUsage] = []
+        positions: list[int] = []
         rejected: list[Rejection] = []
         valid = 0
         new_usage = self._new_usage
@@ -315,13 +319,16 @@ class UsageService:
                 rejected.append(Rejection(index, error.message))
                 continue
             valid += 1
-            identity = (usage.customer_id, usage.idempotency_key)
-            if identity not in unique:
-                unique[identity] = usage
-                positions[identity] = index
-        return PreparedBatch(
-            now, list(unique.values()), positions, valid - len(unique), rejected, skip_invalid
-        )
+            identity: object = (
+                usage.idempotency_key
+                if usage.customer_id == default_customer
+                else (usage.customer_id, usage.idempotency_key)
+            )
+            if identity not in seen:
+                seen.add(identity)
+                kept.append(usage)
+                positions.append(index)
+        return PreparedBatch(now, kept, positions, valid - len(kept), rejected, skip_invalid)
 
     def write_batch(self, prepared: PreparedBatch) -> BatchResult:
         """The writing half of ``record_many``: one transaction (retried if PostgreSQL reports a
@@ -343,11 +350,8 @@ class UsageService:
                     if not skip_invalid:
                         raise NotFound(f"Customer not found: {', '.join(sorted(unknown))}")
                     refused = [
-                        Rejection(
-                            positions[e.identity],
-                            f"Customer not found: {e.customer_id}",
-                        )
-                        for e in batch
+                        Rejection(position, f"Customer not found: {e.customer_id}")
+                        for e, position in zip(batch, positions, strict=True)
                         if e.customer_id in unknown
                     ]
                     batch = [e for e in batch if e.customer_id not in unknown]
@@ -488,19 +492,20 @@ def _retryable(error: BaseException) -> bool:
 
 
 def _resolved(
-    events: list[store.NewUsage], positions: dict[tuple[str, str], int], customer_id: str
-) -> tuple[list[store.NewUsage], dict[tuple[str, str], int]]:
+    events: list[store.NewUsage], positions: list[int], customer_id: str
+) -> tuple[list[store.NewUsage], list[int]]:
     """The batch with ``customer_id`` for the events that named none: an event keyed for the
     current customer implicitly and one naming it are the same event (the first is kept)."""
     kept: list[store.NewUsage] = []
-    where: dict[tuple[str, str], int] = {}
-    for event in events:  # in batch order: the first of a pair is kept
-        position = positions[event.identity]
+    where: list[int] = []
+    seen: set[tuple[str, str]] = set()
+    for event, position in zip(events, positions, strict=True):  # the first of a pair is kept
         if not event.customer_id:
             event = event._replace(customer_id=customer_id)
-        if event.identity not in where:
+        if event.identity not in seen:
+            seen.add(event.identity)
             kept.append(event)
-            where[event.identity] = position
+            where.append(position)
     return kept, where
 
 
