@@ -229,3 +229,15 @@ def test_nul_and_lone_surrogates_are_422_with_a_clear_message(
     # a NUL id is not cut at the NUL: the other one is refused too, nothing is stored
     assert http.post(path, headers=key, content=body.replace("one", "two")).status_code == 422
     assert _keys(service) == []
+
+
+def test_an_admin_naming_a_customer_with_a_nul_is_422(http, tenants, service):
+    admin = bearer(tenants["admin"])
+    for path in ("/v1/quota", "/v1/quota/api"):
+        answer = http.get(path, headers=admin, params={"customer_id": "cus_alpha\x00x"})
+        assert answer.status_code == 422, answer.text
+    consume = http.post(
+        "/v1/quota/api/consume", headers=admin, json={"customer_id": "cus_alpha\u0000x"}
+    )
+    assert consume.status_code == 422
+    assert _keys(service) == []

@@ -243,6 +243,9 @@ class QuotaService:
         cached = None if fresh else self._limits.get(cid)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        problem = customer_id_problem(cid)
+        if problem:  # e.g. a NUL from a query string: PostgreSQL could not even compare it
+            raise InvalidInput(problem)
         with self._ctx.db.read() as conn:
             subscription = subscription_store.current_for(conn, cid)
             if subscription is None:
@@ -587,8 +590,6 @@ class QuotaService:
         given = request.idempotency_key
         if given is not None and not is_plain_key(given):
             check_idempotency_key(given)
-        if request.customer_id and customer_id_problem(request.customer_id):
-            raise InvalidInput(str(customer_id_problem(request.customer_id)))
         limits = self.limits(request.customer_id)
         cid = limits.customer_id
         quota = limits.quotas[service]
