@@ -110,3 +110,17 @@ def test_existing_keys_keep_their_meaning_under_the_per_customer_identity(previo
         assert billing.queries.render("SELECT COUNT(*) FROM billing_usage_records") == str(
             len(ROWS) + 2
         )
+
+
+def test_the_migration_goes_down_and_up_again_keeping_the_events(billing, customer_id):
+    billing.usage.record("api", 1, idempotency_key="k")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    for step, target in ((command.downgrade, "0007"), (command.upgrade, "head")) * 2:
+        with billing.context.db.write() as conn:
+            config.attributes["connection"] = conn
+            step(config, target)
+    billing.quotas.invalidate()
+    assert billing.quotas.consume("api", 1, idempotency_key="k").replayed
+    assert billing.quotas.consume("api", 1, idempotency_key="k2").recorded
+    assert billing.queries.render("SELECT COUNT(*) FROM billing_usage_records") == "2"

@@ -29,6 +29,7 @@ must be restarted before they consume again. SQLite needs no procedure; its tabl
 """
 
 import importlib.util
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -310,11 +311,11 @@ def _sqlite_rebuild(old_unique: str, new_unique: str, key: str) -> None:
     listed = ", ".join(columns)
     picked = ", ".join(key if c == "idempotency_key" else f"r.{c}" for c in columns)
     staging = f"{_TABLE}_0008"
-    op.execute(
-        create.replace(f"CREATE TABLE {_TABLE}", f"CREATE TABLE {staging}", 1).replace(
-            old_unique, new_unique
-        )
-    )
+    # the name may be quoted: SQLite quotes it in the schema of a renamed table
+    head = re.match(rf'CREATE TABLE ("?){_TABLE}\1', create)
+    if head is None:
+        raise RuntimeError(f"{_TABLE}: unexpected schema, cannot migrate: {create}")
+    op.execute(f"CREATE TABLE {staging}" + create[head.end() :].replace(old_unique, new_unique))
     op.execute(f"INSERT INTO {staging} ({listed}) SELECT {picked} FROM {_TABLE} r")  # noqa: S608
     op.execute(f"DROP TABLE {_TABLE}")
     op.execute(f"ALTER TABLE {staging} RENAME TO {_TABLE}")
