@@ -45,7 +45,7 @@ from scratch import bench_env, scratch_pg_database, settle
 
 from nself_billing import Billing, UsageEvent
 from nself_billing.services.usage import new_key
-from nself_billing.store import usage as usage_store
+from nself_billing.store import events as usage_store
 
 HEAVY = "cus_bench_heavy"
 LIGHT = "cus_bench_light"

@@ -97,7 +97,8 @@ def quota_consume(
 ) -> int:
     """Check and record in one step: 0 admitted and recorded (a replayed ``idempotency_key``
     is admitted without counting twice; a soft limit admits), 1 blocked by a hard limit.
-    Concurrent callers never pass a hard limit together."""
+    Concurrent callers never pass a hard limit together. A key reused with another service or
+    quantity raises ``IdempotencyConflict``."""
     result = default_billing().quotas.consume(
         service, quantity, metadata, idempotency_key=idempotency_key
     )

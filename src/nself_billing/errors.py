@@ -9,6 +9,7 @@
      │    ├── NoCustomer         no current customer could be resolved
      │    └── PlanNotFound
      ├── Conflict                the request contradicts the current state
+     │    └── IdempotencyConflict  an event id reused with another service or quantity
      ├── QuotaExceeded           a hard limit would be passed
      └── ProviderError           the payment provider failed (``Stripe API error: ...``)
 
@@ -68,6 +69,19 @@ class PlanNotFound(NotFound):
 
 class Conflict(BillingError):
     pass
+
+
+class IdempotencyConflict(Conflict):
+    """A consume whose id the customer already used for a different request (another service
+    or quantity): nothing is written or admitted (HTTP 409, as Stripe answers a reused
+    idempotency key with other parameters)."""
+
+    def __init__(self, key: str, *, service: str) -> None:
+        super().__init__(
+            f"Idempotency key {key!a} was already used for a different request"
+            f" ({service} with another service or quantity); use a new key"
+        )
+        self.key = key
 
 
 class QuotaExceeded(BillingError):

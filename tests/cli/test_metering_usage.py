@@ -141,7 +141,7 @@ def test_record_with_an_id_counts_once(cli, billing, customer_id):
             " compute, database, functions)\n",
         ),
         (("api", "-1"), "Error: Invalid quantity: -1 (must be zero or more)\n"),
-        (("api", "ten"), "Error: Invalid quantity: not a number: 'ten'\n"),
+        (("api", "ten"), "Error: Invalid quantity: ten (not a number)\n"),
         (
             ("api", "1", "--metadata", "{oops"),
             "Error: Invalid metadata JSON: Expecting property name enclosed in double quotes at "
@@ -215,7 +215,7 @@ def test_import_csv_with_a_header(cli, billing, customer_id, root):
     result = cli(*USAGE, "import", str(source), "--batch-size", "1")
     assert result.stdout == f"Imported {source}: 2 accepted, 0 duplicate, 1 rejected\n"
     assert result.stderr.splitlines()[0] == (
-        "Rejected line 4: Invalid quantity: not a number: 'abc'"
+        "Rejected line 4: Invalid quantity: abc (not a number)"
     )
     assert count(billing) == "2"
     clean = root / "clean.csv"

@@ -68,7 +68,7 @@ def test_usage_fields_are_stored_literally_or_refused(http, tenants, service, pa
         key_stored, metadata = conn.exec_driver_sql(
             "SELECT idempotency_key, metadata FROM billing_usage_records"
         ).one()
-    assert key_stored == f"cus_alpha:{payload}"
+    assert key_stored == payload
     stored = metadata if isinstance(metadata, dict) else json.loads(metadata)
     assert stored == {payload: payload}
     assert _tables_intact(service) == 1
@@ -132,5 +132,5 @@ def test_quota_and_report_parameters_are_never_interpreted(http, tenants, servic
     with service.context.db.read() as conn:
         assert (
             conn.exec_driver_sql("SELECT idempotency_key FROM billing_usage_records").scalar()
-            == f"cus_alpha:{payload}"
+            == payload
         )

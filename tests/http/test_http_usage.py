@@ -38,7 +38,7 @@ def test_one_event_is_recorded_with_its_exact_quantity(http, tenants, service):
     )
     assert answer.status_code == 200
     assert answer.json() == {"accepted": 1, "recorded": 1, "duplicates": 0}
-    assert _rows(service) == [("cus_alpha", "storage", 1_234_567, "cus_alpha:s-1")]
+    assert _rows(service) == [("cus_alpha", "storage", 1_234_567, "s-1")]
 
 
 def test_a_float_quantity_is_read_exactly(http, tenants, service):

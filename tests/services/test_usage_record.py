@@ -24,7 +24,8 @@ def test_same_idempotency_key_counts_once(billing, customer_id):
 def test_quantities_are_exact_to_six_places(billing, customer_id):
     for _ in range(10):
         billing.usage.record("compute", "0.1")
-    billing.usage.record("compute", "0.0000004")
+    with pytest.raises(InvalidInput, match="at most 6 decimal places"):
+        billing.usage.record("compute", "0.0000004")
     with billing.context.db.read() as conn:
         day = billing.context.clock().date()
         totals = period_totals(conn, customer_id, day, day.replace(day=day.day + 1))

@@ -1,5 +1,5 @@
 """``consume`` writes exactly what ``record`` writes (on PostgreSQL it has its own one-statement
-path: this keeps it equal to ``store.usage.insert_event``)."""
+path: this keeps it equal to ``store.events.record_one``)."""
 
 from sqlalchemy import select
 
@@ -44,7 +44,7 @@ def test_consume_queues_for_stripe_exactly_as_the_outbox_does(billing, customer_
     from datetime import UTC, date, datetime
     from decimal import Decimal
 
-    from nself_billing.store import quotas as store
+    from nself_billing.store import events as store
     from nself_billing.store.outbox import OutboxUsage, enqueue_records, outbox_identifier
     from nself_billing.store.tables import usage_outbox
 

@@ -16,7 +16,7 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from nself_billing.errors import DatabaseError
-from nself_billing.store import quotas as store
+from nself_billing.store import events as store
 from nself_billing.store.migrate import MIGRATIONS_DIR
 
 

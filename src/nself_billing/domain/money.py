@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from ..errors import InvalidInput
-
 MICROS = 1_000_000
 CENT = Decimal("0.01")
 QUANTITY_STEP = Decimal("0.000001")
@@ -63,22 +61,6 @@ def unit_price(value: Decimal) -> Decimal:
     has them (0.0000015), never a rounded digit."""
     places = max(QUANTITY_PLACES, decimal_places(value))
     return value.quantize(Decimal(1).scaleb(-places))
-
-
-def parse_unit_price(value: object) -> Decimal:
-    """A unit price as given (overage price): zero or more, at most ``UNIT_PRICE_PLACES``
-    decimal places; more is refused, never rounded."""
-    try:
-        price = to_decimal(value)
-    except ValueError as error:
-        raise InvalidInput(f"Invalid overage price: {error}") from None
-    if price < 0:
-        raise InvalidInput(f"Invalid overage price: {value} (must be zero or more)")
-    if decimal_places(price) > UNIT_PRICE_PLACES:
-        raise InvalidInput(
-            f"Invalid overage price: {value} (more than {UNIT_PRICE_PLACES} decimal places)"
-        )
-    return price
 
 
 def quantize_quantity(value: Decimal) -> Decimal:

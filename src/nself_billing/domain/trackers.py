@@ -2,7 +2,8 @@
 
 The metadata is what the bash tool stored (``{"endpoint", "method", "status"}`` for an API
 request), plus the raw inputs of a converted quantity (bytes, hours, seconds) so that an invoice
-line can be explained later.
+line can be explained later. A converted quantity (bytes to GB, seconds to hours) is rounded
+half-up to the 6 decimal places a quantity has (``quantities.converted_quantity``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 from .money import to_decimal
+from .quantities import converted_quantity
 from .services import bandwidth_gb, compute_cpu_hours, storage_gb_hours
 from .usage import parse_metadata
 
@@ -59,7 +61,7 @@ def storage(num_bytes: int | str | Decimal, duration_hours: int | str | Decimal 
     hours = _non_negative("duration_hours", duration_hours)
     return Tracked(
         "storage",
-        storage_gb_hours(size, hours),
+        converted_quantity(storage_gb_hours(size, hours)),
         {"bytes": size, "duration_hours": _json_number(hours)},
     )
 
@@ -68,7 +70,9 @@ def bandwidth(num_bytes: int | str | Decimal, direction: str = "egress") -> Trac
     size = _whole("bytes", num_bytes)
     if direction not in DIRECTIONS:
         raise InvalidInput(f"Invalid direction: {direction} (expected egress or ingress)")
-    return Tracked("bandwidth", bandwidth_gb(size), {"bytes": size, "direction": direction})
+    return Tracked(
+        "bandwidth", converted_quantity(bandwidth_gb(size)), {"bytes": size, "direction": direction}
+    )
 
 
 def compute(cpu_seconds: int | str | Decimal, metadata: object = None) -> Tracked:
@@ -76,7 +80,7 @@ def compute(cpu_seconds: int | str | Decimal, metadata: object = None) -> Tracke
     extra = parse_metadata(metadata)
     return Tracked(
         "compute",
-        compute_cpu_hours(seconds),
+        converted_quantity(compute_cpu_hours(seconds)),
         {**extra, "cpu_seconds": extra.get("cpu_seconds", _json_number(seconds))},
     )
 

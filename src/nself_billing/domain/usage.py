@@ -15,21 +15,44 @@ except ImportError:  # pragma: no cover - CPython always has it
     c_make_encoder = None
 
 from ..errors import InvalidInput, UnknownService
-from .money import MAX_QUANTITY, quantize_quantity, to_decimal, to_micros
+from .money import to_micros
+from .quantities import parse_quantity
 from .services import is_service
 
+__all__ = ["parse_quantity"]  # the one quantity reader (domain/quantities.py), re-exported
 
-def parse_quantity(value: object, maximum: Decimal = MAX_QUANTITY) -> Decimal:
-    try:
-        quantity = to_decimal(value)
-    except ValueError as error:
-        raise InvalidInput(f"Invalid quantity: {error}") from None
-    if quantity < 0:
-        raise InvalidInput(f"Invalid quantity: {value} (must be zero or more)")
-    rounded = quantize_quantity(quantity)
-    if rounded > maximum:
-        raise InvalidInput(f"Invalid quantity: {value} (too large: at most {maximum:,})")
-    return rounded
+
+def text_problem(value: str) -> str | None:
+    """Why a text cannot be stored alike on both backends, or None: PostgreSQL's text and
+    jsonb cannot hold NUL, and a lone surrogate (``"\\ud800"``, what an undecodable byte
+    becomes in a command-line argument) is not UTF-8 at all."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode (no lone surrogates)"
+    return None
+
+
+def _json_text_problem(value: object) -> str | None:
+    """The first ``text_problem`` of any string (key or value) in a JSON document."""
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = (text_problem(key) if isinstance(key, str) else None) or _json_text_problem(
+                item
+            )
+            if problem:
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            problem = _json_text_problem(item)
+            if problem:
+                return problem
+    return None
 
 
 def parse_metadata(value: object) -> dict[str, Any]:
@@ -79,10 +102,18 @@ def metadata_and_json(value: object) -> tuple[dict[str, Any], str]:
         raise InvalidInput("Invalid metadata: must be a JSON object")
     try:
         if _encode is not None:
-            return value, "".join(_encode(value, 0))
-        return value, json.dumps(value, default=_json_default, allow_nan=False)
+            text = "".join(_encode(value, 0))
+        else:
+            text = json.dumps(value, default=_json_default, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as error:
         raise InvalidInput(f"Invalid metadata: {error}") from None
+    # the text is ASCII (\uXXXX escapes): NUL shows as \u0000 and any surrogate as \udXXX,
+    # so a clean document costs two substring scans; a hit is confirmed on the values
+    if "\\u0000" in text or "\\ud" in text:
+        problem = _json_text_problem(value)
+        if problem:
+            raise InvalidInput(f"Invalid metadata: {problem}")
+    return value, text
 
 
 def check_service(service: str) -> str:
@@ -104,10 +135,25 @@ def micros_of(quantity: Decimal) -> int:
 MAX_KEY_LENGTH = 255
 
 
-def check_idempotency_key(key: str) -> str:
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput(f"Invalid idempotency key: {key!r} (1 to {MAX_KEY_LENGTH} characters)")
+def check_idempotency_key(key: object, *, maximum: int = MAX_KEY_LENGTH) -> str:
+    """A client's event id: 1 to ``maximum`` characters of valid Unicode without NUL. It is
+    unique per customer (the pair is the event's identity), so it is stored as given."""
+    if not isinstance(key, str) or not key or len(key) > maximum:
+        shown = key if not isinstance(key, str) else key[:40]
+        raise InvalidInput(f"Invalid idempotency key: {shown!a} (1 to {maximum} characters)")
+    if not key.isascii() or "\x00" in key:
+        problem = text_problem(key)
+        if problem:
+            raise InvalidInput(f"Invalid idempotency key: {problem}")
     return key
+
+
+def is_plain_key(key: object) -> bool:
+    """The hot path's check: a key that ``check_idempotency_key`` accepts as it is, decided
+    without a call (ASCII without NUL)."""
+    return (
+        type(key) is str and 0 < len(key) <= MAX_KEY_LENGTH and key.isascii() and "\x00" not in key
+    )
 
 
 def parse_timestamp(value: object) -> datetime:
@@ -126,7 +172,10 @@ def parse_timestamp(value: object) -> datetime:
         raise InvalidInput(f"Invalid timestamp: {value!r}")
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-02:00 is past the last representable moment
+        raise InvalidInput(f"Invalid timestamp: {value!r} (out of range)") from None
 
 
 @dataclass(frozen=True)

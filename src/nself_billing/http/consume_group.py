@@ -70,7 +70,7 @@ class ConsumeGroups:
                         continue
                     if isinstance(result, ConsumeResult):
                         answer.set_result(result)
-                    else:
+                    else:  # this request's own error: the others of the group stand
                         answer.set_exception(result)
         finally:
             self._writers -= 1

@@ -1,6 +1,6 @@
 """The one place a failure becomes an HTTP answer: ``{"error": <one line>, "code": <CODE>}``.
 
-AuthenticationFailed -> 401   NotFound -> 404        Conflict -> 409
+AuthenticationFailed -> 401   NotFound -> 404        Conflict -> 409 (IdempotencyConflict too)
 Forbidden            -> 403   InvalidInput -> 422    QuotaExceeded -> 429
 PayloadTooLarge      -> 413   BadSignature -> 400    ProviderError -> 502
 DatabaseError        -> 503   ConfigError -> 503     DeadlineExceeded -> 503
@@ -27,6 +27,7 @@ from ..errors import (
     ConfigError,
     Conflict,
     DatabaseError,
+    IdempotencyConflict,
     InvalidInput,
     NotFound,
     ProviderError,
@@ -64,6 +65,7 @@ _MAPPING: tuple[tuple[type[BillingError], int, str], ...] = (
     (InvalidEvents, 422, "INVALID_EVENTS"),
     (InvalidInput, 422, "INVALID_INPUT"),
     (NotFound, 404, "NOT_FOUND"),
+    (IdempotencyConflict, 409, "IDEMPOTENCY_CONFLICT"),
     (Conflict, 409, "CONFLICT"),
     (QuotaExceeded, 429, "QUOTA_EXCEEDED"),
     (ProviderError, 502, "PROVIDER_ERROR"),

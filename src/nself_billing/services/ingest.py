@@ -1,14 +1,14 @@
 """Usage ingestion for the HTTP service: a batch of events validated all-or-nothing, then
 recorded in one transaction (with their rollups) by the metering batch path.
 
-An event's ``id`` is the client's idempotency key. It is namespaced by customer in the database
-(``<customer_id>:<id>``) so that one tenant can never shadow (and so silently drop) another
-tenant's events by sending the same id first.
+An event's ``id`` is the client's idempotency key, stored as given: the event is the pair
+(customer, id) (``store/events.py``), so one tenant can never shadow (and so silently drop)
+another tenant's events by sending the same id first, and an id sent over HTTP and through the
+CLI or the library for the same customer is one event.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,21 +16,19 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain.customers import customer_id_problem
-from ..domain.money import MAX_QUANTITY, MICROS
+from ..domain.quantities import quantity_and_micros
 from ..domain.services import SERVICES
-from ..domain.usage import metadata_and_json, micros_of, parse_quantity
+from ..domain.usage import check_idempotency_key, metadata_and_json
 from ..errors import BillingError, InvalidInput, NotFound, UnknownService
 from ..store import customers as customer_store
-from ..store import usage as store
+from ..store import events as store
 from .context import Context
-from .usage import PreparedBatch, UsageService
+from .usage import PreparedBatch, UsageService, new_key
 
 MAX_BATCH = 1000
 MAX_ID_LENGTH = 128
 #: years a usage timestamp may have (beyond them, day arithmetic overflows)
 _EARLIEST, _LATEST = 1970, 9998
-#: whole quantities up to this are exact without the Decimal parse
-_MAX_WHOLE = int(MAX_QUANTITY)
 EVENT_FIELDS = frozenset({"service", "quantity", "id", "timestamp", "metadata", "customer_id"})
 
 
@@ -52,25 +50,11 @@ class IngestResult:
     duplicates: int
 
 
-def namespaced_key(customer_id: str, event_id: str) -> str:
-    return f"{customer_id}:{event_id}"
-
-
 class _EventError(Exception):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 def _parse_timestamp(value: object) -> datetime:
@@ -129,15 +113,15 @@ class UsageIngestService:
                 errors.append({"index": index, "field": problem.field, "message": problem.message})
         if errors:
             raise InvalidEvents(errors)
-        unique: dict[str, store.NewUsage] = {}
-        positions: dict[str, int] = {}
+        seen: set[tuple[str, str]] = set()
+        kept: list[store.NewUsage] = []
+        positions: list[int] = []
         for index, event in enumerate(parsed):
-            if event.idempotency_key not in unique:
-                unique[event.idempotency_key] = event
-                positions[event.idempotency_key] = index
-        batch = PreparedBatch(
-            now, list(unique.values()), positions, len(parsed) - len(unique), [], False
-        )
+            if event.identity not in seen:
+                seen.add(event.identity)
+                kept.append(event)
+                positions.append(index)
+        batch = PreparedBatch(now, kept, positions, len(parsed) - len(kept), [], False)
         try:
             written = self._usage.write_batch(batch)
         except NotFound:
@@ -184,34 +168,22 @@ class UsageIngestService:
             raise _EventError("service", UnknownService(service).message)
         if "quantity" not in raw:
             raise _EventError("quantity", "required")
-        value = raw["quantity"]
         try:
-            if type(value) is int and 0 <= value <= _MAX_WHOLE:
-                quantity, micros = Decimal(value), value * MICROS
-            else:
-                quantity = parse_quantity(value)
-                micros = micros_of(quantity)
+            quantity, micros = quantity_and_micros(raw["quantity"])
         except BillingError as problem:
             raise _EventError("quantity", problem.message) from None
-        except ArithmeticError:
-            raise _EventError("quantity", "Invalid quantity: out of range") from None
         try:
             metadata, metadata_json = metadata_and_json(raw.get("metadata"))
         except BillingError as problem:
             raise _EventError("metadata", problem.message) from None
-        if "\\u0000" in metadata_json and _has_nul(metadata):
-            # PostgreSQL text and jsonb cannot hold NUL: refuse it on both backends alike
-            raise _EventError("metadata", "must not contain NUL characters")
         event_id = raw.get("id")
         if event_id is None:
-            event_id = uuid.uuid4().hex
-        elif (
-            not isinstance(event_id, str)
-            or not event_id
-            or len(event_id) > MAX_ID_LENGTH
-            or "\x00" in event_id
-        ):
-            raise _EventError("id", f"must be a string of 1 to {MAX_ID_LENGTH} characters (no NUL)")
+            event_id = new_key()
+        else:
+            try:
+                event_id = check_idempotency_key(event_id, maximum=MAX_ID_LENGTH)
+            except BillingError as problem:
+                raise _EventError("id", problem.message) from None
         stamp = raw.get("timestamp")
         when = now if stamp is None else _parse_timestamp(stamp)
         return store.NewUsage(
@@ -221,6 +193,6 @@ class UsageIngestService:
             quantity_micros=micros,
             metadata=metadata,
             recorded_at=when,
-            idempotency_key=namespaced_key(customer, event_id),
+            idempotency_key=event_id,
             metadata_json=metadata_json,
         )

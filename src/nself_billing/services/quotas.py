@@ -26,14 +26,28 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from ..domain.money import MAX_LIMIT, MAX_QUANTITY, from_micros, parse_unit_price
+from ..domain.customers import customer_id_problem
+from ..domain.money import from_micros
 from ..domain.periods import Period
+from ..domain.quantities import (
+    CHECK_MAX_QUANTITY,
+    MAX_LIMIT,
+    asked_micros,
+    parse_quantity,
+    parse_unit_price,
+    quantity_and_micros,
+)
 from ..domain.quotas import QuotaBand, thresholds_crossed, thresholds_reached
 from ..domain.services import SERVICE_NAMES, SERVICES, unit_of
-from ..domain.usage import check_service, micros_of, parse_metadata, parse_quantity
+from ..domain.usage import (
+    check_idempotency_key,
+    check_service,
+    is_plain_key,
+    metadata_and_json,
+)
 from ..errors import (
-    BillingError,
     DatabaseError,
+    IdempotencyConflict,
     InvalidInput,
     NotFound,
     PlanNotFound,
@@ -41,6 +55,7 @@ from ..errors import (
 )
 from ..providers.port import RemoteBilling
 from ..store import catalog as catalog_store
+from ..store import events
 from ..store import quotas as store
 from ..store import subscriptions as subscription_store
 from .context import Context
@@ -162,6 +177,9 @@ class QuotaService:
         cached = None if fresh else self._limits.get(cid)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        problem = customer_id_problem(cid)
+        if problem:  # e.g. a NUL from a query string: PostgreSQL could not even compare it
+            raise InvalidInput(problem)
         with self._ctx.db.read() as conn:
             subscription = subscription_store.current_for(conn, cid)
             if subscription is None:
@@ -202,16 +220,8 @@ class QuotaService:
         ``"unlimited"`` (or None); ``mode`` soft|hard keeps the plan's mode when omitted."""
         check_service(service)
         cid = customer_id or self._current_customer()
-        try:
-            value = (
-                None
-                if limit is None or str(limit).lower() == "unlimited"
-                else (parse_quantity(limit, MAX_LIMIT))
-            )
-        except InvalidInput:
-            raise InvalidInput(
-                f"Invalid limit: {limit} (expected a number of zero or more, or 'unlimited')"
-            ) from None
+        unlimited = limit is None or (isinstance(limit, str) and limit.lower() == "unlimited")
+        value = None if unlimited else parse_quantity(limit, MAX_LIMIT, what="limit")
         if mode is not None and mode not in ("soft", "hard"):
             raise InvalidInput(f"Invalid mode: {mode} (expected soft or hard)")
         price = None if overage_price is None else parse_unit_price(overage_price)
@@ -321,7 +331,7 @@ class QuotaService:
         """Would ``quantity`` more stay within the quota (whatever its mode)?"""
         if service not in SERVICES:
             raise UnknownService(service)
-        wanted = _wanted_micros(quantity, CHECK_MAX_QUANTITY)
+        wanted = _wanted_micros(quantity)
         limits = self.limits(customer_id)
         quota = limits.quotas[service]
         if quota.limit is None:
@@ -337,7 +347,7 @@ class QuotaService:
         (logging a warning and recording the 100% alert); a hard limit blocks."""
         if service not in SERVICES:
             raise UnknownService(service)
-        wanted = _wanted_micros(quantity, CHECK_MAX_QUANTITY)
+        wanted = _wanted_micros(quantity)
         limits = self.limits(customer_id)
         quota = limits.quotas[service]
         if quota.limit is None:
@@ -405,28 +415,29 @@ class QuotaService:
         transaction-level advisory lock taken before usage is read (READ COMMITTED gives the
         read after the lock a fresh snapshot, so it sees every earlier consume; see
         ``store.quotas.pg_consume``), on SQLite by the BEGIN IMMEDIATE write transaction, which
-        admits one writer at a time (``store.quotas.sqlite_consume``). A replayed
-        ``idempotency_key`` is admitted again without counting twice."""
+        admits one writer at a time (``store.events.sqlite_consume``). A replayed
+        ``idempotency_key`` (the customer's, with the same service and quantity) is admitted
+        again without counting twice; the same key with another service or quantity raises
+        ``IdempotencyConflict`` and writes nothing."""
         pending = self._prepare(
             ConsumeRequest(service, quantity, metadata, idempotency_key, customer_id),
             self._ctx.clock(),
         )
         arguments = pending.arguments
         if self._ctx.db.is_postgresql:
-            row = store.pg_consume(self._reader, durable=self.durable_consume, **arguments)
+            row = events.pg_consume(self._reader, durable=self.durable_consume, **arguments)
         else:
             with self._gate.hold():
-                row = store.sqlite_consume(self._reader, **arguments)
+                row = events.sqlite_consume(self._reader, **arguments)
         return self._finish(pending, row)
 
-    def consume_many(
-        self, requests: Sequence[ConsumeRequest]
-    ) -> list[ConsumeResult | BillingError]:
+    def consume_many(self, requests: Sequence[ConsumeRequest]) -> list[ConsumeResult | Exception]:
         """Several consumes, each answered exactly as ``consume`` would answer it had they come
-        one after the other in this order (a request's error is its answer, not the group's).
+        one after the other in this order (a request's error is its answer, not the group's:
+        a request that fails, for whatever reason, fails alone and the others are written).
 
         On PostgreSQL the group is one transaction, one round trip and one WAL flush
-        (``store.quotas.pg_consume_many``): the HTTP service sends the requests that arrived
+        (``store.events.pg_consume_many``): the HTTP service sends the requests that arrived
         while its previous group was being written (group commit). If the group cannot be
         written, each request is consumed on its own (with the key it was given, so nothing
         counts twice), and one bad request never fails another.
@@ -434,17 +445,17 @@ class QuotaService:
         if not self._ctx.db.is_postgresql or len(requests) < 2:
             return [self._answer(request) for request in requests]
         now = self._ctx.clock()
-        answers: list[ConsumeResult | BillingError | None] = []
+        answers: list[ConsumeResult | Exception | None] = []
         pending: list[_Pending] = []
         for request in requests:
             try:
                 pending.append(self._prepare(request, now))
                 answers.append(None)
-            except BillingError as error:
+            except Exception as error:
                 answers.append(error)
         try:
-            rows: list[store.ConsumeRow] | None = (
-                store.pg_consume_many(
+            rows: list[events.ConsumeRow] | None = (
+                events.pg_consume_many(
                     self._reader,
                     [p.arguments for p in pending],
                     now=now,
@@ -463,26 +474,26 @@ class QuotaService:
         )
         return [answer if answer is not None else next(written) for answer in answers]
 
-    def _write_alone(self, pending: _Pending) -> ConsumeResult | BillingError:
+    def _write_alone(self, pending: _Pending) -> ConsumeResult | Exception:
         """One request of a group that could not be written as a group, with the key it was
         given (looked up: the group may have committed before its answer was lost)."""
         try:
-            row = store.pg_consume(
+            row = events.pg_consume(
                 self._reader,
                 durable=self.durable_consume,
                 **(pending.arguments | {"check_key": True}),
             )
-        except BillingError as error:
+        except Exception as error:
             return error
         return self._settle(pending, row)
 
-    def _settle(self, pending: _Pending, row: store.ConsumeRow) -> ConsumeResult | BillingError:
+    def _settle(self, pending: _Pending, row: events.ConsumeRow) -> ConsumeResult | Exception:
         try:
             return self._finish(pending, row)
-        except BillingError as error:
+        except Exception as error:
             return error
 
-    def _answer(self, request: ConsumeRequest) -> ConsumeResult | BillingError:
+    def _answer(self, request: ConsumeRequest) -> ConsumeResult | Exception:
         try:
             return self.consume(
                 request.service,
@@ -491,7 +502,7 @@ class QuotaService:
                 idempotency_key=request.idempotency_key,
                 customer_id=request.customer_id,
             )
-        except BillingError as error:
+        except Exception as error:
             return error
 
     def _prepare(self, request: ConsumeRequest, now: datetime) -> _Pending:
@@ -499,20 +510,27 @@ class QuotaService:
         service = request.service
         if service not in SERVICES:
             raise UnknownService(service)
-        wanted = _wanted_micros(request.quantity)
-        meta: dict[str, Any] = parse_metadata(request.metadata)
+        quantity, wanted = quantity_and_micros(request.quantity)
+        if request.metadata is None or request.metadata == "":
+            meta, meta_json = _EMPTY, "{}"
+        else:
+            meta, meta_json = metadata_and_json(request.metadata)
+        given = request.idempotency_key
+        if given is not None and not is_plain_key(given):
+            check_idempotency_key(given)
         limits = self.limits(request.customer_id)
         cid = limits.customer_id
         quota = limits.quotas[service]
         period = self._period(limits)
         # the same generated keys as a recorded event's; one just generated needs no lookup
-        key = request.idempotency_key or new_key()
+        key = given or new_key()
         arguments: dict[str, Any] = dict(
             customer_id=cid,
             service=service,
-            quantity=from_micros(wanted),
+            quantity=quantity,
             micros=wanted,
             metadata=meta,
+            metadata_json=meta_json,
             recorded_at=now,
             key=key,
             now=now,
@@ -520,14 +538,16 @@ class QuotaService:
             end_day=period.end_day,
             limit_micros=quota.limit_micros,
             hard=quota.is_hard,
-            check_key=request.idempotency_key is not None,
+            check_key=given is not None,
         )
         if self._queue_outbox:
             arguments["queue_outbox"] = True
         return _Pending(cid, service, wanted, key, quota, period, arguments)
 
-    def _finish(self, pending: _Pending, row: store.ConsumeRow) -> ConsumeResult:
+    def _finish(self, pending: _Pending, row: events.ConsumeRow) -> ConsumeResult:
         """The answer to a written consume, with its alerts."""
+        if row.conflict:
+            raise IdempotencyConflict(pending.key, service=pending.service)
         cid, service, wanted, key, quota, period = (
             pending.customer_id,
             pending.service,
@@ -632,19 +652,10 @@ class QuotaService:
             )
 
 
-#: whole quantities up to this many units take the fast path of ``_wanted_micros``
-_FAST_QUANTITY = int(MAX_QUANTITY) + 1
+_EMPTY: dict[str, Any] = {}
 
 
-#: the largest quantity ``check`` and ``enforce`` take: they record nothing, so the per-event
-#: cap of recording (``MAX_QUANTITY``, 10^9 units) does not apply; any quantity above the
-#: largest quota limit (``MAX_LIMIT``) exceeds every finite limit, and 10^18 units still fits a
-#: byte count (the spec's example asks for 1,073,741,824)
-CHECK_MAX_QUANTITY = Decimal(10**18)
-
-
-def _wanted_micros(quantity: object, maximum: Decimal = MAX_QUANTITY) -> int:
-    """A requested quantity in micro-units; plain ints skip the Decimal parsing."""
-    if type(quantity) is int and 0 <= quantity < _FAST_QUANTITY:
-        return quantity * 1_000_000
-    return micros_of(parse_quantity(quantity, maximum))
+def _wanted_micros(quantity: object) -> int:
+    """The quantity asked about by ``check``/``enforce`` in micro-units (the one quantity
+    reader; rounded to 6 places, as nothing is stored; up to ``CHECK_MAX_QUANTITY``)."""
+    return asked_micros(quantity, CHECK_MAX_QUANTITY)

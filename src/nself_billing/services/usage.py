@@ -1,8 +1,10 @@
 """Usage use cases: record events exactly once (one at a time or in batches), and report them.
 
-Exactly once: every event carries an idempotency key (the caller's, or a random one); the raw
-event and its per-day rollup are written in one transaction, and a key already stored makes the
-whole write a no-op. Unknown customers are caught by the foreign key (no lookup per event).
+Exactly once: an event is the pair (customer, idempotency key), the caller's key or a generated
+one; the raw event and its per-day rollup are written in one transaction by the one write path
+(``store/events.py``), and a pair already stored makes the whole write a no-op. The same key
+from two customers names two events. Unknown customers are caught by the foreign key (no lookup
+per event).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ..domain import trackers
 from ..domain.customers import customer_id_problem
-from ..domain.money import MAX_QUANTITY, MICROS
+from ..domain.money import MICROS
+from ..domain.quantities import MAX_QUANTITY, quantity_and_micros
 from ..domain.services import SERVICES
 from ..domain.usage import (
     MAX_KEY_LENGTH,
@@ -26,12 +29,12 @@ from ..domain.usage import (
     check_service,
     check_timestamp,
     metadata_and_json,
-    parse_quantity,
     parse_timestamp,
 )
 from ..errors import BillingError, DatabaseError, InvalidInput, NotFound
 from ..store import customers as customer_store
-from ..store import usage as store
+from ..store import events as store
+from ..store.usage import existing_customers
 from .context import Context
 from .customers import CustomerService, only_customer
 from .local_engine import is_remote
@@ -80,10 +83,11 @@ class PreparedBatch:
     """A validated batch, not yet written (see ``UsageService.prepare_batch``)."""
 
     now: datetime
-    #: one event per idempotency key (the first), in batch order
+    #: one event per identity (customer, key): the first, in batch order (customer "" for the
+    #: current customer, resolved when written)
     events: list[store.NewUsage]
-    #: batch position of each kept event, by key
-    positions: dict[str, int]
+    #: the batch position of each of ``events`` (a parallel list)
+    positions: list[int]
     in_batch_duplicates: int
     rejected: list[Rejection]
     skip_invalid: bool
@@ -275,8 +279,11 @@ class UsageService:
         if now.tzinfo is not UTC:
             now = now.astimezone(UTC)
         default_customer = self._chosen_customer(customer_id) or ""
-        unique: dict[str, store.NewUsage] = {}
-        positions: dict[str, int] = {}
+        # an event's identity is (customer, key); the events of the batch's own customer (most
+        # often all of them) are told apart by their key alone, a string: cheaper to hash
+        seen: set[object] = set()
+        kept: list[store.NewUsage] = []
+        positions: list[int] = []
         rejected: list[Rejection] = []
         valid = 0
         new_usage = self._new_usage
@@ -312,47 +319,55 @@ class UsageService:
                 rejected.append(Rejection(index, error.message))
                 continue
             valid += 1
-            if usage.idempotency_key not in unique:
-                unique[usage.idempotency_key] = usage
-                positions[usage.idempotency_key] = index
-        return PreparedBatch(
-            now, list(unique.values()), positions, valid - len(unique), rejected, skip_invalid
-        )
+            identity: object = (
+                usage.idempotency_key
+                if usage.customer_id == default_customer
+                else (usage.customer_id, usage.idempotency_key)
+            )
+            if identity not in seen:
+                seen.add(identity)
+                kept.append(usage)
+                positions.append(index)
+        return PreparedBatch(now, kept, positions, valid - len(kept), rejected, skip_invalid)
 
     def write_batch(self, prepared: PreparedBatch) -> BatchResult:
         """The writing half of ``record_many``: one transaction (retried if PostgreSQL reports a
         deadlock or serialization failure)."""
         skip_invalid = prepared.skip_invalid
 
-        def write() -> tuple[int, list[Rejection]]:
+        def write() -> tuple[int, list[Rejection], int]:
             with self._ctx.db.write() as conn:
                 batch = prepared.events
+                positions = prepared.positions
+                merged = 0
                 if any(not e.customer_id for e in batch):
                     current = self._resolve(conn)
-                    batch = [e if e.customer_id else _with_customer(e, current) for e in batch]
+                    batch, positions = _resolved(batch, positions, current)
+                    merged = len(prepared.events) - len(batch)
                 refused: list[Rejection] = []
                 unknown = self._unknown_customers(conn, {e.customer_id for e in batch})
                 if unknown:
                     if not skip_invalid:
                         raise NotFound(f"Customer not found: {', '.join(sorted(unknown))}")
                     refused = [
-                        Rejection(
-                            prepared.positions[e.idempotency_key],
-                            f"Customer not found: {e.customer_id}",
-                        )
-                        for e in batch
+                        Rejection(position, f"Customer not found: {e.customer_id}")
+                        for e, position in zip(batch, positions, strict=True)
                         if e.customer_id in unknown
                     ]
                     batch = [e for e in batch if e.customer_id not in unknown]
-                return store.insert_events(
-                    conn, batch, now=prepared.now, queue_outbox=self._queue_outbox
-                ), refused
+                return (
+                    store.insert_events(
+                        conn, batch, now=prepared.now, queue_outbox=self._queue_outbox
+                    ),
+                    refused,
+                    merged,
+                )
 
-        accepted, refused = self._retrying(write)
-        stored = len(prepared.events) - len(refused)
+        accepted, refused, merged = self._retrying(write)
+        stored = len(prepared.events) - merged - len(refused)
         return BatchResult(
             accepted,
-            stored - accepted + prepared.in_batch_duplicates,
+            stored - accepted + prepared.in_batch_duplicates + merged,
             tuple(sorted(prepared.rejected + refused, key=lambda r: r.index)),
         )
 
@@ -398,12 +413,10 @@ class UsageService:
         """Validate one event (the hot path of every recording: kept lean)."""
         if service not in SERVICES:
             check_service(service)
-        if type(quantity) is int and 0 <= quantity <= _MAX_WHOLE:
-            amount = Decimal(quantity)
-            micros = quantity * MICROS
+        if type(quantity) is int and 0 <= quantity <= _MAX_WHOLE:  # the parser's fast path
+            amount, micros = Decimal(quantity), quantity * MICROS
         else:
-            amount = parse_quantity(quantity)
-            micros = int(amount.scaleb(6))
+            amount, micros = quantity_and_micros(quantity)
         if metadata is None or metadata == "":
             meta, meta_json = _EMPTY, "{}"
         elif type(metadata) is _Encoded:
@@ -422,7 +435,12 @@ class UsageService:
             raise InvalidInput(f"Invalid timestamp: {at!r}")
         if idempotency_key is None:
             key = new_key()
-        elif type(idempotency_key) is str and 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
+        elif (  # is_plain_key() inlined: the hot path of every recording
+            type(idempotency_key) is str
+            and 0 < len(idempotency_key) <= MAX_KEY_LENGTH
+            and idempotency_key.isascii()
+            and "\x00" not in idempotency_key
+        ):
             key = idempotency_key
         else:
             key = check_idempotency_key(idempotency_key)
@@ -449,7 +467,7 @@ class UsageService:
         wanted = customer_ids - self._known_customers
         if not wanted:
             return set()
-        found = store.existing_customers(conn, wanted)
+        found = existing_customers(conn, wanted)
         if len(self._known_customers) < 10_000:
             self._known_customers |= found
         return wanted - found
@@ -473,8 +491,22 @@ def _retryable(error: BaseException) -> bool:
     return getattr(original, "sqlstate", None) in _RETRY_SQLSTATES
 
 
-def _with_customer(event: store.NewUsage, customer_id: str) -> store.NewUsage:
-    return event._replace(customer_id=customer_id)
+def _resolved(
+    events: list[store.NewUsage], positions: list[int], customer_id: str
+) -> tuple[list[store.NewUsage], list[int]]:
+    """The batch with ``customer_id`` for the events that named none: an event keyed for the
+    current customer implicitly and one naming it are the same event (the first is kept)."""
+    kept: list[store.NewUsage] = []
+    where: list[int] = []
+    seen: set[tuple[str, str]] = set()
+    for event, position in zip(events, positions, strict=True):  # the first of a pair is kept
+        if not event.customer_id:
+            event = event._replace(customer_id=customer_id)
+        if event.identity not in seen:
+            seen.add(event.identity)
+            kept.append(event)
+            where.append(position)
+    return kept, where
 
 
 _FIELD_NAMES = frozenset(

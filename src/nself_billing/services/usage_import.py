@@ -2,14 +2,22 @@
 
 Fields: ``service``, ``quantity`` and optional ``id`` (idempotency key), ``timestamp`` (ISO 8601,
 UTC if no zone), ``metadata`` (a JSON object), ``customer_id`` (default: the current customer).
-Lines go through ``record_many`` in batches (one transaction each). A bad line is reported with
-its number and reason and never stops the others; a line already imported counts as a
-duplicate, so running an import again is safe.
+Lines go through ``record_many`` in batches (one transaction each). A bad line (not JSON, an
+unknown service, a quantity such as ``1e30`` or ``NaN``, NUL in its metadata, an unknown
+customer...) is rejected with its number and reason and never stops the others; a line already
+imported counts as a duplicate, so running an import again is safe.
+
+A line without an id gets one that depends only on the file and the line:
+``import:<the first 32 hex digits of the SHA-256 of the whole file>:<line number>``. Re-running
+the import of the same file (after a kill, a crash, or by mistake) therefore finds every line
+it already wrote and counts it as a duplicate. A file that changed in any byte is a new file:
+its id-less lines get new ids, so give lines ids of their own to import a file that grows.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import sys
@@ -47,6 +55,8 @@ class Source:
     stream: IO[str]
     binary: IO[bytes] | None = None
     size: int | None = None
+    #: SHA-256 of the whole content (hex): the ids of lines without one derive from it
+    digest: str = ""
 
     def position(self) -> int:
         try:
@@ -63,11 +73,13 @@ def open_source(path: str, input_format: str = "auto") -> Source:
     if path == "-":
         text = sys.stdin.read()
         kind = input_format if input_format != "auto" else _sniff(text.lstrip()[:1])
-        return Source("stdin", kind, io.StringIO(text))
+        digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+        return Source("stdin", kind, io.StringIO(text), digest=digest)
     file = Path(path)
     try:
         binary: IO[bytes] = file.open("rb")
         size = file.stat().st_size
+        digest = _digest(binary)
     except OSError as error:
         raise InvalidInput(f"Cannot read {path}: {error.strerror}") from None
     kind = input_format
@@ -81,7 +93,21 @@ def open_source(path: str, input_format: str = "auto") -> Source:
             peek = getattr(binary, "peek", None)
             kind = _sniff(peek(64).lstrip()[:1].decode("latin-1") if peek else "")
     stream = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-    return Source(path, kind, stream, binary, size)
+    return Source(path, kind, stream, binary, size, digest)
+
+
+def _digest(binary: IO[bytes]) -> str:
+    """SHA-256 of the whole file (one sequential read), the file left at its start."""
+    sha = hashlib.sha256()
+    while chunk := binary.read(1 << 20):
+        sha.update(chunk)
+    binary.seek(0)
+    return sha.hexdigest()
+
+
+def line_id(digest: str, line: int) -> str:
+    """The id of a line that has none: the file's content and the line's number."""
+    return f"import:{digest[:32]}:{line}"
 
 
 def _sniff(first: str) -> str:
@@ -195,12 +221,15 @@ def import_events(
         batch.clear()
         lines.clear()
 
+    digest = source.digest
     try:
         for number, parsed in rows:
             result.lines += 1
             if isinstance(parsed, str):
                 result.rejected.append(LineRejection(number, parsed))
                 continue
+            if digest and not (parsed.get("id") or parsed.get("idempotency_key")):
+                parsed["id"] = line_id(digest, number)
             batch.append(parsed)
             lines.append(number)
             if len(batch) >= batch_size:

@@ -29,7 +29,7 @@ def outbox_identifier(customer_id: str, idempotency_key: str) -> str:
     return f"nself_{digest[:40]}"
 
 
-# --- the metering hook on the raw-driver paths of store/usage.py ------------------------------
+# --- the metering hook on the raw-driver paths of store/events.py ------------------------------
 # The usage writers talk to the driver directly (one statement per event on PostgreSQL, prepared
 # statements on SQLite); these let them queue the new events in the same transaction.
 
@@ -54,13 +54,13 @@ SQLITE_OUTBOX_INSERT = (
     " ON CONFLICT (identifier) DO NOTHING"
 )
 
-#: SQLite (qmark): queue the stored usage row with this idempotency key (its id and columns
-#: copied as stored); parameters ``(identifier, idempotency_key)``
+#: SQLite (qmark): queue the stored usage row of this identity (its id and columns copied as
+#: stored); parameters ``(identifier, idempotency_key, customer_id)``
 SQLITE_OUTBOX_FROM_RECORD = (
     "INSERT INTO billing_usage_outbox (usage_record_id, identifier, customer_id, service_name,"
     " quantity_micros, recorded_at, status, attempts) SELECT id, ?, customer_id, service_name,"
     " quantity_micros, recorded_at, 'pending', 0 FROM billing_usage_records"
-    " WHERE idempotency_key = ? ON CONFLICT (identifier) DO NOTHING"
+    " WHERE idempotency_key = ? AND customer_id = ? ON CONFLICT (identifier) DO NOTHING"
 )
 
 

@@ -1,16 +1,16 @@
 """Queries for quota enforcement: per-customer overrides, alert records, the period total of one
-service from the per-day rollups, and PostgreSQL's one-round-trip consume."""
+service from the per-day rollups, and the hot path's driver connections (``UsageReader``) and
+SQLite writer queue (``WriterGate``). A consume's checked write is ``store/events.py``'s."""
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,6 @@ from ..domain.money import unit_price
 from ..domain.services import SERVICE_NAMES
 from ..errors import DatabaseError
 from .db import _first_line
-from .outbox import SQLITE_OUTBOX_INSERT, sqlite_outbox_params
 from .tables import quota_alerts, quota_overrides, usage_daily
 from .usage import _insert
 
@@ -184,19 +183,10 @@ _TOTALS_SQL = (
     + ") AND day >= {1} AND day < {2}"
 )
 
-# PostgreSQL statements of the hot path, prepared once per connection under these names (psycopg
-# names its own ``_pg3_<n>``, so they cannot collide)
+# the reads of the hot path, prepared once per connection under these names (the consume
+# statements are store/events.py's; psycopg names its own ``_pg3_<n>``, so none collide)
 _PG_TOTAL = (b"nself_quota_total", _TOTAL_SQL.format("$1", "$2", "$3", "$4"))
 _PG_TOTALS = (b"nself_quota_totals", _TOTALS_SQL.format("$1", "$2", "$3"))
-_PG_CONSUME = (
-    b"nself_quota_consume",
-    "CALL billing_quota_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-    " $12, $13, $14, $15, $16)",
-)
-_PG_CONSUME_MANY = (
-    b"nself_quota_consume_many",
-    "CALL billing_quota_consume_many($1, $2, $3, $4, $5, NULL)",
-)
 
 
 class _PgDriver:
@@ -390,116 +380,6 @@ def _result_error(result: Any) -> str:
     return message[0] if message else f"unexpected result status {result.status}"
 
 
-_BOOL = {True: "t", False: "f"}
-
-
-@dataclass(frozen=True)
-class ConsumeRow:
-    used_micros: int
-    replayed: bool
-    inserted: bool
-
-
-def pg_consume(
-    reader: UsageReader,
-    *,
-    customer_id: str,
-    service: str,
-    quantity: Decimal,
-    micros: int,
-    metadata: dict[str, Any],
-    recorded_at: datetime,
-    key: str,
-    now: datetime,
-    first_day: date,
-    end_day: date,
-    limit_micros: int | None,
-    hard: bool,
-    durable: bool,
-    check_key: bool = True,
-    queue_outbox: bool = False,
-) -> ConsumeRow:
-    """Consume on PostgreSQL: one round trip, ``CALL billing_quota_consume``
-    (migration 0006), which holds the per-(customer, service) lock only while the server runs
-    ``billing_quota_consume``, never across a network round trip.
-
-    That transaction commits asynchronously, so the lock is released without waiting for the
-    WAL flush; when ``durable``, the procedure then commits a transactional logical message
-    synchronously (outside the lock, group-committed with the other callers), which flushes the
-    WAL up to and past this event before the caller hears "admitted". A server crash before
-    that flush loses the event and the caller gets an error, never an unrecorded admit; a lost
-    event can only make others under-admit. ``check_key`` False skips the lookup of a replayed
-    key: for a key the caller just generated."""
-    used, replayed, inserted = reader.pg_row(
-        _PG_CONSUME,
-        [
-            customer_id,
-            service,
-            str(quantity),
-            str(micros),
-            json.dumps(metadata),
-            recorded_at.isoformat(),
-            key,
-            now.isoformat(),
-            first_day.isoformat(),
-            end_day.isoformat(),
-            recorded_at.astimezone(UTC).date().isoformat(),
-            None if limit_micros is None else str(limit_micros),
-            _BOOL[hard],
-            _BOOL[queue_outbox],
-            _BOOL[check_key],
-            _BOOL[durable],
-        ],
-    )
-    return ConsumeRow(int(used), replayed == b"t", inserted == b"t")
-
-
-def pg_consume_many(
-    reader: UsageReader,
-    events: Sequence[dict[str, Any]],
-    *,
-    now: datetime,
-    queue_outbox: bool,
-    durable: bool,
-) -> list[ConsumeRow]:
-    """Consume a group of requests on PostgreSQL in one transaction and one round trip,
-    ``CALL billing_quota_consume_many`` (migration 0007): each admitted or refused exactly as
-    ``pg_consume`` one after the other, in order, with one lock round, one commit and (when
-    ``durable``) one WAL flush for the group. Each event has ``pg_consume``'s keywords
-    (``recorded_at`` and ``now`` are the group's ``now``). The group travels as one JSON
-    parameter, never as SQL text."""
-    group = [
-        {
-            "c": e["customer_id"],
-            "s": e["service"],
-            "q": str(e["quantity"]),
-            "m": e["micros"],
-            "md": e["metadata"],
-            "k": e["key"],
-            "ck": e.get("check_key", True),
-            "f": e["first_day"].isoformat(),
-            "e": e["end_day"].isoformat(),
-            "l": e["limit_micros"],
-            "h": e["hard"],
-        }
-        for e in events
-    ]
-    (results,) = reader.pg_row(
-        _PG_CONSUME_MANY,
-        [
-            json.dumps(group),
-            now.isoformat(),
-            now.astimezone(UTC).date().isoformat(),
-            _BOOL[queue_outbox],
-            _BOOL[durable],
-        ],
-    )
-    return [
-        ConsumeRow(int(used), bool(replayed), bool(inserted))
-        for used, replayed, inserted in json.loads(results)
-    ]
-
-
 class WriterGate:
     """SQLite: queue ``consume`` writers on an OS file lock beside the database.
 
@@ -541,110 +421,3 @@ class WriterGate:
             if self._fd is not None and self._pid == os.getpid():
                 os.close(self._fd)
             self._fd = None
-
-
-_SQLITE_INSERT_EVENT = (
-    "INSERT INTO billing_usage_records (customer_id, service_name, quantity, quantity_micros,"
-    " metadata, recorded_at, idempotency_key, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (idempotency_key) DO NOTHING"
-)
-_SQLITE_ADD_TO_ROLLUP = (
-    "INSERT INTO billing_usage_daily (customer_id, service_name, day, quantity_micros, events)"
-    " VALUES (?, ?, ?, ?, 1) ON CONFLICT (customer_id, service_name, day) DO UPDATE SET"
-    " quantity_micros = billing_usage_daily.quantity_micros + excluded.quantity_micros,"
-    " events = billing_usage_daily.events + excluded.events"
-)
-
-
-def _sqlite_time(moment: datetime) -> str:
-    """How the UTCDateTime column stores a moment on SQLite (naive UTC text)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def sqlite_consume(
-    reader: UsageReader,
-    *,
-    customer_id: str,
-    service: str,
-    quantity: Decimal,
-    micros: int,
-    metadata: dict[str, Any],
-    recorded_at: datetime,
-    key: str,
-    now: datetime,
-    first_day: date,
-    end_day: date,
-    limit_micros: int | None,
-    hard: bool,
-    check_key: bool,
-    queue_outbox: bool = False,
-) -> ConsumeRow:
-    """Consume on SQLite with the driver directly: BEGIN IMMEDIATE (the one writer until
-    COMMIT), read the period's usage, insert the event and its rollup if it fits. Writes
-    exactly what ``store.usage.insert_event`` writes (tests/store/test_quota_consume_parity.py)
-    at a small fraction of its CPU cost."""
-    try:
-        with reader.connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if (
-                    check_key
-                    and conn.execute(
-                        "SELECT 1 FROM billing_usage_records WHERE idempotency_key = ?", (key,)
-                    ).fetchone()
-                    is not None
-                ):
-                    conn.execute("COMMIT")
-                    return ConsumeRow(0, True, False)
-                used = 0
-                if limit_micros is not None:
-                    used = int(
-                        conn.execute(
-                            reader._sql,
-                            (customer_id, service, first_day.isoformat(), end_day.isoformat()),
-                        ).fetchone()[0]
-                    )
-                inserted = False
-                if not hard or limit_micros is None or used + micros <= limit_micros:
-                    cursor = conn.execute(
-                        _SQLITE_INSERT_EVENT,
-                        (
-                            customer_id,
-                            service,
-                            float(quantity),
-                            micros,
-                            json.dumps(metadata),
-                            _sqlite_time(recorded_at),
-                            key,
-                            _sqlite_time(now),
-                        ),
-                    )
-                    inserted = cursor.rowcount == 1
-                    if inserted and queue_outbox:
-                        conn.execute(
-                            SQLITE_OUTBOX_INSERT,
-                            sqlite_outbox_params(
-                                customer_id, service, micros, recorded_at, key, cursor.lastrowid
-                            ),
-                        )
-                    if inserted:
-                        conn.execute(
-                            _SQLITE_ADD_TO_ROLLUP,
-                            (
-                                customer_id,
-                                service,
-                                recorded_at.astimezone(UTC).date().isoformat(),
-                                micros,
-                            ),
-                        )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-    except Exception as error:
-        raise DatabaseError(f"Database error: {_first_line(error)}") from error
-    return ConsumeRow(
-        used,
-        not inserted and not (hard and limit_micros is not None and used + micros > limit_micros),
-        inserted,
-    )

@@ -117,11 +117,16 @@ usage_records = Table(
     Column("quantity_micros", BigInteger),
     Column("idempotency_key", String(255)),
     Column("ingested_at", UTCDateTime, server_default=NOW),
-    UniqueConstraint("idempotency_key", name="uq_billing_usage_records_idempotency_key"),
+    # an event's identity is the pair (customer, client id), migration 0008; the key first, so
+    # time-ordered generated keys append to the index (store/events.py)
+    UniqueConstraint(
+        "idempotency_key", "customer_id", name="uq_billing_usage_records_customer_key"
+    ),
 )
 Index("idx_usage_customer_service", usage_records.c.customer_id, usage_records.c.service_name)
-# PostgreSQL also has the procedure billing_quota_consume(...) over these two tables (quota
-# consume in one CALL; migration 0006, kept equal to store.usage.insert_event by a test)
+# PostgreSQL also has the procedures billing_quota_consume(...) and billing_quota_consume_many
+# over these two tables (quota consume in one CALL; migration 0008, kept equal to
+# store.events.record_one by tests/store/test_quota_consume_parity.py)
 Index("idx_usage_recorded_at", usage_records.c.recorded_at)
 
 usage_daily = Table(

@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 
 from ...domain.humanize import plain_number
 from ...domain.services import SERVICE_NAMES
+from ...domain.usage import check_idempotency_key
 from ...errors import InvalidInput, QuotaExceeded
 from ...services.apikeys import ApiKey
-from ...services.ingest import MAX_ID_LENGTH, namespaced_key
+from ...services.ingest import MAX_ID_LENGTH
 from ...services.quotas import ConsumeRequest
 from ..auth import CallerKey, customer_for, get_billing
 from ..body import parse_json, read_limited
@@ -43,7 +44,9 @@ _CONSUME_SCHEMA: dict[str, Any] = {
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_ID_LENGTH,
-            "description": "Idempotency key: a replay is admitted again, not counted twice.",
+            "description": "Idempotency key, per customer: a replay (same service and "
+            "quantity) is admitted again, not counted twice; the same id with another "
+            "service or quantity answers 409.",
         },
         "metadata": {"type": "object"},
         "customer_id": {"type": "string", "description": "Admin keys only."},
@@ -128,6 +131,7 @@ async def quota_as(
     },
     responses={
         429: {"description": "Hard limit reached; nothing recorded"},
+        409: {"description": "The id was used before for another service or quantity"},
         422: {"description": "Unknown service or invalid quantity"},
     },
 )
@@ -150,16 +154,11 @@ async def consume_as(request: Request, key: ApiKey, service: str) -> JSONRespons
         raise InvalidInput("customer_id must be a string")
     customer = customer_for(key, requested)
     event_id = body.get("id")
-    if event_id is not None and (
-        not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH
-    ):
-        raise InvalidInput(f"id must be a string of 1 to {MAX_ID_LENGTH} characters")
-    idempotency_key = namespaced_key(customer, event_id) if event_id else None
+    if event_id is not None:
+        event_id = check_idempotency_key(event_id, maximum=MAX_ID_LENGTH)
     groups: ConsumeGroups = request.app.state.consume_groups
     result = await groups.consume(
-        ConsumeRequest(
-            service, body.get("quantity", 1), body.get("metadata"), idempotency_key, customer
-        )
+        ConsumeRequest(service, body.get("quantity", 1), body.get("metadata"), event_id, customer)
     )
     if not result.admitted:
         raise QuotaExceeded(service)

@@ -30,14 +30,16 @@ _EVENT_SCHEMA: dict[str, Any] = {
                 {"type": "number", "minimum": 0},
                 {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
             ],
-            "description": "In the service's unit; exact to 6 decimal places.",
+            "description": "In the service's unit: at most 6 decimal places and at most "
+            "1,000,000,000 (NaN, Infinity and larger values answer 422).",
         },
         "id": {
             "type": "string",
             "minLength": 1,
             "maxLength": 128,
-            "description": "Idempotency key: an id seen before for this customer is "
-            "acknowledged and not counted again.",
+            "description": "Idempotency key, stored as given: an id seen before for this "
+            "customer (through any entry point) is acknowledged and not counted again; "
+            "another customer's id is another event. No NUL, no lone surrogate.",
         },
         "timestamp": {
             "type": "string",

@@ -1,7 +1,7 @@
 """prices: unit prices keep 9 decimal places (overage prices and invoice line unit prices)
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02
 
 The spec's ``billing_quotas.overage_price DECIMAL(10,6)`` rounded pro's database overage
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
