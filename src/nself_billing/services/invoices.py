@@ -75,9 +75,15 @@ class InvoiceService:
             return remote.download_invoice(invoice.invoice_id, directory)
         with self._ctx.db.read() as conn:
             customer = customer_store.get(conn, customer_id)
-        from .invoice_pdf import render_pdf
+            method = method_store.default_for(conn, customer_id)
+        from .invoice_pdf import PdfContext, render_pdf
 
-        data = render_pdf(invoice, customer)
+        context = PdfContext(
+            self._ctx.seller,
+            default_method=method.label[:1].upper() + method.label[1:] if method else None,
+            portal=self._ctx.settings.base_url is not None,
+        )
+        data = render_pdf(invoice, customer, context)
         target_dir = directory or self._ctx.settings.export_dir
         target = target_dir / f"{invoice.invoice_id}.pdf"
         try:

@@ -182,7 +182,7 @@ class SubscriptionService:
             subscription = self._locked(conn, customer_id, subscription)
             invoice = self._upgrade_invoice(subscription, current, target, now)
             if invoice is not None:
-                invoice_store.add(conn, invoice, now=now)
+                invoice_store.add(conn, invoice, now=now, terms=self._ctx.invoice_terms)
             store.change(
                 conn,
                 subscription.subscription_id,
@@ -293,7 +293,9 @@ class SubscriptionService:
                 updated = store.current_for(conn, customer_id)
                 assert updated is not None
                 return PlanChange(updated, subscription.plan_name)
-            made, _ = invoice_closings(conn, [close_final(subscription, now)], now)
+            made, _ = invoice_closings(
+                conn, [close_final(subscription, now)], now, terms=self._ctx.invoice_terms
+            )
             store.change(
                 conn,
                 subscription.subscription_id,
