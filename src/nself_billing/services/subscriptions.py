@@ -42,7 +42,7 @@ class PlanChange:
 
 def _rank(plan: Plan) -> tuple[int, Decimal]:
     """Plans are ordered by tier, then price (a custom price ranks above any set price)."""
-    return plan.tier, plan.price_monthly if plan.price_monthly is not None else Decimal("Infinity")
+    return plan.rank
 
 
 class SubscriptionService:
