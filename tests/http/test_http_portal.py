@@ -196,6 +196,7 @@ def test_units_service_names_and_plurals_read_well(server, http, service, portal
     assert "Bandwidth : 0.0 GB (0 events)" in text
     assert "GB GB" not in text and "GBGB" not in text and "Api" not in text
     assert "(1 events)" not in text
+    assert "INV-000001" in text and "open · due 2026-03-18" in text
     assert "API requests 950.0K 1.0M 95" in text  # quotas: the unit once, beside the service
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from nself_billing import Billing
 from nself_billing.domain.invoicing import Invoice, InvoiceStatus
 from nself_billing.domain.seller import InvoiceTerms
-from nself_billing.errors import ConfigError, Conflict
+from nself_billing.errors import ConfigError, Conflict, NotFound
 from nself_billing.settings import Settings
 from nself_billing.store import invoices as invoice_store
 from nself_billing.store.tables import invoice_counters, invoices
@@ -168,3 +168,27 @@ def test_concurrent_finalization_numbers_one_to_n_without_gaps(env, clock):
         assert sorted(number for number, _ in rows) == [f"INV-{n:06d}" for n in range(1, 33)]
         for customer in customers:
             assert billing.subscriptions.current(customer).plan_name == "pro"
+
+
+def test_an_invoice_can_be_named_by_its_number(billing, clock, cli):
+    for customer in ("cus_a", "cus_b"):
+        billing.customers.create(email=f"{customer}@example.com", customer_id=customer)
+        billing.subscriptions.start(customer, "starter")
+    clock.advance(days=3)
+    billing.subscriptions.upgrade("cus_a", "pro")  # INV-000001
+    billing.subscriptions.upgrade("cus_b", "pro")  # INV-000002
+    [mine] = billing.invoices.list("cus_a")
+    assert billing.invoices.get("cus_a", "INV-000001").invoice_id == mine.invoice_id
+    billing.payment_methods.add("cus_a", brand="visa", last4="4242", expiry="12/2030")
+    paid = billing.invoices.pay("cus_a", "INV-000001")
+    assert (paid.already_paid, paid.invoice.invoice_id, paid.invoice.status) == (
+        False,
+        mine.invoice_id,
+        "paid",
+    )
+    assert billing.invoices.pay("cus_a", mine.invoice_id).already_paid is True
+    with pytest.raises(NotFound):
+        billing.invoices.get("cus_a", "INV-000002")  # the other customer's
+    shown = cli("tenant", "billing", "--customer", "cus_a", "invoice", "show", "INV-000001")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == f"Invoice: {mine.invoice_id} (number INV-000001)"

@@ -69,6 +69,7 @@ class InvoiceLine:
     currency: str
     status: str
     pdf_url: str | None
+    due: date | None = None
 
 
 @dataclass(frozen=True)

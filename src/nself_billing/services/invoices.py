@@ -59,8 +59,13 @@ class InvoiceService:
         remote.invoice(invoice_id)
 
     def _mirrored(self, customer_id: str, invoice_id: str) -> Invoice:
+        """The invoice by its id or, as customers quote it, by its number (``INV-000123``)."""
         with self._ctx.db.read() as conn:
             invoice = store.get(conn, invoice_id, customer_id=customer_id)
+            if invoice is None:
+                numbered = store.id_for_number(conn, customer_id, invoice_id)
+                if numbered is not None:
+                    invoice = store.get(conn, numbered, customer_id=customer_id)
         if invoice is None:
             raise NotFound(f"Invoice not found: {invoice_id}")
         return invoice
@@ -102,6 +107,7 @@ class InvoiceService:
         """Charge an open invoice with the default payment method; paying a paid invoice
         again charges nothing (the payment is keyed by the invoice)."""
         invoice = self.get(customer_id, invoice_id)
+        invoice_id = invoice.invoice_id  # the id, when the invoice was named by its number
         remote = remote_billing(self._ctx)
         if invoice.is_paid:
             payment = None if remote is not None else self._payment_of(invoice_id)

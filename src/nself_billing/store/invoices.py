@@ -198,6 +198,17 @@ def get(
     return _invoice(row, [_line(line) for line in lines])
 
 
+def id_for_number(conn: Connection, customer_id: str, number: str) -> str | None:
+    """The id of the customer's invoice with this number (the newest, should a mirrored
+    provider's number repeat one of ours)."""
+    return conn.execute(
+        select(invoices.c.invoice_id)
+        .where(invoices.c.customer_id == customer_id, invoices.c.number == number)
+        .order_by(invoices.c.created_at.desc())
+        .limit(1)
+    ).scalar()
+
+
 def get_by_source(conn: Connection, source_key: str) -> Invoice | None:
     row = conn.execute(
         select(invoices.c.invoice_id).where(invoices.c.source_key == source_key)

@@ -162,6 +162,7 @@ def build_page(
                 status=invoice.status,
                 pdf_url=f"/portal/invoices/{quote(invoice.invoice_id, safe='')}.pdf"
                 f"?token={quote(token, safe='')}",
+                due=invoice.due_at.date() if invoice.due_at else None,
             )
         )
     if local:
