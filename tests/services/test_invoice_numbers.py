@@ -192,3 +192,22 @@ def test_an_invoice_can_be_named_by_its_number(billing, clock, cli):
     shown = cli("tenant", "billing", "--customer", "cus_a", "invoice", "show", "INV-000001")
     assert shown.exit_code == 0, shown.stderr
     assert shown.stdout.splitlines()[0] == f"Invoice: {mine.invoice_id} (number INV-000001)"
+
+
+def test_exports_carry_the_number_and_the_due_date(billing, clock, cli, tmp_path):
+    import csv
+    import json
+
+    billing.customers.create(email="a@example.com", customer_id="cus_a")
+    billing.subscriptions.start("cus_a", "starter")
+    clock.advance(days=3)
+    billing.subscriptions.upgrade("cus_a", "pro")
+    base = ("tenant", "billing", "--customer", "cus_a", "export", "invoices")
+    as_json, as_csv = tmp_path / "i.json", tmp_path / "i.csv"
+    assert cli(*base, "--format=json", f"--output={as_json}").exit_code == 0
+    assert cli(*base, "--format=csv", f"--output={as_csv}").exit_code == 0
+    [exported] = json.loads(as_json.read_text())
+    assert exported["number"] == "INV-000001" and exported["due_at"].startswith("20")
+    with as_csv.open() as stream:
+        [row] = csv.DictReader(stream)
+    assert row["number"] == "INV-000001" and row["due_at"].startswith("20")
