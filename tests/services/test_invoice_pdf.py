@@ -109,4 +109,4 @@ def test_a_paid_invoice_says_so_and_an_unconfigured_seller_is_named(billing, cus
     assert "Paid on 2026-02-15. Thank you." in text
     assert "Amount due (USD) $0.00" in text
     assert "INV-000001" in text
-    assert "(seller not configured)" in text and "BILLING_SELLER_NAME" in text
+    assert "(seller not configured)" in text and "BILLING_SELLER_* variables" in text

@@ -83,7 +83,7 @@ def render_pdf(invoice: Invoice, customer: Customer | None, context: PdfContext)
     if seller.email:
         seller_lines.append(seller.email)
     if not seller.name:
-        seller_lines.append("Set BILLING_SELLER_NAME, _ADDRESS, _TAX_ID (README: configuration)")
+        seller_lines.append("Set the BILLING_SELLER_* variables (README: Configuration)")
     for text in seller_lines:
         pdf.cell(110, 4.6, _fit(pdf, text, 110), new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0, 0, 0)
