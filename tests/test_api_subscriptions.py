@@ -48,7 +48,7 @@ def test_cycle_invoice_and_payment_functions(api, billing, customer_id, clock, c
     result = api.billing_cycle()
     assert result.total == Decimal("99.00")
     [invoice] = api.stripe_invoice_list()
-    assert capsys.readouterr().out.splitlines()[1].endswith(" $99.00 open")
+    assert capsys.readouterr().out.splitlines()[1].endswith(" $99.00 open INV-000001")
     assert api.stripe_invoice_show(invoice.invoice_id).total == Decimal("99.00")
     method = api.stripe_payment_add(brand="visa", last4="4242", exp="12/2030")
     assert [m.payment_method_id for m in api.stripe_payment_list()] == [method.payment_method_id]

@@ -114,17 +114,13 @@ def billing_cycle() -> CycleResult:
 
 def stripe_invoice_list() -> list[Invoice]:
     """Print the current customer's invoices (as ``invoice list``) and return them."""
-    from .cli.invoice import _day
-    from .domain.money import format_money
+    from .cli.invoice import invoice_line
 
     billing = default_billing()
     invoices = billing.invoices.list(billing.customer_id)
     print("Recent Invoices")
     for invoice in invoices:
-        print(
-            f"{invoice.invoice_id} {_day(invoice.created_at)} "
-            f"{format_money(invoice.total, invoice.currency)} {invoice.status}"
-        )
+        print(invoice_line(invoice))
     return invoices
 
 

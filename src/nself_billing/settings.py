@@ -109,6 +109,15 @@ class Settings:
     #: (SQLite: its busy timeout)
     db_statement_timeout: float | None = 10.0
     db_lock_timeout: float | None = 10.0
+    #: the seller printed on invoices (domain/seller.py)
+    seller_name: str | None = None
+    seller_address: str | None = None
+    seller_tax_id: str | None = None
+    seller_email: str | None = None
+    payment_instructions: str | None = None
+    #: invoice numbers are ``<prefix>-000123``, one gap-free sequence per prefix
+    invoice_prefix: str = "INV"
+    invoice_due_days: int = 30
 
     @property
     def sqlite_path(self) -> Path:
@@ -169,6 +178,13 @@ class Settings:
             http_request_timeout=_seconds(get, "BILLING_HTTP_REQUEST_TIMEOUT", 15.0),
             db_statement_timeout=_seconds(get, "BILLING_DB_STATEMENT_TIMEOUT", 10.0),
             db_lock_timeout=_seconds(get, "BILLING_DB_LOCK_TIMEOUT", 10.0),
+            seller_name=get("BILLING_SELLER_NAME") or get("PROJECT_NAME"),
+            seller_address=get("BILLING_SELLER_ADDRESS"),
+            seller_tax_id=get("BILLING_SELLER_TAX_ID"),
+            seller_email=get("BILLING_SELLER_EMAIL"),
+            payment_instructions=get("BILLING_PAYMENT_INSTRUCTIONS"),
+            invoice_prefix=_invoice_prefix(get("BILLING_INVOICE_PREFIX")),
+            invoice_due_days=_due_days(get("BILLING_INVOICE_DUE_DAYS")),
         )
 
 
@@ -194,6 +210,32 @@ def _header_bytes(raw: str | None) -> int:
             f"Invalid BILLING_HTTP_MAX_HEADER_BYTES: {raw} (expected bytes, 1024 to 67108864)"
         )
     return int(raw)
+
+
+#: Stripe's rule for an invoice prefix: 3 to 12 upper-case letters or digits
+_INVOICE_PREFIX = re.compile(r"^[A-Z0-9]{3,12}$")
+MAX_DUE_DAYS = 365
+
+
+def _invoice_prefix(value: str | None) -> str:
+    if value is None:
+        return "INV"
+    if not _INVOICE_PREFIX.match(value.strip()):
+        raise ConfigError(
+            f"Invalid BILLING_INVOICE_PREFIX: {value!r} (expected 3 to 12 upper-case letters "
+            "or digits, e.g. INV)"
+        )
+    return value.strip()
+
+
+def _due_days(value: str | None) -> int:
+    if value is None:
+        return 30
+    if not value.strip().isdigit() or int(value) > MAX_DUE_DAYS:
+        raise ConfigError(
+            f"Invalid BILLING_INVOICE_DUE_DAYS: {value!r} (expected 0 to {MAX_DUE_DAYS} days)"
+        )
+    return int(value)
 
 
 def _secret(value: str | None) -> Secret | None:

@@ -95,17 +95,19 @@ def test_cycle_invoice_and_payment_flow(cli, env, starter, root):
     listed = cli(*B, "invoice", "list")
     lines = listed.stdout.splitlines()
     assert lines[0] == "Recent Invoices"
-    invoice_id, _day, amount, status = lines[1].split(" ")
-    assert (amount, status) == ("$29.00", "open")
+    # the spec's four columns, then the invoice number
+    invoice_id, _day, amount, status, number = lines[1].split(" ")
+    assert (amount, status, number) == ("$29.00", "open", "INV-000001")
     shown = cli(*B, "invoice", "show", invoice_id).stdout.splitlines()
     assert shown[:2] == [
-        f"Invoice: {invoice_id}",
+        f"Invoice: {invoice_id} (number INV-000001)",
         "invoice_id | total_amount | status | period_start | period_end | created_at",
     ]
     assert shown[2].startswith(
         f"{invoice_id} | 29.00 | open | {start:%Y-%m-%d} | {end:%Y-%m-%d} | "
     )
-    assert shown[-1] == "Total: $29.00"
+    assert shown[-2] == "Total: $29.00"
+    assert shown[-1].startswith("Due: 20")  # 30 days after it was issued
     no_method = cli(*B, "invoice", "pay", invoice_id)
     assert no_method.exit_code == 1
     added = cli(*B, "payment", "add", "--brand", "visa", "--last4", "4242", "--exp", "12/2030")
@@ -191,11 +193,14 @@ def test_invoice_formats(cli, starter):
     cli(*B, "subscription", "upgrade", "pro")
     listed = cli(*B, "invoice", "list", "--format=csv").stdout.splitlines()
     assert listed[0] == (
-        "invoice_id,kind,status,total_amount,currency,period_start,period_end,created_at,paid_at"
+        "invoice_id,kind,status,total_amount,currency,period_start,period_end,created_at,paid_at,"
+        "number,due_at"
     )
     invoice_id = listed[1].split(",")[0]
+    assert listed[1].split(",")[9] == "INV-000001"
     [shown] = json.loads(cli(*B, "invoice", "show", invoice_id, "--format=json").stdout)
-    assert shown["kind"] == "proration"
+    assert (shown["kind"], shown["number"]) == ("proration", "INV-000001")
+    assert shown["due_at"] is not None
     [line] = shown["lines"]
     assert line["kind"] == "proration" and line["amount"] == shown["total_amount"]
     assert cli(*B, "invoice", "list", "--limit", "1").stdout.count("\n") == 2

@@ -203,7 +203,11 @@ def test_invoice_list_and_pay(run, http: RecordingClient, env) -> None:  # type:
     http.expect("get", "/v1/invoices", listing(fixture("invoice")))
     result = run("invoice", "list")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines() == ["Recent Invoices", f"{INVOICE} 2026-01-15 $99.00 open"]
+    # Stripe's own invoice number follows the spec's four columns
+    assert result.stdout.splitlines() == [
+        "Recent Invoices",
+        f"{INVOICE} 2026-01-15 $99.00 open NSELF-0001",
+    ]
     assert http.requests[-1].query == {"customer": CUSTOMER, "limit": "100"}
 
     paid = fixture("invoice", status="paid", amount_paid=9900, amount_remaining=0)
@@ -363,7 +367,7 @@ def test_invoice_show_and_download_come_from_stripe(  # type: ignore[no-untyped-
     http.expect("get", f"/v1/invoices/{INVOICE}", fixture("invoice"))
     result = run("invoice", "show", INVOICE)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines()[0] == f"Invoice: {INVOICE}"
+    assert result.stdout.splitlines()[0] == f"Invoice: {INVOICE} (number NSELF-0001)"
     assert "Total: $99.00" in result.stdout.splitlines()
 
     http.expect("get", f"/v1/invoices/{INVOICE}", fixture("invoice"))

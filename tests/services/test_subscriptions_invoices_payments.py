@@ -54,7 +54,8 @@ def test_invoice_pdf_holds_customer_period_lines_and_total(billing, customer_id,
     assert path.read_bytes().startswith(b"%PDF-")
     content = PdfReader(str(path)).pages[0].extract_text()
     for expected in (
-        f"Invoice {invoice_id}",
+        f"Invoice ID {invoice_id}",
+        "Invoice number INV-000001",
         "John Doe",
         "2026-01-15 to 2026-02-14",
         "Pro plan (2026-01-15 to 2026-02-14)",

@@ -94,3 +94,27 @@ def test_first_release_database_is_upgraded_with_its_data(old_database):
         billing.usage.record("api", 5, customer_id="cus_old")
         [line] = billing.quotas.statuses(services=["api"], customer_id="cus_old")
         assert line.usage == 5
+
+
+def test_invoice_numbers_copied_from_ids_before_0011_are_cleared(old_database):
+    """Before revision 0011 a local invoice's ``number`` was a copy of its id; an invoice with
+    Stripe's own number keeps it."""
+    url, env = old_database
+    db = Database(url)
+    try:
+        _migrate_to(db, "0007")
+        with db.write() as conn:
+            seed_default_plans(conn)
+            conn.execute(text("INSERT INTO billing_customers (customer_id) VALUES ('cus_old')"))
+            conn.execute(
+                text(
+                    "INSERT INTO billing_invoices (invoice_id, customer_id, total_amount, status,"
+                    " number) VALUES ('in_local', 'cus_old', 29.00, 'paid', 'in_local'),"
+                    " ('in_stripe', 'cus_old', 29.00, 'paid', 'ABCD1234-0001')"
+                )
+            )
+    finally:
+        db.dispose()
+    with Billing.from_env(env) as billing:
+        assert billing.invoices.get("cus_old", "in_local").number is None
+        assert billing.invoices.get("cus_old", "in_stripe").number == "ABCD1234-0001"

@@ -23,6 +23,8 @@ INVOICE_COLUMNS = (
     "period_end",
     "created_at",
     "paid_at",
+    "number",
+    "due_at",
 )
 
 
@@ -43,6 +45,8 @@ def invoice_record(invoice: Invoice, *, lines: bool = False) -> dict[str, Any]:
         "period_end": invoice.period_end,
         "created_at": invoice.created_at,
         "paid_at": invoice.paid_at,
+        "number": invoice.number,
+        "due_at": invoice.due_at,
     }
     if lines:
         record["lines"] = [
@@ -59,9 +63,19 @@ def invoice_record(invoice: Invoice, *, lines: bool = False) -> dict[str, Any]:
     return record
 
 
+def invoice_line(invoice: Invoice) -> str:
+    """The spec's ``in_... 2026-01-01 $99.00 paid``, then the invoice number if it has one."""
+    line = (
+        f"{invoice.invoice_id} {_day(invoice.created_at)} "
+        f"{format_money(invoice.total, invoice.currency)} {invoice.status}"
+    )
+    return f"{line} {invoice.number}" if invoice.number else line
+
+
 def invoice_text(invoice: Invoice) -> str:
+    numbered = f" (number {invoice.number})" if invoice.number else ""
     out = [
-        f"Invoice: {invoice.invoice_id}",
+        f"Invoice: {invoice.invoice_id}{numbered}",
         "invoice_id | total_amount | status | period_start | period_end | created_at",
         f"{invoice.invoice_id} | {invoice.total:.2f} | {invoice.status} | "
         f"{_day(invoice.period_start)} | {_day(invoice.period_end)} | {_day(invoice.created_at)}",
@@ -80,6 +94,8 @@ def invoice_text(invoice: Invoice) -> str:
     out.append(f"Total: {format_money(invoice.total, invoice.currency)}")
     if invoice.paid_at:
         out.append(f"Paid: {_day(invoice.paid_at)}")
+    elif invoice.due_at:
+        out.append(f"Due: {_day(invoice.due_at)}")
     return "\n".join(out)
 
 
@@ -104,10 +120,7 @@ def invoice_list(state: CliState, limit: int | None, output_format: str) -> None
     if not invoices:
         echo("No invoices yet")
     for invoice in invoices:
-        echo(
-            f"{invoice.invoice_id} {_day(invoice.created_at)} "
-            f"{format_money(invoice.total, invoice.currency)} {invoice.status}"
-        )
+        echo(invoice_line(invoice))
 
 
 @invoice_group.command("show")

@@ -96,6 +96,10 @@ class Invoice:
     created_at: datetime | None
     paid_at: datetime | None = None
     lines: tuple[LineItem, ...] = field(default=())
+    #: the sequential number given when the invoice was finalized (``INV-000123``; Stripe's
+    #: own with the Stripe provider); None for a draft or an invoice from before numbering
+    number: str | None = None
+    due_at: datetime | None = None
 
     @property
     def is_paid(self) -> bool:

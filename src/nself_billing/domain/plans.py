@@ -53,6 +53,14 @@ class Plan:
     def is_custom(self) -> bool:
         return self.price_monthly is None
 
+    @property
+    def rank(self) -> tuple[int, Decimal]:
+        """Plans are ordered by tier, then price (a custom price ranks above any set price):
+        a higher rank is an upgrade."""
+        return self.tier, (
+            self.price_monthly if self.price_monthly is not None else Decimal("Infinity")
+        )
+
     def quota_for(self, service: str) -> Quota:
         """The plan's quota for a service; a missing row means unlimited."""
         for quota in self.quotas:

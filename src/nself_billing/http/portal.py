@@ -1,18 +1,20 @@
-"""The customer portal page: a view of one customer's plan, usage, quotas and invoices,
+"""The customer portal page: one customer's plan, usage, quotas, invoices and payment methods,
 rendered on the server by Jinja2 with autoescaping (every value a tenant or an operator typed
-is escaped), charts as inline SVG. No JavaScript, no build step."""
+is escaped), charts as inline SVG, actions as plain POST forms. No JavaScript, no build
+step."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..domain.humanize import human_count, human_limit, human_quantity
+from ..domain.humanize import human_count
+from ..domain.services import SERVICES
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -67,6 +69,23 @@ class InvoiceLine:
     currency: str
     status: str
     pdf_url: str | None
+    due: date | None = None
+
+
+@dataclass(frozen=True)
+class PlanOption:
+    name: str
+    title: str
+    price: str
+    #: "upgrade" (now, prorated) or "downgrade" (at the period end)
+    direction: str
+
+
+@dataclass(frozen=True)
+class MethodLine:
+    payment_method_id: str
+    label: str
+    is_default: bool
 
 
 @dataclass
@@ -85,6 +104,17 @@ class PortalPage:
     quotas: list[QuotaLine] = field(default_factory=list)
     invoices: list[InvoiceLine] = field(default_factory=list)
     generated_at: datetime | None = None
+    #: the signed link token and the CSRF token its forms carry
+    token: str = ""
+    csrf: str = ""
+    #: whether the customer may act here (the local provider; Stripe has its own portal)
+    actions: bool = False
+    plan_options: list[PlanOption] = field(default_factory=list)
+    methods: list[MethodLine] = field(default_factory=list)
+    card_brands: tuple[str, ...] = ()
+    #: the outcome of the last action: a confirmation, or why it was refused
+    notice: str | None = None
+    error: str | None = None
 
 
 def day_chart(
@@ -120,6 +150,47 @@ def day_chart(
     )
 
 
+SERVICE_TITLES = {
+    "api": "API",
+    "storage": "Storage",
+    "bandwidth": "Bandwidth",
+    "compute": "Compute",
+    "database": "Database",
+    "functions": "Functions",
+}
+_SINGULAR = {"requests": "request", "queries": "query", "invocations": "invocation"}
+_TENTH = Decimal("0.1")
+
+
+def service_title(service: str) -> str:
+    return SERVICE_TITLES.get(service, service.capitalize())
+
+
+def figure(service: str, value: Decimal | None) -> str:
+    """A quantity without its unit (the unit is shown once, beside the service): 950.0K
+    requests -> ``950.0K``, 3.5 GB-hours -> ``3.5``; None (no limit) -> ``Unlimited``."""
+    if value is None:
+        return "Unlimited"
+    style = SERVICES[service].style if service in SERVICES else "count"
+    if style == "count":
+        return human_count(value)
+    return str(value.quantize(_TENTH, rounding=ROUND_HALF_UP))
+
+
+def amount(service: str, value: Decimal) -> str:
+    """A quantity with its unit, once: ``3.5 GB-hours``, ``0.0 GB``, ``1 request``."""
+    unit = SERVICES[service].unit if service in SERVICES else ""
+    text = figure(service, value)
+    if value == 1 and unit in _SINGULAR:
+        unit = _SINGULAR[unit]
+    return f"{text} {unit}".strip()
+
+
+def plural(count: int, word: str) -> str:
+    """``1 event``, ``2 events``, ``1,234 events``."""
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
 def _money(value: Decimal | None, currency: str = "usd") -> str:
     if value is None:
         return "-"
@@ -135,8 +206,10 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals["quantity"] = human_quantity
-    env.globals["limit"] = human_limit
+    env.globals["amount"] = amount
+    env.globals["figure"] = figure
+    env.globals["plural"] = plural
+    env.globals["service_title"] = service_title
     env.filters["money"] = _money
     return env
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..domain.seller import InvoiceTerms, Seller, address_lines
 from ..providers.port import PaymentProvider
 from ..settings import Settings
 from ..store.db import Database
@@ -23,3 +24,18 @@ class Context:
     log: logging.Logger
     #: the tenant chosen with --customer (or Billing(customer_id=...)), over NSELF_CUSTOMER_ID
     customer_override: str | None = None
+
+    @property
+    def invoice_terms(self) -> InvoiceTerms:
+        return InvoiceTerms(self.settings.invoice_prefix, self.settings.invoice_due_days)
+
+    @property
+    def seller(self) -> Seller:
+        settings = self.settings
+        return Seller(
+            name=settings.seller_name,
+            address=address_lines(settings.seller_address),
+            tax_id=settings.seller_tax_id,
+            email=settings.seller_email,
+            payment_instructions=settings.payment_instructions,
+        )

@@ -36,6 +36,7 @@ from ..domain.invoicing import (
 )
 from ..domain.periods import Period, period_at
 from ..domain.plans import Plan, Quota
+from ..domain.seller import InvoiceTerms
 from ..domain.services import SERVICE_NAMES
 from ..domain.subscriptions import INTERVAL_MONTHS, Subscription, SubscriptionStatus
 from ..errors import BillingError, PlanNotFound
@@ -122,7 +123,7 @@ def effective_quotas(plan: Plan, overrides: Mapping[str, Any] | None) -> dict[st
 
 
 def invoice_closings(
-    conn: Connection, closings: Sequence[Closing], now: datetime
+    conn: Connection, closings: Sequence[Closing], now: datetime, *, terms: InvoiceTerms
 ) -> tuple[dict[str, Invoice], int]:
     """Rate and invoice many closings in one transaction (set-based reads, bulk writes).
     Returns the invoices made, by subscription id, and the number of adjustment lines."""
@@ -237,7 +238,7 @@ def invoice_closings(
             )
             for r in rating.rated
         ]
-    inserted = invoice_store.add_many(conn, invoices, now=now)
+    inserted = invoice_store.add_many(conn, invoices, now=now, terms=terms)
     made = {
         item.invoice.subscription_id or "": item.invoice
         for item in invoices
@@ -353,7 +354,9 @@ class CycleService:
         return result
 
     def _close(self, conn: Connection, due: Sequence[Subscription], now: datetime) -> CycleResult:
-        made, adjustments = invoice_closings(conn, [close_due(s) for s in due], now)
+        made, adjustments = invoice_closings(
+            conn, [close_due(s) for s in due], now, terms=self._ctx.invoice_terms
+        )
         changes = [next_state(s, now) for s in due]
         store.save_subscriptions(conn, changes, now=now)
         return CycleResult(

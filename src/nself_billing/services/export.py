@@ -44,6 +44,8 @@ INVOICE_COLUMNS = (
     "period_end",
     "created_at",
     "paid_at",
+    "number",
+    "due_at",
 )
 SUBSCRIPTION_COLUMNS = (
     "subscription_id",

@@ -59,8 +59,13 @@ class InvoiceService:
         remote.invoice(invoice_id)
 
     def _mirrored(self, customer_id: str, invoice_id: str) -> Invoice:
+        """The invoice by its id or, as customers quote it, by its number (``INV-000123``)."""
         with self._ctx.db.read() as conn:
             invoice = store.get(conn, invoice_id, customer_id=customer_id)
+            if invoice is None:
+                numbered = store.id_for_number(conn, customer_id, invoice_id)
+                if numbered is not None:
+                    invoice = store.get(conn, numbered, customer_id=customer_id)
         if invoice is None:
             raise NotFound(f"Invoice not found: {invoice_id}")
         return invoice
@@ -75,9 +80,15 @@ class InvoiceService:
             return remote.download_invoice(invoice.invoice_id, directory)
         with self._ctx.db.read() as conn:
             customer = customer_store.get(conn, customer_id)
-        from .invoice_pdf import render_pdf
+            method = method_store.default_for(conn, customer_id)
+        from .invoice_pdf import PdfContext, render_pdf
 
-        data = render_pdf(invoice, customer)
+        context = PdfContext(
+            self._ctx.seller,
+            default_method=method.label[:1].upper() + method.label[1:] if method else None,
+            portal=self._ctx.settings.base_url is not None,
+        )
+        data = render_pdf(invoice, customer, context)
         target_dir = directory or self._ctx.settings.export_dir
         target = target_dir / f"{invoice.invoice_id}.pdf"
         try:
@@ -96,6 +107,7 @@ class InvoiceService:
         """Charge an open invoice with the default payment method; paying a paid invoice
         again charges nothing (the payment is keyed by the invoice)."""
         invoice = self.get(customer_id, invoice_id)
+        invoice_id = invoice.invoice_id  # the id, when the invoice was named by its number
         remote = remote_billing(self._ctx)
         if invoice.is_paid:
             payment = None if remote is not None else self._payment_of(invoice_id)

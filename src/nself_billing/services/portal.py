@@ -4,6 +4,13 @@ A token is ``<payload>.<signature>``: the payload is base64url JSON ``{"c": cust
 "e": expiry (Unix seconds)}`` and the signature HMAC-SHA256 of the payload with the portal
 secret (``BILLING_PORTAL_SECRET``, or a random one generated once into
 ``${BILLING_DATA_DIR}/portal.secret``). The HTTP service verifies tokens with ``verify_token``.
+
+The portal's forms (change plan, cancel, reactivate, payment methods) carry a CSRF token: the
+signed double-submit pattern. The page sets a random value in a ``SameSite=Strict``, HttpOnly
+cookie and puts ``HMAC(secret, "csrf" + cookie + customer)`` in each form; a POST is accepted
+only when the form's token matches the cookie it arrived with, so another site cannot make a
+customer's browser post a form (it can neither read the cookie nor send it cross-site), and a
+token made for one customer is worthless for another.
 """
 
 from __future__ import annotations
@@ -88,6 +95,21 @@ def verify_token(secret: bytes, token: str, now: datetime) -> str:
     return customer_id
 
 
+def new_csrf_nonce() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def csrf_token(secret: bytes, nonce: str, customer_id: str) -> str:
+    message = f"csrf\x00{nonce}\x00{customer_id}".encode()
+    return _b64(hmac.new(secret, message, hashlib.sha256).digest())
+
+
+def csrf_valid(secret: bytes, nonce: str | None, customer_id: str, token: str | None) -> bool:
+    if not nonce or not token or len(nonce) > 128 or len(token) > 128:
+        return False
+    return hmac.compare_digest(csrf_token(secret, nonce, customer_id), token)
+
+
 @dataclass(frozen=True)
 class PortalLink:
     url: str
@@ -112,3 +134,10 @@ class PortalService:
 
     def verify(self, token: str) -> str:
         return verify_token(portal_secret(self._ctx.settings), token, self._ctx.clock())
+
+    def csrf_token(self, nonce: str, customer_id: str) -> str:
+        """The token the portal's forms carry for the cookie value ``nonce``."""
+        return csrf_token(portal_secret(self._ctx.settings), nonce, customer_id)
+
+    def csrf_valid(self, nonce: str | None, customer_id: str, token: str | None) -> bool:
+        return csrf_valid(portal_secret(self._ctx.settings), nonce, customer_id, token)

@@ -53,7 +53,7 @@ def _closed_note(closed: tuple[Invoice, ...]) -> str:
 
 def _rank(plan: Plan) -> tuple[int, Decimal]:
     """Plans are ordered by tier, then price (a custom price ranks above any set price)."""
-    return plan.tier, plan.price_monthly if plan.price_monthly is not None else Decimal("Infinity")
+    return plan.rank
 
 
 class SubscriptionService:
@@ -207,7 +207,7 @@ class SubscriptionService:
             subscription = self._locked(conn, customer_id, subscription)
             invoice = self._upgrade_invoice(subscription, current, target, now)
             if invoice is not None:
-                invoice_store.add(conn, invoice, now=now)
+                invoice_store.add(conn, invoice, now=now, terms=self._ctx.invoice_terms)
             store.change(
                 conn,
                 subscription.subscription_id,
@@ -319,7 +319,9 @@ class SubscriptionService:
                 updated = store.current_for(conn, customer_id)
                 assert updated is not None
                 return PlanChange(updated, subscription.plan_name, closed=closed)
-            made, _ = invoice_closings(conn, [close_final(subscription, now)], now)
+            made, _ = invoice_closings(
+                conn, [close_final(subscription, now)], now, terms=self._ctx.invoice_terms
+            )
             store.change(
                 conn,
                 subscription.subscription_id,

@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, insert, select, update
 
-from ..domain.invoicing import Invoice, LineItem, LineKind
+from ..domain.invoicing import Invoice, InvoiceStatus, LineItem, LineKind
 from ..domain.money import unit_price
 from ..domain.periods import Period
-from .tables import invoice_lines, invoices, payments
+from ..domain.seller import InvoiceTerms
+from ..errors import Conflict
+from .tables import invoice_counters, invoice_lines, invoices, payments
 from .usage import _insert
 
 
@@ -42,7 +44,9 @@ def line_rows(invoice_id: str, lines: Sequence[LineItem]) -> list[dict[str, Any]
     ]
 
 
-def invoice_row(new: NewInvoice, *, now: datetime) -> dict[str, Any]:
+def invoice_row(
+    new: NewInvoice, *, now: datetime, number: str | None = None, due_at: datetime | None = None
+) -> dict[str, Any]:
     invoice = new.invoice
     return {
         "invoice_id": invoice.invoice_id,
@@ -59,24 +63,57 @@ def invoice_row(new: NewInvoice, *, now: datetime) -> dict[str, Any]:
         "finalized_at": now,
         "paid_at": invoice.paid_at,
         "source_key": new.source_key,
-        "number": invoice.invoice_id,
+        "number": number or invoice.number,
+        "due_at": due_at or invoice.due_at,
     }
 
 
-def add_many(conn: Connection, new: Sequence[NewInvoice], *, now: datetime) -> set[str]:
-    """Insert invoices with their lines; one whose source key exists already is skipped.
-    Returns the ids inserted."""
+def _lock_sequence(conn: Connection, prefix: str) -> int:
+    """The last number of the prefix's sequence, its row locked until the transaction ends
+    (made on first use). Every transaction that finalizes invoices takes this lock before it
+    looks at what exists, so on PostgreSQL concurrent finalizations queue here (SQLite's
+    BEGIN IMMEDIATE already serializes writers)."""
+    insert = _insert(conn)(invoice_counters).values(prefix=prefix, last_number=0)
+    statement = insert.on_conflict_do_update(
+        index_elements=["prefix"], set_={"last_number": invoice_counters.c.last_number}
+    ).returning(invoice_counters.c.last_number)
+    return int(conn.execute(statement).scalar_one())
+
+
+def add_many(
+    conn: Connection, new: Sequence[NewInvoice], *, now: datetime, terms: InvoiceTerms
+) -> set[str]:
+    """Insert finalized invoices with their lines, each numbered from the ``terms`` prefix's
+    sequence in this transaction (gap-free: the numbers of a transaction that rolls back are
+    never used); one whose source key exists already is skipped. Returns the ids inserted."""
     if not new:
         return set()
+    last = _lock_sequence(conn, terms.prefix)
     existing = _present(conn, [item.source_key for item in new], invoices.c.source_key)
     fresh = [item for item in new if item.source_key not in existing]
     if not fresh:
         return set()
+    rows = []
+    for item in fresh:
+        number = due_at = None
+        if item.invoice.status != InvoiceStatus.DRAFT:
+            last += 1
+            number, due_at = terms.number(last), terms.due_at(now)
+        rows.append(invoice_row(item, now=now, number=number, due_at=due_at))
     # a plain executemany (pipelined by psycopg) is several times faster than RETURNING
     # batches; ON CONFLICT still guards against a writer that got in between
     statement = _insert(conn)(invoices).on_conflict_do_nothing(index_elements=["source_key"])
-    conn.execute(statement, [invoice_row(item, now=now) for item in fresh])
+    conn.execute(statement, rows)
     inserted = _present(conn, [item.invoice.invoice_id for item in fresh])
+    if len(inserted) != len(fresh):
+        # a writer that does not take the sequence lock got in between: roll back rather
+        # than leave a gap in the numbers
+        raise Conflict("Invoices were written concurrently; run the command again")
+    conn.execute(
+        update(invoice_counters)
+        .where(invoice_counters.c.prefix == terms.prefix)
+        .values(last_number=last, updated_at=now)
+    )
     rows = [
         line
         for item in new
@@ -99,8 +136,8 @@ def _present(conn: Connection, values: Sequence[str], column: Any = None) -> set
     return found
 
 
-def add(conn: Connection, new: NewInvoice, *, now: datetime) -> bool:
-    return bool(add_many(conn, [new], now=now))
+def add(conn: Connection, new: NewInvoice, *, now: datetime, terms: InvoiceTerms) -> bool:
+    return bool(add_many(conn, [new], now=now, terms=terms))
 
 
 def _line(row: Any) -> LineItem:
@@ -138,6 +175,8 @@ def _invoice(row: Any, lines: Iterable[LineItem] = ()) -> Invoice:
         created_at=row.created_at,
         paid_at=row.paid_at,
         lines=tuple(lines),
+        number=row.number,
+        due_at=row.due_at,
     )
 
 
@@ -158,6 +197,17 @@ def get(
         .order_by(invoice_lines.c.line_no)
     )
     return _invoice(row, [_line(line) for line in lines])
+
+
+def id_for_number(conn: Connection, customer_id: str, number: str) -> str | None:
+    """The id of the customer's invoice with this number (the newest, should a mirrored
+    provider's number repeat one of ours)."""
+    return conn.execute(
+        select(invoices.c.invoice_id)
+        .where(invoices.c.customer_id == customer_id, invoices.c.number == number)
+        .order_by(invoices.c.created_at.desc())
+        .limit(1)
+    ).scalar()
 
 
 def get_by_source(conn: Connection, source_key: str) -> Invoice | None:

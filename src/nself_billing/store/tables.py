@@ -156,6 +156,8 @@ invoices = Table(
     Column("kind", String(20), nullable=False, server_default=text("'subscription'")),
     Column("currency", String(3), nullable=False, server_default=text("'usd'")),
     Column("subtotal_amount", Numeric(10, 2)),
+    #: ``INV-000123``: given when the invoice is finalized, one gap-free sequence per prefix
+    #: (billing_invoice_counters); Stripe's own number for an invoice mirrored from Stripe
     Column("number", String(64)),
     #: what made this invoice, e.g. "close:sub_x:2026-01-01T00:00:00+00:00" (one invoice each)
     Column("source_key", String(255)),
@@ -163,9 +165,21 @@ invoices = Table(
     Column("hosted_invoice_url", Text),
     Column("invoice_pdf_url", Text),
     Column("provider_updated_at", UTCDateTime),
+    Column("due_at", UTCDateTime),
     UniqueConstraint("source_key", name="uq_billing_invoices_source_key"),
 )
 Index("idx_invoices_customer_created", invoices.c.customer_id, invoices.c.created_at)
+
+invoice_counters = Table(
+    "billing_invoice_counters",
+    metadata,
+    #: one gap-free sequence per invoice number prefix
+    Column("prefix", String(12), primary_key=True),
+    #: the last number given; updated in the transaction that finalizes an invoice, whose
+    #: row lock makes concurrent finalizations take their numbers one after the other
+    Column("last_number", BigInteger, nullable=False, server_default=text("0")),
+    Column("updated_at", UTCDateTime, server_default=NOW),
+)
 
 invoice_lines = Table(
     "billing_invoice_lines",

@@ -115,6 +115,7 @@ async def invoices_as(
         "invoices": [
             {
                 "invoice_id": invoice.invoice_id,
+                "number": invoice.number,
                 "status": invoice.status,
                 "kind": invoice.kind,
                 "currency": invoice.currency,
@@ -123,6 +124,7 @@ async def invoices_as(
                 "period_end": invoice.period_end.isoformat() if invoice.period_end else None,
                 "created_at": invoice.created_at.isoformat() if invoice.created_at else None,
                 "paid_at": invoice.paid_at.isoformat() if invoice.paid_at else None,
+                "due_at": invoice.due_at.isoformat() if invoice.due_at else None,
             }
             for invoice in found
         ],
