@@ -12,7 +12,8 @@ from ..billing import Billing
 from . import errors
 from .consume_group import ConsumeGroups
 from .fastpath import FastPaths
-from .routes import account, health, portal, quota, reports, usage, webhooks
+from .metrics import RequestMetrics, request_logging_enabled
+from .routes import account, health, metrics, portal, quota, reports, usage, webhooks
 from .threads import Threads
 
 #: seconds a verified API key is reused without a database read (see ApiKeyService)
@@ -52,6 +53,10 @@ def create_app(
     app.state.consume_groups = ConsumeGroups(billing.quotas, blocking)
     errors.install(app)
     app.add_middleware(FastPaths)
+    # outermost: counts, times and logs every request, the fast paths' too
+    app.add_middleware(
+        RequestMetrics, log_requests=request_logging_enabled(billing.settings.log_level)
+    )
     for router in (
         health.router,
         usage.router,
@@ -61,6 +66,7 @@ def create_app(
         account.router,
         webhooks.router,
         portal.router,
+        metrics.router,
     ):
         app.include_router(router)
     return app

@@ -19,10 +19,12 @@ from ..errors import BillingError
 from ..services.stripe_billing import WEBHOOK_PATH
 from .auth import caller_key
 from .errors import error_response
+from .metrics import ROUTE_KEY
 from .routes.quota import MAX_SERVICE_LENGTH, consume_as
 from .routes.webhooks import stripe_webhook
 
 _CONSUME_PREFIX, _CONSUME_SUFFIX = "/v1/quota/", "/consume"
+CONSUME_ROUTE = "/v1/quota/{service}/consume"
 
 
 class FastPaths:
@@ -33,12 +35,14 @@ class FastPaths:
         if scope["type"] == "http" and scope["method"] == "POST":
             path: str = scope["path"]
             if path == WEBHOOK_PATH:
+                scope[ROUTE_KEY] = WEBHOOK_PATH
                 await self._answer(scope, receive, send, None)
                 return
             if path.startswith(_CONSUME_PREFIX) and path.endswith(_CONSUME_SUFFIX):
                 service = path[len(_CONSUME_PREFIX) : -len(_CONSUME_SUFFIX)]
                 # anything FastAPI would refuse as a path parameter is left to it
                 if 0 < len(service) <= MAX_SERVICE_LENGTH and "/" not in service:
+                    scope[ROUTE_KEY] = CONSUME_ROUTE
                     await self._answer(scope, receive, send, service)
                     return
         await self.app(scope, receive, send)

@@ -16,6 +16,7 @@ from ..providers.local import new_id
 from ..store import customers as customer_store
 from ..store import invoices as store
 from ..store import payment_methods as method_store
+from . import events
 from .context import Context
 from .local_engine import remote_billing
 
@@ -141,7 +142,14 @@ class InvoiceService:
             store.add_payment(conn, payment, idempotency_key=key, now=now)
             store.mark_paid(conn, invoice_id, paid_at=now)
             paid = store.get(conn, invoice_id)
-        assert paid is not None
+            assert paid is not None
+            events.record(
+                self._ctx,
+                conn,
+                "invoice.paid",
+                customer_id=customer_id,
+                data=events.invoice_data(paid) | {"payment": payment.payment_id},
+            )
         return PaymentResult(paid, payment, False)
 
     def _payment_of(self, invoice_id: str) -> store.Payment | None:
