@@ -270,3 +270,43 @@ def test_cycle_invoices_and_the_run_are_notified(billing, customer_id, clock):
     assert hooks.types == ["invoice.finalized", "cycle.completed"]
     assert hooks.received[0]["data"]["invoice"] == ran.invoice_ids[0]
     assert hooks.received[1]["data"]["closed"] == 1
+
+
+def test_the_verifier_in_the_docs_accepts_a_real_delivery_and_refuses_a_forged_one(billing):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "NOTIFICATIONS.md").read_text()
+    block = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(block, namespace)  # the operator's verifier, exactly as documented
+    verify = namespace["verify"]
+    captured: list[tuple[bytes, str]] = []
+
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            captured.append((body, self.headers["Nself-Signature"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        made = billing.notify.add_endpoint(f"http://127.0.0.1:{server.server_address[1]}/")
+        billing.notify.test()
+        assert billing.notify.send().sent == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    ((body, header),) = captured
+    assert verify(made.secret, body, header)
+    assert not verify(made.secret, body + b" ", header)
+    assert not verify("whsec_other", body, header)
+    assert json.loads(body)["type"] == "notification.test"

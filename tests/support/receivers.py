@@ -37,6 +37,8 @@ class Receiver:
     secret: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
     bad_signatures: int = 0
+    #: event ids of the requests left unanswered
+    hung: list[str] = field(default_factory=list)
     url: str = ""
     release: threading.Event = field(default_factory=threading.Event)
     first_request: threading.Event = field(default_factory=threading.Event)
@@ -62,7 +64,7 @@ def receiver(*script: Any) -> Iterator[Receiver]:
                 answer = state.script.pop(0) if state.script else 200
                 state.first_request.set()
                 if answer == "hang":
-                    pass
+                    state.hung.append(json.loads(body)["id"])
                 elif state.secret and not verify_signature(
                     state.secret, body, self.headers["Nself-Signature"]
                 ):

@@ -168,7 +168,7 @@ class RequestMetrics:
     ) -> None:
         self.app = app
         self.log_requests = log_requests
-        self._write = write or sys.stderr.write
+        self._write = write or _stderr
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -213,6 +213,15 @@ class RequestMetrics:
                     )
                     + "\n"
                 )
+
+
+def _stderr(line: str) -> None:
+    """The process's stderr as it is now (looked up per line: a test or a supervisor may
+    replace it); a log that cannot be written never fails the request."""
+    try:
+        sys.stderr.write(line)
+    except (OSError, ValueError):
+        pass
 
 
 def _request_id(scope: Scope) -> str:
