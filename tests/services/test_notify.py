@@ -310,3 +310,21 @@ def test_the_verifier_in_the_docs_accepts_a_real_delivery_and_refuses_a_forged_o
     assert not verify(made.secret, body + b" ", header)
     assert not verify("whsec_other", body, header)
     assert json.loads(body)["type"] == "notification.test"
+
+
+def test_payment_method_changes_are_recorded_without_card_details(billing, customer_id):
+    first = billing.payment_methods.add(customer_id, brand="visa", last4="4242", expiry="12/30")
+    second = billing.payment_methods.add(
+        customer_id, brand="mastercard", last4="4444", expiry="11/31"
+    )
+    billing.payment_methods.set_default(customer_id, second.payment_method_id)
+    billing.payment_methods.remove(customer_id, first.payment_method_id)
+    lines = [line for line in _audit_lines(billing) if line["event"].startswith("payment_method.")]
+    assert [(line["event"], line["data"]["payment_method"]) for line in lines] == [
+        ("payment_method.attached", first.payment_method_id),
+        ("payment_method.attached", second.payment_method_id),
+        ("payment_method.default_set", second.payment_method_id),
+        ("payment_method.detached", first.payment_method_id),
+    ]
+    assert lines[0]["data"]["last4"] == "4242"
+    assert lines[0]["customer"] == customer_id

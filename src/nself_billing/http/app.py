@@ -35,10 +35,14 @@ def create_app(
         import stripe  # noqa: F401
     blocking = Threads(threads or billing.context.db.engine.pool.size())  # type: ignore[attr-defined]
 
+    request_logs: list[RequestMetrics] = []
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         blocking.close()
+        for middleware in request_logs:
+            middleware.flush()  # the request lines of the last milliseconds
 
     app = FastAPI(
         lifespan=lifespan,
@@ -55,7 +59,9 @@ def create_app(
     app.add_middleware(FastPaths)
     # outermost: counts, times and logs every request, the fast paths' too
     app.add_middleware(
-        RequestMetrics, log_requests=request_logging_enabled(billing.settings.log_level)
+        RequestMetrics,
+        log_requests=request_logging_enabled(billing.settings.log_level),
+        on_create=request_logs.append,
     )
     for router in (
         health.router,

@@ -49,6 +49,9 @@ EVENT_TYPES = (
     "invoice.payment_failed",
     "quota.threshold",
     "quota.exceeded",
+    "payment_method.attached",
+    "payment_method.detached",
+    "payment_method.default_set",
     "apikey.created",
     "apikey.revoked",
     "cycle.completed",
@@ -214,6 +217,23 @@ def subscription_changed(
         **extra,
     }
     record(ctx, conn, event_type, customer_id=subscription.customer_id, data=data)
+
+
+def payment_method_changed(ctx: Context, conn: Connection, event_type: str, method: Any) -> None:
+    """Never the card number (it is not stored): brand, last four digits, expiry."""
+    record(
+        ctx,
+        conn,
+        event_type,
+        customer_id=method.customer_id,
+        data={
+            "payment_method": method.payment_method_id,
+            "type": method.type,
+            "brand": method.brand,
+            "last4": method.last4,
+            "is_default": method.is_default,
+        },
+    )
 
 
 class QuotaEvents:
