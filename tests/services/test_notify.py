@@ -328,3 +328,26 @@ def test_payment_method_changes_are_recorded_without_card_details(billing, custo
     ]
     assert lines[0]["data"]["last4"] == "4242"
     assert lines[0]["customer"] == customer_id
+
+
+def test_stripe_webhooks_that_change_the_mirror_are_notified_once(billing):
+    from nself_billing.services.stripe_events import apply_stripe_event
+    from tests.services.test_stripe_events import event
+    from tests.support.stripe_fake import fixture
+
+    with receiver() as hooks:
+        _, hooks.secret = _add(billing, hooks.url)
+        created = event(
+            "evt_s1", "customer.subscription.created", fixture("subscription"), 1768478400
+        )
+        assert apply_stripe_event(billing.context, created) == "processed"
+        assert apply_stripe_event(billing.context, created) == "duplicate"
+        paid = fixture("invoice", status="paid", status_transitions={"paid_at": 1768478500})
+        apply_stripe_event(billing.context, event("evt_p1", "invoice.paid", paid, 1768478500))
+        late = event("evt_f1", "invoice.finalized", fixture("invoice"), 1768478460)
+        assert apply_stripe_event(billing.context, late) == "stale"  # not notified
+        billing.notify.send()
+    assert hooks.types == ["subscription.created", "invoice.paid"]
+    assert hooks.received[0]["data"]["stripe_event"] == "evt_s1"
+    assert hooks.received[1]["data"]["total"] == "99.00"
+    assert hooks.received[1]["customer"] == "cus_T3st0000000001"

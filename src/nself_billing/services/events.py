@@ -206,7 +206,12 @@ def subscription_changed(
     invoices_made(ctx, conn, invoices)
     if invoices:
         extra["invoices"] = [i.invoice_id for i in invoices]
-    data = {
+    data = subscription_data(subscription) | extra
+    record(ctx, conn, event_type, customer_id=subscription.customer_id, data=data)
+
+
+def subscription_data(subscription: Any) -> dict[str, Any]:
+    return {
         "subscription": subscription.subscription_id,
         "plan": subscription.plan_name,
         "status": subscription.status,
@@ -214,9 +219,7 @@ def subscription_changed(
         "current_period_start": subscription.period.start,
         "current_period_end": subscription.period.end,
         "cancel_at_period_end": subscription.cancel_at_period_end,
-        **extra,
     }
-    record(ctx, conn, event_type, customer_id=subscription.customer_id, data=data)
 
 
 def payment_method_changed(ctx: Context, conn: Connection, event_type: str, method: Any) -> None:
@@ -234,6 +237,45 @@ def payment_method_changed(ctx: Context, conn: Connection, event_type: str, meth
             "is_default": method.is_default,
         },
     )
+
+
+#: Stripe's webhook events that change what we mirror, as our event types
+STRIPE_EVENTS = {
+    "customer.subscription.created": "subscription.created",
+    "customer.subscription.updated": "subscription.updated",
+    "customer.subscription.deleted": "subscription.cancelled",
+    "invoice.created": "invoice.created",
+    "invoice.finalized": "invoice.finalized",
+    "invoice.paid": "invoice.paid",
+    "invoice.payment_failed": "invoice.payment_failed",
+}
+
+
+def stripe_change(
+    ctx: Context, conn: Connection, stripe_type: str, event: Mapping[str, Any]
+) -> None:
+    """With the Stripe provider, a subscription or invoice changes when Stripe's webhook is
+    applied to the mirror: notify it then, from the mirrored row, with Stripe's event id
+    beside ours (a redelivery of the Stripe event is a duplicate and never gets here)."""
+    from ..store import invoices as invoice_store
+    from ..store import subscriptions as subscription_store
+
+    ours = STRIPE_EVENTS.get(stripe_type)
+    obj = (event.get("data") or {}).get("object") or {}
+    object_id = str(obj.get("id") or "")
+    if ours is None or not object_id:
+        return
+    event_id = stable_event_id("stripe", str(event.get("id")))
+    if ours.startswith("invoice."):
+        invoice = invoice_store.get(conn, object_id)
+        if invoice is not None:
+            data = invoice_data(invoice) | {"stripe_event": event.get("id")}
+            record(ctx, conn, ours, customer_id=invoice.customer_id, data=data, event_id=event_id)
+        return
+    subscription = subscription_store.get(conn, object_id)
+    if subscription is not None:
+        data = subscription_data(subscription) | {"stripe_event": event.get("id")}
+        record(ctx, conn, ours, customer_id=subscription.customer_id, data=data, event_id=event_id)
 
 
 class QuotaEvents:
