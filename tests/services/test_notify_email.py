@@ -141,3 +141,36 @@ def test_an_unreachable_mail_server_is_one_clear_error(env):
             billing.notify.email_test("ops@example.com")
     finally:
         billing.close()
+
+
+def test_starttls_the_default_is_used_and_the_certificate_checked(env, tmp_path, monkeypatch):
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with smtp_server(tls_context=context) as (mailbox, port):
+        settings = {**smtp_env(port), "SMTP_SECURITY": "starttls"}
+        untrusted = Billing.from_env({**env, **settings})
+        try:
+            with pytest.raises(ProviderError, match="CERTIFICATE_VERIFY_FAILED"):
+                untrusted.notify.email_test("ops@example.com")
+        finally:
+            untrusted.close()
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the operator's CA bundle
+        trusted = Billing.from_env({**env, **settings})
+        try:
+            trusted.notify.email_test("ops@example.com")
+        finally:
+            trusted.close()
+    assert [m["To"] for m in mailbox.messages] == ["ops@example.com"]

@@ -109,7 +109,8 @@ class _Mailbox:
 
 
 @contextmanager
-def smtp_server(port: int = 0) -> Iterator[tuple[_Mailbox, int]]:
+def smtp_server(port: int = 0, *, tls_context: Any = None) -> Iterator[tuple[_Mailbox, int]]:
+    """With ``tls_context`` the server offers STARTTLS and refuses mail without it."""
     from aiosmtpd.controller import Controller
 
     if port == 0:
@@ -119,7 +120,10 @@ def smtp_server(port: int = 0) -> Iterator[tuple[_Mailbox, int]]:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
     mailbox = _Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    extra: dict[str, Any] = (
+        {"tls_context": tls_context, "require_starttls": True} if tls_context else {}
+    )
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **extra)
     controller.start()
     try:
         yield mailbox, port
