@@ -11,6 +11,10 @@ the server and PostgreSQL, and wrk spends a small fraction of the Python client'
 request. Batched ingestion (and everything when wrk is missing) uses a minimal asyncio
 HTTP/1.1 keep-alive client in this process. Each figure's notes name its generator. Every
 phase is bounded in time; every answer is checked to be a 2xx.
+
+Each phase runs twice: as is, and with two notification endpoints configured, one answering
+(a loopback receiver in this process) and one down (a closed port), so the server's
+background sender retries throughout; the two sets of figures should agree within noise.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -50,6 +55,36 @@ HEALTHZ_BEFORE = {"PostgreSQL": 2091.0, "SQLite": 2924.0}
 
 def _env(root: str, db_url: str | None) -> dict[str, str]:
     return bench_env(root, db_url, STRIPE_WEBHOOK_SECRET=SECRET)
+
+
+@contextmanager
+def _endpoints(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Two notification endpoints: a receiver that answers 204, and a closed port."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from nself_billing import Billing
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.daemon_threads = True
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with Billing.from_env(env) as billing:
+            billing.notify.add_endpoint(f"http://127.0.0.1:{receiver.server_address[1]}/hook")
+            billing.notify.add_endpoint(f"http://127.0.0.1:{_free_port()}/down")
+        yield
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
 
 
 def _prepare(env: dict[str, str]) -> tuple[str, list[str]]:
@@ -401,7 +436,16 @@ def _median_of(rounds: int, phase: Callable[[], tuple[float, float]]) -> tuple[f
     return rate, p99, spread
 
 
-def _measure(env: dict[str, str], backend: str, *, smoke: bool) -> list[dict[str, Any]]:
+def _measure(
+    env: dict[str, str], backend: str, *, smoke: bool, notify: bool = False
+) -> list[dict[str, Any]]:
+    if notify:
+        with _endpoints(env):
+            rows = _measure(env, backend, smoke=smoke)
+        for row in rows:
+            row["name"] += ", 2 notification endpoints (1 down)"
+            row["notes"] += "; the same with two notification endpoints, one of them down"
+        return rows
     key, consumers = _prepare(env)
     seconds = 1.0 if smoke else ROUND_SECONDS
     rounds = 1 if smoke else ROUNDS
@@ -491,10 +535,11 @@ def _measure(env: dict[str, str], backend: str, *, smoke: bool) -> list[dict[str
 
 def run(*, smoke: bool, pg_url: str | None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    if smoke or not pg_url:
-        with tempfile.TemporaryDirectory() as root:
-            rows += _measure(_env(root, None), "SQLite", smoke=smoke)
-    if pg_url:
-        with scratch_pg_database(pg_url) as url, tempfile.TemporaryDirectory() as root:
-            rows += _measure(_env(root, url), "PostgreSQL", smoke=smoke)
+    for notify in (False, True):
+        if smoke or not pg_url:
+            with tempfile.TemporaryDirectory() as root:
+                rows += _measure(_env(root, None), "SQLite", smoke=smoke, notify=notify)
+        if pg_url:
+            with scratch_pg_database(pg_url) as url, tempfile.TemporaryDirectory() as root:
+                rows += _measure(_env(root, url), "PostgreSQL", smoke=smoke, notify=notify)
     return rows

@@ -118,3 +118,23 @@ def test_a_dotenv_that_is_not_text_is_a_config_error(tmp_path):
     (tmp_path / ".env").write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ConfigError, match="Malformed .env"):
         Settings.from_env({"NSELF_ROOT": str(tmp_path)})
+
+
+def test_smtp_settings_are_read_and_checked(tmp_path):
+    base = {"NSELF_ROOT": str(tmp_path), "SMTP_HOST": "mail.example.com"}
+    smtp = Settings.from_env({**base, "SMTP_FROM": "billing@example.com"}).smtp
+    assert smtp is not None
+    assert (smtp.port, smtp.security, smtp.user) == (587, "starttls", None)
+    implicit = Settings.from_env({**base, "SMTP_FROM": "b@example.com", "SMTP_SECURITY": "tls"})
+    assert implicit.smtp is not None and implicit.smtp.port == 465
+    secret = Settings.from_env(
+        {**base, "SMTP_FROM": "b@example.com", "SMTP_PASSWORD": "hunter2"}
+    ).smtp
+    assert secret is not None and "hunter2" not in repr(secret)
+    with pytest.raises(ConfigError, match="SMTP_FROM must be set"):
+        Settings.from_env(base)
+    with pytest.raises(ConfigError, match="Invalid SMTP_SECURITY: ssl"):
+        Settings.from_env({**base, "SMTP_FROM": "b@example.com", "SMTP_SECURITY": "ssl"})
+    with pytest.raises(ConfigError, match="Invalid BILLING_NOTIFY_TIMEOUT: -1"):
+        Settings.from_env({"NSELF_ROOT": str(tmp_path), "BILLING_NOTIFY_TIMEOUT": "-1"})
+    assert Settings.from_env({"NSELF_ROOT": str(tmp_path)}).smtp is None

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .services.export import ExportService
     from .services.ingest import UsageIngestService
     from .services.invoices import InvoiceService
+    from .services.notify import NotifyService
     from .services.payments import PaymentMethodService
     from .services.portal import PortalService
     from .services.query import QueryService
@@ -117,6 +118,13 @@ class Billing:
         from .services.quotas import QuotaService
 
         return QuotaService(self.context)
+
+    @cached_property
+    def notify(self) -> NotifyService:
+        """Notifications: webhook endpoints, the delivery outbox, email."""
+        from .services.notify import NotifyService
+
+        return NotifyService(self.context)
 
     @cached_property
     def cycle(self) -> CycleService:

@@ -33,10 +33,14 @@ def build(
     """A ready Billing: schema created or upgraded, plans.toml applied when it changed."""
     log = configure_logging(settings)
     db = open_database(settings)
+    chosen = provider or make_provider(settings)
+    if settings.debug:
+        debug_database(db, log)
+        chosen = LoggedProvider(chosen, log)
     ctx = Context(
         settings=settings,
         db=db,
-        provider=provider or make_provider(settings),
+        provider=chosen,
         clock=clock or utc_now,
         log=log,
         customer_override=customer_id,
@@ -114,8 +118,11 @@ _LOG_LEVELS = {
 
 
 def configure_logging(settings: Settings) -> logging.Logger:
-    """The billing log file (BILLING_LOG_FILE) at NSELF_LOG_LEVEL. Never fatal: a log file that
-    cannot be written leaves the logger without a file handler."""
+    """The billing log file (BILLING_LOG_FILE) at NSELF_LOG_LEVEL, as JSON lines (see
+    ``logfile``). Never fatal: a log file that cannot be written leaves the logger without a
+    file handler."""
+    from .logfile import file_handler
+
     log = logging.getLogger("nself_billing")
     log.setLevel(_LOG_LEVELS[settings.log_level])
     log.propagate = False
@@ -127,9 +134,79 @@ def configure_logging(settings: Settings) -> logging.Logger:
         try:
             private_directory(settings.log_file.parent)
             private_file(settings.log_file)
-            handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+            handler = file_handler(settings.log_file, max_bytes=settings.log_max_bytes)
         except OSError:
             return log
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
     return log
+
+
+def debug_database(db: Database, log: logging.Logger) -> None:
+    """NSELF_LOG_LEVEL=debug: one line per SQL statement with its duration (the statement's
+    text, never its parameters)."""
+    from time import perf_counter
+
+    from sqlalchemy import event
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _start(conn: Any, _cursor: Any, _sql: str, _params: Any, _ctx: Any, _many: bool) -> None:
+        conn.info.setdefault("nself_sql_started", []).append(perf_counter())
+
+    @event.listens_for(db.engine, "after_cursor_execute")
+    def _end(conn: Any, _cursor: Any, sql: str, _params: Any, _ctx: Any, many: bool) -> None:
+        started = conn.info.get("nself_sql_started")
+        if not started:
+            return
+        elapsed = perf_counter() - started.pop()
+        log.debug(
+            "sql",
+            extra={
+                "fields": {
+                    "event": "sql",
+                    "ms": round(elapsed * 1000, 3),
+                    "many": many,
+                    "sql": " ".join(sql.split())[:300],
+                }
+            },
+        )
+
+
+class LoggedProvider:
+    """NSELF_LOG_LEVEL=debug: the payment provider with one line per call (its name, duration
+    and outcome; never its arguments, which may carry personal data)."""
+
+    def __init__(self, provider: Any, log: logging.Logger) -> None:
+        self._provider = provider
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._provider, name)
+        if name.startswith("_") or not callable(value):
+            return value
+        log = self._log
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from time import perf_counter
+
+            started = perf_counter()
+            outcome = "ok"
+            try:
+                return value(*args, **kwargs)
+            except Exception as error:
+                outcome = type(error).__name__
+                raise
+            finally:
+                log.debug(
+                    "provider",
+                    extra={
+                        "fields": {
+                            "event": "provider_call",
+                            "provider": getattr(self._provider, "name", "?"),
+                            "call": name,
+                            "ms": round((perf_counter() - started) * 1000, 3),
+                            "outcome": outcome,
+                        }
+                    },
+                )
+
+        return call

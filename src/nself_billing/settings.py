@@ -118,6 +118,18 @@ class Settings:
     #: invoice numbers are ``<prefix>-000123``, one gap-free sequence per prefix
     invoice_prefix: str = "INV"
     invoice_due_days: int = 30
+    #: outgoing mail (receipts, quota alerts); None: no email is queued
+    smtp: SmtpSettings | None = None
+    #: quota threshold alerts also go to the customer's email (BILLING_EMAIL_QUOTA_ALERTS=1)
+    email_quota_alerts: bool = False
+    #: GET /metrics without an admin key (BILLING_METRICS_PUBLIC=1)
+    metrics_public: bool = False
+    #: seconds a notification delivery may take (BILLING_NOTIFY_TIMEOUT)
+    notify_timeout: float = 10.0
+    #: hours a notification is retried before it fails (and its endpoint is disabled)
+    notify_retry_hours: float = 72.0
+    #: the billing log is rotated past this size (BILLING_LOG_MAX_BYTES), keeping 5 old files
+    log_max_bytes: int = 10 * 1024 * 1024
 
     @property
     def sqlite_path(self) -> Path:
@@ -185,7 +197,74 @@ class Settings:
             payment_instructions=get("BILLING_PAYMENT_INSTRUCTIONS"),
             invoice_prefix=_invoice_prefix(get("BILLING_INVOICE_PREFIX")),
             invoice_due_days=_due_days(get("BILLING_INVOICE_DUE_DAYS")),
+            smtp=_smtp(get),
+            email_quota_alerts=_flag(get, "BILLING_EMAIL_QUOTA_ALERTS"),
+            metrics_public=_flag(get, "BILLING_METRICS_PUBLIC"),
+            notify_timeout=_number(get, "BILLING_NOTIFY_TIMEOUT", 10.0),
+            notify_retry_hours=_number(get, "BILLING_NOTIFY_RETRY_HOURS", 72.0),
+            log_max_bytes=int(_number(get, "BILLING_LOG_MAX_BYTES", 10 * 1024 * 1024)),
         )
+
+
+SMTP_SECURITY = ("starttls", "tls", "none")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    user: str | None
+    password: Secret | None
+    sender: str
+    #: starttls (default) | tls (implicit TLS, usually port 465) | none
+    security: str
+
+
+def _smtp(lookup: Callable[[str], str | None]) -> SmtpSettings | None:
+    host = lookup("SMTP_HOST")
+    if not host:
+        return None
+    security = (lookup("SMTP_SECURITY") or "starttls").lower()
+    if security not in SMTP_SECURITY:
+        raise ConfigError(
+            f"Invalid SMTP_SECURITY: {security} (expected one of: {', '.join(SMTP_SECURITY)})"
+        )
+    port = lookup("SMTP_PORT") or ("465" if security == "tls" else "587")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"Invalid SMTP_PORT: {port}")
+    sender = lookup("SMTP_FROM")
+    if not sender or "@" not in sender:
+        raise ConfigError("SMTP_FROM must be set to the sender's address when SMTP_HOST is set")
+    return SmtpSettings(
+        host=host,
+        port=int(port),
+        user=lookup("SMTP_USER"),
+        password=_secret(lookup("SMTP_PASSWORD")),
+        sender=sender,
+        security=security,
+    )
+
+
+def _flag(lookup: Callable[[str], str | None], name: str) -> bool:
+    value = (lookup(name) or "0").lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"Invalid {name}: {value} (expected 1 or 0)")
+
+
+def _number(lookup: Callable[[str], str | None], name: str, default: float) -> float:
+    raw = lookup(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"Invalid {name}: {raw} (expected a positive number)")
+    return value
 
 
 def _seconds(lookup: Callable[[str], str | None], name: str, default: float) -> float | None:

@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "webhook",
     "stripe_ops",
     "apikey",
+    "notify",
     "serve",
     "admin",
     "export",
@@ -57,6 +58,7 @@ class RootGroup(click.Group):
         except BillingError as error:
             if _debug_wanted(ctx):
                 traceback.print_exc()
+            _log_error(ctx, error.message, type(error).__name__)
             raise click.ClickException(error.message) from None
         except (
             click.exceptions.ClickException,
@@ -74,9 +76,33 @@ class RootGroup(click.Group):
                 traceback.print_exc()
             detail = str(error).strip().splitlines()
             text = f"{type(error).__name__}: {detail[0]}" if detail else type(error).__name__
+            _log_error(ctx, f"Internal error: {text}", type(error).__name__)
             raise click.ClickException(
                 f"Internal error: {text} (run with --debug for details)"
             ) from None
+
+
+def _log_error(ctx: click.Context, message: str, kind: str) -> None:
+    """Every error of a command is a line of the billing log (once the log is open: an error
+    before the configuration could be read has no log to go to)."""
+    import logging
+
+    log = logging.getLogger("nself_billing")
+    if not log.handlers:
+        return
+    from ..actor import ACTOR
+
+    log.error(
+        message,
+        extra={
+            "fields": {
+                "event": "error",
+                "actor": ACTOR.get(),
+                "error": kind,
+                "message": message,
+            }
+        },
+    )
 
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,6 +130,9 @@ def billing(ctx: click.Context, customer_id: str | None, debug: bool) -> None:
     if ctx.parent is not None and ctx.parent.info_name != "tenant":
         click.echo(DEPRECATION, err=True)
     ctx.meta[DEBUG_KEY] = debug
+    from ..actor import ACTOR
+
+    ACTOR.set(f"cli:{_user()}")
     state = CliState(customer_id=customer_id, debug=debug)
     ctx.obj = state
     ctx.call_on_close(state.close)
@@ -118,6 +147,15 @@ for _module_name in COMMAND_MODULES:
 
 tenant.add_command(billing)
 cli.add_command(billing)
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
 def main() -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -60,6 +64,49 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+@contextmanager
+def notify_worker(billing: Billing, *, idle_seconds: float = 1.0) -> Iterator[None]:
+    """Deliver notifications (webhooks, email) in a background thread while the server runs;
+    a slow or dead endpoint holds up only that thread, never a request."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=billing.notify.run_worker,
+        args=(stop,),
+        kwargs={"idle_seconds": idle_seconds},
+        name="nself-notify",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=billing.settings.notify_timeout + 5)
+
+
+@contextmanager
+def metrics_directory() -> Iterator[None]:
+    """prometheus_client's multiprocess mode: every worker writes its counters to files in
+    PROMETHEUS_MULTIPROC_DIR, which /metrics adds up. A directory of our own (made here, removed
+    at exit) unless the operator set one; either way it starts empty, so a restart starts the
+    counters from zero as Prometheus expects."""
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    made = None
+    if chosen:
+        Path(chosen).mkdir(parents=True, exist_ok=True)
+        for stale in Path(chosen).glob("*.db"):
+            stale.unlink(missing_ok=True)
+    else:
+        made = tempfile.mkdtemp(prefix="nself-billing-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    try:
+        yield
+    finally:
+        if made is not None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            shutil.rmtree(made, ignore_errors=True)
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option(
@@ -97,8 +144,8 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
         sock.close()  # uvicorn's supervisor binds it again for its workers
     options = uvicorn_options(billing.settings.http_max_header_bytes)
     echo(f"Serving nself-billing on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
-    # one drainer, in this process, whatever the number of HTTP workers
-    with outbox_worker(billing) as draining:
+    # one drainer and one notifier, in this process, whatever the number of HTTP workers
+    with metrics_directory(), notify_worker(billing), outbox_worker(billing) as draining:
         if draining:
             echo("Usage outbox: sending recorded usage to Stripe in the background")
         if workers == 1:
@@ -115,8 +162,6 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
             with sock:
                 uvicorn.Server(config).run(sockets=[sock])
             return
-        if not draining:
-            state.close()  # the workers open their own pools; the drainer keeps this one
         uvicorn.run(
             "nself_billing.http.app:app_from_env",
             factory=True,

@@ -14,7 +14,8 @@ from . import errors
 from .consume_group import ConsumeGroups
 from .fastpath import FastPaths, answer_liveness, is_liveness
 from .limits import RequestDeadline
-from .routes import account, health, portal, quota, reports, usage, webhooks
+from .metrics import RequestMetrics, request_logging_enabled
+from .routes import account, health, metrics, portal, quota, reports, usage, webhooks
 from .threads import Threads
 
 #: seconds a verified API key is reused without a database read (see ApiKeyService)
@@ -53,10 +54,14 @@ def create_app(
         import stripe  # noqa: F401
     blocking = Threads(threads or billing.context.db.engine.pool.size())  # type: ignore[attr-defined]
 
+    request_logs: list[RequestMetrics] = []
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         blocking.close()
+        for middleware in request_logs:
+            middleware.flush()  # the request lines of the last milliseconds
 
     app = BillingApp(
         lifespan=lifespan,
@@ -74,6 +79,12 @@ def create_app(
     errors.install(app)
     app.add_middleware(FastPaths)
     app.add_middleware(RequestDeadline, seconds=settings.http_request_timeout)
+    # outermost: counts, times and logs every request, the fast paths' too
+    app.add_middleware(
+        RequestMetrics,
+        log_requests=request_logging_enabled(billing.settings.log_level),
+        on_create=request_logs.append,
+    )
     for router in (
         health.router,
         usage.router,
@@ -83,6 +94,7 @@ def create_app(
         account.router,
         webhooks.router,
         portal.router,
+        metrics.router,
     ):
         app.include_router(router)
     offline_docs(app)

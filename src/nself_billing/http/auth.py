@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..actor import ACTOR
 from ..billing import Billing
 from ..services.apikeys import ApiKey, AuthenticationFailed
 from .errors import Forbidden
+from .metrics import CUSTOMER_KEY
 from .threads import in_thread
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `apikey create`.")
@@ -28,9 +30,11 @@ async def caller_key(request: Request) -> ApiKey:
     apikeys = get_billing(request).apikeys
     # a key verified within the last second needs no thread (and no database read)
     key = apikeys.authenticated(secret)
-    if key is not None:
-        return key
-    return await in_thread(request, apikeys.authenticate, secret)
+    if key is None:
+        key = await in_thread(request, apikeys.authenticate, secret)
+    request.scope[CUSTOMER_KEY] = key.customer_id
+    ACTOR.set(f"api_key:{key.key_id}")  # this request's task: its audit lines name the key
+    return key
 
 
 async def current_key(

@@ -34,6 +34,7 @@ from ..services.apikeys import ApiKey
 from ..services.stripe_billing import WEBHOOK_PATH
 from .auth import caller_key
 from .errors import error_response
+from .metrics import ROUTE_KEY
 from .routes.account import MAX_CUSTOMER_ID_LENGTH, subscription_as
 from .routes.quota import MAX_SERVICE_LENGTH, consume_as, quota_as, quotas_as
 from .routes.reports import (
@@ -50,6 +51,8 @@ from .routes.webhooks import stripe_webhook
 
 _CONSUME_PREFIX, _CONSUME_SUFFIX = "/v1/quota/", "/consume"
 _QUOTA_PREFIX = "/v1/quota/"
+CONSUME_ROUTE = "/v1/quota/{service}/consume"
+QUOTA_ROUTE = "/v1/quota/{service}"
 
 _LIVE_BODY = b'{"status":"ok"}'
 _LIVE_START = {
@@ -96,16 +99,20 @@ class FastPaths:
             if method == "GET":
                 found = _read_route(path, scope["query_string"])
                 if found is not None:
-                    await self._read(scope, receive, send, *found)
+                    reader, params = found
+                    scope[ROUTE_KEY] = QUOTA_ROUTE if path.startswith(_QUOTA_PREFIX) else path
+                    await self._read(scope, receive, send, reader, params)
                     return
             elif method == "POST":
                 if path == WEBHOOK_PATH:
+                    scope[ROUTE_KEY] = WEBHOOK_PATH
                     await self._post(scope, receive, send, None)
                     return
                 if path.startswith(_CONSUME_PREFIX) and path.endswith(_CONSUME_SUFFIX):
                     service = path[len(_CONSUME_PREFIX) : -len(_CONSUME_SUFFIX)]
                     # anything FastAPI would refuse as a path parameter is left to it
                     if 0 < len(service) <= MAX_SERVICE_LENGTH and "/" not in service:
+                        scope[ROUTE_KEY] = CONSUME_ROUTE
                         await self._post(scope, receive, send, service)
                         return
         await self.app(scope, receive, send)

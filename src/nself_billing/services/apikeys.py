@@ -19,6 +19,7 @@ from ..domain.customers import customer_id_problem
 from ..errors import BillingError, InvalidInput, NotFound
 from ..store import apikeys as store
 from ..store import customers as customer_store
+from . import events
 from .context import Context
 
 KEY_PREFIX = "nsb_"
@@ -108,6 +109,13 @@ class ApiKeyService:
                 key_hash=hash_key(secret),
                 now=now,
             )
+            events.record(
+                self._ctx,
+                conn,
+                "apikey.created",
+                customer_id=customer_id,
+                data={"key_id": key_id, "admin": admin, "name": name},
+            )
         key = ApiKey(key_id, customer_id, admin, name, now, None)
         return CreatedKey(key, secret)
 
@@ -120,7 +128,14 @@ class ApiKeyService:
             if not store.revoke(conn, key_id, now=self._ctx.clock()):
                 raise NotFound(f"API key not found: {key_id}")
             row = store.get(conn, key_id)
-        assert row is not None
+            assert row is not None
+            events.record(
+                self._ctx,
+                conn,
+                "apikey.revoked",
+                customer_id=row.customer_id,
+                data={"key_id": key_id, "admin": row.is_admin, "name": row.name},
+            )
         self._verified.clear()
         return _public(row)
 

@@ -17,6 +17,7 @@ from ..domain.subscriptions import Subscription
 from ..errors import Conflict, InvalidInput, NotFound
 from ..store import customers as store
 from ..store import subscriptions as subscription_store
+from . import events
 from .context import Context
 from .local_engine import remote_billing
 
@@ -111,6 +112,13 @@ class CustomerService:
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             store.add(conn, customer, now=now)
+            events.record(
+                self._ctx,
+                conn,
+                "customer.created",
+                customer_id=customer.customer_id,
+                data={"customer": customer.customer_id, "name": name, "project": project},
+            )
         return replace(customer, created_at=now)
 
     def update(
@@ -136,6 +144,13 @@ class CustomerService:
         with self._ctx.db.write() as conn:
             if not store.set_fields(conn, target, fields, now=self._ctx.clock()):
                 raise NotFound(f"Customer not found: {target}")
+            events.record(
+                self._ctx,
+                conn,
+                "customer.updated",
+                customer_id=target,
+                data={"customer": target, "fields": sorted(fields)},
+            )
         return self.get(target)
 
 

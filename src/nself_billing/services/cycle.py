@@ -44,6 +44,7 @@ from ..providers.local import new_id
 from ..store import catalog as catalog_store
 from ..store import cycle as store
 from ..store import invoices as invoice_store
+from . import events
 from .context import Context
 from .local_engine import is_local
 
@@ -351,7 +352,38 @@ class CycleService:
                         )
                 if result.closed + len(result.failures) == progress:
                     break  # the others are locked by a concurrent run: it closes them
+        if subscription_id is None or result.closed:
+            self._record_run(result, moment)
         return result
+
+    def _record_run(self, result: CycleResult, moment: datetime) -> None:
+        from ..store import notify as notify_store
+
+        with self._ctx.db.write() as conn:
+            notify_store.record_cycle_run(
+                conn,
+                now=moment,
+                closed=result.closed,
+                invoices=len(result.invoice_ids),
+                total=result.total,
+                failures=len(result.failures),
+            )
+            if not (result.closed or result.failures):
+                return  # nothing was due: counted for the metrics, not an event
+            events.record(
+                self._ctx,
+                conn,
+                "cycle.completed",
+                customer_id=None,
+                data={
+                    "closed": result.closed,
+                    "invoices": len(result.invoice_ids),
+                    "total": result.total,
+                    "downgraded": result.downgraded,
+                    "canceled": result.canceled,
+                    "failures": len(result.failures),
+                },
+            )
 
     def _close(self, conn: Connection, due: Sequence[Subscription], now: datetime) -> CycleResult:
         made, adjustments = invoice_closings(
@@ -359,6 +391,7 @@ class CycleService:
         )
         changes = [next_state(s, now) for s in due]
         store.save_subscriptions(conn, changes, now=now)
+        events.invoices_made(self._ctx, conn, made.values())
         return CycleResult(
             closed=len(due),
             invoice_ids=[i.invoice_id for i in made.values()],

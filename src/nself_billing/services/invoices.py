@@ -16,10 +16,14 @@ from ..providers.local import new_id
 from ..store import customers as customer_store
 from ..store import invoices as store
 from ..store import payment_methods as method_store
+from . import events
 from .context import Context
 from .local_engine import remote_billing
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from ..domain.customers import Customer
     from .stripe_billing import StripeBillingService
 
 #: Stripe lists at most 100 objects per page
@@ -80,15 +84,7 @@ class InvoiceService:
             return remote.download_invoice(invoice.invoice_id, directory)
         with self._ctx.db.read() as conn:
             customer = customer_store.get(conn, customer_id)
-            method = method_store.default_for(conn, customer_id)
-        from .invoice_pdf import PdfContext, render_pdf
-
-        context = PdfContext(
-            self._ctx.seller,
-            default_method=method.label[:1].upper() + method.label[1:] if method else None,
-            portal=self._ctx.settings.base_url is not None,
-        )
-        data = render_pdf(invoice, customer, context)
+            data = invoice_pdf_bytes(self._ctx, conn, invoice, customer)
         target_dir = directory or self._ctx.settings.export_dir
         target = target_dir / f"{invoice.invoice_id}.pdf"
         try:
@@ -153,10 +149,33 @@ class InvoiceService:
             store.add_payment(conn, payment, idempotency_key=key, now=now)
             store.mark_paid(conn, invoice_id, paid_at=now)
             paid = store.get(conn, invoice_id)
-        assert paid is not None
+            assert paid is not None
+            events.record(
+                self._ctx,
+                conn,
+                "invoice.paid",
+                customer_id=customer_id,
+                data=events.invoice_data(paid) | {"payment": payment.payment_id},
+            )
         return PaymentResult(paid, payment, False)
 
     def _payment_of(self, invoice_id: str) -> store.Payment | None:
         with self._ctx.db.read() as conn:
             found = store.payments_for(conn, invoice_id)
         return found[-1] if found else None
+
+
+def invoice_pdf_bytes(
+    ctx: Context, conn: Connection, invoice: Invoice, customer: Customer | None
+) -> bytes:
+    """The local engine's PDF of ``invoice``: the seller, and how this customer pays (its
+    default payment method, the portal when the service has a public address)."""
+    from .invoice_pdf import PdfContext, render_pdf
+
+    method = method_store.default_for(conn, invoice.customer_id)
+    context = PdfContext(
+        ctx.seller,
+        default_method=method.label[:1].upper() + method.label[1:] if method else None,
+        portal=ctx.settings.base_url is not None,
+    )
+    return render_pdf(invoice, customer, context)

@@ -9,6 +9,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..providers.local import new_id
 from ..store import customers as customer_store
 from ..store import payment_methods as store
+from . import events
 from .context import Context
 from .local_engine import remote_billing
 
@@ -79,7 +80,8 @@ class PaymentMethodService:
             if first or make_default:
                 store.make_default(conn, customer_id, method_id)
             added = store.get(conn, customer_id, method_id)
-        assert added is not None
+            assert added is not None
+            events.payment_method_changed(self._ctx, conn, "payment_method.attached", added)
         return added
 
     def add_url(self, customer_id: str) -> str | None:
@@ -112,6 +114,7 @@ class PaymentMethodService:
             store.detach(conn, payment_method_id, now=self._ctx.clock())
             if method.is_default:
                 store.make_default(conn, customer_id, others[-1].payment_method_id)
+            events.payment_method_changed(self._ctx, conn, "payment_method.detached", method)
         return method
 
     def set_default(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
@@ -124,7 +127,8 @@ class PaymentMethodService:
         with self._ctx.db.write() as conn:
             store.make_default(conn, customer_id, payment_method_id)
             method = store.get(conn, customer_id, payment_method_id)
-        assert method is not None
+            assert method is not None
+            events.payment_method_changed(self._ctx, conn, "payment_method.default_set", method)
         return method
 
     def _get(self, customer_id: str, payment_method_id: str) -> PaymentMethod:

@@ -59,6 +59,7 @@ from ..store import events
 from ..store import quotas as store
 from ..store import subscriptions as subscription_store
 from .context import Context
+from .events import QuotaEvents
 from .quota_lines import CustomerLimits, EffectiveQuota, QuotaLine, effective_quotas
 from .usage import new_key
 
@@ -162,6 +163,8 @@ class QuotaService:
         self._usage: dict[tuple[str, str], tuple[float, Period, int]] = {}
         #: alerts known to be recorded, so the hot path does not write them again
         self._alerted: set[tuple[str, str, int, datetime]] = set()
+        #: quota.threshold and quota.exceeded notifications (services.events)
+        self._events = QuotaEvents(ctx)
 
     @property
     def reader(self) -> store.UsageReader:
@@ -397,6 +400,10 @@ class QuotaService:
                 alerting = _Alerting()
                 alerting.add(cid, service, reached, period, usage, quota.limit)
                 self._record_alerts(alerting)
+        if not allowed:
+            self._events.exceeded(
+                customer_id=cid, service=service, usage=from_micros(used), limit=quota.limit
+            )
         return Decision(allowed, reason, service, wanted, used, quota.limit)
 
     def consume(
@@ -570,6 +577,9 @@ class QuotaService:
             if (cid, service, 100, period.start) not in self._alerted:
                 alerting.add(cid, service, [100], period, from_micros(used), quota.limit)
                 self._record_alerts(alerting)
+            self._events.exceeded(
+                customer_id=cid, service=service, usage=from_micros(used), limit=quota.limit
+            )
             return ConsumeResult(False, False, key, from_micros(used), quota.limit)
         after = used + wanted
         if after * 4 >= limit * 3:  # 75%: the first alert threshold
@@ -634,6 +644,17 @@ class QuotaService:
             self._alerted.add(key)
             if not inserted:
                 del alerting.pending[key]
+            else:
+                self._events.threshold(
+                    conn,
+                    customer_id=customer_id,
+                    service=service,
+                    threshold=threshold,
+                    period_start=period_start,
+                    usage=usage,
+                    limit=limit,
+                    unit=unit_of(service),
+                )
 
     def _log_alerts(self, alerting: _Alerting) -> None:
         for (customer_id, service, threshold, period_start), (usage, limit) in sorted(

@@ -26,6 +26,7 @@ from ..errors import BillingError, ConfigError, InvalidInput
 from ..providers.stripe import invoice_from, payment_method_from, subscription_from
 from ..settings import Secret
 from ..store import stripe_mirror as mirror
+from . import events
 from .context import Context
 
 #: Stripe's own default: a signature older than five minutes is refused (replay protection)
@@ -135,6 +136,8 @@ def apply_stripe_event(ctx: Context, event: dict[str, Any], *, payload: str | No
             outcome = _apply(conn, handler, event, created, now)
             if not mirror.store_event(conn, status=outcome, **row):
                 raise _Duplicate  # rolls back what this delivery applied
+            if outcome == PROCESSED:
+                events.stripe_change(ctx, conn, event_type, event)
     except _Duplicate:
         return DUPLICATE
     except _NotApplied as failure:

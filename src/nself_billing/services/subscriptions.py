@@ -20,6 +20,7 @@ from ..store import catalog as catalog_store
 from ..store import customers as customer_store
 from ..store import invoices as invoice_store
 from ..store import subscriptions as store
+from . import events
 from .context import Context
 from .cycle import CycleService, close_final, invoice_closings
 from .local_engine import remote_billing
@@ -126,6 +127,7 @@ class SubscriptionService:
             if store.current_for(conn, customer_id) is not None:
                 raise Conflict(f"Customer {customer_id} already has an active subscription")
             store.add(conn, subscription, now=now)
+            events.subscription_changed(self._ctx, conn, "subscription.created", subscription)
         return subscription
 
     def _mirrored(self, subscription_id: str) -> Subscription:
@@ -216,7 +218,16 @@ class SubscriptionService:
                 scheduled_plan_name=None,
             )
             updated = store.current_for(conn, customer_id)
-        assert updated is not None
+            assert updated is not None
+            events.subscription_changed(
+                self._ctx,
+                conn,
+                "subscription.updated",
+                updated,
+                change="upgrade",
+                previous_plan=current.name,
+                invoices=[invoice.invoice] if invoice else [],
+            )
         return PlanChange(
             updated, current.name, invoice.invoice if invoice else None, closed=closed
         )
@@ -291,7 +302,15 @@ class SubscriptionService:
                 conn, subscription.subscription_id, now=now, scheduled_plan_name=target.name
             )
             updated = store.current_for(conn, customer_id)
-        assert updated is not None
+            assert updated is not None
+            events.subscription_changed(
+                self._ctx,
+                conn,
+                "subscription.updated",
+                updated,
+                change="downgrade_scheduled",
+                scheduled_plan=target.name,
+            )
         return PlanChange(updated, current.name, closed=closed)
 
     def cancel(self, customer_id: str, *, immediate: bool = False) -> PlanChange:
@@ -318,6 +337,9 @@ class SubscriptionService:
                     )
                 updated = store.current_for(conn, customer_id)
                 assert updated is not None
+                events.subscription_changed(
+                    self._ctx, conn, "subscription.cancelled", updated, immediate=False
+                )
                 return PlanChange(updated, subscription.plan_name, closed=closed)
             made, _ = invoice_closings(
                 conn, [close_final(subscription, now)], now, terms=self._ctx.invoice_terms
@@ -331,6 +353,15 @@ class SubscriptionService:
                 scheduled_plan_name=None,
                 canceled_at=now,
                 ended_at=now,
+            )
+            events.subscription_changed(
+                self._ctx,
+                conn,
+                "subscription.cancelled",
+                subscription,
+                status=SubscriptionStatus.CANCELED.value,
+                immediate=True,
+                invoices=list(made.values()),
             )
         ended = Subscription(
             subscription_id=subscription.subscription_id,
@@ -376,5 +407,6 @@ class SubscriptionService:
                 canceled_at=None,
             )
             updated = store.current_for(conn, customer_id)
-        assert updated is not None
+            assert updated is not None
+            events.subscription_changed(self._ctx, conn, "subscription.reactivated", updated)
         return PlanChange(updated, subscription.plan_name, closed=closed)

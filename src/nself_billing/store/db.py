@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -128,10 +128,17 @@ class Database:
             with self.engine.connect() as conn:
                 if write:
                     conn.execution_options(sqlite_begin="IMMEDIATE")
-                with conn.begin():
-                    yield conn
+                conn.info.pop(TRANSACTION_STATE, None)  # a pooled connection's leftovers
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    state = conn.info.pop(TRANSACTION_STATE, None)
         except exc.DBAPIError as error:
             raise billing_error(error) from error
+        # committed: what was to happen only if it did (the audit log lines)
+        for hook in state.after_commit if state is not None else ():
+            hook()
 
     def integrity_problems(self, limit: int = 5) -> list[str] | None:
         """SQLite's ``PRAGMA quick_check``: the first problems found in the file (an empty list
@@ -213,6 +220,30 @@ class Database:
             if hot.key[0] == pid:  # a forked child leaves its parent's connections alone
                 hot.close(self.is_postgresql)
         self.engine.dispose()
+
+
+#: ``Connection.info`` key of the ``TransactionState`` of the transaction in progress
+TRANSACTION_STATE = "nself_billing_transaction"
+
+
+class TransactionState:
+    """What one ``read()``/``write()`` transaction carries besides its statements."""
+
+    __slots__ = ("after_commit", "cache")
+
+    def __init__(self) -> None:
+        self.after_commit: list[Callable[[], None]] = []
+        #: values read once per transaction (e.g. the notification endpoints)
+        self.cache: dict[str, Any] = {}
+
+
+def transaction_state(conn: Connection) -> TransactionState:
+    """The state of ``conn``'s transaction; its ``after_commit`` hooks run once the
+    transaction committed, and are dropped if it rolls back."""
+    state = conn.info.get(TRANSACTION_STATE)
+    if state is None:
+        state = conn.info[TRANSACTION_STATE] = TransactionState()
+    return state
 
 
 #: hot-path connections kept idle between ``hot_cursor()`` blocks (the others go back to the pool)

@@ -376,5 +376,64 @@ Index(
     provider_operations.c.completed_at,
 )
 
+notify_endpoints = Table(
+    "billing_notify_endpoints",
+    metadata,
+    Column("endpoint_id", String(40), primary_key=True),
+    Column("url", Text, nullable=False),
+    #: signs every delivery (shown once, at creation); needed in clear to sign
+    Column("secret", String(100), nullable=False),
+    #: ``*`` (every event) or a comma-separated list of event types
+    Column("events", Text, nullable=False, server_default=text("'*'")),
+    Column("description", Text),
+    #: enabled | disabled (by hand, or after deliveries failed for the whole retry window)
+    Column("status", String(10), nullable=False, server_default=text("'enabled'")),
+    Column("disabled_reason", Text),
+    Column("created_at", UTCDateTime, server_default=NOW),
+    Column("updated_at", UTCDateTime, server_default=NOW),
+)
+
+notify_outbox = Table(
+    "billing_notify_outbox",
+    metadata,
+    #: the delivery order of one target
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    #: the envelope's id: the same on every retry, so a receiver can deduplicate
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(50), nullable=False),
+    Column("customer_id", String(255)),
+    #: webhook | email
+    Column("channel", String(10), nullable=False),
+    #: an endpoint id (webhook) or ``email:<address>``
+    Column("target", String(320), nullable=False),
+    #: the JSON envelope, exactly the bytes that are signed and sent
+    Column("payload", Text, nullable=False),
+    #: pending | sent | failed
+    Column("status", String(10), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("claim_token", String(32)),
+    Column("last_error", Text),
+    Column("last_status", Integer),
+    Column("sent_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("event_id", "target", name="uq_billing_notify_outbox_event_target"),
+)
+Index(
+    "idx_notify_outbox_pending", notify_outbox.c.status, notify_outbox.c.target, notify_outbox.c.id
+)
+
+cycle_runs = Table(
+    "billing_cycle_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ran_at", UTCDateTime, nullable=False),
+    Column("closed", Integer, nullable=False),
+    Column("invoices", Integer, nullable=False),
+    Column("total", Numeric(20, 2), nullable=False),
+    Column("failures", Integer, nullable=False),
+)
+
 #: tables in dependency order (parents first); tests truncate them in reverse
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -18,6 +18,7 @@ from ...services.quotas import ConsumeRequest
 from ..auth import CallerKey, customer_for, get_billing
 from ..body import parse_json, read_limited
 from ..consume_group import ConsumeGroups
+from ..metrics import CONSUMES, CUSTOMER_KEY
 from ..threads import in_thread
 from .account import CustomerParam
 
@@ -153,6 +154,7 @@ async def consume_as(request: Request, key: ApiKey, service: str) -> JSONRespons
     if requested is not None and not isinstance(requested, str):
         raise InvalidInput("customer_id must be a string")
     customer = customer_for(key, requested)
+    request.scope[CUSTOMER_KEY] = customer
     event_id = body.get("id")
     if event_id is not None:
         event_id = check_idempotency_key(event_id, maximum=MAX_ID_LENGTH)
@@ -161,7 +163,9 @@ async def consume_as(request: Request, key: ApiKey, service: str) -> JSONRespons
         ConsumeRequest(service, body.get("quantity", 1), body.get("metadata"), event_id, customer)
     )
     if not result.admitted:
+        CONSUMES.labels(service, "blocked").inc()
         raise QuotaExceeded(service)
+    CONSUMES.labels(service, "admitted").inc()
     return JSONResponse(
         {
             "admitted": True,

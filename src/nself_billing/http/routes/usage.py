@@ -12,6 +12,7 @@ from ...errors import InvalidInput
 from ...services.ingest import MAX_BATCH, IngestResult
 from ..auth import CallerKey, get_billing
 from ..body import parse_json, read_limited
+from ..metrics import EVENTS_INGESTED
 from ..threads import in_thread
 
 router = APIRouter(tags=["usage"])
@@ -123,4 +124,5 @@ async def post_usage(request: Request, key: CallerKey) -> JSONResponse:
     billing = get_billing(request)
     caller = None if key.is_admin else key.customer_id
     result = await in_thread(request, billing.ingest.ingest, events, caller_customer_id=caller)
+    EVENTS_INGESTED.inc(result.recorded)
     return JSONResponse(render_result(result))

@@ -5,10 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from ...actor import ACTOR
+from ...errors import BillingError
 from ...services.stripe_billing import WEBHOOK_PATH
 from ...services.webhook_inbox import MAX_PAYLOAD_BYTES
 from ..auth import get_billing
 from ..body import read_limited
+from ..metrics import WEBHOOKS
 from ..threads import in_thread
 
 router = APIRouter(tags=["webhooks"])
@@ -37,7 +40,13 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     payload = await read_limited(request, MAX_PAYLOAD_BYTES)
     signature = request.headers.get("stripe-signature")
     inbox = get_billing(request).webhook_inbox
-    received = await in_thread(request, inbox.receive_stripe, payload, signature)
+    ACTOR.set("stripe")
+    try:
+        received = await in_thread(request, inbox.receive_stripe, payload, signature)
+    except BillingError:
+        WEBHOOKS.labels("rejected").inc()
+        raise
+    WEBHOOKS.labels("duplicate" if received.duplicate else str(received.status)).inc()
     return JSONResponse(
         {
             "received": True,
