@@ -39,6 +39,29 @@ def outbox_worker(billing: Billing, *, idle_seconds: float = 5.0) -> Iterator[bo
         thread.join(timeout=30)
 
 
+@contextmanager
+def events_worker(billing: Billing, *, idle_seconds: float = 1.0) -> Iterator[bool]:
+    """With BILLING_CLICKHOUSE_URL, ship usage events to ClickHouse in a background thread
+    while the server runs (stopped and joined on exit); yields whether it runs."""
+    if not billing.events.configured:
+        yield False
+        return
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=billing.events.run_worker,
+        args=(stop,),
+        kwargs={"idle_seconds": idle_seconds},
+        name="nself-event-shipper",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option(
@@ -70,9 +93,11 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
     billing = state.billing  # opens the database and migrates once, before any worker starts
     echo(f"Serving nself-billing on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
     # one drainer, in this process, whatever the number of HTTP workers
-    with outbox_worker(billing) as draining:
+    with outbox_worker(billing) as draining, events_worker(billing) as shipping:
         if draining:
             echo("Usage outbox: sending recorded usage to Stripe in the background")
+        if shipping:
+            echo("Event shipper: moving recorded usage to ClickHouse in the background")
         if workers == 1:
             from ..http.app import create_app
 
@@ -87,7 +112,7 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
                 server_header=False,
             )
             return
-        if not draining:
+        if not draining and not shipping:
             state.close()  # the workers open their own pools; the drainer keeps this one
         uvicorn.run(
             "nself_billing.http.app:app_from_env",

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ..providers.port import PaymentProvider
 from ..settings import Settings
+from ..store.clickhouse import ClickHouseEvents
 from ..store.db import Database
 
 Clock = Callable[[], datetime]
@@ -23,3 +24,5 @@ class Context:
     log: logging.Logger
     #: the tenant chosen with --customer (or Billing(customer_id=...)), over NSELF_CUSTOMER_ID
     customer_override: str | None = None
+    #: the raw events' store when BILLING_CLICKHOUSE_URL is set (opened on first use)
+    events: ClickHouseEvents | None = None
