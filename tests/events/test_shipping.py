@@ -89,14 +89,16 @@ def test_a_retried_batch_that_grew_is_collapsed_by_the_exact_reads(billing, cust
     """An event committed late with a lower id joins the retried batch: the token differs,
     the block is stored again, and FINAL still counts each event once."""
     billing.usage.record_many([UsageEvent("api", 1, idempotency_key=f"k{i}") for i in range(10)])
-    with billing.context.db.read() as conn:
-        batch = event_store.claim_batch(conn, 6)
-    rows = [
-        (e.id, e.customer_id, e.service_name, e.quantity, "", e.recorded_at, e.ingested_at, k)
-        for e in batch
-        for k in [e.idempotency_key]
-    ]
-    billing.events.clickhouse.insert(rows, token=batch_token([e.outbox_id for e in batch]))
+
+    class GiveBack(Exception):
+        """The claim is rolled back, as when a shipper dies after its insert."""
+
+    with pytest.raises(GiveBack), billing.context.db.write() as conn:
+        claimed = event_store.claim_batch(conn, 6, Decimal(10**12))
+        data, rows = event_store.batch_csv(conn, [record for _, record, _ in claimed])
+        raise GiveBack
+    assert rows == 6
+    billing.events.clickhouse.insert_csv(data, token=batch_token([o for o, _, _ in claimed]))
 
     billing.events.ship()
 
@@ -365,3 +367,18 @@ def test_usage_ship_without_clickhouse_is_one_error_line(cli):
     )
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ClickHouse is not configured")
+
+
+def test_an_event_too_large_for_clickhouse_stops_the_shipper_with_its_id(billing, customer_id):
+    with billing.context.db.write() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO billing_usage_records (customer_id, service_name, quantity)"
+                " VALUES (:c, 'api', 10000000000000)"
+            ),
+            {"c": customer_id},
+        )
+    with pytest.raises(DatabaseError, match=r"cannot hold; fix or delete it"):
+        billing.events.ship()
+    assert billing.events.status().pending == 1
+    assert billing.events.status().last_error.startswith("Usage event ")

@@ -20,9 +20,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from ..domain.money import from_micros
-from ..errors import BillingError, ConfigError
+from ..errors import BillingError, ConfigError, DatabaseError
 from ..store import events as store
-from ..store.clickhouse import ClickHouseEvents
+from ..store.clickhouse import MAX_QUANTITY, ClickHouseEvents
 from .context import Context
 
 #: events per batch: one ClickHouse block each (ClickHouse prefers few large inserts)
@@ -167,31 +167,22 @@ class EventService:
         after_insert: Callable[[int], None] | None,
     ) -> int:
         with self._ctx.db.write() as conn:
-            batch = store.claim_batch(conn, batch_size)
-            if not batch:
+            claimed = store.claim_batch(conn, batch_size, MAX_QUANTITY)
+            if not claimed:
                 return 0
-            rows = [
-                (
-                    e.id,
-                    e.customer_id,
-                    e.service_name,
-                    e.quantity if e.quantity is not None else Decimal(0),
-                    e.metadata or "",
-                    e.recorded_at,
-                    e.ingested_at or e.recorded_at,
-                    e.idempotency_key or "",
+            too_big = [record_id for _, record_id, oversized in claimed if oversized]
+            if too_big:
+                raise DatabaseError(
+                    f"Usage event {too_big[0]} has a quantity ClickHouse's Decimal(18, 6) "
+                    "cannot hold; fix or delete it, then ship again"
                 )
-                for e in batch
-                # events the rollups do not count either (an operator's incomplete SQL row)
-                if e.id is not None and e.customer_id and e.service_name and e.recorded_at
-            ]
-            token = batch_token([e.outbox_id for e in batch])
-            clickhouse.insert(rows, token=token)
+            data, rows = store.batch_csv(conn, [record_id for _, record_id, _ in claimed])
+            token = batch_token([outbox_id for outbox_id, _, _ in claimed])
+            clickhouse.insert_csv(data, token=token)
             if after_insert is not None:
-                after_insert(len(rows))
-            store.delete_shipped(conn, [e.outbox_id for e in batch])
-            store.record_shipped(conn, events=len(rows), token=token, now=self._ctx.clock())
-        return len(batch)
+                after_insert(rows)
+            store.record_shipped(conn, events=rows, token=token, now=self._ctx.clock())
+        return len(claimed)
 
     def prune(self) -> int:
         """Delete shipped raw events past the horizon (BILLING_RAW_USAGE_KEEP_DAYS) whose

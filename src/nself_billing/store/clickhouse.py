@@ -220,6 +220,25 @@ class ClickHouseEvents:
             },
         )
 
+    def insert_csv(self, data: bytes, *, token: str) -> None:
+        """Insert one batch already rendered as CSV in ``_COLUMNS`` order (the shipper's path:
+        PostgreSQL renders it), as one block with its deduplication token."""
+        self._ready()
+        if not data:
+            return
+        self._run(
+            "raw_insert",
+            self.table,
+            column_names=_COLUMNS,
+            insert_block=data,
+            fmt="CSV",
+            settings={
+                "async_insert": 0,
+                "insert_deduplicate": 1,
+                "insert_deduplication_token": token,
+            },
+        )
+
     # -- reads (exact: FINAL) -----------------------------------------------------------
 
     def day_totals(

@@ -76,39 +76,49 @@ def remove_capture(conn: Connection) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class OutboxEvent:
-    outbox_id: int
-    #: None when the raw row was deleted with SQL before it was shipped
-    id: int | None
-    customer_id: str | None
-    service_name: str | None
-    quantity: Decimal | None
-    metadata: str | None
-    recorded_at: datetime | None
-    ingested_at: datetime | None
-    idempotency_key: str | None
+def claim_batch(conn: Connection, limit: int, max_quantity: Decimal) -> list[tuple[int, int, bool]]:
+    """Take the oldest ``limit`` outbox entries no other shipper holds: they are deleted in
+    the caller's transaction, so they are gone once it commits (after the ClickHouse insert)
+    and back, unlocked, if it rolls back or the shipper dies. Returns (outbox id, raw event id,
+    whether its quantity is too large for ClickHouse's Decimal(18, 6)) in outbox id order."""
+    conn.exec_driver_sql("SELECT pg_advisory_xact_lock_shared(%s)", (SHIP_LOCK,))
+    rows = conn.exec_driver_sql(
+        "WITH c AS (SELECT id FROM billing_event_outbox ORDER BY id LIMIT %s"
+        " FOR UPDATE SKIP LOCKED),"
+        " d AS (DELETE FROM billing_event_outbox o USING c WHERE o.id = c.id"
+        " RETURNING o.id, o.usage_record_id)"
+        " SELECT d.id, d.usage_record_id, COALESCE(abs(r.quantity) > %s, false) FROM d"
+        " LEFT JOIN billing_usage_records r ON r.id = d.usage_record_id ORDER BY d.id",
+        (limit, max_quantity),
+    ).all()
+    return [(int(a), int(b), bool(c)) for a, b, c in rows]
 
 
-_CLAIM = (
-    "SELECT o.id, r.id, r.customer_id, r.service_name,"
-    " COALESCE((r.quantity_micros::numeric / 1000000)::numeric(20, 6), r.quantity),"
-    " r.metadata::text, r.recorded_at, r.ingested_at, r.idempotency_key"
-    " FROM billing_event_outbox o LEFT JOIN billing_usage_records r ON r.id = o.usage_record_id"
-    " ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED"
+#: the raw events of a batch as CSV in the column order of ClickHouse's table, rendered by
+#: PostgreSQL (COPY), so no event passes through Python objects on its way. Rows the rollups do
+#: not count either (an operator's SQL row without customer, service or time) are left out.
+_BATCH_CSV = (
+    "COPY (SELECT id, customer_id, service_name,"
+    " COALESCE((quantity_micros::numeric / 1000000)::numeric(20, 6), quantity),"
+    " COALESCE(metadata::text, ''),"
+    " to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),"
+    " to_char(COALESCE(ingested_at, recorded_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),"
+    " COALESCE(idempotency_key, '')"
+    " FROM billing_usage_records WHERE id = ANY(%s) AND customer_id IS NOT NULL"
+    " AND service_name IS NOT NULL AND recorded_at IS NOT NULL ORDER BY id)"
+    " TO STDOUT (FORMAT csv)"
 )
 
 
-def claim_batch(conn: Connection, limit: int) -> list[OutboxEvent]:
-    """The oldest ``limit`` outbox entries no other shipper holds, locked until the caller's
-    transaction ends (a shipper that dies releases them), with their raw events."""
-    conn.exec_driver_sql("SELECT pg_advisory_xact_lock_shared(%s)", (SHIP_LOCK,))
-    rows = conn.exec_driver_sql(_CLAIM, (limit,)).all()
-    return [OutboxEvent(*row) for row in rows]
-
-
-def delete_shipped(conn: Connection, outbox_ids: Sequence[int]) -> None:
-    conn.exec_driver_sql("DELETE FROM billing_event_outbox WHERE id = ANY(%s)", (list(outbox_ids),))
+def batch_csv(conn: Connection, record_ids: Sequence[int]) -> tuple[bytes, int]:
+    """The batch's raw events as CSV bytes, and how many rows they are."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(_BATCH_CSV, (list(record_ids),)) as copy:
+            data = b"".join(bytes(chunk) for chunk in copy)
+        return data, int(cursor.rowcount)
+    finally:
+        cursor.close()
 
 
 def _ensure_state(conn: Connection) -> None:
