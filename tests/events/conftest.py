@@ -51,22 +51,8 @@ def env(backend: str, root: Path, request: pytest.FixtureRequest) -> dict[str, s
     values["NSELF_ROOT"] = str(root)
     if backend in ("postgresql", "clickhouse"):
         url = request.getfixturevalue("pg_database_url")
-        _drop_capture(url)
         _reset_postgresql(url)
         values["BILLING_DATABASE_URL"] = url
     if backend == "clickhouse":
         values["BILLING_CLICKHOUSE_URL"] = request.getfixturevalue("clickhouse_url")
     return values
-
-
-def _drop_capture(url: str) -> None:
-    """A test without ClickHouse must not inherit the trigger of one with it (same database)."""
-    import psycopg
-
-    plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(plain, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_name = 'billing_usage_records'"
-        ).fetchone()
-        if exists:
-            conn.execute("DROP TRIGGER IF EXISTS billing_event_capture ON billing_usage_records")

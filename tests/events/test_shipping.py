@@ -5,9 +5,11 @@ and the reads that moved to ClickHouse give what PostgreSQL alone gives."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -178,6 +180,7 @@ print("not killed", flush=True)
 
 COUNT_SCRIPT = """
 import json
+import signal
 from nself_billing import Billing
 with Billing.from_env() as billing:
     raw, final = billing.events.clickhouse.count()
@@ -382,3 +385,29 @@ def test_an_event_too_large_for_clickhouse_stops_the_shipper_with_its_id(billing
         billing.events.ship()
     assert billing.events.status().pending == 1
     assert billing.events.status().last_error.startswith("Usage event ")
+
+
+@pytest.mark.slow
+def test_the_running_shipper_keeps_up_and_stops_cleanly_on_sigterm(billing, env, tmp_path):
+    own = env | {"BILLING_CLICKHOUSE_URL": f"chdb://{tmp_path / 'chdb'}?database=running"}
+    billing.customers.create(email="r@example.com", name="R", customer_id="cus_run")
+    command = [sys.executable, "-m", "nself_billing", "tenant", "billing", "usage", "ship"]
+    with subprocess.Popen(
+        [*command, "--interval=0.05"], env=own, stdout=subprocess.PIPE, text=True
+    ) as shipper:
+        assert shipper.stdout.readline().startswith("Shipping usage events to ClickHouse")
+        for round_ in range(3):
+            billing.usage.record_many(
+                [
+                    UsageEvent("api", 1, idempotency_key=f"r{round_}-{i}", customer_id="cus_run")
+                    for i in range(100)
+                ]
+            )
+        deadline = time.monotonic() + 30
+        while billing.events.status().pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert billing.events.status().pending == 0
+        shipper.send_signal(signal.SIGTERM)
+        assert shipper.wait(timeout=30) == 0
+        assert shipper.stdout.read().strip() == "Stopped; 0 events waiting"
+    assert billing.events.status().shipped_events == 300

@@ -202,14 +202,16 @@ def usage_ship(state: CliState, once: bool, batch_size: int, interval: float) ->
     events = state.billing.events
     location = events.clickhouse.location  # a clear error when ClickHouse is not configured
     if not once:
+        import signal
         import threading
 
         stop = threading.Event()
+        # Ctrl-C or a service manager's SIGTERM: finish the batch in flight, then stop
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: stop.set())
         click.echo(f"Shipping usage events to ClickHouse ({location}); Ctrl-C to stop")
-        try:
-            events.run_worker(stop, idle_seconds=interval, batch_size=batch_size)
-        except KeyboardInterrupt:
-            stop.set()
+        events.run_worker(stop, idle_seconds=interval, batch_size=batch_size)
+        click.echo(f"Stopped; {events.status().pending:,} events waiting")
         return
     result = events.ship(batch_size=batch_size)
     pruned = events.prune()

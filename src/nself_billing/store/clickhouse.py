@@ -86,6 +86,17 @@ _EXPORT_LINE = (
 )
 
 
+def _insert_settings(token: str) -> dict[str, Any]:
+    """One synchronous block with its deduplication token; on a cluster (a Distributed table,
+    docs/SCALING.md) acknowledged only once the shards have it."""
+    return {
+        "async_insert": 0,
+        "insert_deduplicate": 1,
+        "insert_deduplication_token": token,
+        "insert_distributed_sync": 1,
+    }
+
+
 class ClickHouseEvents:
     """One connection to ClickHouse (opened on first use) and the queries of the event store.
     Safe to share between threads: calls are serialized on the one client."""
@@ -213,11 +224,7 @@ class ClickHouseEvents:
             columns,
             column_names=_COLUMNS,
             column_oriented=True,
-            settings={
-                "async_insert": 0,
-                "insert_deduplicate": 1,
-                "insert_deduplication_token": token,
-            },
+            settings=_insert_settings(token),
         )
 
     def insert_csv(self, data: bytes, *, token: str) -> None:
@@ -232,11 +239,7 @@ class ClickHouseEvents:
             column_names=_COLUMNS,
             insert_block=data,
             fmt="CSV",
-            settings={
-                "async_insert": 0,
-                "insert_deduplicate": 1,
-                "insert_deduplication_token": token,
-            },
+            settings=_insert_settings(token),
         )
 
     # -- reads (exact: FINAL) -----------------------------------------------------------
