@@ -61,3 +61,14 @@ def test_locations_never_show_credentials(url, location, database):
 def test_a_database_name_that_is_not_an_identifier_is_refused():
     with pytest.raises(ConfigError, match="Invalid ClickHouse database name"):
         ClickHouseEvents("http://ch:8123/bad-name")
+
+
+def test_serve_runs_no_shipper_without_clickhouse(tmp_path):
+    from nself_billing import Billing
+    from nself_billing.cli.serve import events_worker
+
+    with (
+        Billing.from_env({"NSELF_ROOT": str(tmp_path)}) as billing,
+        events_worker(billing) as shipping,
+    ):
+        assert shipping is False

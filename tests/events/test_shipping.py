@@ -411,3 +411,18 @@ def test_the_running_shipper_keeps_up_and_stops_cleanly_on_sigterm(billing, env,
         assert shipper.wait(timeout=30) == 0
         assert shipper.stdout.read().strip() == "Stopped; 0 events waiting"
     assert billing.events.status().shipped_events == 300
+
+
+def test_serve_ships_in_the_background_what_is_recorded_while_it_runs(billing, customer_id):
+    from nself_billing.cli.serve import events_worker
+
+    with events_worker(billing, idle_seconds=0.05) as shipping:
+        assert shipping
+        billing.usage.record_many(
+            [UsageEvent("api", 1, idempotency_key=f"serve-{i}") for i in range(30)]
+        )
+        deadline = time.monotonic() + 30  # generous: a loaded CI host
+        while billing.events.status().shipped_events < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert billing.events.status().pending == 0
+    assert _raw_and_final(billing) == (30, 30)
