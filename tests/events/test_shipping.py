@@ -426,3 +426,18 @@ def test_serve_ships_in_the_background_what_is_recorded_while_it_runs(billing, c
             time.sleep(0.05)
     assert billing.events.status().pending == 0
     assert _raw_and_final(billing) == (30, 30)
+
+
+@pytest.mark.slow
+def test_concurrent_recorders_with_overlapping_keys_reach_clickhouse_once_each(billing, env):
+    import multiprocessing
+
+    from tests.services.test_metering_concurrency import CUSTOMER, _recorder_process
+
+    billing.customers.create(email="c@example.com", name="C", customer_id=CUSTOMER)
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        pool.starmap(_recorder_process, [(env, w) for w in range(4)])
+    billing.events.ship(batch_size=250)
+    distinct = 3 * 100 + 400
+    assert _raw_and_final(billing) == (distinct, distinct)
+    assert billing.events.reconcile().consistent
