@@ -147,10 +147,9 @@ class EventService:
         clickhouse = self.clickhouse
         events = batches = 0
         try:
-            clickhouse.create_tables()
             while max_batches is None or batches < max_batches:
-                shipped = self._ship_batch(clickhouse, batch_size, after_insert)
-                if shipped == 0:
+                claimed, shipped = self._ship_batch(clickhouse, batch_size, after_insert)
+                if claimed == 0:
                     break
                 events += shipped
                 batches += 1
@@ -165,11 +164,13 @@ class EventService:
         clickhouse: ClickHouseEvents,
         batch_size: int,
         after_insert: Callable[[int], None] | None,
-    ) -> int:
+    ) -> tuple[int, int]:
+        """One batch: (outbox entries taken, events inserted; fewer when an operator's SQL
+        row lacks a customer, service or time, which the rollups do not count either)."""
         with self._ctx.db.write() as conn:
             claimed = store.claim_batch(conn, batch_size, MAX_QUANTITY)
             if not claimed:
-                return 0
+                return 0, 0
             too_big = [record_id for _, record_id, oversized in claimed if oversized]
             if too_big:
                 raise DatabaseError(
@@ -182,7 +183,7 @@ class EventService:
             if after_insert is not None:
                 after_insert(rows)
             store.record_shipped(conn, events=rows, token=token, now=self._ctx.clock())
-        return len(claimed)
+        return len(claimed), rows
 
     def prune(self) -> int:
         """Delete shipped raw events past the horizon (BILLING_RAW_USAGE_KEEP_DAYS) whose
