@@ -51,6 +51,7 @@ def test_the_url_is_a_secret(tmp_path):
         ("https://u:p@ch.example/", "https://ch.example:8443, database default", "default"),
         ("chdb:///var/lib/ev?database=ev", "embedded engine at /var/lib/ev, database ev", "ev"),
         ("chdb:///var/lib/ev", "embedded engine at /var/lib/ev, database billing", "billing"),
+        ("chdb://memory", "embedded engine at :memory:, database billing", "billing"),
     ],
 )
 def test_locations_never_show_credentials(url, location, database):

@@ -14,6 +14,7 @@ extra decimals silently, so only values already exact to 6 places reach it (Post
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -109,7 +110,8 @@ class ClickHouseEvents:
         if self._scheme == "chdb":
             query = parse_qs(parsed.query)
             self.database = query.get("database", ["billing"])[0]
-            self._path = unquote(parsed.netloc + parsed.path) or ":memory:"
+            path = unquote(parsed.netloc + parsed.path)
+            self._path = os.path.abspath(path) if path not in ("", "memory") else ":memory:"
         else:
             self.database = unquote(parsed.path.strip("/")) or "default"
             self._host = parsed.hostname or "localhost"
@@ -150,7 +152,10 @@ class ClickHouseEvents:
             ) from None
         try:
             if self.embedded:
-                self._client = clickhouse_connect.get_client(interface="chdb", path=self._path)
+                # clickhouse-connect's own chdb:// DSN (the database is chosen per query, not
+                # with USE at connect time: it may not exist yet)
+                location = "memory" if self._path == ":memory:" else self._path
+                self._client = clickhouse_connect.get_client(dsn=f"chdb://{location}")
             else:
                 self._client = clickhouse_connect.get_client(
                     host=self._host,
