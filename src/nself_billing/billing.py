@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .services.customers import CustomerService
     from .services.cycle import CycleService
     from .services.diagnostics import Diagnostics
-    from .services.events import EventService
+    from .services.event_shipping import EventService
     from .services.export import ExportService
     from .services.ingest import UsageIngestService
     from .services.invoices import InvoiceService
@@ -170,7 +170,7 @@ class Billing:
     @cached_property
     def events(self) -> EventService:
         """Raw usage events on ClickHouse: shipping, reconcile, pruning (BILLING_CLICKHOUSE_URL)."""
-        from .services.events import EventService
+        from .services.event_shipping import EventService
 
         return EventService(self.context)
 

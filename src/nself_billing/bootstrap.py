@@ -82,7 +82,7 @@ def open_events(settings: Settings) -> ClickHouseEvents | None:
 def ensure_capture(db: Database) -> None:
     """Every event inserted from now on reaches the outbox (one catalog query when the trigger
     is there already; installing it also queues the events stored before)."""
-    from .store import events as event_store
+    from .store import event_outbox as event_store
 
     with db.read() as conn:
         if event_store.capture_installed(conn):

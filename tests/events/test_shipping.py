@@ -19,8 +19,8 @@ from sqlalchemy import text
 
 from nself_billing import Billing, UsageEvent
 from nself_billing.errors import DatabaseError
-from nself_billing.services.events import batch_token
-from nself_billing.store import events as event_store
+from nself_billing.services.event_shipping import batch_token
+from nself_billing.store import event_outbox as event_store
 from nself_billing.store import export as export_store
 
 DAY = date(2026, 1, 15)

@@ -13,7 +13,7 @@ from .render import echo, emit_records, format_option, table_text
 from .state import CliState, pass_state
 
 if TYPE_CHECKING:
-    from ..services.events import EventReconcile
+    from ..services.event_shipping import EventReconcile
     from ..services.stripe_outbox import ReconcileLine
 
 

@@ -78,7 +78,7 @@ class Diagnostics:
     def test_events(self) -> list[Check]:
         """With BILLING_CLICKHOUSE_URL: the connection, the capture trigger, the shipper's lag
         and the last reconcile."""
-        from .events import LAG_ALARM, EventService
+        from .event_shipping import LAG_ALARM, EventService
 
         events = EventService(self._ctx)
         if not events.configured:

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from sqlalchemy import Connection
 
-from ..store import events as event_store
+from ..store import event_outbox as event_store
 from ..store.clickhouse import ClickHouseEvents
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection
 
-from ..store import events as event_store
+from ..store import event_outbox as event_store
 from ..store import rollups as store
 from .context import Context
 

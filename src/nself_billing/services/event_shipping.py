@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from ..domain.money import from_micros
 from ..errors import BillingError, ConfigError, DatabaseError
-from ..store import events as store
+from ..store import event_outbox as store
 from ..store.clickhouse import MAX_QUANTITY, ClickHouseEvents
 from .context import Context
 
