@@ -71,6 +71,8 @@ CONFIG_VARS = (
     "BILLING_NOTIFY_RETRY_HOURS",
     "BILLING_LOG_MAX_BYTES",
     "PROMETHEUS_MULTIPROC_DIR",
+    "BILLING_CLICKHOUSE_URL",
+    "BILLING_RAW_USAGE_KEEP_DAYS",
 )
 
 
@@ -134,6 +136,10 @@ def _reset_postgresql(url: str) -> None:
         ensure_schema(db)
         names = ", ".join(table.name for table in ALL_TABLES)
         with db.write() as conn:
+            # a test with ClickHouse leaves its event capture trigger; the next one starts without
+            conn.exec_driver_sql(
+                "DROP TRIGGER IF EXISTS billing_event_capture ON billing_usage_records"
+            )
             conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
             seed_default_plans(conn)
     finally:

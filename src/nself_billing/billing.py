@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .services.customers import CustomerService
     from .services.cycle import CycleService
     from .services.diagnostics import Diagnostics
+    from .services.event_shipping import EventService
     from .services.export import ExportService
     from .services.ingest import UsageIngestService
     from .services.invoices import InvoiceService
@@ -183,6 +184,13 @@ class Billing:
         return WebhookInbox(self.context)
 
     @cached_property
+    def events(self) -> EventService:
+        """Raw usage events on ClickHouse: shipping, reconcile, pruning (BILLING_CLICKHOUSE_URL)."""
+        from .services.event_shipping import EventService
+
+        return EventService(self.context)
+
+    @cached_property
     def ingest(self) -> UsageIngestService:
         """Validated batch ingestion (the HTTP service's POST /v1/usage)."""
         from .services.ingest import UsageIngestService
@@ -216,6 +224,8 @@ class Billing:
         return self.customers.current_id()
 
     def close(self) -> None:
+        if self.context.events is not None:
+            self.context.events.close()
         self.context.db.dispose()
 
     def __enter__(self) -> Billing:

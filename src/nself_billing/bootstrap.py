@@ -14,6 +14,7 @@ from .providers.port import PaymentProvider
 from .services.catalog_startup import plans_file
 from .services.context import Clock, Context
 from .settings import Settings
+from .store.clickhouse import ClickHouseEvents
 from .store.db import Database, sqlite_read_only, sqlite_url
 from .store.migrate import ensure_schema
 
@@ -32,6 +33,7 @@ def build(
 ) -> Billing:
     """A ready Billing: schema created or upgraded, plans.toml applied when it changed."""
     log = configure_logging(settings)
+    events = open_events(settings)
     db = open_database(settings)
     chosen = provider or make_provider(settings)
     if settings.debug:
@@ -44,11 +46,14 @@ def build(
         clock=clock or utc_now,
         log=log,
         customer_override=customer_id,
+        events=events,
     )
     billing = Billing(ctx)
     if migrate:
         try:
             ensure_schema(db)
+            if events is not None:
+                ensure_capture(db)
             if not db.read_only:  # a read-only database is read as it is
                 apply_plans_file(billing, force=False)
         except BaseException:
@@ -86,6 +91,30 @@ def private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         pass
+
+
+def open_events(settings: Settings) -> ClickHouseEvents | None:
+    """The ClickHouse event store (no connection yet: accepting events never waits for it)."""
+    if settings.clickhouse_url is None:
+        return None
+    if not settings.uses_postgresql:
+        raise ConfigError(
+            "BILLING_CLICKHOUSE_URL needs PostgreSQL (set BILLING_DATABASE_URL): the outbox "
+            "that feeds ClickHouse is filled by a PostgreSQL trigger"
+        )
+    return ClickHouseEvents(settings.clickhouse_url.reveal())
+
+
+def ensure_capture(db: Database) -> None:
+    """Every event inserted from now on reaches the outbox (one catalog query when the trigger
+    is there already; installing it also queues the events stored before)."""
+    from .store import event_outbox as event_store
+
+    with db.read() as conn:
+        if event_store.capture_installed(conn):
+            return
+    with db.write() as conn:
+        event_store.install_capture(conn)
 
 
 def make_provider(settings: Settings) -> PaymentProvider:

@@ -17,6 +17,8 @@ from .errors import ConfigError
 LOG_LEVELS = ("debug", "info", "warning", "error")
 #: where `webhook test` posts when no URL is given: the receiver of a local `serve`
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8400/api/webhooks/stripe"
+#: how long shipped raw events stay in PostgreSQL (never before their period is closed)
+DEFAULT_RAW_USAGE_KEEP_DAYS = 35
 
 
 class Secret:
@@ -130,6 +132,11 @@ class Settings:
     notify_retry_hours: float = 72.0
     #: the billing log is rotated past this size (BILLING_LOG_MAX_BYTES), keeping 5 old files
     log_max_bytes: int = 10 * 1024 * 1024
+    #: BILLING_CLICKHOUSE_URL: the raw events' store (http(s)://... or chdb:///dir); None: off
+    clickhouse_url: Secret | None = None
+    #: BILLING_RAW_USAGE_KEEP_DAYS: days raw events stay in PostgreSQL once shipped to
+    #: ClickHouse (None: "forever", never deleted)
+    raw_usage_keep_days: int | None = DEFAULT_RAW_USAGE_KEEP_DAYS
 
     @property
     def sqlite_path(self) -> Path:
@@ -203,6 +210,8 @@ class Settings:
             notify_timeout=_number(get, "BILLING_NOTIFY_TIMEOUT", 10.0),
             notify_retry_hours=_number(get, "BILLING_NOTIFY_RETRY_HOURS", 72.0),
             log_max_bytes=int(_number(get, "BILLING_LOG_MAX_BYTES", 10 * 1024 * 1024)),
+            clickhouse_url=_clickhouse_url(get("BILLING_CLICKHOUSE_URL")),
+            raw_usage_keep_days=_keep_days(get("BILLING_RAW_USAGE_KEEP_DAYS")),
         )
 
 
@@ -369,3 +378,29 @@ def _database_url(lookup: Callable[[str], str | None]) -> Secret | None:
         database=lookup("BILLING_DB_NAME") or "nself",
     )
     return Secret(built.render_as_string(hide_password=False))
+
+
+def _clickhouse_url(url: str | None) -> Secret | None:
+    """http(s)://user:password@host:8123/database for a server, chdb:///directory for the
+    embedded engine; the message never repeats the URL (it may hold a password)."""
+    if url is None:
+        return None
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in ("http", "https", "chdb") or "://" not in url:
+        raise ConfigError(
+            "Invalid BILLING_CLICKHOUSE_URL (expected http(s)://user:password@host:8123/db "
+            "or chdb:///path/to/dir)"
+        )
+    return Secret(url)
+
+
+def _keep_days(value: str | None) -> int | None:
+    if value is None:
+        return DEFAULT_RAW_USAGE_KEEP_DAYS
+    if value.lower() in ("forever", "keep"):
+        return None
+    if not value.isdigit():
+        raise ConfigError(
+            f"Invalid BILLING_RAW_USAGE_KEEP_DAYS: {value} (expected a number of days or forever)"
+        )
+    return int(value)

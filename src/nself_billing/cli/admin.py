@@ -12,7 +12,8 @@ from .state import CliState, pass_state
 @format_option()
 @pass_state
 def doctor(state: CliState, output_format: str) -> None:
-    """Validate configuration and test the database and Stripe connections."""
+    """Validate configuration and test the database, Stripe and ClickHouse connections (and
+    the event shipper's lag and the last reconcile)."""
     from ..bootstrap import build
     from ..settings import Settings
 
@@ -43,15 +44,24 @@ def doctor(state: CliState, output_format: str) -> None:
 @click.command("migrate")
 @pass_state
 def migrate(state: CliState) -> None:
-    """Create or upgrade the database schema, and apply plans.toml."""
+    """Create or upgrade the database schema, apply plans.toml, and (with
+    BILLING_CLICKHOUSE_URL) create the ClickHouse tables and the event capture."""
     from ..bootstrap import apply_plans_file, build
     from ..settings import Settings
     from ..store.migrate import upgrade
 
     billing = build(Settings.from_env(), customer_id=state.customer_id, migrate=False)
+    events_line = None
     try:
         before, after = upgrade(billing.context.db)
         applied = apply_plans_file(billing, force=True)
+        if billing.events.configured:
+            queued, new = billing.events.migrate()
+            events_line = f"ClickHouse event store ready ({billing.events.clickhouse.location})"
+            if new:
+                events_line += f"; event capture installed, {queued:,} stored events queued"
+        elif billing.events.disable_capture():
+            events_line = "Event capture removed (BILLING_CLICKHOUSE_URL is not set)"
     finally:
         billing.close()
     if before == after:
@@ -60,6 +70,8 @@ def migrate(state: CliState) -> None:
         echo(f"Database schema upgraded: {before or 'empty'} -> {after}")
     if applied:
         echo(f"Applied plans.toml: {', '.join(applied)}")
+    if events_line:
+        echo(events_line)
 
 
 COMMANDS = [doctor, migrate]

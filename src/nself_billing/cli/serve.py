@@ -107,6 +107,29 @@ def metrics_directory() -> Iterator[None]:
             shutil.rmtree(made, ignore_errors=True)
 
 
+@contextmanager
+def events_worker(billing: Billing, *, idle_seconds: float = 1.0) -> Iterator[bool]:
+    """With BILLING_CLICKHOUSE_URL, ship usage events to ClickHouse in a background thread
+    while the server runs (stopped and joined on exit); yields whether it runs."""
+    if not billing.events.configured:
+        yield False
+        return
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=billing.events.run_worker,
+        args=(stop,),
+        kwargs={"idle_seconds": idle_seconds},
+        name="nself-event-shipper",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option(
@@ -144,10 +167,18 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
         sock.close()  # uvicorn's supervisor binds it again for its workers
     options = uvicorn_options(billing.settings.http_max_header_bytes)
     echo(f"Serving nself-billing on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
-    # one drainer and one notifier, in this process, whatever the number of HTTP workers
-    with metrics_directory(), notify_worker(billing), outbox_worker(billing) as draining:
+    # one drainer, one notifier and one shipper, in this process, whatever the number of HTTP
+    # workers
+    with (
+        metrics_directory(),
+        notify_worker(billing),
+        outbox_worker(billing) as draining,
+        events_worker(billing) as shipping,
+    ):
         if draining:
             echo("Usage outbox: sending recorded usage to Stripe in the background")
+        if shipping:
+            echo("Event shipper: moving recorded usage to ClickHouse in the background")
         if workers == 1:
             from ..http.app import create_app
 

@@ -1,16 +1,21 @@
-"""``sync [--status]``, ``reconcile`` and ``plan sync``: usage and the plan catalog to Stripe."""
+"""``sync [--status]``, ``reconcile`` and ``plan sync``: usage and the plan catalog to Stripe;
+``reconcile`` also checks ClickHouse against the rollups when BILLING_CLICKHOUSE_URL is set."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..domain.periods import days_label
-from ..errors import ProviderError
+from ..errors import BillingError, ProviderError
 from .catalog import plan_group
 from .render import echo, emit_records, format_option, table_text
 from .state import CliState, pass_state
+
+if TYPE_CHECKING:
+    from ..services.event_shipping import EventReconcile
+    from ..services.stripe_outbox import ReconcileLine
 
 
 @click.command("sync")
@@ -105,41 +110,76 @@ def sync_command(
 @format_option()
 @pass_state
 def reconcile_command(state: CliState, output_format: str) -> None:
-    """Compare our usage totals for the current period with Stripe's meter summaries."""
+    """Compare our usage totals for the current period with Stripe's meter summaries, and
+    (with BILLING_CLICKHOUSE_URL) the per-day rollups with ClickHouse (exit 1 on a
+    difference)."""
     billing = state.billing
     customer = state.customer_id or billing.settings.customer_id
-    lines = billing.outbox.reconcile(customer)
-    records = [
-        {
-            "customer_id": line.customer_id,
-            "service": line.service,
-            "period_start": line.period_start,
-            "period_end": line.period_end,
-            "ours": line.ours,
-            "stripe": line.stripe,
-            "pending": line.unsent,
-            "difference": line.difference,
-        }
-        for line in lines
-    ]
+    events = billing.events.reconcile(customer) if billing.events.configured else None
+    lines = (
+        billing.outbox.reconcile(customer)
+        if events is None or billing.settings.provider == "stripe"
+        else None
+    )
+    records: list[dict[str, Any]] = []
+    if lines is not None:
+        records += [
+            {
+                "customer_id": line.customer_id,
+                "service": line.service,
+                "period_start": line.period_start,
+                "period_end": line.period_end,
+                "ours": line.ours,
+                "stripe": line.stripe,
+                "pending": line.unsent,
+                "difference": line.difference,
+            }
+            for line in lines
+        ]
+    if events is not None:
+        records = [{"check": "stripe", **record} for record in records] + [
+            {
+                "check": "clickhouse",
+                "customer_id": d.customer_id,
+                "service": d.service,
+                "day": d.day,
+                "postgres": d.postgres,
+                "clickhouse": d.clickhouse,
+                "pending": d.pending,
+                "difference": d.difference,
+            }
+            for d in events.differences
+        ]
     if output_format != "table":
-        emit_records(
-            records,
-            output_format,
-            columns=list(records[0])
-            if records
-            else [
-                "customer_id",
-                "service",
-                "period_start",
-                "period_end",
-                "ours",
-                "stripe",
-                "pending",
-                "difference",
-            ],
+        columns: list[str] = []
+        for record in records:
+            columns += [c for c in record if c not in columns]
+        emit_records(records, output_format, columns=columns or _RECONCILE_COLUMNS)
+    else:
+        if lines is not None:
+            _stripe_table(lines)
+        if events is not None:
+            _events_table(events)
+    if events is not None and not events.consistent:
+        raise BillingError(
+            f"{len(events.differences)} (customer, service, day) totals differ between "
+            "PostgreSQL and ClickHouse"
         )
-        return
+
+
+_RECONCILE_COLUMNS = [
+    "customer_id",
+    "service",
+    "period_start",
+    "period_end",
+    "ours",
+    "stripe",
+    "pending",
+    "difference",
+]
+
+
+def _stripe_table(lines: list[ReconcileLine]) -> None:
     if not lines:
         echo("No active subscription with usage in its current period")
         return
@@ -167,6 +207,34 @@ def reconcile_command(state: CliState, output_format: str) -> None:
         "In step with Stripe"
         if not off
         else f"{len(off)} differences (Difference = ours - pending - Stripe)"
+    )
+
+
+def _events_table(report: EventReconcile) -> None:
+    if report.differences:
+        rows = [
+            [
+                d.customer_id,
+                d.service,
+                d.day.isoformat(),
+                f"{_num(d.postgres)} ({d.postgres_events})",
+                f"{_num(d.clickhouse)} ({d.clickhouse_events})",
+                f"{_num(d.pending)} ({d.pending_events})",
+                _num(d.difference),
+            ]
+            for d in report.differences
+        ]
+        echo(
+            table_text(
+                ["Customer", "Service", "Day", "PostgreSQL", "ClickHouse", "Pending", "Difference"],
+                rows,
+                justify=["left", "left", "left", "right", "right", "right", "right"],
+            )
+        )
+        return
+    echo(
+        f"ClickHouse in step with the PostgreSQL rollups ({report.compared:,} customer, "
+        "service and day totals compared)"
     )
 
 

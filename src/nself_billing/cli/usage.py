@@ -184,4 +184,47 @@ def usage_rebuild(state: CliState, check: bool) -> None:
     )
 
 
+@usage_group.command("ship")
+@click.option("--once", is_flag=True, help="Ship what is waiting, then exit (default: keep going).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1_000_000),
+    default=10_000,
+    show_default=True,
+    help="Events per ClickHouse insert.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.05, 3600),
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait when nothing is waiting (without --once).",
+)
+@pass_state
+def usage_ship(state: CliState, once: bool, batch_size: int, interval: float) -> None:
+    """Move recorded usage events to ClickHouse (BILLING_CLICKHOUSE_URL), then delete shipped
+    raw rows past BILLING_RAW_USAGE_KEEP_DAYS whose period is closed."""
+    events = state.billing.events
+    location = events.clickhouse.location  # a clear error when ClickHouse is not configured
+    if not once:
+        import signal
+        import threading
+
+        stop = threading.Event()
+        # Ctrl-C or a service manager's SIGTERM: finish the batch in flight, then stop
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: stop.set())
+        click.echo(f"Shipping usage events to ClickHouse ({location}); Ctrl-C to stop")
+        events.run_worker(stop, idle_seconds=interval, batch_size=batch_size)
+        click.echo(f"Stopped; {events.status().pending:,} events waiting")
+        return
+    result = events.ship(batch_size=batch_size)
+    pruned = events.prune()
+    status = events.status()
+    click.echo(
+        f"Shipped {result.events:,} events in {result.batches:,} batches "
+        f"({status.pending:,} waiting); deleted {pruned:,} shipped raw rows past the horizon"
+    )
+
+
 COMMANDS = [usage_group]

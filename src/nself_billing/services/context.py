@@ -10,6 +10,7 @@ from datetime import datetime
 from ..domain.seller import InvoiceTerms, Seller, address_lines
 from ..providers.port import PaymentProvider
 from ..settings import Settings
+from ..store.clickhouse import ClickHouseEvents
 from ..store.db import Database
 
 Clock = Callable[[], datetime]
@@ -39,3 +40,6 @@ class Context:
             email=settings.seller_email,
             payment_instructions=settings.payment_instructions,
         )
+
+    #: the raw events' store when BILLING_CLICKHOUSE_URL is set (opened on first use)
+    events: ClickHouseEvents | None = None

@@ -115,12 +115,66 @@ class Diagnostics:
         except BillingError as error:
             return Check("stripe connection", False, error.message)
 
+    def test_events(self) -> list[Check]:
+        """With BILLING_CLICKHOUSE_URL: the connection, the capture trigger, the shipper's lag
+        and the last reconcile."""
+        from .event_shipping import LAG_ALARM, EventService
+
+        events = EventService(self._ctx)
+        if not events.configured:
+            return []
+        checks = []
+        try:
+            version = events.clickhouse.ping()
+            checks.append(
+                Check(
+                    "clickhouse connection",
+                    True,
+                    f"connected, version {version} ({events.clickhouse.location})",
+                )
+            )
+        except BillingError as error:
+            checks.append(Check("clickhouse connection", False, error.message))
+        try:
+            status = events.status()
+        except BillingError as error:
+            return [*checks, Check("event shipper", False, error.message)]
+        checks.append(
+            Check(
+                "event capture",
+                status.capture_installed,
+                "trigger installed"
+                if status.capture_installed
+                else "trigger missing (run: nself tenant billing migrate)",
+            )
+        )
+        lag = int(status.lag.total_seconds())
+        detail = f"{status.pending:,} events waiting, lag {lag}s, {status.shipped_events:,} shipped"
+        if status.last_error:
+            detail += f"; last error: {status.last_error}"
+        checks.append(Check("event shipper", status.lag < LAG_ALARM, detail))
+        if status.last_reconcile_at is None:
+            checks.append(
+                Check("last reconcile", True, "never run (run: nself tenant billing reconcile)")
+            )
+        else:
+            differences = status.last_reconcile_differences or 0
+            checks.append(
+                Check(
+                    "last reconcile",
+                    differences == 0,
+                    f"{status.last_reconcile_at.isoformat()}: "
+                    + ("in step" if differences == 0 else f"{differences} differences"),
+                )
+            )
+        return checks
+
     def run_all(self) -> list[Check]:
         connection = self.test_db_connection()
         checks = [*self.validate_config(), connection]
         if connection.ok:
             checks.append(self.test_db_integrity())
-        return [*checks, self.test_stripe_connection()]
+        return [*checks, self.test_stripe_connection(), *self.test_events()]
 
 
 def _known_revision(revision: str) -> bool:

@@ -29,6 +29,7 @@ from ..store import customers as customer_store
 from ..store import export as store
 from ..store.subscriptions import to_subscription
 from ..store.tables import subscriptions
+from . import event_export
 from .context import Context
 
 USAGE_CSV_COLUMNS = ("date", "service_name", "usage", "events")
@@ -339,9 +340,12 @@ class ExportService:
 
     def _raw_usage_records(self, customer_id: str, year: int | None) -> Iterator[dict[str, Any]]:
         with self._ctx.db.read() as conn:
-            if conn.dialect.name == "postgresql":
+            rows: Iterable[Sequence[Any]]
+            if self._ctx.events is not None:
+                rows = event_export.rows(self._ctx.events, conn, customer_id, year)
+            elif conn.dialect.name == "postgresql":
                 lines = _csv_lines(store.copy_raw_usage_csv(conn, customer_id, year, header=False))
-                rows: Iterable[Sequence[Any]] = csv.reader(lines)
+                rows = csv.reader(lines)
             else:
                 rows = store.raw_usage_rows(conn, customer_id, year)
             for row in rows:
@@ -360,6 +364,11 @@ class ExportService:
         self, out: IO[bytes], customer_id: str, year: int | None, progress: Progress | None
     ) -> int:
         with self._ctx.db.read() as conn:
+            if self._ctx.events is not None:
+                out.write((",".join(store.RAW_USAGE_COLUMNS) + "\n").encode())
+                return event_export.write_csv(
+                    self._ctx.events, conn, customer_id, year, out, progress
+                )
             if conn.dialect.name == "postgresql":
                 count = -1  # the header line
                 for chunk in store.copy_raw_usage_csv(conn, customer_id, year, header=True):

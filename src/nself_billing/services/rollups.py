@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
+from sqlalchemy import Connection
+
+from ..store import event_outbox as event_store
 from ..store import rollups as store
 from .context import Context
 
@@ -35,10 +39,18 @@ class RollupService:
                 missing = conn.exec_driver_sql(
                     "SELECT COUNT(*) FROM billing_usage_records WHERE quantity_micros IS NULL"
                 ).scalar_one()
-                return RebuildReport(int(missing), store.drift(conn), checked_only=True)
+                return RebuildReport(
+                    int(missing), store.drift(conn, since=_complete_from(conn)), checked_only=True
+                )
         with self._ctx.db.write() as conn:
             store.lock_usage(conn)
             filled = store.fill_missing_micros(conn)
-            drift = store.drift(conn)
+            drift = store.drift(conn, since=_complete_from(conn))
             store.rewrite(conn, drift)
         return RebuildReport(filled, drift, checked_only=False)
+
+
+def _complete_from(conn: Connection) -> date | None:
+    """The first day whose raw events are all still in the database (None: every day)."""
+    pruned_before = event_store.raw_pruned_before(conn)
+    return None if pruned_before is None else pruned_before.date() + timedelta(days=1)

@@ -102,12 +102,17 @@ def _as_date(value: object) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def drift(conn: Connection) -> list[Drift]:
+def drift(conn: Connection, *, since: date | None = None) -> list[Drift]:
     """Every rollup row that differs from the recount of the raw events (missing rows and rows
-    without raw events included)."""
+    without raw events included); only days from ``since`` on when given (raw events before
+    it may have been deleted once shipped to ClickHouse, and the rollups keep their totals)."""
     have = stored(conn)
+    if since is not None:
+        have = {key: value for key, value in have.items() if key[2] >= since}
     found: list[Drift] = []
     for key, counted in recount(conn):
+        if since is not None and key[2] < since:
+            continue
         kept = have.pop(key, (0, 0))
         if kept != counted:
             found.append(Drift(*key, stored=kept, recounted=counted))

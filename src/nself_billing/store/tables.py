@@ -435,5 +435,35 @@ cycle_runs = Table(
     Column("failures", Integer, nullable=False),
 )
 
+event_outbox = Table(
+    "billing_event_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    #: a billing_usage_records row not yet in ClickHouse (written by the trigger
+    #: billing_event_capture, installed only when BILLING_CLICKHOUSE_URL is set)
+    Column("usage_record_id", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, server_default=NOW),
+)
+Index("idx_event_outbox_usage_record", event_outbox.c.usage_record_id)
+
+event_shipper = Table(
+    "billing_event_shipper",
+    metadata,
+    #: one row per shipper ("clickhouse")
+    Column("name", String(50), primary_key=True),
+    Column("shipped_events", BigInteger, nullable=False, server_default=text("0")),
+    Column("shipped_batches", BigInteger, nullable=False, server_default=text("0")),
+    Column("last_shipped_at", UTCDateTime),
+    Column("last_batch_token", String(100)),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime),
+    Column("last_reconcile_at", UTCDateTime),
+    Column("last_reconcile_differences", Integer),
+    Column("pruned_events", BigInteger, nullable=False, server_default=text("0")),
+    #: raw events recorded before this may have been deleted from billing_usage_records
+    #: (shipped, past the horizon, their period closed): the rollups are not rebuilt before it
+    Column("raw_pruned_before", UTCDateTime),
+)
+
 #: tables in dependency order (parents first); tests truncate them in reverse
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -1,0 +1,12 @@
+"""The store behaviour tests of tests/cli/test_usage_rebuild.py, on PostgreSQL + ClickHouse
+(embedded engine): the same outcomes with the capture trigger, the outbox and ClickHouse's
+reads in place."""
+
+import pytest
+
+from tests.cli.test_usage_rebuild import *  # noqa: F403
+
+
+@pytest.fixture
+def backend() -> str:
+    return "clickhouse"

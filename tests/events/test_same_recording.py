@@ -1,0 +1,12 @@
+"""The store behaviour tests of tests/services/test_usage_record.py, on PostgreSQL + ClickHouse
+(embedded engine): the same outcomes with the capture trigger, the outbox and ClickHouse's
+reads in place."""
+
+import pytest
+
+from tests.services.test_usage_record import *  # noqa: F403
+
+
+@pytest.fixture
+def backend() -> str:
+    return "clickhouse"
