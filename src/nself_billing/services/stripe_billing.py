@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from ..domain.plans import EnforcementMode, Plan, Quota
 from ..errors import BillingError, ConfigError, Conflict, InvalidInput, NotFound, ProviderError
 from ..providers.port import (
     CatalogEntry,
@@ -154,7 +155,20 @@ class StripeBillingService:
                 trial_days=trial_days,
                 idempotency_key=key,
             )
-        return self._mirror_subscription(remote.retrieve_subscription(subscription_id))
+        # the latest invoice tells where the customer pays when the first payment needs them
+        return self._mirror_subscription(
+            remote.retrieve_subscription(subscription_id, with_invoice=True)
+        )
+
+    def payment_url(self, customer_id: str) -> str | None:
+        """Where the customer pays the first invoice of a subscription that waits for it
+        (status ``incomplete``: the card asked for authentication, or there is none)."""
+        live = [s for s in self.remote.list_subscriptions(customer_id) if s.status == "incomplete"]
+        if not live:
+            return None
+        return self.remote.retrieve_subscription(
+            live[0].subscription_id, with_invoice=True
+        ).payment_url
 
     def upgrade(self, customer_id: str, plan_name: str) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
@@ -182,6 +196,8 @@ class StripeBillingService:
 
     def cancel(self, customer_id: str, *, immediate: bool = False) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
+        if immediate:
+            self._send_pending_usage(customer_id)
         mode = "now" if immediate else "period-end"
         with self._operation(f"cancel-{mode}", sub.subscription_id) as key:
             changed = self.remote.cancel_subscription(
@@ -194,8 +210,25 @@ class StripeBillingService:
         if not sub.cancel_at_period_end:
             raise Conflict("The subscription is not scheduled for cancellation")
         with self._operation("reactivate", sub.subscription_id) as key:
-            changed = self.remote.reactivate_subscription(sub.subscription_id, idempotency_key=key)
+            changed = self.remote.reactivate_subscription(
+                sub.subscription_id,
+                idempotency_key=key,
+                clear_cancel_at=sub.cancel_at is not None,
+            )
         return self._mirror_subscription(changed)
+
+    def _send_pending_usage(self, customer_id: str) -> None:
+        """Before an immediate cancellation: Stripe bills on the final invoice only the usage
+        its meters hold, so the customer's pending events go first. A failure stops the
+        cancellation (nothing is cancelled with usage left behind)."""
+        from .stripe_outbox import OutboxService
+
+        result = OutboxService(self._ctx).drain(customer_id=customer_id)
+        if result.stopped_by or result.failed:
+            raise ProviderError(
+                "Stripe API error: the customer's pending usage could not be sent, so the "
+                f"subscription was not cancelled ({result.stopped_by or result.errors[0]})"
+            )
 
     def _plan(self, plan_name: str) -> None:
         from ..errors import PlanNotFound
@@ -283,13 +316,11 @@ class StripeBillingService:
                 currency="usd",
                 price_monthly=p.price_monthly,
                 price_yearly=p.price_yearly,
-                overage={
-                    q.service: q.overage_price
-                    for q in p.quotas
-                    if q.overage_price and q.overage_price > 0
-                },
+                overage={q.service: q.overage_price for q in billable},
+                included={q.service: q.limit for q in billable if q.limit is not None},
             )
             for p in plans
+            for billable in [_billed_overage(p)]
         ]
         entries = self.remote.sync_catalog(wanted)
         with self._ctx.db.write() as conn:
@@ -324,7 +355,9 @@ class StripeBillingService:
                 p.name,
                 str(p.price_monthly),
                 str(p.price_yearly),
-                sorted((q.service, str(q.overage_price)) for q in p.quotas),
+                sorted(
+                    (q.service, str(q.overage_price), str(q.limit), q.mode.value) for q in p.quotas
+                ),
             )
             for p in plans
         ]
@@ -424,6 +457,19 @@ class StripeBillingService:
             reason = getattr(error, "reason", error)
             raise ConfigError(f"Webhook receiver not reachable at {target}: {reason}") from None
         return WebhookTestResult(target, event_id, event_type, status, body.strip()[:500])
+
+
+def _billed_overage(plan: Plan) -> list[Quota]:
+    """The quotas whose usage beyond the limit is billed: soft limits with a limit and a
+    price (hard limits never bill overage; without a limit there is no overage)."""
+    return [
+        q
+        for q in plan.quotas
+        if q.mode is EnforcementMode.SOFT
+        and q.limit is not None
+        and q.overage_price
+        and q.overage_price > 0
+    ]
 
 
 def _outcome_unknown(error: ProviderError) -> bool:

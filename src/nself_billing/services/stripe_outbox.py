@@ -132,12 +132,18 @@ class OutboxService:
             return store.requeue(conn)
 
     def drain(
-        self, *, max_events: int | None = None, max_retries: int = 5, claim_batch: int = CLAIM_BATCH
+        self,
+        *,
+        max_events: int | None = None,
+        max_retries: int = 5,
+        claim_batch: int = CLAIM_BATCH,
+        customer_id: str | None = None,
     ) -> DrainResult:
         """Send pending events until none is due (or ``max_events`` were handled). A retryable
         failure is retried with backoff up to ``max_retries`` times, then the rows are left
         pending with a next-attempt time and the drain stops. Up to ``concurrency`` requests
-        are in flight at once (each acknowledged batch is marked sent on its own)."""
+        are in flight at once (each acknowledged batch is marked sent on its own).
+        ``customer_id`` sends only that customer's events (before its immediate cancel)."""
         remote = self._remote()
         result = DrainResult()
         token = uuid.uuid4().hex
@@ -150,7 +156,14 @@ class OutboxService:
                     claim_batch if max_events is None else min(claim_batch, max_events - handled)
                 )
                 with self._ctx.db.write() as conn:
-                    rows = store.claim(conn, now=now, limit=limit, lease=LEASE, token=token)
+                    rows = store.claim(
+                        conn,
+                        now=now,
+                        limit=limit,
+                        lease=LEASE,
+                        token=token,
+                        customer_id=customer_id,
+                    )
                 if not rows:
                     break
                 handled += len(rows)

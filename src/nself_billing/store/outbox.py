@@ -200,19 +200,23 @@ def enqueue_unqueued(conn: Connection, *, limit: int = 10_000) -> int:
 
 
 def claim(
-    conn: Connection, *, now: datetime, limit: int, lease: timedelta, token: str
+    conn: Connection,
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    token: str,
+    customer_id: str | None = None,
 ) -> list[OutboxRow]:
     """Lease up to ``limit`` due pending rows to ``token`` in one statement; rows leased by
     another drainer whose lease has not run out are skipped (and on PostgreSQL, rows another
     drainer is leasing right now: SKIP LOCKED)."""
     free = or_(usage_outbox.c.claimed_until.is_(None), usage_outbox.c.claimed_until < now)
     due = or_(usage_outbox.c.next_attempt_at.is_(None), usage_outbox.c.next_attempt_at <= now)
-    candidates = (
-        select(usage_outbox.c.id)
-        .where(usage_outbox.c.status == PENDING, due, free)
-        .order_by(usage_outbox.c.id)
-        .limit(limit)
-    )
+    candidates = select(usage_outbox.c.id).where(usage_outbox.c.status == PENDING, due, free)
+    if customer_id is not None:
+        candidates = candidates.where(usage_outbox.c.customer_id == customer_id)
+    candidates = candidates.order_by(usage_outbox.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     rows = conn.execute(
