@@ -401,3 +401,45 @@ def test_invoice_show_and_download_come_from_stripe(  # type: ignore[no-untyped-
     result = run("invoice", "show", "in_Other0000001")  # another customer's: not shown
     assert result.exit_code == 1
     assert result.stderr == "Error: Invoice not found: in_Other0000001\n"
+
+
+def test_subscription_start_prints_where_to_pay_when_the_payment_needs_the_customer(  # type: ignore[no-untyped-def]
+    cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.support.stripe_sim import FakeStripe
+
+    fake = FakeStripe(lambda: datetime.now(UTC))
+    monkeypatch.setattr(stripe, "new_default_http_client", lambda *args, **kwargs: fake)
+    environ = {k: v for k, v in STRIPE_ENV.items() if k != "NSELF_CUSTOMER_ID"}
+    synced = cli("tenant", "billing", "plan", "sync", extra_env=environ)
+    assert synced.exit_code == 0, synced.stderr
+    made = cli(
+        "tenant",
+        "billing",
+        "customer",
+        "create",
+        "--email",
+        "a@example.com",
+        "--name",
+        "Ann",
+        extra_env=environ,
+    )
+    assert made.exit_code == 0, made.stderr
+    (customer,) = fake.customers
+    fake.needs_action.add(customer)
+    started = cli(
+        "tenant",
+        "billing",
+        "subscription",
+        "start",
+        "pro",
+        extra_env=environ | {"NSELF_CUSTOMER_ID": customer},
+    )
+    assert started.exit_code == 0, started.stderr
+    (invoice,) = fake.invoices.values()
+    lines = started.stdout.splitlines()
+    assert lines[0].endswith(" (pro, incomplete)")
+    assert lines[1] == f"Payment needs the customer: https://invoice.stripe.com/i/{invoice.id}"
+    assert lines[2] == "Quota limits: free plan until the first invoice is paid"

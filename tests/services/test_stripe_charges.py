@@ -256,3 +256,49 @@ def test_a_first_payment_that_needs_the_customer_leaves_the_subscription_incompl
     assert history.remote.stripe.payment_url(history.remote_id) == (
         f"https://invoice.stripe.com/i/{invoice.id}"
     )
+
+
+def test_a_customer_cancelled_now_on_stripe_can_be_subscribed_again(history: History) -> None:
+    history.start("pro")
+    history.move_to(START + timedelta(days=3))
+    history.cancel(immediate=True)
+    history.local.subscriptions.start(history.local_id, "starter")
+    again = history.remote.subscriptions.start(history.remote_id, "starter")
+    assert (again.plan_name, again.status) == ("starter", "active")
+    history.use(api=100_500)
+    history.move_to(START + timedelta(days=3, minutes=5))
+    assert history.remote.subscriptions.current(history.remote_id).subscription_id == (
+        again.subscription_id
+    )
+
+
+def test_quotas_follow_the_first_payment(history: History) -> None:
+    history.fake.needs_action.add(history.remote_id)
+    history.remote.subscriptions.start(history.remote_id, "pro")
+    assert history.remote.quotas.limits(history.remote_id, fresh=True).plan_name == "free"
+    (invoice,) = history.fake.invoices.values()
+    asked = history.remote.invoices.pay(history.remote_id, invoice.id)
+    assert (asked.state, asked.action_url) == (
+        "requires_action",
+        f"https://invoice.stripe.com/i/{invoice.id}",
+    )
+    assert asked.invoice.status == "open"
+    history.fake.needs_action.clear()  # the customer authenticated: Stripe charges again
+    paid = history.remote.invoices.pay(history.remote_id, invoice.id)
+    assert (paid.state, paid.invoice.status) == ("paid", "paid")
+    history.remote.subscriptions.current(history.remote_id)
+    assert history.remote.quotas.limits(history.remote_id, fresh=True).plan_name == "pro"
+
+
+def test_a_declined_upgrade_charge_keeps_the_old_plan(history: History) -> None:
+    history.start("starter")
+    history.move_to(START + timedelta(days=10))
+    history.fake.declines.add(history.remote_id)
+    history.remote.subscriptions.upgrade(history.remote_id, "pro")
+    (sub,) = history.fake.subscriptions.values()
+    assert sub.pending_update is not None
+    assert history.remote.subscriptions.current(history.remote_id).plan_name == "starter"
+    history.use(api=150_000)
+    history.move_to(MAY_1)
+    # still billed as starter: 50,000 requests beyond its 100K at $0.00001
+    assert history.fake.charges(history.remote_id)[(START, MAY_1, "overage:api")] == Decimal("0.50")

@@ -31,6 +31,7 @@ from ..domain.periods import Period, period_at
 from ..domain.plans import EnforcementMode
 from ..domain.quotas import QuotaBand, QuotaStatus, thresholds_crossed, thresholds_reached
 from ..domain.services import SERVICE_NAMES, SERVICES, unit_of
+from ..domain.subscriptions import FREE_PLAN, QuotaGrant, hard_limited, quota_grant
 from ..domain.usage import check_service, micros_of, parse_metadata, parse_quantity
 from ..errors import (
     BillingError,
@@ -232,10 +233,14 @@ class QuotaService:
             subscription = subscription_store.current_for(conn, cid)
             if subscription is None:
                 raise NotFound("No active subscription")
-            plan = catalog_store.get_plan(conn, subscription.plan_name)
+            grant = quota_grant(subscription.status, subscription.period.start, self._ctx.clock())
+            plan_name = FREE_PLAN if grant is QuotaGrant.FREE else subscription.plan_name
+            plan = catalog_store.get_plan(conn, plan_name)
             overrides = store.overrides_for(conn, cid)
         if plan is None:
-            raise PlanNotFound(subscription.plan_name)
+            raise PlanNotFound(plan_name)
+        if grant is QuotaGrant.HARD:
+            plan = hard_limited(plan)
         quotas = {}
         for service in SERVICE_NAMES:
             quota = plan.quota_for(service)
