@@ -302,3 +302,27 @@ def test_a_declined_upgrade_charge_keeps_the_old_plan(history: History) -> None:
     history.move_to(MAY_1)
     # still billed as starter: 50,000 requests beyond its 100K at $0.00001
     assert history.fake.charges(history.remote_id)[(START, MAY_1, "overage:api")] == Decimal("0.50")
+
+
+def test_a_late_event_with_an_older_state_does_not_undo_an_upgrade(history: History) -> None:
+    from nself_billing.services.stripe_events import apply_stripe_event
+    from nself_billing.store.tables import subscriptions
+
+    history.start("starter")
+    (sub,) = history.fake.subscriptions.values()
+    before = history.fake._sub_json(sub)
+    history.move_to(START + timedelta(days=5))
+    history.upgrade("pro")
+    late = {
+        "id": "evt_late",
+        "object": "event",
+        "type": "customer.subscription.updated",
+        "created": int(START.timestamp()),
+        "data": {"object": before},
+    }
+    assert apply_stripe_event(history.remote.context, late) == "processed"
+    with history.remote.context.db.read() as conn:
+        plan = conn.execute(
+            subscriptions.select().where(subscriptions.c.subscription_id == sub.id)
+        ).one()
+    assert plan.plan_name == "pro"  # read again from Stripe, not the delivered snapshot

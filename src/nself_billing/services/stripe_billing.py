@@ -120,6 +120,9 @@ class StripeBillingService:
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             mirror.upsert_subscription(conn, sub, provider_time=now, now=now)
+            mirror.stamp_object(
+                conn, object_id=sub.subscription_id, object_type="subscription", at=now
+            )
             if scheduled_plan is not None:
                 mirror.set_scheduled_plan(conn, sub.subscription_id, scheduled_plan)
         return sub
@@ -244,6 +247,9 @@ class StripeBillingService:
         with self._ctx.db.write() as conn:
             for invoice in found:
                 mirror.upsert_invoice(conn, invoice, provider_time=None, now=now)
+                mirror.stamp_object(
+                    conn, object_id=invoice.invoice_id, object_type="invoice", at=now
+                )
 
     def invoices(self, customer_id: str, *, limit: int = 10) -> list[RemoteInvoice]:
         found = self.remote.list_invoices(customer_id, limit=limit)

@@ -26,6 +26,7 @@ from ..errors import BillingError, InvalidInput
 from ..providers.stripe import (
     SignatureInvalid,  # noqa: F401  (re-exported: the receiver catches it)
     invoice_from,
+    is_ours,
     payment_method_from,
     subscription_from,
     verify_event,
@@ -53,6 +54,10 @@ HANDLED_EVENTS = (
     "invoice.finalized",
     "invoice.paid",
     "invoice.payment_failed",
+    "invoice.payment_action_required",
+    "invoice.payment_succeeded",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
     "customer.updated",
     "payment_method.attached",
     "payment_method.detached",
@@ -103,6 +108,13 @@ def apply_stripe_event(ctx: Context, event: dict[str, Any], *, payload: str | No
         now=now,
     )
     handler = _HANDLERS.get(event_type)
+    order_time = created
+    if handler in (_subscription, _invoice) and not event_id.startswith(TEST_EVENT_PREFIX):
+        current = _read_again(ctx, event)
+        if current is not None:
+            # the object as it is now: newer than any event made before this read
+            event = {**event, "data": {**(event.get("data") or {}), "object": current}}
+            order_time = max(created, now)
     if event_id.startswith(TEST_EVENT_PREFIX) or handler is None:
         outcome = TEST if event_id.startswith(TEST_EVENT_PREFIX) else IGNORED
         with ctx.db.write() as conn:
@@ -110,7 +122,7 @@ def apply_stripe_event(ctx: Context, event: dict[str, Any], *, payload: str | No
         return outcome if stored else DUPLICATE
     try:
         with ctx.db.write() as conn:
-            outcome = _apply(conn, handler, event, created, now)
+            outcome = _apply(conn, handler, event, order_time, now)
             if not mirror.store_event(conn, status=outcome, **row):
                 raise _Duplicate  # rolls back what this delivery applied
     except _Duplicate:
@@ -144,6 +156,21 @@ def _apply(
     return PROCESSED
 
 
+def _read_again(ctx: Context, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The subscription or invoice an event names, read from Stripe now (None with a provider
+    that cannot, or when the read fails: the payload is applied as delivered)."""
+    fetch = getattr(ctx.provider, "fetch_object", None)
+    obj = (event.get("data") or {}).get("object") or {}
+    if fetch is None or not obj.get("id"):
+        return None
+    try:
+        found = fetch(str(obj.get("object") or ""), str(obj["id"]))
+    except BillingError as error:
+        ctx.log.warning("stripe event %s: %s not read again: %s", event.get("id"), obj["id"], error)
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def _event_time(event: dict[str, Any]) -> datetime:
     created = event.get("created")
     if isinstance(created, int | float):
@@ -156,16 +183,26 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+def _customer_of(obj: dict[str, Any]) -> str:
+    customer = obj.get("customer")
+    return str(customer.get("id") if isinstance(customer, dict) else customer)
+
+
 def _subscription(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
-    mirror.upsert_subscription(conn, subscription_from(obj), provider_time=created, now=now)
+    # another integration's subscription in a shared account is not ours to mirror
+    if is_ours(obj) or mirror.customer_known(conn, _customer_of(obj)):
+        mirror.upsert_subscription(conn, subscription_from(obj), provider_time=created, now=now)
 
 
 def _invoice(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
-    mirror.upsert_invoice(conn, invoice_from(obj), provider_time=created, now=now)
+    if mirror.customer_known(conn, _customer_of(obj)):
+        mirror.upsert_invoice(conn, invoice_from(obj), provider_time=created, now=now)
 
 
 def _customer(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
     customer_id = str(obj["id"])
+    if not (is_ours(obj) or mirror.customer_known(conn, customer_id)):
+        return
     mirror.upsert_customer(
         conn,
         customer_id,
@@ -184,6 +221,8 @@ def _pm_attached(conn: Connection, obj: dict[str, Any], created: datetime, now: 
     method = payment_method_from(obj, None)
     if not method.customer_id:
         raise InvalidInput(f"payment method {method.payment_method_id} has no customer")
+    if not mirror.customer_known(conn, method.customer_id):
+        return
     mirror.upsert_payment_method(conn, method, method.customer_id, now=now)
 
 
@@ -199,6 +238,10 @@ _HANDLERS: dict[str, _Handler] = {
     "invoice.finalized": _invoice,
     "invoice.paid": _invoice,
     "invoice.payment_failed": _invoice,
+    "invoice.payment_action_required": _invoice,
+    "invoice.payment_succeeded": _invoice,
+    "invoice.voided": _invoice,
+    "invoice.marked_uncollectible": _invoice,
     "customer.updated": _customer,
     "payment_method.attached": _pm_attached,
     "payment_method.detached": _pm_detached,

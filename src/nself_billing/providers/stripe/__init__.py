@@ -26,6 +26,7 @@ from .invoices import StripeInvoices
 from .mapping import (
     customer_from,
     invoice_from,
+    is_ours,
     payment_method_from,
     plan_of_price,
     subscription_from,
@@ -50,6 +51,7 @@ __all__ = [
     "customer_from",
     "from_minor",
     "invoice_from",
+    "is_ours",
     "meter_event_name",
     "overage_lookup_key",
     "payment_method_from",

@@ -162,9 +162,14 @@ def customer_from(data: dict[str, Any]) -> ProviderCustomer:
 
 def is_ours(data: dict[str, Any]) -> bool:
     """Does a Stripe object belong to this tool? A shared account holds other integrations'
-    customers and subscriptions: ours carry ``nself_`` metadata or our prices."""
+    customers and subscriptions: ours carry ``nself_`` metadata or are on our prices."""
     metadata = data.get("metadata") or {}
     if any(str(k).startswith("nself_") for k in metadata):
         return True
-    items = (data.get("items") or {}).get("data") or []
-    return any(plan_of_price(i.get("price") or i.get("plan"))[0] for i in items)
+    for item in (data.get("items") or {}).get("data") or []:
+        price = item.get("price") or item.get("plan") or {}
+        if str(price.get("lookup_key") or "").startswith("nself_"):
+            return True
+        if (price.get("metadata") or {}).get("nself_plan"):
+            return True
+    return False
