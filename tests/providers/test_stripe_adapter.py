@@ -550,3 +550,23 @@ def test_overage_prices_are_graduated_with_the_quota_free_and_replaced_when_tier
     assert (made["tiers[1][up_to]"], made["tiers[1][unit_amount_decimal]"]) == ("inf", "0.0008")
     assert made["transfer_lookup_key"] == "true"
     assert made["lookup_key"] == "nself_pro_api_overage"
+
+
+def test_an_api_version_older_than_the_shapes_read_is_warned_about(tmp_path: Path) -> None:
+    environ = {
+        "NSELF_ROOT": str(tmp_path),
+        "STRIPE_SECRET_KEY": "sk_test_old",
+        "STRIPE_API_VERSION": "2024-06-20",
+    }
+    with pytest.warns(RuntimeWarning, match="older than 2025-03-31"):
+        StripeProvider(Settings.from_env(environ), http_client=RecordingClient())
+
+
+def test_amounts_follow_the_currency_minor_unit() -> None:
+    from nself_billing.providers.stripe import from_minor, to_minor
+
+    assert to_minor(Decimal("12.34"), "usd") == 1234
+    assert to_minor(Decimal("1500"), "JPY") == 1500
+    assert to_minor(Decimal("1.234"), "kwd") == 1234
+    assert from_minor(1234, "kwd") == Decimal("1.234")
+    assert from_minor(1500, "jpy") == Decimal("1500")

@@ -326,3 +326,20 @@ def test_a_late_event_with_an_older_state_does_not_undo_an_upgrade(history: Hist
             subscriptions.select().where(subscriptions.c.subscription_id == sub.id)
         ).one()
     assert plan.plan_name == "pro"  # read again from Stripe, not the delivered snapshot
+
+
+def test_customer_create_is_journaled_not_keyed_by_the_email(history: History) -> None:
+    from nself_billing.errors import ProviderError
+
+    remote = history.remote
+    other = remote.customers.create(email="ada@example.com", name="Another tenant")
+    assert other.customer_id != history.remote_id  # one billing email, two tenants
+    history.fake.lose_next.add("/v1/customers")
+    with pytest.raises(ProviderError):
+        remote.customers.create(email="bo@example.com", name="Bo")
+    again = remote.customers.create(email="bo@example.com", name="Bo")  # replays the first
+    bos = [c for c in history.fake.customers.values() if c.get("email") == "bo@example.com"]
+    assert [c["id"] for c in bos] == [again.customer_id]
+    assert [c.customer_id for c in remote.customers.list()].count(again.customer_id) == 1
+    renamed = remote.customers.create(email="bo@example.com", name="Bo Corrected")
+    assert renamed.customer_id != again.customer_id

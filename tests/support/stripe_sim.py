@@ -146,6 +146,10 @@ class FakeStripe(stripe.HTTPClient):
         self.subscriptions: dict[str, Subscription] = {}
         self.schedules: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, Invoice] = {}
+        #: answers by idempotency key: Stripe replays the first answer to a repeated key
+        self.replays: dict[str, tuple[int, Any]] = {}
+        #: paths whose next POST is carried out but whose answer is lost (a 500 comes back)
+        self.lose_next: set[str] = set()
         #: customers whose payments need action (3-D Secure) or are declined
         self.needs_action: set[str] = set()
         self.declines: set[str] = set()
@@ -170,10 +174,19 @@ class FakeStripe(stripe.HTTPClient):
             params = nest(parse_qsl(parts.query, keep_blank_values=True))
             params.update(nest(parse_qsl(data, keep_blank_values=True)))
         rheaders = CaseInsensitiveDict({"Request-Id": f"req_{next(self._ids)}"})
+        key = (headers or {}).get("Idempotency-Key")
+        if key and key in self.replays:
+            status, body = self.replays[key]
+            return json.dumps(body), status, rheaders
         try:
             status, body = self._route(method.lower(), parts.path, params)
         except LookupError as missing:
             status, body = 404, _error("resource_missing", f"No such object: {missing}")
+        if key and method.lower() == "post":
+            self.replays[key] = (status, body)
+        if parts.path in self.lose_next:
+            self.lose_next.discard(parts.path)
+            return json.dumps(_error("api_error", "lost")), 500, rheaders
         return json.dumps(body), status, rheaders
 
     def request_stream(self, *args: Any, **kwargs: Any) -> Any:

@@ -67,12 +67,20 @@ def sync_command(
             click.echo(
                 f"Warning: Stripe refused {result.failed} events: {result.errors[-1]}", err=True
             )
+        if result.unknown:
+            click.echo(
+                f"Warning: {result.unknown} usage events were first sent over 24 hours ago "
+                "without an answer and are not resent (Stripe may have them): check with "
+                "nself tenant billing reconcile",
+                err=True,
+            )
     status = billing.outbox.status()
     record: dict[str, Any] = {
         "pending": status.pending,
         "sent": status.sent,
         "failed": status.failed,
         "expired": status.expired,
+        "unknown": status.unknown,
         "pending_older_than_35_days": status.pending_too_old,
         "oldest_pending": status.oldest_pending,
         "last_error": status.last_error,
@@ -84,6 +92,11 @@ def sync_command(
             f"Failed: {status.failed}",
             f"Expired (older than 35 days, not sent): {status.expired}",
         ]
+        if status.unknown:
+            lines.append(
+                f"Unknown (first sent over 24 h ago without an answer, not resent; "
+                f"check with reconcile): {status.unknown}"
+            )
         if status.pending_too_old:
             lines.append(f"Pending but older than 35 days: {status.pending_too_old}")
         if status.oldest_pending:

@@ -15,12 +15,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
 
+from ..domain.customers import Customer
 from ..domain.plans import EnforcementMode, Plan, Quota
 from ..errors import BillingError, ConfigError, Conflict, InvalidInput, NotFound, ProviderError
 from ..providers.port import (
@@ -34,6 +35,7 @@ from ..providers.port import (
 )
 from ..settings import DEFAULT_WEBHOOK_URL
 from ..store import catalog as catalog_store
+from ..store import customers as customer_store
 from ..store import stripe_mirror as mirror
 from ..store.tables import plans as plans_table
 from .context import Context
@@ -108,6 +110,27 @@ class StripeBillingService:
                 now=self._ctx.clock(),
             )
         return found
+
+    def create_customer(
+        self, *, email: str | None, name: str | None, phone: str | None, project: str | None
+    ) -> Customer:
+        """Create the customer in Stripe, then its mirror row, under one journaled key: a
+        re-run after a failure anywhere in between replays Stripe's answer (the same
+        customer) and adopts the row if it was written. Keyed by what is asked, so two
+        tenants sharing an email, or a corrected name, are separate customers at once."""
+        target = _digest([email, name, phone, project])
+        with self._operation("customer-create", target) as key:
+            made = self._ctx.provider.create_customer(
+                email=email, name=name, phone=phone, project_name=project, idempotency_key=key
+            )
+            now = self._ctx.clock()
+            with self._ctx.db.write() as conn:
+                existing = customer_store.get(conn, made.customer_id)
+                if existing is not None:
+                    return existing
+                customer = Customer(made.customer_id, email, name, phone, project, None)
+                customer_store.add(conn, customer, now=now)
+        return replace(customer, created_at=now)
 
     def portal_url(self, customer_id: str) -> str:
         return self.remote.portal_url(customer_id, return_url=self._ctx.settings.base_url)
@@ -476,6 +499,12 @@ def _billed_overage(plan: Plan) -> list[Quota]:
         and q.overage_price
         and q.overage_price > 0
     ]
+
+
+def _digest(values: list[Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(values).encode()).hexdigest()[:24]
 
 
 def _outcome_unknown(error: ProviderError) -> bool:
