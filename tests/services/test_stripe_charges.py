@@ -343,3 +343,13 @@ def test_customer_create_is_journaled_not_keyed_by_the_email(history: History) -
     assert [c.customer_id for c in remote.customers.list()].count(again.customer_id) == 1
     renamed = remote.customers.create(email="bo@example.com", name="Bo Corrected")
     assert renamed.customer_id != again.customer_id
+
+
+def test_an_upgrade_at_any_second_is_prorated_to_the_same_cent(history: History) -> None:
+    history.start("starter")
+    # 9 hours in: one rounding of 70 x f would give 69.13, Stripe's two lines 69.12
+    history.move_to(START + timedelta(hours=9))
+    history.upgrade("pro")
+    history.move_to(MAY_1)
+    charges = history.assert_same_charges(open_period_start=MAY_1)
+    assert charges[(START + timedelta(hours=9), "proration")] == Decimal("69.12")
