@@ -353,3 +353,19 @@ def test_an_upgrade_at_any_second_is_prorated_to_the_same_cent(history: History)
     history.move_to(MAY_1)
     charges = history.assert_same_charges(open_period_start=MAY_1)
     assert charges[(START + timedelta(hours=9), "proration")] == Decimal("69.12")
+
+
+def test_invoice_show_lists_stripes_lines(history: History) -> None:
+    history.start("pro")
+    history.use(api=1_200_000)
+    history.move_to(MAY_1)
+    renewal = next(i for i in history.fake.invoices.values() if i.reason == "subscription_cycle")
+    shown = history.remote.invoices.get(history.remote_id, renewal.id)
+    assert len(shown.lines) == 7  # every metered item has its line, $0.00 within the quota
+    assert [
+        (line.kind.value, line.service, line.amount) for line in shown.lines if line.amount
+    ] == [
+        ("overage", "api", Decimal("1.60")),
+        ("base", None, Decimal("99.00")),
+    ]
+    assert shown.total == Decimal("100.60")

@@ -96,6 +96,9 @@ class RemoteInvoiceLine:
     quantity: int | None
     period_start: datetime | None
     period_end: datetime | None
+    #: base | overage | proration, as far as the line tells
+    kind: str = "base"
+    service: str | None = None
 
 
 @dataclass(frozen=True)

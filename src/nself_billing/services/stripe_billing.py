@@ -336,13 +336,19 @@ class StripeBillingService:
     def plan_sync(self) -> list[CatalogEntry]:
         """Products, Prices and Meters for every plan of our catalog, found or created; the
         Stripe ids are stored on ``billing_plans``. Safe to run again."""
+        from sqlalchemy import select
+
         with self._ctx.db.read() as conn:
             plans = catalog_store.list_plans(conn)
+            currencies = dict(
+                conn.execute(select(plans_table.c.plan_name, plans_table.c.currency)).all()
+            )
         wanted = [
             CatalogPlan(
                 name=p.name,
                 description=p.description,
-                currency="usd",
+                # the catalog's currency (zero- and three-decimal ones converted by the adapter)
+                currency=str(currencies.get(p.name) or "usd").lower(),
                 price_monthly=p.price_monthly,
                 price_yearly=p.price_yearly,
                 overage={q.service: q.overage_price for q in billable},

@@ -9,11 +9,23 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, exc, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exc,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from ..providers.port import RemoteInvoice, RemotePaymentMethod, RemoteSubscription
 from .tables import (
     customers,
+    invoice_lines,
     invoices,
     payment_methods,
     provider_operations,
@@ -295,6 +307,26 @@ def upsert_invoice(
     values["status"] = case((keep, invoices.c.status), else_=statement.excluded.status)
     values["paid_at"] = case((keep, invoices.c.paid_at), else_=statement.excluded.paid_at)
     conn.execute(statement.on_conflict_do_update(index_elements=["invoice_id"], set_=values))
+    if inv.lines:  # Stripe's lines, as read: ``invoice show`` lists them
+        conn.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id == inv.invoice_id))
+        conn.execute(
+            insert(invoice_lines),
+            [
+                {
+                    "invoice_id": inv.invoice_id,
+                    "line_no": number,
+                    "kind": line.kind,
+                    "service_name": line.service,
+                    "description": line.description,
+                    "quantity": line.quantity if line.quantity is not None else 1,
+                    "unit_price": 0,
+                    "amount": line.amount,
+                    "period_start": line.period_start,
+                    "period_end": line.period_end,
+                }
+                for number, line in enumerate(inv.lines, start=1)
+            ],
+        )
 
 
 #: invoice statuses Stripe never leaves

@@ -105,6 +105,29 @@ def subscription_from(data: dict[str, Any]) -> RemoteSubscription:
     )
 
 
+def _invoice_line(line: dict[str, Any], currency: str) -> RemoteInvoiceLine:
+    """One invoice line. Its kind: a proration is flagged (``parent.subscription_item_details``
+    in the current shape, ``proration`` before); a metered price makes an overage line when the
+    line carries its price (older versions, or an expanded one)."""
+    details = (line.get("parent") or {}).get("subscription_item_details") or {}
+    price = line.get("price")
+    kind, service = "base", None
+    if details.get("proration") or line.get("proration"):
+        kind = "proration"
+    elif isinstance(price, dict) and is_metered({"price": price}):
+        kind, service = "overage", service_of_price(price)
+    quantity = line.get("quantity")
+    return RemoteInvoiceLine(
+        description=str(line.get("description") or ""),
+        amount=from_minor(line.get("amount"), currency),
+        quantity=int(quantity) if quantity is not None else None,
+        period_start=stripe_time((line.get("period") or {}).get("start")),
+        period_end=stripe_time((line.get("period") or {}).get("end")),
+        kind=kind,
+        service=service,
+    )
+
+
 def invoice_from(data: dict[str, Any]) -> RemoteInvoice:
     currency = str(data.get("currency") or "usd")
     parent = data.get("parent") or {}
@@ -112,14 +135,7 @@ def invoice_from(data: dict[str, Any]) -> RemoteInvoice:
     subscription = _id(details.get("subscription") or data.get("subscription"))
     transitions = data.get("status_transitions") or {}
     lines = tuple(
-        RemoteInvoiceLine(
-            description=str(line.get("description") or ""),
-            amount=from_minor(line.get("amount"), currency),
-            quantity=line.get("quantity"),
-            period_start=stripe_time((line.get("period") or {}).get("start")),
-            period_end=stripe_time((line.get("period") or {}).get("end")),
-        )
-        for line in ((data.get("lines") or {}).get("data") or [])
+        _invoice_line(line, currency) for line in ((data.get("lines") or {}).get("data") or [])
     )
     return RemoteInvoice(
         invoice_id=str(data["id"]),
