@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .providers.port import PaymentProvider
 from .services.catalog_startup import plans_file
 from .services.context import Clock, Context
+from .services.engines import choose_engines
 from .settings import Settings
 from .store.db import Database, sqlite_url
 from .store.migrate import ensure_schema
@@ -31,13 +32,15 @@ def build(
     """A ready Billing: schema created or upgraded, plans.toml applied when it changed."""
     log = configure_logging(settings)
     db = open_database(settings)
+    chosen = provider or make_provider(settings)
     ctx = Context(
         settings=settings,
         db=db,
-        provider=provider or make_provider(settings),
+        provider=chosen,
         clock=clock or utc_now,
         log=log,
         customer_override=customer_id,
+        engines=choose_engines(chosen),  # local or Stripe, decided here once
     )
     billing = Billing(ctx)
     if migrate:
