@@ -142,10 +142,12 @@ class StripeBillingService:
     ) -> RemoteSubscription:
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
-            mirror.upsert_subscription(conn, sub, provider_time=now, now=now)
+            # the ordering state first, as a webhook delivery takes it: the same lock order
+            # keeps a read and a concurrent delivery of the same object from deadlocking
             mirror.stamp_object(
                 conn, object_id=sub.subscription_id, object_type="subscription", at=now
             )
+            mirror.upsert_subscription(conn, sub, provider_time=now, now=now)
             if scheduled_plan is not None:
                 mirror.set_scheduled_plan(conn, sub.subscription_id, scheduled_plan)
         return sub
@@ -268,11 +270,11 @@ class StripeBillingService:
     def _mirror_invoices(self, found: list[RemoteInvoice]) -> None:
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
-            for invoice in found:
-                mirror.upsert_invoice(conn, invoice, provider_time=None, now=now)
+            for invoice in sorted(found, key=lambda i: i.invoice_id):
                 mirror.stamp_object(
                     conn, object_id=invoice.invoice_id, object_type="invoice", at=now
                 )
+                mirror.upsert_invoice(conn, invoice, provider_time=None, now=now)
 
     def invoices(self, customer_id: str, *, limit: int = 10) -> list[RemoteInvoice]:
         found = self.remote.list_invoices(customer_id, limit=limit)
