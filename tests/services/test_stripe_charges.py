@@ -369,3 +369,27 @@ def test_invoice_show_lists_stripes_lines(history: History) -> None:
         ("base", None, Decimal("99.00")),
     ]
     assert shown.total == Decimal("100.60")
+
+
+def test_an_immediate_cancel_waits_for_no_backoff_and_stops_if_usage_cannot_be_sent(
+    history: History,
+) -> None:
+    from nself_billing.errors import ProviderError
+
+    history.start("pro")
+    history.use(api=1_100_000)
+    history.clock.advance(minutes=5)
+    history.fake.lose_next.add("/v2/billing/meter_event_stream")  # a sync that failed...
+    history.remote.outbox.drain(max_retries=0)
+    assert history.remote.outbox.status().pending == 1  # ...left it waiting for a retry
+    history.cancel(immediate=True)  # sent at once, then invoiced
+    assert history.assert_same_charges(open_period_start=MAY_1) == {
+        (START, "base"): Decimal("99.00"),
+        (START, "overage:api"): Decimal("0.80"),
+    }
+    history.start("pro")
+    history.use(api=10)
+    history.fake.down.add("/v2/billing/meter_event_stream")
+    with pytest.raises(ProviderError, match="not cancelled"):
+        history.remote.subscriptions.cancel(history.remote_id, immediate=True)
+    assert history.remote.subscriptions.current(history.remote_id).status == "active"

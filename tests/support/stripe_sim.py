@@ -150,6 +150,8 @@ class FakeStripe(stripe.HTTPClient):
         self.replays: dict[str, tuple[int, Any]] = {}
         #: paths whose next POST is carried out but whose answer is lost (a 500 comes back)
         self.lose_next: set[str] = set()
+        #: paths that answer 503 to every request (Stripe unreachable for them)
+        self.down: set[str] = set()
         #: customers whose payments need action (3-D Secure) or are declined
         self.needs_action: set[str] = set()
         self.declines: set[str] = set()
@@ -174,6 +176,8 @@ class FakeStripe(stripe.HTTPClient):
             params = nest(parse_qsl(parts.query, keep_blank_values=True))
             params.update(nest(parse_qsl(data, keep_blank_values=True)))
         rheaders = CaseInsensitiveDict({"Request-Id": f"req_{next(self._ids)}"})
+        if parts.path in self.down:
+            return json.dumps(_error("api_error", "unavailable")), 503, rheaders
         key = (headers or {}).get("Idempotency-Key")
         if key and key in self.replays:
             status, body = self.replays[key]

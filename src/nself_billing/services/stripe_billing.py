@@ -36,6 +36,7 @@ from ..providers.port import (
 from ..settings import DEFAULT_WEBHOOK_URL
 from ..store import catalog as catalog_store
 from ..store import customers as customer_store
+from ..store import outbox as outbox_store
 from ..store import stripe_mirror as mirror
 from ..store.tables import plans as plans_table
 from .context import Context
@@ -251,11 +252,14 @@ class StripeBillingService:
         cancellation (nothing is cancelled with usage left behind)."""
         from .stripe_outbox import OutboxService
 
-        result = OutboxService(self._ctx).drain(customer_id=customer_id)
-        if result.stopped_by or result.failed:
+        result = OutboxService(self._ctx).drain(customer_id=customer_id, max_retries=2)
+        with self._ctx.db.read() as conn:
+            left = outbox_store.pending_for(conn, customer_id)
+        if result.stopped_by or left:
+            reason = result.stopped_by or f"{left} events still pending"
             raise ProviderError(
                 "Stripe API error: the customer's pending usage could not be sent, so the "
-                f"subscription was not cancelled ({result.stopped_by or result.errors[0]})"
+                f"subscription was not cancelled ({reason})"
             )
 
     def _plan(self, plan_name: str) -> None:

@@ -219,9 +219,14 @@ def claim(
     drainer is leasing right now: SKIP LOCKED)."""
     free = or_(usage_outbox.c.claimed_until.is_(None), usage_outbox.c.claimed_until < now)
     due = or_(usage_outbox.c.next_attempt_at.is_(None), usage_outbox.c.next_attempt_at <= now)
-    candidates = select(usage_outbox.c.id).where(usage_outbox.c.status == PENDING, due, free)
-    if customer_id is not None:
-        candidates = candidates.where(usage_outbox.c.customer_id == customer_id)
+    if customer_id is None:
+        candidates = select(usage_outbox.c.id).where(usage_outbox.c.status == PENDING, due, free)
+    else:
+        # one customer's events before its immediate cancel: all of them, even those waiting
+        # for their next attempt
+        candidates = select(usage_outbox.c.id).where(
+            usage_outbox.c.status == PENDING, free, usage_outbox.c.customer_id == customer_id
+        )
     candidates = candidates.order_by(usage_outbox.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
@@ -303,6 +308,16 @@ def mark_retry(
         next_attempt_at=next_attempt_at,
         attempts=usage_outbox.c.attempts + 1,
         **values,
+    )
+
+
+def pending_for(conn: Connection, customer_id: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                usage_outbox.c.customer_id == customer_id, usage_outbox.c.status == PENDING
+            )
+        ).scalar_one()
     )
 
 
