@@ -240,3 +240,6 @@ def test_an_unanswered_event_is_resent_only_within_stripes_24_hour_window(
     assert (result.sent, result.unknown) == (0, 2)
     counts = stripe_billing.outbox.status()
     assert (counts.pending, counts.unknown) == (0, 2)
+    # reconcile showed Stripe does not have them: queued again, with a new window
+    assert stripe_billing.outbox.requeue_unknown() == 2
+    assert outbox(stripe_billing).drain().sent == 2

@@ -28,6 +28,12 @@ from .state import CliState, pass_state
     "--retry-failed", is_flag=True, help="Queue events Stripe refused again before sending."
 )
 @click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Queue again events first sent over 24 h ago without an answer (after reconcile "
+    "showed Stripe does not have them).",
+)
+@click.option(
     "--max-events",
     type=click.IntRange(min=1),
     default=None,
@@ -40,6 +46,7 @@ def sync_command(
     show_status: bool,
     backfill: bool,
     retry_failed: bool,
+    resend_unknown: bool,
     max_events: int | None,
     output_format: str,
 ) -> None:
@@ -54,6 +61,10 @@ def sync_command(
             requeued = billing.outbox.requeue_failed()
             if requeued:
                 echo(f"Requeued {requeued} failed events")
+        if resend_unknown:
+            requeued = billing.outbox.requeue_unknown()
+            if requeued:
+                echo(f"Requeued {requeued} unknown events")
         result = billing.outbox.drain(max_events=max_events)
         if output_format == "table":
             echo(f"Sent {result.sent} usage events to Stripe ({result.requests} requests)")

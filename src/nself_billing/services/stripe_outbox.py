@@ -138,6 +138,12 @@ class OutboxService:
         with self._ctx.db.write() as conn:
             return store.requeue(conn)
 
+    def requeue_unknown(self) -> int:
+        """Queue again the events set aside as ``unknown`` (first sent over 24 h ago without
+        an answer), once ``reconcile`` showed Stripe does not have them."""
+        with self._ctx.db.write() as conn:
+            return store.requeue(conn, statuses=(store.UNKNOWN,))
+
     def drain(
         self,
         *,

@@ -344,12 +344,19 @@ def release(conn: Connection, token: str) -> None:
 
 
 def requeue(conn: Connection, *, statuses: Sequence[str] = (FAILED,)) -> int:
-    """Put failed rows back in the queue (after the cause was fixed)."""
+    """Put failed (or unknown) rows back in the queue (after the cause was fixed, or once
+    ``reconcile`` showed Stripe does not have them); their resend window starts again."""
     return int(
         conn.execute(
             update(usage_outbox)
             .where(usage_outbox.c.status.in_(list(statuses)))
-            .values(status=PENDING, next_attempt_at=None, claim_token=None, claimed_until=None)
+            .values(
+                status=PENDING,
+                next_attempt_at=None,
+                claim_token=None,
+                claimed_until=None,
+                first_attempt_at=None,
+            )
         ).rowcount
         or 0
     )
