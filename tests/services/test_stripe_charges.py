@@ -393,3 +393,16 @@ def test_an_immediate_cancel_waits_for_no_backoff_and_stops_if_usage_cannot_be_s
     with pytest.raises(ProviderError, match="not cancelled"):
         history.remote.subscriptions.cancel(history.remote_id, immediate=True)
     assert history.remote.subscriptions.current(history.remote_id).status == "active"
+
+
+def test_an_upgrade_after_a_scheduled_downgrade_replaces_it(history: History) -> None:
+    history.start("starter")
+    history.downgrade("free")
+    history.move_to(START + timedelta(days=12, hours=5))
+    history.upgrade("pro")
+    history.use(api=1_050_000)
+    history.move_to(MAY_1)
+    history.move_to(JUNE_1)
+    charges = history.assert_same_charges(open_period_start=JUNE_1)
+    assert charges[(MAY_1, "base")] == Decimal("99.00")  # still pro: the downgrade is gone
+    assert charges[(START, "overage:api")] == Decimal("0.40")
