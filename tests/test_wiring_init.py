@@ -16,6 +16,7 @@ from sqlalchemy import select
 from nself_billing import Billing, billing_close, billing_init
 from nself_billing.store.tables import plans
 from tests.support.stripe_fake import fixture, listing
+from tests.support.stripe_sim import nest
 
 
 class CatalogStripe(stripe.HTTPClient):
@@ -62,12 +63,16 @@ class CatalogStripe(stripe.HTTPClient):
             keys = [v for k, v in parse_qsl(parts.query) if k.startswith("lookup_keys")]
             answer = listing(*(self.prices[k] for k in keys if k in self.prices))
         elif path == "/v1/prices":
+            sent = nest(list(form.items()))
             price = {
                 "id": f"price_{form['lookup_key']}",
                 "object": "price",
                 "lookup_key": form["lookup_key"],
                 "unit_amount": int(form["unit_amount"]) if "unit_amount" in form else None,
                 "unit_amount_decimal": form.get("unit_amount_decimal"),
+                "billing_scheme": sent.get("billing_scheme", "per_unit"),
+                "tiers_mode": sent.get("tiers_mode"),
+                "tiers": sent.get("tiers"),
             }
             self.prices[form["lookup_key"]] = price
             answer = price

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .services.customers import CustomerService
     from .services.cycle import CycleService
     from .services.diagnostics import Diagnostics
+    from .services.engines import SubscriptionEngine
     from .services.event_shipping import EventService
     from .services.export import ExportService
     from .services.ingest import UsageIngestService
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from .services.rollups import RollupService
     from .services.stripe_billing import StripeBillingService
     from .services.stripe_outbox import OutboxService
-    from .services.subscriptions import SubscriptionService
     from .services.usage import UsageService
     from .services.usage_report import UsageReports
     from .services.webhook_inbox import WebhookInbox
@@ -65,11 +65,13 @@ class Billing:
         return CustomerService(self.context)
 
     @cached_property
-    def subscriptions(self) -> SubscriptionService:
-        """Subscriptions: start, upgrade, downgrade, cancel, reactivate."""
-        from .services.subscriptions import SubscriptionService
+    def subscriptions(self) -> SubscriptionEngine:
+        """Subscriptions: start, upgrade, downgrade, cancel, reactivate (the local engine, or
+        Stripe's, as chosen when this handle was built)."""
+        from .services.engines import choose_engines
 
-        return SubscriptionService(self.context)
+        engines = self.context.engines or choose_engines(self.context.provider)
+        return engines.subscriptions(self.context)
 
     @cached_property
     def diagnostics(self) -> Diagnostics:

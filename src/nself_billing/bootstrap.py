@@ -13,6 +13,7 @@ from .errors import ConfigError
 from .providers.port import PaymentProvider
 from .services.catalog_startup import plans_file
 from .services.context import Clock, Context
+from .services.engines import choose_engines
 from .settings import Settings
 from .store.clickhouse import ClickHouseEvents
 from .store.db import Database, sqlite_read_only, sqlite_url
@@ -47,6 +48,7 @@ def build(
         log=log,
         customer_override=customer_id,
         events=events,
+        engines=choose_engines(chosen),  # local or Stripe, decided here once
     )
     billing = Billing(ctx)
     if migrate:

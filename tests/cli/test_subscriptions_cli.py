@@ -245,3 +245,22 @@ def test_a_period_is_shown_by_its_first_and_last_day(cli, env, starter):
     assert f"Current Period: {start:%Y-%m-%d} to {last_day:%Y-%m-%d}" in text
     usage = cli(*B, "usage").stdout
     assert f"Period: {start:%Y-%m-%d} to {last_day:%Y-%m-%d}" in usage
+
+
+def test_a_customer_without_a_plan_or_cancelled_now_can_be_subscribed_again(cli):
+    created = cli(*B, "customer", "create", "--email", "b@example.com", "--name", "Bo")
+    assert created.exit_code == 0, created.stderr
+    none = cli(*B, "subscription", "show")
+    assert (none.exit_code, none.stderr) == (1, "Error: No active subscription\n")
+    started = cli(*B, "subscription", "start", "starter")
+    assert started.exit_code == 0, started.stderr
+    assert started.stdout.startswith("Subscription started: ")
+    assert started.stdout.endswith(" (starter, active)\n")
+    twice = cli(*B, "subscription", "start", "pro")
+    assert twice.exit_code == 1 and "already has an active subscription" in twice.stderr
+    assert cli(*B, "subscription", "cancel", "--immediate").exit_code == 0
+    again = cli(*B, "subscription", "start", "pro", "--interval", "year")
+    assert again.exit_code == 0, again.stderr
+    assert cli(*B, "subscription", "show").stdout.splitlines()[2] == "Plan: pro"
+    unknown = cli(*B, "subscription", "start", "gold")
+    assert (unknown.exit_code, unknown.stderr) == (1, "Error: Plan not found: gold\n")

@@ -98,6 +98,13 @@ def test_upgrade_is_an_immediate_price_change_invoiced_by_stripe(  # type: ignor
     http.expect("get", "/v1/subscriptions", listing(starter))  # the use case's own read
     http.expect("get", f"/v1/subscriptions/{SUB}", starter)
     http.expect("get", "/v1/prices", listing(_price("pro")))
+    pro_api = {
+        **starter["items"]["data"][1]["price"],
+        "id": "price_ProApiOverage",
+        "lookup_key": "nself_pro_api_overage",
+        "metadata": {"nself_plan": "pro", "nself_service": "api"},
+    }
+    http.expect("get", "/v1/prices", listing(pro_api))
     http.expect("post", f"/v1/subscriptions/{SUB}", _on("pro"))
     result = run("subscription", "upgrade", "pro")
     assert result.exit_code == 0, result.stderr
@@ -110,7 +117,11 @@ def test_upgrade_is_an_immediate_price_change_invoiced_by_stripe(  # type: ignor
     update = http.requests[-1]
     assert update.form["items[0][id]"] == "si_T3stLicensed01"
     assert update.form["items[0][price]"] == "price_ProMonthly"
+    # the metered item moves to the new plan's overage price in the same update
+    assert update.form["items[1][id]"] == "si_T3stMetered001"
+    assert update.form["items[1][price]"] == "price_ProApiOverage"
     assert update.form["proration_behavior"] == "always_invoice"
+    assert update.form["payment_behavior"] == "pending_if_incomplete"
     assert update.idempotency_key.startswith(f"nself:upgrade:{SUB}:pro:")
     http.assert_done()
 
@@ -134,6 +145,7 @@ def test_downgrade_schedules_the_cheaper_price_at_period_end(  # type: ignore[no
     http.expect("get", f"/v1/subscriptions/{SUB}", starter)
     http.expect("post", "/v1/subscription_schedules", fixture("subscription_schedule"))
     http.expect("get", "/v1/prices", listing(_price("free")))
+    http.expect("get", "/v1/prices", listing())  # the free plan meters nothing
     http.expect(
         "post", "/v1/subscription_schedules/sub_sched_T3st000001", fixture("subscription_schedule")
     )
@@ -144,7 +156,11 @@ def test_downgrade_schedules_the_cheaper_price_at_period_end(  # type: ignore[no
         "Downgrade scheduled: starter -> free on 2026-02-15",
         "The starter plan stays active until then; no charge now.",
     ]
-    assert http.requests[-2].form["phases[1][items][0][price]"] == "price_FreeMonthly"
+    phases = http.requests[-2].form
+    # phase 0 keeps every current item, the metered one included, until the period ends
+    assert phases["phases[0][items][0][price]"] == "price_StarterMonthly"
+    assert phases["phases[0][items][1][price]"] == "price_StarterApiOverage"
+    assert phases["phases[1][items][0][price]"] == "price_FreeMonthly"
     http.assert_done()
     # the scheduled change is in the mirror: a later read shows it
     scheduled = {**starter, "schedule": "sub_sched_T3st000001"}
@@ -389,3 +405,45 @@ def test_invoice_show_and_download_come_from_stripe(  # type: ignore[no-untyped-
     result = run("invoice", "show", "in_Other0000001")  # another customer's: not shown
     assert result.exit_code == 1
     assert result.stderr == "Error: Invoice not found: in_Other0000001\n"
+
+
+def test_subscription_start_prints_where_to_pay_when_the_payment_needs_the_customer(  # type: ignore[no-untyped-def]
+    cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.support.stripe_sim import FakeStripe
+
+    fake = FakeStripe(lambda: datetime.now(UTC))
+    monkeypatch.setattr(stripe, "new_default_http_client", lambda *args, **kwargs: fake)
+    environ = {k: v for k, v in STRIPE_ENV.items() if k != "NSELF_CUSTOMER_ID"}
+    synced = cli("tenant", "billing", "plan", "sync", extra_env=environ)
+    assert synced.exit_code == 0, synced.stderr
+    made = cli(
+        "tenant",
+        "billing",
+        "customer",
+        "create",
+        "--email",
+        "a@example.com",
+        "--name",
+        "Ann",
+        extra_env=environ,
+    )
+    assert made.exit_code == 0, made.stderr
+    (customer,) = fake.customers
+    fake.needs_action.add(customer)
+    started = cli(
+        "tenant",
+        "billing",
+        "subscription",
+        "start",
+        "pro",
+        extra_env=environ | {"NSELF_CUSTOMER_ID": customer},
+    )
+    assert started.exit_code == 0, started.stderr
+    (invoice,) = fake.invoices.values()
+    lines = started.stdout.splitlines()
+    assert lines[0].endswith(" (pro, incomplete)")
+    assert lines[1] == f"Payment needs the customer: https://invoice.stripe.com/i/{invoice.id}"
+    assert lines[2] == "Quota limits: free plan until the first invoice is paid"

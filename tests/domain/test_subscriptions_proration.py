@@ -23,9 +23,17 @@ def utc(*args: int) -> datetime:
 JAN_15 = Period(utc(2026, 1, 15), utc(2026, 2, 15))  # 31 days
 
 
-def test_upgrade_ten_days_into_a_31_day_period_charges_21_31sts_of_the_difference():
-    # 70 x 21 / 31 = 47.419... -> 47.42
-    assert upgrade_charge(STARTER, PRO, JAN_15, utc(2026, 1, 25)) == Decimal("47.42")
+def test_upgrade_ten_days_into_a_31_day_period_charges_21_31sts_of_each_price_rounded():
+    # as Stripe prorates: 99 x 21/31 = 67.064... -> 67.06 less 29 x 21/31 = 19.645... -> 19.65
+    assert upgrade_charge(STARTER, PRO, JAN_15, utc(2026, 1, 25)) == Decimal("47.41")
+
+
+@given(st.integers(min_value=0, max_value=31 * 86_400))
+def test_an_upgrade_costs_what_stripes_two_proration_lines_sum_to(seconds: int):
+    at = JAN_15.start + timedelta(seconds=seconds)
+    credit = prorate(STARTER, JAN_15, at)  # "Unused time on Starter", rounded on its own
+    charge = prorate(PRO, JAN_15, at)  # "Remaining time on Pro", rounded on its own
+    assert upgrade_charge(STARTER, PRO, JAN_15, at) == charge - credit
 
 
 def test_proration_counts_seconds_not_days():

@@ -114,8 +114,16 @@ def test_upgrade_changes_the_item_price_and_invoices_the_proration_now(
         "lookup_key": "nself_pro_monthly",
         "metadata": {"nself_plan": "pro"},
     }
+    pro_functions = {
+        **fixture("subscription")["items"]["data"][1]["price"],
+        "id": "price_ProFunctionsOverage",
+        "lookup_key": "nself_pro_functions_overage",
+        "metadata": {"nself_plan": "pro", "nself_service": "functions"},
+    }
     http.expect("get", "/v1/subscriptions/sub_T3st0000000001", fixture("subscription"))
     http.expect("get", "/v1/prices", listing(pro))
+    http.expect("get", "/v1/prices", listing(pro_functions))
+    http.expect("post", "/v1/subscriptions/sub_T3st0000000001", fixture("subscription"))
     http.expect("post", "/v1/subscriptions/sub_T3st0000000001", fixture("subscription"))
     provider.upgrade_subscription(
         "sub_T3st0000000001",
@@ -123,11 +131,22 @@ def test_upgrade_changes_the_item_price_and_invoices_the_proration_now(
         interval="month",
         idempotency_key="nself:upgrade:sub_T3st0000000001:pro",
     )
-    update = http.requests[2]
+    update = http.requests[3]
     assert update.form["items[0][id]"] == "si_T3stLicensed01"
     assert update.form["items[0][price]"] == "price_ProMonthly"
+    # pro meters functions, not api: a new item; the api item is removed afterwards
+    assert update.form["items[1][price]"] == "price_ProFunctionsOverage"
+    assert "items[1][id]" not in update.form
     assert update.form["proration_behavior"] == "always_invoice"
+    assert update.form["payment_behavior"] == "pending_if_incomplete"
     assert update.idempotency_key == "nself:upgrade:sub_T3st0000000001:pro"
+    drop = http.requests[4]
+    assert drop.form == {
+        "items[0][id]": "si_T3stMetered001",
+        "items[0][deleted]": "true",
+        "proration_behavior": "none",
+    }
+    assert drop.idempotency_key == "nself:upgrade:sub_T3st0000000001:pro:drop"
 
 
 def test_downgrade_is_a_schedule_starting_at_the_period_end(
@@ -141,6 +160,7 @@ def test_downgrade_is_a_schedule_starting_at_the_period_end(
     http.expect("get", "/v1/subscriptions/sub_T3st0000000001", fixture("subscription"))
     http.expect("post", "/v1/subscription_schedules", fixture("subscription_schedule"))
     http.expect("get", "/v1/prices", listing(free))
+    http.expect("get", "/v1/prices", listing())  # the free plan meters nothing
     http.expect(
         "post", "/v1/subscription_schedules/sub_sched_T3st000001", fixture("subscription_schedule")
     )
@@ -157,8 +177,12 @@ def test_downgrade_is_a_schedule_starting_at_the_period_end(
     )
     assert sub.schedule_id == "sub_sched_T3st000001"
     assert http.requests[1].form == {"from_subscription": "sub_T3st0000000001"}
-    phases = http.requests[3].form
+    phases = http.requests[4].form
+    # a phase's items are its whole item set: phase 0 keeps the metered item too
     assert phases["phases[0][items][0][price]"] == "price_StarterMonthly"
+    assert phases["phases[0][items][0][quantity]"] == "1"
+    assert phases["phases[0][items][1][price]"] == "price_StarterApiOverage"
+    assert "phases[0][items][1][quantity]" not in phases
     assert phases["phases[0][end_date]"] == "1771156800"
     assert phases["phases[1][items][0][price]"] == "price_FreeMonthly"
     assert phases["proration_behavior"] == "none"
@@ -487,3 +511,62 @@ def test_a_key_echoed_in_an_error_message_is_masked(
         provider.list_events()
     assert SECRET not in caught.value.message and "rk_live_abc123" not in caught.value.message
     assert caught.value.message.startswith("Stripe API error: Bad key ")
+
+
+def test_overage_prices_are_graduated_with_the_quota_free_and_replaced_when_tiers_change(
+    provider: StripeProvider, http: RecordingClient
+) -> None:
+    plan = CatalogPlan(
+        name="pro",
+        description="Pro",
+        currency="usd",
+        price_monthly=Decimal("99.00"),
+        price_yearly=None,
+        overage={"api": Decimal("0.000008")},
+        included={"api": Decimal(1_000_000)},
+    )
+    old = {
+        "id": "price_OldApi",
+        "lookup_key": "nself_pro_api_overage",
+        "billing_scheme": "tiered",
+        "tiers_mode": "graduated",
+        "recurring": {"usage_type": "metered", "meter": "mtr_Api000000001"},
+        "tiers": [
+            {"up_to": 500000, "unit_amount_decimal": "0", "flat_amount": None},
+            {"up_to": None, "unit_amount_decimal": "0.0008", "flat_amount": None},
+        ],
+    }
+    monthly = {"id": "price_M", "lookup_key": "nself_pro_monthly", "unit_amount": 9900}
+    http.expect("get", "/v1/billing/meters", listing(fixture("meter")))
+    http.expect("get", "/v1/prices", listing(monthly, old))
+    http.expect("get", "/v1/products/nself_plan_pro", {"id": "nself_plan_pro"})
+    http.expect("post", "/v1/prices", {"id": "price_NewApi", "object": "price"})
+    (entry,) = provider.sync_catalog([plan])
+    assert entry.meters == {"api": ("mtr_Api000000001", "price_NewApi")}
+    assert http.requests[1].query["expand[0]"] == "data.tiers"
+    made = http.requests[3].form
+    assert made["billing_scheme"] == "tiered" and made["tiers_mode"] == "graduated"
+    assert (made["tiers[0][up_to]"], made["tiers[0][unit_amount_decimal]"]) == ("1000000", "0")
+    assert (made["tiers[1][up_to]"], made["tiers[1][unit_amount_decimal]"]) == ("inf", "0.0008")
+    assert made["transfer_lookup_key"] == "true"
+    assert made["lookup_key"] == "nself_pro_api_overage"
+
+
+def test_an_api_version_older_than_the_shapes_read_is_warned_about(tmp_path: Path) -> None:
+    environ = {
+        "NSELF_ROOT": str(tmp_path),
+        "STRIPE_SECRET_KEY": "sk_test_old",
+        "STRIPE_API_VERSION": "2024-06-20",
+    }
+    with pytest.warns(RuntimeWarning, match="older than 2025-03-31"):
+        StripeProvider(Settings.from_env(environ), http_client=RecordingClient())
+
+
+def test_amounts_follow_the_currency_minor_unit() -> None:
+    from nself_billing.providers.stripe import from_minor, to_minor
+
+    assert to_minor(Decimal("12.34"), "usd") == 1234
+    assert to_minor(Decimal("1500"), "JPY") == 1500
+    assert to_minor(Decimal("1.234"), "kwd") == 1234
+    assert from_minor(1234, "kwd") == Decimal("1.234")
+    assert from_minor(1500, "jpy") == Decimal("1500")

@@ -99,6 +99,7 @@ def test_a_downgrade_is_mirrored_as_a_scheduled_change(
     http.expect("get", "/v1/subscriptions/sub_T3st0000000001", subscription)
     http.expect("post", "/v1/subscription_schedules", fixture("subscription_schedule"))
     http.expect("get", "/v1/prices", listing(free))
+    http.expect("get", "/v1/prices", listing())  # the free plan meters nothing
     http.expect(
         "post", "/v1/subscription_schedules/sub_sched_T3st000001", fixture("subscription_schedule")
     )

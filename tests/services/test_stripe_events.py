@@ -128,6 +128,7 @@ def test_an_older_event_arriving_late_does_not_roll_back_a_newer_state(billing: 
 
 
 def test_an_invoice_paid_is_not_undone_by_a_late_finalized(billing: Billing) -> None:
+    billing.customers.create(email="john@example.com", customer_id="cus_T3st0000000001")
     paid = fixture(
         "invoice",
         status="paid",
@@ -168,6 +169,7 @@ def test_a_deleted_subscription_is_canceled_in_the_mirror(billing: Billing) -> N
 
 def test_payment_methods_follow_attach_detach_and_the_default(billing: Billing) -> None:
     ctx = billing.context
+    billing.customers.create(email="old@example.com", customer_id="cus_T3st0000000001")
     apply_stripe_event(
         ctx, event("evt_a", "payment_method.attached", fixture("payment_method"), 1768478400)
     )
@@ -247,3 +249,65 @@ def _inbox_stores_the_body(billing: Billing) -> None:
     assert (received.status, received.duplicate) == ("processed", False)
     with billing.context.db.read() as conn:
         assert conn.execute(select(webhook_events.c.payload)).scalar_one() == body.decode()
+
+
+@pytest.mark.parametrize("paid_first", [True, False])
+def test_paid_and_finalized_in_the_same_second_leave_the_invoice_paid(
+    billing: Billing, paid_first: bool
+) -> None:
+    billing.customers.create(email="john@example.com", customer_id="cus_T3st0000000001")
+    paid = fixture(
+        "invoice",
+        status="paid",
+        status_transitions={"paid_at": 1768478500, "finalized_at": 1768478500},
+    )
+    events = [
+        event("evt_paid", "invoice.paid", paid, 1768478500),
+        event("evt_fin", "invoice.finalized", fixture("invoice"), 1768478500),
+    ]
+    for delivered in events if paid_first else reversed(events):
+        apply_stripe_event(billing.context, delivered)
+    with billing.context.db.read() as conn:
+        row = conn.execute(select(invoices)).one()
+    assert (row.status, row.paid_at is not None) == ("paid", True)
+
+
+def test_objects_of_another_integration_in_a_shared_account_are_not_mirrored(
+    billing: Billing,
+) -> None:
+    theirs = fixture("subscription", customer="cus_Other000000001", metadata={})
+    for item in theirs["items"]["data"]:
+        item["price"].update(lookup_key="their_price", metadata={})
+    ctx = billing.context
+    apply_stripe_event(ctx, event("evt_s", "customer.subscription.created", theirs, 1768478400))
+    apply_stripe_event(
+        ctx,
+        event(
+            "evt_c",
+            "customer.updated",
+            fixture("customer", id="cus_Other000000001", metadata={}),
+            1768478400,
+        ),
+    )
+    apply_stripe_event(
+        ctx,
+        event(
+            "evt_i", "invoice.paid", fixture("invoice", customer="cus_Other000000001"), 1768478400
+        ),
+    )
+    with ctx.db.read() as conn:
+        assert conn.execute(select(subscriptions)).all() == []
+        assert conn.execute(select(invoices)).all() == []
+    assert [c.customer_id for c in billing.customers.list()] == []
+
+
+def test_a_canceled_subscription_is_not_revived_by_an_older_state(billing: Billing) -> None:
+    ctx = billing.context
+    ended = fixture("subscription", status="canceled", ended_at=1768478500)
+    apply_stripe_event(ctx, event("evt_d", "customer.subscription.deleted", ended, 1768478500))
+    # a later event that still carries the live state (made before the deletion, same second)
+    apply_stripe_event(
+        ctx, event("evt_u", "customer.subscription.updated", fixture("subscription"), 1768478500)
+    )
+    with ctx.db.read() as conn:
+        assert conn.execute(select(subscriptions.c.status)).scalar_one() == "canceled"

@@ -213,3 +213,33 @@ def test_backfill_queues_usage_recorded_without_the_hook(
     assert stripe_billing.outbox.backfill() == 5
     assert stripe_billing.outbox.backfill() == 0
     assert outbox(stripe_billing).drain().sent == 5
+
+
+def test_a_batch_refused_for_the_account_stays_pending_and_stops_the_sync(
+    stripe_billing: Billing, sink: MeterSink
+) -> None:
+    record(stripe_billing, 3)
+    sink.fail_next(403)
+    result = outbox(stripe_billing).drain()
+    assert result.stopped_by and result.failed == 0
+    counts = stripe_billing.outbox.status()
+    assert (counts.pending, counts.failed, counts.sent) == (3, 0, 0)
+
+
+def test_an_unanswered_event_is_resent_only_within_stripes_24_hour_window(
+    stripe_billing: Billing, sink: MeterSink, clock: FrozenClock
+) -> None:
+    record(stripe_billing, 2)
+    sink.fail_next(500)
+    assert outbox(stripe_billing).drain(max_retries=0).stopped_by
+    clock.advance(hours=23)
+    sink.fail_next(500)
+    assert outbox(stripe_billing).drain(max_retries=0).stopped_by  # still in the window
+    clock.advance(hours=2)
+    result = outbox(stripe_billing).drain()
+    assert (result.sent, result.unknown) == (0, 2)
+    counts = stripe_billing.outbox.status()
+    assert (counts.pending, counts.unknown) == (0, 2)
+    # reconcile showed Stripe does not have them: queued again, with a new window
+    assert stripe_billing.outbox.requeue_unknown() == 2
+    assert outbox(stripe_billing).drain().sent == 2

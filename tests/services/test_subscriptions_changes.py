@@ -30,13 +30,14 @@ def count(billing, sql):
 
 
 def test_upgrade_invoices_the_prorated_difference_at_once(billing, starter, clock):
-    clock.now = utc(2026, 1, 25)  # 21 of 31 days left: 70 x 21/31 = 47.419... -> 47.42
+    # 21 of 31 days left: 99 x 21/31 -> 67.06 less 29 x 21/31 -> 19.65 (each rounded, as Stripe)
+    clock.now = utc(2026, 1, 25)
     change = billing.subscriptions.upgrade(starter, "pro")
     assert change.previous_plan == "starter"
     assert change.subscription.plan_name == "pro"
-    assert change.invoice.total == Decimal("47.42")
+    assert change.invoice.total == Decimal("47.41")
     stored = billing.invoices.get(starter, change.invoice.invoice_id)
-    assert (stored.kind, stored.status, stored.total) == ("proration", "open", Decimal("47.42"))
+    assert (stored.kind, stored.status, stored.total) == ("proration", "open", Decimal("47.41"))
     assert [line.description for line in stored.lines] == [
         "Upgrade starter -> pro, prorated 2026-01-25 to 2026-02-14"
     ]

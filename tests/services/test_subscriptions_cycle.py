@@ -90,13 +90,13 @@ def test_upgrade_then_downgrade_bills_no_more_than_the_higher_plan(billing, cloc
     billing.customers.create(email="u@example.com", name="Up Down", customer_id="cus_ud")
     billing.subscriptions.start("cus_ud", "starter")
     clock.now = utc(2026, 1, 25)
-    upgrade = billing.subscriptions.upgrade("cus_ud", "pro")  # 47.42 now
+    upgrade = billing.subscriptions.upgrade("cus_ud", "pro")  # 47.41 now
     billing.subscriptions.downgrade("cus_ud", "starter")  # at 2026-02-15
     clock.now = utc(2026, 2, 15, 1)
     result = billing.cycle.run()
-    # the period began on starter: its $29 is billed at close; 29 + 47.42 = 76.42 <= 99
+    # the period began on starter: its $29 is billed at close; 29 + 47.41 = 76.41 <= 99
     assert result.total == D("29.00")
-    assert upgrade.invoice.total + result.total == D("76.42")
+    assert upgrade.invoice.total + result.total == D("76.41")
     subscription = billing.subscriptions.current("cus_ud")
     assert (subscription.plan_name, subscription.scheduled_plan_name) == ("starter", None)
     assert result.downgraded == 1

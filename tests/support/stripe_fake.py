@@ -235,6 +235,9 @@ class MeterSink(stripe.HTTPClient):
                 "aggregated_value": total,
             }
             return json.dumps(listing(summary)), 200, rheaders
+        if method.lower() == "get" and path.startswith(("/v1/subscriptions/", "/v1/invoices/")):
+            # an event's object read again: this sink keeps none, so the payload is applied
+            return json.dumps(fixture("error_resource_missing")), 404, rheaders
         raise AssertionError(f"unexpected request {method} {path}")
 
     def close(self) -> None:

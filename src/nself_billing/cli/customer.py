@@ -10,6 +10,7 @@ from ..domain.customers import Customer
 from .aliases import AliasedGroup
 from .render import echo, emit_records, format_option, table_text
 from .state import CliState, pass_state
+from .subscription import echo_started
 
 CUSTOMER_COLUMNS = ("customer_id", "name", "email", "phone", "project_name", "created_at")
 
@@ -141,10 +142,7 @@ def customer_create(
         subscription = billing.subscriptions.start(
             customer.customer_id, plan_name, interval=interval, trial_days=trial_days
         )
-        echo(
-            f"Subscription started: {subscription.subscription_id} ({subscription.plan_name}, "
-            f"{subscription.status})"
-        )
+        echo_started(state, subscription)
 
 
 @customer_group.command("portal")

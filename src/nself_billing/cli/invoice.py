@@ -161,6 +161,13 @@ def invoice_pay(state: CliState, invoice_id: str) -> None:
     if result.already_paid:
         echo(f"Invoice already paid: {invoice_id} ({amount})")
         return
+    if result.state == "requires_action":
+        echo(f"Payment requires the customer's action: {invoice_id} {amount} (still open)")
+        echo(f"Complete it at: {result.action_url}")
+        return
+    if result.state == "processing":
+        echo(f"Payment processing: {invoice_id} {amount} (open until the payment settles)")
+        return
     via = (
         f" with {result.payment.payment_method_id}"
         if result.payment and result.payment.payment_method_id

@@ -34,6 +34,12 @@ if TYPE_CHECKING:
     "--retry-failed", is_flag=True, help="Queue events Stripe refused again before sending."
 )
 @click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Queue again events first sent over 24 h ago without an answer (after reconcile "
+    "showed Stripe does not have them).",
+)
+@click.option(
     "--max-events",
     type=click.IntRange(min=1),
     default=None,
@@ -46,6 +52,7 @@ def sync_command(
     show_status: bool,
     backfill: bool,
     retry_failed: bool,
+    resend_unknown: bool,
     max_events: int | None,
     output_format: str,
 ) -> None:
@@ -60,6 +67,10 @@ def sync_command(
             requeued = billing.outbox.requeue_failed()
             if requeued:
                 echo(f"Requeued {requeued} failed events")
+        if resend_unknown:
+            requeued = billing.outbox.requeue_unknown()
+            if requeued:
+                echo(f"Requeued {requeued} unknown events")
         result = billing.outbox.drain(max_events=max_events)
         if output_format == "table":
             echo(f"Sent {result.sent} usage events to Stripe ({result.requests} requests)")
@@ -73,12 +84,20 @@ def sync_command(
             click.echo(
                 f"Warning: Stripe refused {result.failed} events: {result.errors[-1]}", err=True
             )
+        if result.unknown:
+            click.echo(
+                f"Warning: {result.unknown} usage events were first sent over 24 hours ago "
+                "without an answer and are not resent (Stripe may have them): check with "
+                "nself tenant billing reconcile",
+                err=True,
+            )
     status = billing.outbox.status()
     record: dict[str, Any] = {
         "pending": status.pending,
         "sent": status.sent,
         "failed": status.failed,
         "expired": status.expired,
+        "unknown": status.unknown,
         "pending_older_than_35_days": status.pending_too_old,
         "oldest_pending": status.oldest_pending,
         "last_error": status.last_error,
@@ -90,6 +109,11 @@ def sync_command(
             f"Failed: {status.failed}",
             f"Expired (older than 35 days, not sent): {status.expired}",
         ]
+        if status.unknown:
+            lines.append(
+                f"Unknown (first sent over 24 h ago without an answer, not resent; "
+                f"check with reconcile): {status.unknown}"
+            )
         if status.pending_too_old:
             lines.append(f"Pending but older than 35 days: {status.pending_too_old}")
         if status.oldest_pending:

@@ -1,4 +1,4 @@
-"""``subscription show|current|plans|upgrade|downgrade|cancel|reactivate``."""
+"""``subscription show|current|start|plans|upgrade|downgrade|cancel|reactivate``."""
 
 from __future__ import annotations
 
@@ -108,6 +108,46 @@ def subscription_show(state: CliState, output_format: str) -> None:
         emit_records(
             [subscription_record(subscription)], output_format, columns=SUBSCRIPTION_COLUMNS
         )
+
+
+def echo_started(state: CliState, subscription: Subscription) -> None:
+    """The started subscription, and where to pay when the first payment needs the customer
+    (Stripe leaves such a subscription ``incomplete`` until its first invoice is paid)."""
+    echo(
+        f"Subscription started: {subscription.subscription_id} ({subscription.plan_name}, "
+        f"{subscription.status})"
+    )
+    if subscription.status == "incomplete":
+        url = state.billing.stripe.payment_url(subscription.customer_id)
+        echo(f"Payment needs the customer: {url}" if url else "Payment pending")
+        echo("Quota limits: free plan until the first invoice is paid")
+
+
+@subscription_group.command("start")
+@click.argument("plan_name")
+@click.option(
+    "--interval",
+    type=click.Choice(["month", "year"]),
+    default="month",
+    show_default=True,
+    help="Billing interval of the subscription.",
+)
+@click.option(
+    "--trial-days",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Days of free trial before the first charge.",
+)
+@pass_state
+def subscription_start(state: CliState, plan_name: str, interval: str, trial_days: int) -> None:
+    """Start a subscription for the current customer (one created without a plan, or whose
+    subscription ended)."""
+    billing = state.billing
+    subscription = billing.subscriptions.start(
+        billing.customer_id, plan_name, interval=interval, trial_days=trial_days
+    )
+    echo_started(state, subscription)
 
 
 @subscription_group.command("plans")

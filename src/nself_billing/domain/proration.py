@@ -52,8 +52,11 @@ def prorate(amount: Decimal, period: Period, at: datetime) -> Decimal:
 
 def upgrade_charge(old_price: Decimal, new_price: Decimal, period: Period, at: datetime) -> Decimal:
     """What moving from ``old_price`` to ``new_price`` at ``at`` costs for the rest of the
-    period. Never negative: a "higher" plan priced lower is no refund (the spec: no refunds)."""
-    return max(prorate(new_price - old_price, period, at), ZERO)
+    period: the new price's share of the time left less the old one's, each rounded half-up
+    to the cent on its own, as Stripe prorates (a credit line for the unused time and a charge
+    line for the rest, each rounded), so both engines charge the same cent. Never negative: a
+    "higher" plan priced lower is no refund (the spec: no refunds)."""
+    return max(prorate(new_price, period, at) - prorate(old_price, period, at), ZERO)
 
 
 def trial_share(price: Decimal, period: Period, trial_end: datetime | None) -> Decimal:

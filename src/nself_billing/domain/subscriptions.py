@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from .periods import Period, add_months
+from .plans import EnforcementMode, Plan
 
 
 class SubscriptionStatus(StrEnum):
@@ -22,6 +23,39 @@ class SubscriptionStatus(StrEnum):
 LIVE_STATUSES: tuple[str, ...] = ("trialing", "active", "past_due", "unpaid", "incomplete")
 
 INTERVAL_MONTHS = {"month": 1, "year": 12}
+
+#: how long a ``past_due`` subscription keeps its plan's quotas after its period began (when
+#: the renewal payment failed); Stripe retries the payment meanwhile (Smart Retries)
+PAST_DUE_GRACE = timedelta(days=7)
+#: the plan whose quotas a subscription waiting for its first payment gets
+FREE_PLAN = "free"
+
+
+class QuotaGrant(StrEnum):
+    """What a subscription's status grants in quotas."""
+
+    #: the plan's quotas (active, trialing, past_due within its grace period)
+    PLAN = "plan"
+    #: the free plan's (incomplete: the first payment has not been made)
+    FREE = "free"
+    #: the plan's limits, all enforced as hard limits: nothing is billed as overage
+    #: (unpaid, or past_due after its grace period)
+    HARD = "hard"
+
+
+def hard_limited(plan: Plan) -> Plan:
+    """The plan with every limit enforced as a hard limit (no overage is admitted)."""
+    return replace(plan, quotas=tuple(replace(q, mode=EnforcementMode.HARD) for q in plan.quotas))
+
+
+def quota_grant(status: str, period_start: datetime, now: datetime) -> QuotaGrant:
+    if status == SubscriptionStatus.INCOMPLETE:
+        return QuotaGrant.FREE
+    if status == SubscriptionStatus.UNPAID:
+        return QuotaGrant.HARD
+    if status == SubscriptionStatus.PAST_DUE and now >= period_start + PAST_DUE_GRACE:
+        return QuotaGrant.HARD
+    return QuotaGrant.PLAN
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ adapter maps the same calls onto Stripe. The database rows are the mirror either
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -80,6 +80,25 @@ class RemoteSubscription:
     schedule_id: str | None
     #: the provider's own creation time of the object, used for ordering
     created: datetime | None
+    #: a cancellation scheduled at a date (Stripe's ``cancel_at``)
+    cancel_at: datetime | None = None
+    latest_invoice_id: str | None = None
+    #: where the customer completes a payment the subscription waits for (hosted invoice page)
+    payment_url: str | None = None
+    #: a change waits for its invoice to be paid (Stripe's ``pending_update``)
+    pending_update: bool = False
+
+
+@dataclass(frozen=True)
+class RemoteInvoiceLine:
+    description: str
+    amount: Decimal
+    quantity: int | None
+    period_start: datetime | None
+    period_end: datetime | None
+    #: base | overage | proration, as far as the line tells
+    kind: str = "base"
+    service: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,10 @@ class RemoteInvoice:
     finalized_at: datetime | None
     hosted_invoice_url: str | None
     invoice_pdf: str | None
+    lines: tuple[RemoteInvoiceLine, ...] = ()
+    #: what a payment attempt left: ``paid``, ``processing`` (a bank debit on its way) or
+    #: ``requires_action`` (the customer must authenticate on ``hosted_invoice_url``)
+    payment_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,8 +156,10 @@ class CatalogPlan:
     currency: str
     price_monthly: Decimal | None
     price_yearly: Decimal | None
-    #: service -> overage price per unit (metered services only)
+    #: service -> overage price per unit (metered services only: soft limits with a price)
     overage: dict[str, Decimal]
+    #: service -> the quota included in the plan price (the free first tier)
+    included: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -161,7 +186,9 @@ class RemoteBilling(Protocol):
 
     def list_subscriptions(self, customer_id: str) -> list[RemoteSubscription]: ...
 
-    def retrieve_subscription(self, subscription_id: str) -> RemoteSubscription: ...
+    def retrieve_subscription(
+        self, subscription_id: str, *, with_invoice: bool = False
+    ) -> RemoteSubscription: ...
 
     def upgrade_subscription(
         self, subscription_id: str, *, plan_name: str, interval: str, idempotency_key: str
@@ -176,7 +203,7 @@ class RemoteBilling(Protocol):
     ) -> RemoteSubscription: ...
 
     def reactivate_subscription(
-        self, subscription_id: str, *, idempotency_key: str
+        self, subscription_id: str, *, idempotency_key: str, clear_cancel_at: bool = False
     ) -> RemoteSubscription: ...
 
     def list_invoices(self, customer_id: str, *, limit: int = 10) -> list[RemoteInvoice]: ...

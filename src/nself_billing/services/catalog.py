@@ -17,11 +17,10 @@ from ..domain.money import (
 )
 from ..domain.plans import EnforcementMode, Plan, Quota
 from ..domain.services import SERVICE_NAMES
-from ..errors import ConfigError, NotFound, PlanNotFound
+from ..errors import ConfigError, PlanNotFound
 from ..store import catalog as store
-from ..store import subscriptions as subscription_store
 from .context import Context
-from .local_engine import remote_billing
+from .engines import choose_engines
 
 
 class PlanService:
@@ -40,13 +39,11 @@ class PlanService:
         return plan
 
     def current(self, customer_id: str) -> Plan:
-        remote = remote_billing(self._ctx)
-        if remote is not None:  # the subscription as Stripe has it now
-            remote.subscriptions(customer_id)
+        """The plan of the current subscription, as the chosen engine has it (Stripe's read
+        from Stripe first)."""
+        engines = self._ctx.engines or choose_engines(self._ctx.provider)
+        subscription = engines.subscriptions(self._ctx).current(customer_id)
         with self._ctx.db.read() as conn:
-            subscription = subscription_store.current_for(conn, customer_id)
-            if subscription is None:
-                raise NotFound("No active subscription")
             plan = store.get_plan(conn, subscription.plan_name)
         if plan is None:
             raise PlanNotFound(subscription.plan_name)

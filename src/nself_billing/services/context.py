@@ -6,12 +6,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..domain.seller import InvoiceTerms, Seller, address_lines
 from ..providers.port import PaymentProvider
 from ..settings import Settings
 from ..store.clickhouse import ClickHouseEvents
 from ..store.db import Database
+
+if TYPE_CHECKING:
+    from .engines import Engines
 
 Clock = Callable[[], datetime]
 
@@ -43,3 +47,5 @@ class Context:
 
     #: the raw events' store when BILLING_CLICKHOUSE_URL is set (opened on first use)
     events: ClickHouseEvents | None = None
+    #: the engine of each area, chosen once by bootstrap (from the provider when None)
+    engines: Engines | None = None

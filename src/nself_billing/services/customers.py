@@ -101,6 +101,9 @@ class CustomerService:
                 if store.exists(conn, customer_id):
                     raise Conflict(f"Customer already exists: {customer_id}")
         project = project_name or self._ctx.settings.project_name
+        remote = remote_billing(self._ctx)
+        if remote is not None:  # journaled: a replay adopts the customer Stripe made
+            return remote.create_customer(email=email, name=name, phone=phone, project=project)
         made = self._ctx.provider.create_customer(
             email=email,
             name=name,

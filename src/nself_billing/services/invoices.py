@@ -37,6 +37,10 @@ class PaymentResult:
     payment: store.Payment | None
     #: True when the invoice had been paid before this call (nothing was charged)
     already_paid: bool
+    #: what the provider answered: ``paid``, ``processing`` (accepted, not settled) or
+    #: ``requires_action`` (the customer completes it at ``action_url``)
+    state: str = "paid"
+    action_url: str | None = None
 
 
 class InvoiceService:
@@ -117,8 +121,10 @@ class InvoiceService:
         if invoice.status in unpayable:
             raise Conflict(f"Invoice {invoice_id} is {invoice.status} and cannot be paid")
         if remote is not None:  # Stripe charges the default payment method
-            remote.pay_invoice(invoice_id)
-            return PaymentResult(self._mirrored(customer_id, invoice_id), None, False)
+            answer = remote.pay_invoice(invoice_id)
+            state = answer.payment_state or ("paid" if answer.status == "paid" else "processing")
+            url = answer.hosted_invoice_url if state == "requires_action" else None
+            return PaymentResult(self._mirrored(customer_id, invoice_id), None, False, state, url)
         with self._ctx.db.read() as conn:
             method = method_store.default_for(conn, customer_id)
         if method is None and invoice.total > 0:

@@ -23,7 +23,10 @@ def is_local(ctx: Context) -> bool:
 
 
 def is_remote(ctx: Context) -> bool:
-    """The provider performs the billing itself (Stripe): our tables are its mirror."""
+    """The provider performs the billing itself (Stripe): our tables are its mirror. Decided
+    once when Billing was built (``ctx.engines``)."""
+    if ctx.engines is not None:
+        return ctx.engines.remote
     return isinstance(ctx.provider, RemoteBilling)
 
 

@@ -39,6 +39,7 @@ from ..domain.quantities import (
 )
 from ..domain.quotas import QuotaBand, thresholds_crossed, thresholds_reached
 from ..domain.services import SERVICE_NAMES, SERVICES, unit_of
+from ..domain.subscriptions import FREE_PLAN, QuotaGrant, hard_limited, quota_grant
 from ..domain.usage import (
     check_idempotency_key,
     check_service,
@@ -187,10 +188,14 @@ class QuotaService:
             subscription = subscription_store.current_for(conn, cid)
             if subscription is None:
                 raise NotFound("No active subscription")
-            plan = catalog_store.get_plan(conn, subscription.plan_name)
+            grant = quota_grant(subscription.status, subscription.period.start, self._ctx.clock())
+            plan_name = FREE_PLAN if grant is QuotaGrant.FREE else subscription.plan_name
+            plan = catalog_store.get_plan(conn, plan_name)
             overrides = store.overrides_for(conn, cid)
         if plan is None:
-            raise PlanNotFound(subscription.plan_name)
+            raise PlanNotFound(plan_name)
+        if grant is QuotaGrant.HARD:
+            plan = hard_limited(plan)
         quotas = effective_quotas(plan, overrides)
         limits = CustomerLimits(
             cid, plan.name, subscription.anchor_at or subscription.period.start, quotas

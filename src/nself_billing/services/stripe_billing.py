@@ -15,12 +15,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
 
+from ..domain.customers import Customer
+from ..domain.plans import EnforcementMode, Plan, Quota
 from ..errors import BillingError, ConfigError, Conflict, InvalidInput, NotFound, ProviderError
 from ..providers.port import (
     CatalogEntry,
@@ -33,6 +35,8 @@ from ..providers.port import (
 )
 from ..settings import DEFAULT_WEBHOOK_URL
 from ..store import catalog as catalog_store
+from ..store import customers as customer_store
+from ..store import outbox as outbox_store
 from ..store import stripe_mirror as mirror
 from ..store.tables import plans as plans_table
 from .context import Context
@@ -108,6 +112,27 @@ class StripeBillingService:
             )
         return found
 
+    def create_customer(
+        self, *, email: str | None, name: str | None, phone: str | None, project: str | None
+    ) -> Customer:
+        """Create the customer in Stripe, then its mirror row, under one journaled key: a
+        re-run after a failure anywhere in between replays Stripe's answer (the same
+        customer) and adopts the row if it was written. Keyed by what is asked, so two
+        tenants sharing an email, or a corrected name, are separate customers at once."""
+        target = _digest([email, name, phone, project])
+        with self._operation("customer-create", target) as key:
+            made = self._ctx.provider.create_customer(
+                email=email, name=name, phone=phone, project_name=project, idempotency_key=key
+            )
+            now = self._ctx.clock()
+            with self._ctx.db.write() as conn:
+                existing = customer_store.get(conn, made.customer_id)
+                if existing is not None:
+                    return existing
+                customer = Customer(made.customer_id, email, name, phone, project, None)
+                customer_store.add(conn, customer, now=now)
+        return replace(customer, created_at=now)
+
     def portal_url(self, customer_id: str) -> str:
         return self.remote.portal_url(customer_id, return_url=self._ctx.settings.base_url)
 
@@ -118,6 +143,11 @@ class StripeBillingService:
     ) -> RemoteSubscription:
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
+            # the ordering state first, as a webhook delivery takes it: the same lock order
+            # keeps a read and a concurrent delivery of the same object from deadlocking
+            mirror.stamp_object(
+                conn, object_id=sub.subscription_id, object_type="subscription", at=now
+            )
             mirror.upsert_subscription(conn, sub, provider_time=now, now=now)
             if scheduled_plan is not None:
                 mirror.set_scheduled_plan(conn, sub.subscription_id, scheduled_plan)
@@ -154,7 +184,20 @@ class StripeBillingService:
                 trial_days=trial_days,
                 idempotency_key=key,
             )
-        return self._mirror_subscription(remote.retrieve_subscription(subscription_id))
+        # the latest invoice tells where the customer pays when the first payment needs them
+        return self._mirror_subscription(
+            remote.retrieve_subscription(subscription_id, with_invoice=True)
+        )
+
+    def payment_url(self, customer_id: str) -> str | None:
+        """Where the customer pays the first invoice of a subscription that waits for it
+        (status ``incomplete``: the card asked for authentication, or there is none)."""
+        live = [s for s in self.remote.list_subscriptions(customer_id) if s.status == "incomplete"]
+        if not live:
+            return None
+        return self.remote.retrieve_subscription(
+            live[0].subscription_id, with_invoice=True
+        ).payment_url
 
     def upgrade(self, customer_id: str, plan_name: str) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
@@ -182,6 +225,8 @@ class StripeBillingService:
 
     def cancel(self, customer_id: str, *, immediate: bool = False) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
+        if immediate:
+            self._send_pending_usage(customer_id)
         mode = "now" if immediate else "period-end"
         with self._operation(f"cancel-{mode}", sub.subscription_id) as key:
             changed = self.remote.cancel_subscription(
@@ -194,8 +239,28 @@ class StripeBillingService:
         if not sub.cancel_at_period_end:
             raise Conflict("The subscription is not scheduled for cancellation")
         with self._operation("reactivate", sub.subscription_id) as key:
-            changed = self.remote.reactivate_subscription(sub.subscription_id, idempotency_key=key)
+            changed = self.remote.reactivate_subscription(
+                sub.subscription_id,
+                idempotency_key=key,
+                clear_cancel_at=sub.cancel_at is not None,
+            )
         return self._mirror_subscription(changed)
+
+    def _send_pending_usage(self, customer_id: str) -> None:
+        """Before an immediate cancellation: Stripe bills on the final invoice only the usage
+        its meters hold, so the customer's pending events go first. A failure stops the
+        cancellation (nothing is cancelled with usage left behind)."""
+        from .stripe_outbox import OutboxService
+
+        result = OutboxService(self._ctx).drain(customer_id=customer_id, max_retries=2)
+        with self._ctx.db.read() as conn:
+            left = outbox_store.pending_for(conn, customer_id)
+        if result.stopped_by or left:
+            reason = result.stopped_by or f"{left} events still pending"
+            raise ProviderError(
+                "Stripe API error: the customer's pending usage could not be sent, so the "
+                f"subscription was not cancelled ({reason})"
+            )
 
     def _plan(self, plan_name: str) -> None:
         from ..errors import PlanNotFound
@@ -209,7 +274,10 @@ class StripeBillingService:
     def _mirror_invoices(self, found: list[RemoteInvoice]) -> None:
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
-            for invoice in found:
+            for invoice in sorted(found, key=lambda i: i.invoice_id):
+                mirror.stamp_object(
+                    conn, object_id=invoice.invoice_id, object_type="invoice", at=now
+                )
                 mirror.upsert_invoice(conn, invoice, provider_time=None, now=now)
 
     def invoices(self, customer_id: str, *, limit: int = 10) -> list[RemoteInvoice]:
@@ -274,22 +342,26 @@ class StripeBillingService:
     def plan_sync(self) -> list[CatalogEntry]:
         """Products, Prices and Meters for every plan of our catalog, found or created; the
         Stripe ids are stored on ``billing_plans``. Safe to run again."""
+        from sqlalchemy import select
+
         with self._ctx.db.read() as conn:
             plans = catalog_store.list_plans(conn)
+            currencies = dict(
+                conn.execute(select(plans_table.c.plan_name, plans_table.c.currency)).all()
+            )
         wanted = [
             CatalogPlan(
                 name=p.name,
                 description=p.description,
-                currency="usd",
+                # the catalog's currency (zero- and three-decimal ones converted by the adapter)
+                currency=str(currencies.get(p.name) or "usd").lower(),
                 price_monthly=p.price_monthly,
                 price_yearly=p.price_yearly,
-                overage={
-                    q.service: q.overage_price
-                    for q in p.quotas
-                    if q.overage_price and q.overage_price > 0
-                },
+                overage={q.service: q.overage_price for q in billable},
+                included={q.service: q.limit for q in billable if q.limit is not None},
             )
             for p in plans
+            for billable in [_billed_overage(p)]
         ]
         entries = self.remote.sync_catalog(wanted)
         with self._ctx.db.write() as conn:
@@ -324,7 +396,9 @@ class StripeBillingService:
                 p.name,
                 str(p.price_monthly),
                 str(p.price_yearly),
-                sorted((q.service, str(q.overage_price)) for q in p.quotas),
+                sorted(
+                    (q.service, str(q.overage_price), str(q.limit), q.mode.value) for q in p.quotas
+                ),
             )
             for p in plans
         ]
@@ -424,6 +498,25 @@ class StripeBillingService:
             reason = getattr(error, "reason", error)
             raise ConfigError(f"Webhook receiver not reachable at {target}: {reason}") from None
         return WebhookTestResult(target, event_id, event_type, status, body.strip()[:500])
+
+
+def _billed_overage(plan: Plan) -> list[Quota]:
+    """The quotas whose usage beyond the limit is billed: soft limits with a limit and a
+    price (hard limits never bill overage; without a limit there is no overage)."""
+    return [
+        q
+        for q in plan.quotas
+        if q.mode is EnforcementMode.SOFT
+        and q.limit is not None
+        and q.overage_price
+        and q.overage_price > 0
+    ]
+
+
+def _digest(values: list[Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(values).encode()).hexdigest()[:24]
 
 
 def _outcome_unknown(error: ProviderError) -> bool:

@@ -22,15 +22,19 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ..errors import BillingError, ConfigError, InvalidInput
-from ..providers.stripe import invoice_from, payment_method_from, subscription_from
+from ..errors import BillingError, InvalidInput
+from ..providers.stripe import (
+    SignatureInvalid,  # noqa: F401  (re-exported: the receiver catches it)
+    invoice_from,
+    is_ours,
+    payment_method_from,
+    subscription_from,
+    verify_event,
+)
 from ..settings import Secret
 from ..store import stripe_mirror as mirror
 from . import events
 from .context import Context
-
-#: Stripe's own default: a signature older than five minutes is refused (replay protection)
-SIGNATURE_TOLERANCE_SECONDS = 300
 
 PROCESSED, DUPLICATE, STALE, IGNORED, FAILED, TEST = (
     "processed",
@@ -51,42 +55,21 @@ HANDLED_EVENTS = (
     "invoice.finalized",
     "invoice.paid",
     "invoice.payment_failed",
+    "invoice.payment_action_required",
+    "invoice.payment_succeeded",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
     "customer.updated",
     "payment_method.attached",
     "payment_method.detached",
 )
 
 
-class SignatureInvalid(InvalidInput):
-    """The Stripe-Signature header does not match the payload (or is too old)."""
-
-
 def verify_and_parse(
     payload: bytes, sig_header: str | None, secret: Secret | str | None
 ) -> dict[str, Any]:
-    """The event as a dict, after checking ``Stripe-Signature`` with the SDK's own helper
-    (HMAC-SHA256 over ``t.payload``, timestamp within 300 seconds)."""
-    import stripe
-
-    key = secret.reveal() if isinstance(secret, Secret) else secret
-    if not key:
-        raise ConfigError("STRIPE_WEBHOOK_SECRET is not set: cannot verify webhook signatures")
-    try:
-        stripe.WebhookSignature.verify_header(payload, sig_header, key, SIGNATURE_TOLERANCE_SECONDS)
-    except stripe.SignatureVerificationError as error:
-        reason = str(getattr(error, "_message", None) or error).splitlines()[0]
-        if "tolerance" in reason.lower():
-            reason = "timestamp outside the tolerance zone"
-        elif "No signatures found matching" in reason:
-            reason = "no signature matches the payload"
-        raise SignatureInvalid(f"Invalid Stripe signature: {reason}") from None
-    try:
-        event = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("Invalid webhook payload: not JSON") from None
-    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
-        raise InvalidInput("Invalid webhook payload: not a Stripe event")
-    return event
+    """The verified event (the check itself lives in the Stripe adapter)."""
+    return verify_event(payload, sig_header, secret)
 
 
 _Handler = Callable[[Connection, dict[str, Any], datetime, datetime], None]
@@ -126,6 +109,13 @@ def apply_stripe_event(ctx: Context, event: dict[str, Any], *, payload: str | No
         now=now,
     )
     handler = _HANDLERS.get(event_type)
+    order_time = created
+    if handler in (_subscription, _invoice) and not event_id.startswith(TEST_EVENT_PREFIX):
+        current = _read_again(ctx, event)
+        if current is not None:
+            # the object as it is now: newer than any event made before this read
+            event = {**event, "data": {**(event.get("data") or {}), "object": current}}
+            order_time = max(created, now)
     if event_id.startswith(TEST_EVENT_PREFIX) or handler is None:
         outcome = TEST if event_id.startswith(TEST_EVENT_PREFIX) else IGNORED
         with ctx.db.write() as conn:
@@ -133,7 +123,7 @@ def apply_stripe_event(ctx: Context, event: dict[str, Any], *, payload: str | No
         return outcome if stored else DUPLICATE
     try:
         with ctx.db.write() as conn:
-            outcome = _apply(conn, handler, event, created, now)
+            outcome = _apply(conn, handler, event, order_time, now)
             if not mirror.store_event(conn, status=outcome, **row):
                 raise _Duplicate  # rolls back what this delivery applied
             if outcome == PROCESSED:
@@ -169,6 +159,21 @@ def _apply(
     return PROCESSED
 
 
+def _read_again(ctx: Context, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The subscription or invoice an event names, read from Stripe now (None with a provider
+    that cannot, or when the read fails: the payload is applied as delivered)."""
+    fetch = getattr(ctx.provider, "fetch_object", None)
+    obj = (event.get("data") or {}).get("object") or {}
+    if fetch is None or not obj.get("id"):
+        return None
+    try:
+        found = fetch(str(obj.get("object") or ""), str(obj["id"]))
+    except BillingError as error:
+        ctx.log.warning("stripe event %s: %s not read again: %s", event.get("id"), obj["id"], error)
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def _event_time(event: dict[str, Any]) -> datetime:
     created = event.get("created")
     if isinstance(created, int | float):
@@ -181,16 +186,26 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+def _customer_of(obj: dict[str, Any]) -> str:
+    customer = obj.get("customer")
+    return str(customer.get("id") if isinstance(customer, dict) else customer)
+
+
 def _subscription(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
-    mirror.upsert_subscription(conn, subscription_from(obj), provider_time=created, now=now)
+    # another integration's subscription in a shared account is not ours to mirror
+    if is_ours(obj) or mirror.customer_known(conn, _customer_of(obj)):
+        mirror.upsert_subscription(conn, subscription_from(obj), provider_time=created, now=now)
 
 
 def _invoice(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
-    mirror.upsert_invoice(conn, invoice_from(obj), provider_time=created, now=now)
+    if mirror.customer_known(conn, _customer_of(obj)):
+        mirror.upsert_invoice(conn, invoice_from(obj), provider_time=created, now=now)
 
 
 def _customer(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
     customer_id = str(obj["id"])
+    if not (is_ours(obj) or mirror.customer_known(conn, customer_id)):
+        return
     mirror.upsert_customer(
         conn,
         customer_id,
@@ -209,6 +224,8 @@ def _pm_attached(conn: Connection, obj: dict[str, Any], created: datetime, now: 
     method = payment_method_from(obj, None)
     if not method.customer_id:
         raise InvalidInput(f"payment method {method.payment_method_id} has no customer")
+    if not mirror.customer_known(conn, method.customer_id):
+        return
     mirror.upsert_payment_method(conn, method, method.customer_id, now=now)
 
 
@@ -224,6 +241,10 @@ _HANDLERS: dict[str, _Handler] = {
     "invoice.finalized": _invoice,
     "invoice.paid": _invoice,
     "invoice.payment_failed": _invoice,
+    "invoice.payment_action_required": _invoice,
+    "invoice.payment_succeeded": _invoice,
+    "invoice.voided": _invoice,
+    "invoice.marked_uncollectible": _invoice,
     "customer.updated": _customer,
     "payment_method.attached": _pm_attached,
     "payment_method.detached": _pm_detached,

@@ -44,6 +44,11 @@ def is_retryable(error: ProviderError) -> bool:
     return error.code == "network" or status is None or status in (409, 429) or status >= 500
 
 
+def refuses_every_batch(error: ProviderError) -> bool:
+    """401, 403, 404: the key, its permissions or the address is wrong, not the events."""
+    return error.code == "authentication" or error.http_status in (401, 403, 404)
+
+
 def backoff_seconds(attempt: int, *, cap: float = 30.0) -> float:
     """Exponential with jitter: 0.5, 1, 2, 4 ... seconds, at most ``cap``."""
     base: float = min(cap, 0.5 * 2 ** max(attempt - 1, 0))
@@ -55,6 +60,8 @@ class DrainResult:
     sent: int = 0
     failed: int = 0
     expired: int = 0
+    #: set aside unsent: first sent over 24 h ago without an answer (see reconcile)
+    unknown: int = 0
     retried_requests: int = 0
     #: the retryable error that stopped the drain (the rows stay pending), if any
     stopped_by: str | None = None
@@ -131,13 +138,25 @@ class OutboxService:
         with self._ctx.db.write() as conn:
             return store.requeue(conn)
 
+    def requeue_unknown(self) -> int:
+        """Queue again the events set aside as ``unknown`` (first sent over 24 h ago without
+        an answer), once ``reconcile`` showed Stripe does not have them."""
+        with self._ctx.db.write() as conn:
+            return store.requeue(conn, statuses=(store.UNKNOWN,))
+
     def drain(
-        self, *, max_events: int | None = None, max_retries: int = 5, claim_batch: int = CLAIM_BATCH
+        self,
+        *,
+        max_events: int | None = None,
+        max_retries: int = 5,
+        claim_batch: int = CLAIM_BATCH,
+        customer_id: str | None = None,
     ) -> DrainResult:
         """Send pending events until none is due (or ``max_events`` were handled). A retryable
         failure is retried with backoff up to ``max_retries`` times, then the rows are left
         pending with a next-attempt time and the drain stops. Up to ``concurrency`` requests
-        are in flight at once (each acknowledged batch is marked sent on its own)."""
+        are in flight at once (each acknowledged batch is marked sent on its own).
+        ``customer_id`` sends only that customer's events (before its immediate cancel)."""
         remote = self._remote()
         result = DrainResult()
         token = uuid.uuid4().hex
@@ -150,7 +169,14 @@ class OutboxService:
                     claim_batch if max_events is None else min(claim_batch, max_events - handled)
                 )
                 with self._ctx.db.write() as conn:
-                    rows = store.claim(conn, now=now, limit=limit, lease=LEASE, token=token)
+                    rows = store.claim(
+                        conn,
+                        now=now,
+                        limit=limit,
+                        lease=LEASE,
+                        token=token,
+                        customer_id=customer_id,
+                    )
                 if not rows:
                     break
                 handled += len(rows)
@@ -168,7 +194,26 @@ class OutboxService:
                     self._ctx.log.warning(
                         "usage outbox: %d events older than 35 days", len(too_old)
                     )
-                fresh = [r for r in rows if r.id not in too_old]
+                unknown = {
+                    r.id
+                    for r in rows
+                    if r.id not in too_old
+                    and r.first_attempt_at is not None
+                    and r.first_attempt_at < now - store.IDENTIFIER_WINDOW
+                }
+                if unknown:
+                    with self._ctx.db.write() as conn:
+                        store.mark_unknown(
+                            conn,
+                            sorted(unknown),
+                            reason=(
+                                "first sent over 24 h ago without an answer: Stripe may have "
+                                "counted it and no longer deduplicates it; not resent (check "
+                                "with reconcile)"
+                            ),
+                        )
+                    result.unknown += len(unknown)
+                fresh = [r for r in rows if r.id not in too_old and r.id not in unknown]
                 batches = [
                     fresh[i : i + REQUEST_BATCH] for i in range(0, len(fresh), REQUEST_BATCH)
                 ]
@@ -226,14 +271,19 @@ class OutboxService:
                     outcome.retried += 1
                     self._sleep(backoff_seconds(attempt))
                     continue
+                refused_all = refuses_every_batch(error)
                 with self._ctx.db.write() as conn:
-                    if is_retryable(error):
+                    if is_retryable(error) or refused_all:
+                        # the account refuses every request (a revoked key, a missing
+                        # permission): the events are fine, keep them for the next sync
                         store.mark_retry(
                             conn,
                             ids,
                             error=error.message,
                             next_attempt_at=self._ctx.clock()
                             + timedelta(seconds=backoff_seconds(attempt + 1, cap=300)),
+                            now=self._ctx.clock(),
+                            outcome_unknown=not refused_all,
                         )
                         outcome.stopped = True
                     else:

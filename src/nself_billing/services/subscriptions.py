@@ -1,4 +1,4 @@
-"""Subscription use cases."""
+"""Subscription use cases on the local engine, and the checks both engines share."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from ..store import subscriptions as store
 from . import events
 from .context import Context
 from .cycle import CycleService, close_final, invoice_closings
-from .local_engine import remote_billing
 
 NO_SUBSCRIPTION = "No active subscription"
 
@@ -57,16 +56,56 @@ def _rank(plan: Plan) -> tuple[int, Decimal]:
     return plan.rank
 
 
+def check_start(interval: str, trial_days: int) -> None:
+    if interval not in INTERVAL_MONTHS:
+        raise InvalidInput(f"Invalid interval: {interval} (expected month or year)")
+    if trial_days < 0:
+        raise InvalidInput("Trial days must be zero or more")
+
+
+def plans_of(conn: Connection, subscription: Subscription, plan_name: str) -> tuple[Plan, Plan]:
+    """The subscription's plan and the target plan."""
+    target = catalog_store.get_plan(conn, plan_name)
+    if target is None:
+        raise PlanNotFound(plan_name)
+    current = catalog_store.get_plan(conn, subscription.plan_name)
+    if current is None:
+        raise PlanNotFound(subscription.plan_name)
+    return current, target
+
+
+def check_upgrade(current: Plan, target: Plan) -> None:
+    if target.name == current.name:
+        raise InvalidInput(f"Already on the {current.name} plan")
+    if _rank(target) <= _rank(current):
+        raise InvalidInput(
+            f"Cannot upgrade from {current.name} to {target.name}: not a "
+            f"higher plan (use: subscription downgrade {target.name})"
+        )
+
+
+def check_downgrade(subscription: Subscription, current: Plan, target: Plan) -> None:
+    if target.name == current.name:
+        raise InvalidInput(f"Already on the {current.name} plan")
+    if _rank(target) >= _rank(current):
+        raise InvalidInput(
+            f"Cannot downgrade from {current.name} to {target.name}: not a "
+            f"lower plan (use: subscription upgrade {target.name})"
+        )
+    if subscription.cancel_at_period_end:
+        raise Conflict(
+            "The subscription is scheduled to cancel at period end (reactivate it first)"
+        )
+
+
 class SubscriptionService:
+    """Subscriptions on the local engine: our tables are the truth."""
+
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
     def current(self, customer_id: str) -> Subscription:
-        """The live subscription; with a remote provider read from it first (the mirror is
-        refreshed, so a subscription made in the Stripe Dashboard is seen)."""
-        remote = remote_billing(self._ctx)
-        if remote is not None:
-            remote.subscriptions(customer_id)
+        """The live subscription."""
         with self._ctx.db.read(transaction=False) as conn:  # one statement
             subscription = store.current_for(conn, customer_id)
         if subscription is None:
@@ -81,19 +120,7 @@ class SubscriptionService:
         self, customer_id: str, plan_name: str, *, interval: str = "month", trial_days: int = 0
     ) -> Subscription:
         """Start a subscription now; the anniversary of this moment anchors every period."""
-        if interval not in INTERVAL_MONTHS:
-            raise InvalidInput(f"Invalid interval: {interval} (expected month or year)")
-        if trial_days < 0:
-            raise InvalidInput("Trial days must be zero or more")
-        remote = remote_billing(self._ctx)
-        if remote is not None:
-            # Stripe computes the period; the customer may exist only there (the mirror row is
-            # made with the subscription's)
-            remote.subscriptions(customer_id)
-            if self.find_current(customer_id) is not None:
-                raise Conflict(f"Customer {customer_id} already has an active subscription")
-            started = remote.start(customer_id, plan_name, interval=interval, trial_days=trial_days)
-            return self._mirrored(started.subscription_id)
+        check_start(interval, trial_days)
         with self._ctx.db.read() as conn:
             if catalog_store.get_plan(conn, plan_name) is None:
                 raise PlanNotFound(plan_name)
@@ -130,14 +157,6 @@ class SubscriptionService:
             events.subscription_changed(self._ctx, conn, "subscription.created", subscription)
         return subscription
 
-    def _mirrored(self, subscription_id: str) -> Subscription:
-        """A subscription as the remote provider's use case left it in the mirror."""
-        with self._ctx.db.read() as conn:
-            subscription = store.get(conn, subscription_id)
-        if subscription is None:
-            raise NotFound(f"Subscription not found: {subscription_id}")
-        return subscription
-
     # -- changes to the current subscription ------------------------------------------------
 
     def _catch_up(self, customer_id: str) -> tuple[Invoice, ...]:
@@ -161,17 +180,6 @@ class SubscriptionService:
                 raise
             raise NotFound(error.message + _closed_note(closed)) from None
 
-    def _plans(
-        self, conn: Connection, subscription: Subscription, plan_name: str
-    ) -> tuple[Plan, Plan]:
-        target = catalog_store.get_plan(conn, plan_name)
-        if target is None:
-            raise PlanNotFound(plan_name)
-        current = catalog_store.get_plan(conn, subscription.plan_name)
-        if current is None:
-            raise PlanNotFound(subscription.plan_name)
-        return current, target
-
     def _locked(self, conn: Connection, customer_id: str, expected: Subscription) -> Subscription:
         """The current subscription, locked, unchanged since it was checked."""
         subscription = store.current_for(conn, customer_id, for_update=True)
@@ -188,22 +196,8 @@ class SubscriptionService:
     def upgrade(self, customer_id: str, plan_name: str) -> PlanChange:
         """Switch to a higher plan now: its quotas apply at once, and the prorated price
         difference for the rest of the period is invoiced at once."""
-        remote = remote_billing(self._ctx)
-        subscription, current, target, closed = self._change(customer_id, plan_name, remote is None)
-        if target.name == current.name:
-            raise InvalidInput(f"Already on the {current.name} plan")
-        if _rank(target) <= _rank(current):
-            raise InvalidInput(
-                f"Cannot upgrade from {current.name} to {target.name}: not a "
-                f"higher plan (use: subscription downgrade {target.name})"
-            )
-        if remote is not None:  # an immediate price change, invoiced and charged by Stripe
-            changed = remote.upgrade(customer_id, target.name)
-            return PlanChange(
-                self._mirrored(changed.subscription_id),
-                current.name,
-                provider=self._ctx.provider.name,
-            )
+        subscription, current, target, closed = self._change(customer_id, plan_name)
+        check_upgrade(current, target)
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
@@ -233,14 +227,14 @@ class SubscriptionService:
         )
 
     def _change(
-        self, customer_id: str, plan_name: str, local: bool
+        self, customer_id: str, plan_name: str
     ) -> tuple[Subscription, Plan, Plan, tuple[Invoice, ...]]:
-        """The current subscription (its ended periods closed first by the local engine), its
-        plan, the target plan, and the invoices closing those periods made."""
-        closed = self._catch_up(customer_id) if local else ()
+        """The current subscription (its ended periods closed first), its plan, the target
+        plan, and the invoices closing those periods made."""
+        closed = self._catch_up(customer_id)
         subscription = self._current_after(customer_id, closed)
         with self._ctx.db.read() as conn:
-            current, target = self._plans(conn, subscription, plan_name)
+            current, target = plans_of(conn, subscription, plan_name)
         return subscription, current, target, closed
 
     def _upgrade_invoice(
@@ -275,26 +269,8 @@ class SubscriptionService:
     def downgrade(self, customer_id: str, plan_name: str) -> PlanChange:
         """Schedule a lower plan for the period end: no charge, the current plan (and its
         quotas) stay until then."""
-        remote = remote_billing(self._ctx)
-        subscription, current, target, closed = self._change(customer_id, plan_name, remote is None)
-        if target.name == current.name:
-            raise InvalidInput(f"Already on the {current.name} plan")
-        if _rank(target) >= _rank(current):
-            raise InvalidInput(
-                f"Cannot downgrade from {current.name} to {target.name}: not a "
-                f"lower plan (use: subscription upgrade {target.name})"
-            )
-        if subscription.cancel_at_period_end:
-            raise Conflict(
-                "The subscription is scheduled to cancel at period end (reactivate it first)"
-            )
-        if remote is not None:  # a Subscription Schedule: the cheaper price from period end
-            changed = remote.downgrade(customer_id, target.name)
-            return PlanChange(
-                self._mirrored(changed.subscription_id),
-                current.name,
-                provider=self._ctx.provider.name,
-            )
+        subscription, current, target, closed = self._change(customer_id, plan_name)
+        check_downgrade(subscription, current, target)
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
@@ -316,11 +292,6 @@ class SubscriptionService:
     def cancel(self, customer_id: str, *, immediate: bool = False) -> PlanChange:
         """Cancel at the period end (reactivatable), or now: final, with a last invoice for
         the period's usage so far (and its price: there are no refunds)."""
-        remote = remote_billing(self._ctx)
-        if remote is not None:  # cancel_at_period_end, or the subscription deleted now
-            changed = remote.cancel(customer_id, immediate=immediate)
-            ended = self._mirrored(changed.subscription_id)
-            return PlanChange(ended, ended.plan_name, provider=self._ctx.provider.name)
         closed = self._catch_up(customer_id)
         subscription = self._current_after(customer_id, closed)
         now = self._ctx.clock()
@@ -382,11 +353,6 @@ class SubscriptionService:
 
     def reactivate(self, customer_id: str) -> PlanChange:
         """Drop a cancellation scheduled for the period end."""
-        remote = remote_billing(self._ctx)
-        if remote is not None:
-            changed = remote.reactivate(customer_id)
-            kept = self._mirrored(changed.subscription_id)
-            return PlanChange(kept, kept.plan_name, provider=self._ctx.provider.name)
         closed = self._catch_up(customer_id)
         subscription = self.find_current(customer_id)
         if subscription is None:

@@ -13,12 +13,17 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from .tables import usage_outbox, usage_records
 
 PENDING, SENT, FAILED, EXPIRED = "pending", "sent", "failed", "expired"
+#: first sent over 24 h ago without an answer: a resend might be counted twice (see reconcile)
+UNKNOWN = "unknown"
+#: how long Stripe deduplicates a meter event identifier
+IDENTIFIER_WINDOW = timedelta(hours=24)
 #: Stripe accepts meter events up to 35 days old
 MAX_EVENT_AGE = timedelta(days=35)
 
@@ -105,6 +110,7 @@ class OutboxRow:
     quantity_micros: int
     recorded_at: datetime
     attempts: int
+    first_attempt_at: datetime | None = None
 
 
 def _insert(conn: Connection):  # type: ignore[no-untyped-def]
@@ -200,19 +206,28 @@ def enqueue_unqueued(conn: Connection, *, limit: int = 10_000) -> int:
 
 
 def claim(
-    conn: Connection, *, now: datetime, limit: int, lease: timedelta, token: str
+    conn: Connection,
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    token: str,
+    customer_id: str | None = None,
 ) -> list[OutboxRow]:
     """Lease up to ``limit`` due pending rows to ``token`` in one statement; rows leased by
     another drainer whose lease has not run out are skipped (and on PostgreSQL, rows another
     drainer is leasing right now: SKIP LOCKED)."""
     free = or_(usage_outbox.c.claimed_until.is_(None), usage_outbox.c.claimed_until < now)
     due = or_(usage_outbox.c.next_attempt_at.is_(None), usage_outbox.c.next_attempt_at <= now)
-    candidates = (
-        select(usage_outbox.c.id)
-        .where(usage_outbox.c.status == PENDING, due, free)
-        .order_by(usage_outbox.c.id)
-        .limit(limit)
-    )
+    if customer_id is None:
+        candidates = select(usage_outbox.c.id).where(usage_outbox.c.status == PENDING, due, free)
+    else:
+        # one customer's events before its immediate cancel: all of them, even those waiting
+        # for their next attempt
+        candidates = select(usage_outbox.c.id).where(
+            usage_outbox.c.status == PENDING, free, usage_outbox.c.customer_id == customer_id
+        )
+    candidates = candidates.order_by(usage_outbox.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     rows = conn.execute(
@@ -227,6 +242,7 @@ def claim(
             usage_outbox.c.quantity_micros,
             usage_outbox.c.recorded_at,
             usage_outbox.c.attempts,
+            usage_outbox.c.first_attempt_at,
         )
     ).all()
     return sorted(
@@ -239,6 +255,7 @@ def claim(
                 int(r.quantity_micros),
                 r.recorded_at,
                 int(r.attempts),
+                r.first_attempt_at,
             )
             for r in rows
         ),
@@ -271,15 +288,41 @@ def mark_sent(conn: Connection, ids: Sequence[int], *, now: datetime) -> int:
 
 
 def mark_retry(
-    conn: Connection, ids: Sequence[int], *, error: str, next_attempt_at: datetime
+    conn: Connection,
+    ids: Sequence[int],
+    *,
+    error: str,
+    next_attempt_at: datetime,
+    now: datetime | None = None,
+    outcome_unknown: bool = True,
 ) -> int:
+    """Leave the rows pending for a later attempt. ``outcome_unknown`` (Stripe may have
+    counted them: a network failure, a 5xx) opens their 24-hour resend window at ``now``."""
+    values: dict[str, Any] = {}
+    if outcome_unknown and now is not None:
+        values["first_attempt_at"] = func.coalesce(usage_outbox.c.first_attempt_at, now)
     return _finish(
         conn,
         ids,
         last_error=error[:1000],
         next_attempt_at=next_attempt_at,
         attempts=usage_outbox.c.attempts + 1,
+        **values,
     )
+
+
+def pending_for(conn: Connection, customer_id: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                usage_outbox.c.customer_id == customer_id, usage_outbox.c.status == PENDING
+            )
+        ).scalar_one()
+    )
+
+
+def mark_unknown(conn: Connection, ids: Sequence[int], *, reason: str) -> int:
+    return _finish(conn, ids, status=UNKNOWN, last_error=reason)
 
 
 def mark_failed(conn: Connection, ids: Sequence[int], *, error: str) -> int:
@@ -301,12 +344,19 @@ def release(conn: Connection, token: str) -> None:
 
 
 def requeue(conn: Connection, *, statuses: Sequence[str] = (FAILED,)) -> int:
-    """Put failed rows back in the queue (after the cause was fixed)."""
+    """Put failed (or unknown) rows back in the queue (after the cause was fixed, or once
+    ``reconcile`` showed Stripe does not have them); their resend window starts again."""
     return int(
         conn.execute(
             update(usage_outbox)
             .where(usage_outbox.c.status.in_(list(statuses)))
-            .values(status=PENDING, next_attempt_at=None, claim_token=None, claimed_until=None)
+            .values(
+                status=PENDING,
+                next_attempt_at=None,
+                claim_token=None,
+                claimed_until=None,
+                first_attempt_at=None,
+            )
         ).rowcount
         or 0
     )
@@ -322,6 +372,8 @@ class OutboxCounts:
     pending_too_old: int
     oldest_pending: datetime | None
     last_error: str | None
+    #: first sent over 24 h ago without an answer: not resent (compare with reconcile)
+    unknown: int = 0
 
 
 def counts(conn: Connection, *, now: datetime) -> OutboxCounts:
@@ -351,6 +403,7 @@ def counts(conn: Connection, *, now: datetime) -> OutboxCounts:
         sent=int(by_status.get(SENT, 0)),
         failed=int(by_status.get(FAILED, 0)),
         expired=int(by_status.get(EXPIRED, 0)),
+        unknown=int(by_status.get(UNKNOWN, 0)),
         pending_too_old=int(too_old or 0),
         oldest_pending=oldest,
         last_error=last_error,

@@ -9,11 +9,23 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exc, insert, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exc,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from ..providers.port import RemoteInvoice, RemotePaymentMethod, RemoteSubscription
 from .tables import (
     customers,
+    invoice_lines,
     invoices,
     payment_methods,
     provider_operations,
@@ -135,6 +147,23 @@ def store_event(
     return inserted is not None
 
 
+def stamp_object(conn: Connection, *, object_id: str, object_type: str, at: datetime) -> None:
+    """Record that the object was read from the provider at ``at``: an event made before that
+    read describes an older state, and is stale when it arrives later."""
+    advance_object(
+        conn, object_id=object_id, object_type=object_type, created=at, event_id="api-read"
+    )
+
+
+def customer_known(conn: Connection, customer_id: str) -> bool:
+    return (
+        conn.execute(
+            select(customers.c.customer_id).where(customers.c.customer_id == customer_id)
+        ).first()
+        is not None
+    )
+
+
 def advance_object(
     conn: Connection, *, object_id: str, object_type: str, created: datetime, event_id: str
 ) -> bool:
@@ -186,6 +215,10 @@ def upsert_customer(
     )
 
 
+#: subscription statuses Stripe never leaves
+FINAL_SUBSCRIPTION_STATUSES = ("canceled", "incomplete_expired")
+
+
 def upsert_subscription(
     conn: Connection, sub: RemoteSubscription, *, provider_time: datetime, now: datetime
 ) -> None:
@@ -209,10 +242,10 @@ def upsert_subscription(
     if sub.schedule_id is None:
         values["scheduled_plan_name"] = None
     exists = conn.execute(
-        select(subscriptions.c.subscription_id).where(
-            subscriptions.c.subscription_id == sub.subscription_id
-        )
+        select(subscriptions.c.status).where(subscriptions.c.subscription_id == sub.subscription_id)
     ).first()
+    if exists and exists.status in FINAL_SUBSCRIPTION_STATUSES and sub.status != exists.status:
+        return  # an ended subscription never comes back (an older state read late)
     if exists:
         conn.execute(
             update(subscriptions)
@@ -262,7 +295,47 @@ def upsert_invoice(
     statement = _insert(conn)(invoices).values(
         invoice_id=inv.invoice_id, created_at=inv.created or now, kind="subscription", **values
     )
+    # Stripe's invoice status only moves forward (draft, open, then paid, void or
+    # uncollectible; uncollectible may still be paid): an older state read or delivered later,
+    # say ``invoice.finalized`` applied after ``invoice.paid`` of the same second, never wins
+    current, new = _status_rank(invoices.c.status), _status_rank(statement.excluded.status)
+    keep = or_(
+        invoices.c.status.in_(FINAL_INVOICE_STATUSES),
+        and_(invoices.c.status == "uncollectible", statement.excluded.status != "paid"),
+        new < current,
+    )
+    values["status"] = case((keep, invoices.c.status), else_=statement.excluded.status)
+    values["paid_at"] = case((keep, invoices.c.paid_at), else_=statement.excluded.paid_at)
     conn.execute(statement.on_conflict_do_update(index_elements=["invoice_id"], set_=values))
+    if inv.lines:  # Stripe's lines, as read: ``invoice show`` lists them
+        conn.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id == inv.invoice_id))
+        conn.execute(
+            insert(invoice_lines),
+            [
+                {
+                    "invoice_id": inv.invoice_id,
+                    "line_no": number,
+                    "kind": line.kind,
+                    "service_name": line.service,
+                    "description": line.description,
+                    "quantity": line.quantity if line.quantity is not None else 1,
+                    "unit_price": 0,
+                    "amount": line.amount,
+                    "period_start": line.period_start,
+                    "period_end": line.period_end,
+                }
+                for number, line in enumerate(inv.lines, start=1)
+            ],
+        )
+
+
+#: invoice statuses Stripe never leaves
+FINAL_INVOICE_STATUSES = ("paid", "void")
+_INVOICE_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
+
+
+def _status_rank(column: Any) -> Any:
+    return case(*((column == s, r) for s, r in _INVOICE_RANK.items()), else_=0)
 
 
 def upsert_payment_method(

@@ -332,7 +332,8 @@ usage_outbox = Table(
     Column("service_name", String(50), nullable=False),
     Column("quantity_micros", BigInteger, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
-    #: pending | sent | failed (rejected by Stripe) | expired (older than Stripe accepts)
+    #: pending | sent | failed (rejected by Stripe) | expired (older than Stripe accepts) |
+    #: unknown (first sent over 24 h ago without an answer: not resent, see reconcile)
     Column("status", String(10), nullable=False, server_default=text("'pending'")),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", UTCDateTime),
@@ -342,6 +343,8 @@ usage_outbox = Table(
     Column("last_error", Text),
     Column("sent_at", UTCDateTime),
     Column("created_at", UTCDateTime, server_default=NOW),
+    #: the first send whose outcome was unknown: Stripe deduplicates identifiers for 24 h
+    Column("first_attempt_at", UTCDateTime),
     UniqueConstraint("identifier", name="uq_billing_usage_outbox_identifier"),
 )
 Index("idx_usage_outbox_status", usage_outbox.c.status, usage_outbox.c.id)

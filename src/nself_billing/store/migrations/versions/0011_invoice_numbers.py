@@ -1,7 +1,7 @@
 """invoices: sequential, gap-free invoice numbers and due dates
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02
 
 ``billing_invoice_counters`` holds one sequence per invoice number prefix; the transaction that
@@ -19,7 +19,7 @@ from alembic import op
 from nself_billing.store.types import UTCDateTime
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
