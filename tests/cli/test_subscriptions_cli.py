@@ -232,7 +232,7 @@ def test_a_change_after_the_period_ended_says_what_it_billed(cli, env, starter):
     )
     assert rest[0].startswith("Downgrade scheduled: starter -> free on ")
     listed = cli(*B, "invoice", "list").stdout.splitlines()
-    assert listed[1].startswith(f"{invoice_id} ") and listed[1].endswith(" $29.00 open")
+    assert listed[1].startswith(f"{invoice_id} ") and " $29.00 open" in listed[1]
     assert cli(*B, "cycle").stdout == "Billing cycle: nothing due\n"
 
 

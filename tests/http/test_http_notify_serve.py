@@ -106,10 +106,11 @@ def test_a_kill_9_mid_delivery_loses_nothing_and_repeats_the_same_event_id(env, 
             while len(hooks.received) < 3 and time.monotonic() < deadline:
                 time.sleep(0.2)
             url = f"http://127.0.0.1:{port}"
-            before = _requests_to(url, "/healthz")
+            # /healthz is answered before the app's layers (uncounted): /readyz is counted
+            before = _requests_to(url, "/readyz")
             for _ in range(20):
-                assert httpx.get(url + "/healthz", timeout=10).status_code == 200
-            after = _requests_to(url, "/healthz")
+                assert httpx.get(url + "/readyz", timeout=10).status_code == 200
+            after = _requests_to(url, "/readyz")
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(30)

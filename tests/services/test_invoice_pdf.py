@@ -78,7 +78,7 @@ def test_the_pdf_names_seller_number_dates_currency_and_how_to_pay(seller_billin
         "Date due 2026-03-01",
         "Currency USD",
         "$101.00 USD due 2026-03-01",
-        "Pro plan (2026-01-15 to 2026-02-15)",
+        "Pro plan (2026-01-15 to 2026-02-14)",
         "api overage: 250000 requests beyond 1000000 at $0.000008",
         "Amount due (USD) $101.00",
         "charged to your Visa **** 4242",

@@ -158,50 +158,51 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
     """Run the HTTP service (Stripe webhooks, usage API, quota API, portal)."""
     import uvicorn
 
-    from ..http.server import uvicorn_options
-
     billing = state.billing  # opens the database and migrates once, before any worker starts
     sock = listening_socket(host, port)
     port = sock.getsockname()[1]
     if workers > 1:
         sock.close()  # uvicorn's supervisor binds it again for its workers
-    options = uvicorn_options(billing.settings.http_max_header_bytes)
-    echo(f"Serving nself-billing on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
-    # one drainer, one notifier and one shipper, in this process, whatever the number of HTTP
-    # workers
-    with (
-        metrics_directory(),
-        notify_worker(billing),
-        outbox_worker(billing) as draining,
-        events_worker(billing) as shipping,
-    ):
-        if draining:
-            echo("Usage outbox: sending recorded usage to Stripe in the background")
-        if shipping:
-            echo("Event shipper: moving recorded usage to ClickHouse in the background")
-        if workers == 1:
-            from ..http.app import create_app
+    # the metrics directory exists before the HTTP modules (and their metrics) are imported
+    with metrics_directory():
+        from ..http.server import uvicorn_options
 
-            config = uvicorn.Config(
-                create_app(billing),
+        options = uvicorn_options(billing.settings.http_max_header_bytes)
+        echo(f"Serving nself-billing on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
+        # one drainer, one notifier and one shipper, in this process, whatever the number of
+        # HTTP workers
+        with (
+            notify_worker(billing),
+            outbox_worker(billing) as draining,
+            events_worker(billing) as shipping,
+        ):
+            if draining:
+                echo("Usage outbox: sending recorded usage to Stripe in the background")
+            if shipping:
+                echo("Event shipper: moving recorded usage to ClickHouse in the background")
+            if workers == 1:
+                from ..http.app import create_app
+
+                config = uvicorn.Config(
+                    create_app(billing),
+                    host=host,
+                    port=port,
+                    log_level=log_level,
+                    loop="auto",
+                    **options,
+                )
+                with sock:
+                    uvicorn.Server(config).run(sockets=[sock])
+                return
+            uvicorn.run(
+                "nself_billing.http.app:app_from_env",
+                factory=True,
                 host=host,
                 port=port,
+                workers=workers,
                 log_level=log_level,
-                loop="auto",
                 **options,
             )
-            with sock:
-                uvicorn.Server(config).run(sockets=[sock])
-            return
-        uvicorn.run(
-            "nself_billing.http.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-            **options,
-        )
 
 
 COMMANDS = [serve]

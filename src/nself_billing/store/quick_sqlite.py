@@ -190,6 +190,8 @@ class QuickReader:
                 period_end=_moment(row["period_end"]),
                 created_at=_moment(row["created_at"]),
                 paid_at=_moment(row["paid_at"]),
+                number=row["number"],
+                due_at=_moment(row["due_at"]),
             )
             for row in rows
         ]
