@@ -10,7 +10,8 @@ A full run stores each area's figures, with the baseline of the same run, in
 
 Each ``benchmarks/bench_<name>.py`` exposes ``run(*, smoke: bool, pg_url: str | None)``
 returning rows ``{"name", "value", "unit", "target", "baseline", "notes"}``, where ``baseline``
-names a figure of ``../shared/bench/baseline.py`` measured in the same run (or None).
+names a figure of ``benchmarks/baseline.py`` (the bare drivers on a minimal table) measured in
+the same run (or None).
 Figures are medians unless the name says otherwise; the machine is shared and noisy, so the
 ratio to the baseline measured in the same run is the figure to compare across runs.
 """
@@ -32,10 +33,8 @@ import scratch
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-#: ../shared beside the checkout (NSELF_BENCH_BASELINE names another place, e.g. from a worktree)
-BASELINE = Path(
-    os.environ.get("NSELF_BENCH_BASELINE", REPO.parent / "shared" / "bench" / "baseline.py")
-)
+#: the bare-driver reference, measured in every run (nothing outside the repository)
+BASELINE = HERE / "baseline.py"
 DEFAULT_PG = os.environ.get("NSELF_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -50,9 +49,6 @@ def pg_reachable(url: str) -> bool:
 
 
 def run_baseline(*, smoke: bool, pg_url: str | None) -> dict[str, float]:
-    if not BASELINE.is_file():
-        print(f"baseline not found at {BASELINE}; ratios omitted", file=sys.stderr)
-        return {}
     command = [sys.executable, str(BASELINE), "--n", "2000" if smoke else "20000"]
     if pg_url:
         command += ["--pg", "host=127.0.0.1 user=postgres dbname=test"]
@@ -100,7 +96,7 @@ def render(results: list[dict]) -> str:
         f"{os.cpu_count()} cores, Python {platform.python_version()}.",
         "",
         "Medians unless the figure says p99. *ours/baseline* divides our figure by the raw-driver "
-        "figure (`../shared/bench/baseline.py`) measured in the same run as the figure: for "
+        "figure (`benchmarks/baseline.py`: sqlite3 and psycopg on a minimal table) measured in the same run as the figure: for "
         "throughput (per second) higher is better, for latency (µs, ms) lower is better. The "
         "machine is shared and noisy (other jobs were running during these runs), so compare the "
         "ratios across runs rather than the absolute figures.",
