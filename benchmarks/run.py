@@ -96,7 +96,8 @@ def render(results: list[dict]) -> str:
         f"{os.cpu_count()} cores, Python {platform.python_version()}.",
         "",
         "Medians unless the figure says p99. *ours/baseline* divides our figure by the raw-driver "
-        "figure (`benchmarks/baseline.py`: sqlite3 and psycopg on a minimal table) measured in the same run as the figure: for "
+        "figure (`benchmarks/baseline.py`: sqlite3 and psycopg on a minimal table) measured "
+        "in the same run as the figure: for "
         "throughput (per second) higher is better, for latency (µs, ms) lower is better. The "
         "machine is shared and noisy (other jobs were running during these runs), so compare the "
         "ratios across runs rather than the absolute figures.",
