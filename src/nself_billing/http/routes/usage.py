@@ -9,9 +9,11 @@ from fastapi.responses import JSONResponse
 
 from ...domain.services import SERVICE_NAMES
 from ...errors import InvalidInput
-from ...services.ingest import MAX_BATCH, IngestResult
+from ...services.ingest import MAX_BATCH, IngestRequest, IngestResult
+from ...store.events import PG_STATEMENT_MAX
 from ..auth import CallerKey, get_billing
 from ..body import parse_json, read_limited
+from ..consume_group import WriteGroups
 from ..metrics import EVENTS_INGESTED
 from ..threads import in_thread
 
@@ -123,6 +125,12 @@ async def post_usage(request: Request, key: CallerKey) -> JSONResponse:
         events = [body]
     billing = get_billing(request)
     caller = None if key.is_admin else key.customer_id
-    result = await in_thread(request, billing.ingest.ingest, events, caller_customer_id=caller)
+    if len(events) <= PG_STATEMENT_MAX:
+        # a few events: grouped with the requests that arrive while a group is being written,
+        # one transaction on the single-event path (http/consume_group.py)
+        groups: WriteGroups[IngestRequest, IngestResult] = request.app.state.usage_groups
+        result = await groups.submit(IngestRequest(events, caller))
+    else:  # a large batch: on its own, COPY on PostgreSQL
+        result = await in_thread(request, billing.ingest.ingest, events, caller_customer_id=caller)
     EVENTS_INGESTED.inc(result.recorded)
     return JSONResponse(render_result(result))
