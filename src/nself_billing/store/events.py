@@ -1,8 +1,10 @@
 """The one write path of usage events, and their idempotency, for every entry point.
 
 Every usage event is written here and nowhere else: one at a time (``record_one``: the
-library's ``record``, the CLI's ``usage record``), in batches (``insert_events``:
-``record_many``, ``usage import``, ``POST /v1/usage``, ``BufferedRecorder``), and as the
+library's ``record``, the CLI's ``usage record``), a few at a time as one transaction of their
+own (``write_group``: a group of small ``POST /v1/usage`` requests, small ``record_many`` and
+``BufferedRecorder`` batches), in batches (``insert_events``: ``record_many``, ``usage import``,
+large ``POST /v1/usage`` requests), and as the
 write half of a quota consume (``sqlite_consume``, ``pg_consume``, and the group commit
 ``pg_consume_many``; PostgreSQL runs those as the procedures of migration 0008).
 
@@ -24,8 +26,9 @@ transaction, and, with ``queue_outbox`` (the Stripe provider), a row of the usag
   lent driver cursor; a batch is one ``executemany`` and one upsert per (customer, service,
   day) inside the caller's transaction.
 - PostgreSQL: one statement for one event (a CTE writes the rollup only if the event is new),
-  COPY into a temporary staging table plus one merge statement for a batch, one ``CALL`` for a
-  consume or a group of consumes.
+  one statement with the rows as array parameters for up to ``PG_STATEMENT_MAX`` events, COPY
+  into a temporary staging table plus one merge statement for a larger batch, one ``CALL`` for
+  a consume or a group of consumes.
 
 Statements are built once, parameters always bound. Validation happens before (``domain``):
 what reaches this module is a ``NewUsage`` that both backends can store alike.

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from ...domain.services import SERVICE_NAMES
 from ...errors import InvalidInput
+from ...services.apikeys import ApiKey
 from ...services.ingest import MAX_BATCH, IngestRequest, IngestResult
 from ...store.events import PG_STATEMENT_MAX
 from ..auth import CallerKey, get_billing
@@ -116,6 +117,12 @@ def render_result(result: IngestResult) -> dict[str, Any]:
     },
 )
 async def post_usage(request: Request, key: CallerKey) -> JSONResponse:
+    return await record_usage_as(request, key)
+
+
+async def record_usage_as(request: Request, key: ApiKey) -> JSONResponse:
+    """The usage endpoint once the caller is authenticated (also reached from
+    ``http.fastpath``, which skips FastAPI's routing and dependency resolution)."""
     body = parse_json(await read_limited(request, MAX_USAGE_BODY))
     if isinstance(body, dict) and "events" in body:
         if set(body) != {"events"} or not isinstance(body["events"], list):
