@@ -20,6 +20,7 @@ background sender retries throughout; the two sets of figures should agree withi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -46,6 +47,8 @@ SECRET = "whsec_bench_http"
 ROUNDS = 5
 ROUND_SECONDS = 5.0
 READ_CONNECTIONS = 16
+#: connections of the one-event and ten-event POST /v1/usage phases (issue 15's setting)
+SMALL_CONNECTIONS = 16
 #: the read endpoints, as an API gateway (one quota before each request it serves) or a
 #: dashboard calls them; each is asked for the consume customers in turn
 READS = ("/v1/quota/api", "/v1/quota", "/v1/usage", "/v1/subscription", "/v1/invoices")
@@ -374,6 +377,30 @@ def _consume(port: int, keys: list[str], *, seconds: float) -> tuple[float, floa
     return done / wall, p99
 
 
+def _small_usage(port: int, key: str, *, per_request: int, seconds: float) -> tuple[float, float]:
+    """``POST /v1/usage`` of one event (or ``per_request`` as ``{"events": [...]}``) over 16
+    keep-alive connections, as a backend reports each API call it served; every id is new.
+    Requests/s and p99 (ms)."""
+    auth = {"Authorization": f"Bearer {key}"}
+    run = uuid.uuid4().hex[:8]
+    body = {"service": "api", "quantity": 1, "metadata": {"endpoint": "/api/users"}}
+
+    def request(n: int) -> bytes:
+        if per_request == 1:
+            return _post("/v1/usage", json.dumps({**body, "id": f"{run}-{n}"}).encode(), auth)
+        events = [{**body, "id": f"{run}-{n}-{i}"} for i in range(per_request)]
+        return _post("/v1/usage", json.dumps({"events": events}).encode(), auth)
+
+    # prepared before the clock starts, enough for 20,000 requests/s (one event) or
+    # 60,000 events/s (ten)
+    count = int(seconds * (20_000 if per_request == 1 else 60_000 / per_request)) + 64
+    bodies = [request(n) for n in range(count)]
+    done, wall, p99 = _replay(
+        port, bodies, connections=SMALL_CONNECTIONS, seconds=seconds, cycle=False
+    )
+    return done / wall, p99
+
+
 def _get(path: str, headers: dict[str, str]) -> bytes:
     lines = [f"GET {path} HTTP/1.1", "Host: bench", *(f"{k}: {v}" for k, v in headers.items())]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -486,6 +513,7 @@ def _measure(
             }
         )
         consume_rate = rate
+        rows += _small_rows(port, key, backend, consume_rate, rounds=rounds, seconds=seconds)
         for path in READS:
             rate, p99, spread = _median_of(
                 rounds, lambda path=path: _read(port, path, consumers, seconds=seconds)
@@ -533,6 +561,83 @@ def _measure(
     return rows
 
 
+def _small_rows(
+    port: int,
+    key: str,
+    backend: str,
+    consume_rate: float,
+    *,
+    rounds: int,
+    seconds: float,
+    label: str = "",
+) -> list[dict[str, Any]]:
+    """The one-event and ten-event ``POST /v1/usage`` rows, beside consume of the same run."""
+    rows: list[dict[str, Any]] = []
+    for per_request in (1, 10):
+        rate, p99, spread = _median_of(
+            rounds,
+            lambda per_request=per_request: _small_usage(
+                port, key, per_request=per_request, seconds=seconds
+            ),
+        )
+        what = "one event" if per_request == 1 else f"{per_request} events"
+        if per_request == 1:
+            target = f"≥ consume of this run ({consume_rate:,.0f}); p99 < 50 ms" + (
+                "; ≥ 10,000 requests/s" if backend == "PostgreSQL" else ""
+            )
+        else:
+            target = "≥ 30,000 events/s; p99 < 50 ms"
+        rows.append(
+            {
+                "name": f"usage, POST /v1/usage, {what} a request{label} ({backend})",
+                "value": rate * per_request,
+                "unit": "requests/s" if per_request == 1 else "events/s",
+                "target": target,
+                "baseline": None,
+                "notes": f"{spread}, load from {_generator()}, {SMALL_CONNECTIONS} connections,"
+                f" {rate:,.0f} requests/s, {rate / consume_rate:.2f}x consume of this run,"
+                f" each answer after the commit, p99 {p99:.1f} ms",
+            }
+        )
+    return rows
+
+
+def compare(pg_url: str | None, before_src: str, *, rounds: int, seconds: float) -> None:
+    """Old against new in the same run (the machine is shared: figures of two runs do not
+    compare): consume and the one-event and ten-event rows on a server of ``before_src`` (a
+    checkout of an earlier commit), then on one of this tree, per backend.
+
+        python benchmarks/bench_http.py --before /tmp/old-checkout [--rounds 3] [--seconds 3]
+    """
+    backends: list[tuple[str, str | None]] = [("SQLite", None)]
+    if pg_url:
+        backends.append(("PostgreSQL", pg_url))
+    for backend, admin in backends:
+        for tree, src in (("before", before_src), ("after", None)):
+            with contextlib.ExitStack() as stack:
+                root = stack.enter_context(tempfile.TemporaryDirectory())
+                url = stack.enter_context(scratch_pg_database(admin)) if admin else None
+                env = _env(root, url)
+                key, consumers = _prepare(env)
+                if src is not None:
+                    env["PYTHONPATH"] = os.path.join(src, "src")
+                port = stack.enter_context(_server(env, 2))
+                rate, p99, spread = _median_of(
+                    rounds,
+                    lambda port=port, consumers=consumers: _consume(
+                        port, consumers, seconds=seconds
+                    ),
+                )
+                print(
+                    f"{backend} {tree}: consume {rate:,.0f} requests/s, p99 {p99:.1f} ms ({spread})"
+                )
+                for row in _small_rows(port, key, backend, rate, rounds=rounds, seconds=seconds):
+                    print(
+                        f"{backend} {tree}: {row['name']}: {row['value']:,.0f} {row['unit']};"
+                        f" {row['notes']}"
+                    )
+
+
 def run(*, smoke: bool, pg_url: str | None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for notify in (False, True):
@@ -543,3 +648,17 @@ def run(*, smoke: bool, pg_url: str | None) -> list[dict[str, Any]]:
             with scratch_pg_database(pg_url) as url, tempfile.TemporaryDirectory() as root:
                 rows += _measure(_env(root, url), "PostgreSQL", smoke=smoke, notify=notify)
     return rows
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="old against new: consume and small usage")
+    parser.add_argument("--before", required=True, help="a checkout of the earlier commit")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    ROUND_SECONDS = args.seconds
+    compare(None if args.no_pg else args.pg, args.before, rounds=args.rounds, seconds=args.seconds)

@@ -185,3 +185,54 @@ def test_nul_and_lone_surrogates_are_invalid_input_on_both_backends(billing, cus
 def test_valid_unicode_is_stored_as_given(billing, customer_id):
     billing.usage.record("api", 1, {"emoji": "😀", "é": "ü"}, idempotency_key="ключ-😀")
     assert _events(billing)[0][3] == "ключ-😀"
+
+
+def test_a_group_of_usage_requests_answers_each_as_if_alone(billing, tenants):
+    """``ingest_many`` (the HTTP service's group of small ``POST /v1/usage`` requests): an id
+    of an earlier request of the group, or seen before, is a duplicate; an invalid request and
+    one naming an unknown customer fail alone; every other event is stored once."""
+    from nself_billing.services.ingest import IngestRequest, IngestResult, InvalidEvents
+
+    billing.ingest.ingest([{"service": "api", "quantity": 1, "id": "seen"}], caller_customer_id=A)
+    one = {"service": "api", "quantity": 2}
+    answers = billing.ingest.ingest_many(
+        [
+            IngestRequest([{**one, "id": "k1"}, {**one, "id": "k2"}, {**one, "id": "k1"}], A),
+            IngestRequest([{**one, "id": "k2"}, {**one, "id": "seen"}, {**one, "id": "k3"}], A),
+            IngestRequest([{**one, "id": "k1"}], B),  # another customer's k1: another event
+            IngestRequest([{**one, "id": "bad", "quantity": "1e30"}], A),
+            IngestRequest([{**one, "id": "k9", "customer_id": "cus_nobody"}], None),
+            IngestRequest([{**one, "id": "k4"}], A),
+        ]
+    )
+    assert answers[:3] == [IngestResult(3, 2, 1), IngestResult(3, 1, 2), IngestResult(1, 1, 0)]
+    assert isinstance(answers[3], InvalidEvents)
+    assert isinstance(answers[4], InvalidEvents) and "cus_nobody" in str(answers[4].errors)
+    assert answers[5] == IngestResult(1, 1, 0)
+    stored = [(c, k) for c, _, _, k in _events(billing)]
+    assert stored == [(A, "k1"), (A, "k2"), (A, "k3"), (A, "k4"), (A, "seen"), (B, "k1")]
+    assert _rolled(billing) == {(A, "api"): (9_000_000, 5), (B, "api"): (2_000_000, 1)}
+
+
+def test_small_record_many_batches_take_the_single_event_path_alike(billing, tenants):
+    """``record_many`` and ``BufferedRecorder`` of a few events: duplicates counted once, an
+    unknown customer refused (``skip_invalid``) while the others are stored."""
+    first = billing.usage.record_many(
+        [UsageEvent("api", 1, idempotency_key=k) for k in ("r1", "r2", "r1")], customer_id=A
+    )
+    assert (first.accepted, first.duplicates) == (2, 1)
+    mixed = billing.usage.record_many(
+        [
+            {"service": "api", "quantity": 1, "idempotency_key": "r2", "customer_id": A},
+            {"service": "api", "quantity": 1, "idempotency_key": "r3", "customer_id": A},
+            {"service": "api", "quantity": 1, "idempotency_key": "r4", "customer_id": "cus_x"},
+        ],
+        skip_invalid=True,
+    )
+    assert (mixed.accepted, mixed.duplicates, len(mixed.rejected)) == (1, 1, 1)
+    with BufferedRecorder(billing, customer_id=B) as recorder:
+        for key in ("b1", "b2", "b1"):
+            recorder.record("api", 1, idempotency_key=key)
+    stored = [(c, k) for c, _, _, k in _events(billing)]
+    assert stored == [(A, "r1"), (A, "r2"), (A, "r3"), (B, "b1"), (B, "b2")]
+    assert _rolled(billing) == {(A, "api"): (3_000_000, 3), (B, "api"): (2_000_000, 2)}

@@ -10,8 +10,10 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from ..billing import Billing
+from ..services.ingest import IngestRequest
+from ..store.events import PG_STATEMENT_MAX
 from . import errors
-from .consume_group import ConsumeGroups
+from .consume_group import ConsumeGroups, WriteGroups
 from .fastpath import FastPaths, answer_liveness, is_liveness
 from .limits import RequestDeadline
 from .metrics import RequestMetrics, request_logging_enabled
@@ -20,6 +22,10 @@ from .threads import Threads
 
 #: seconds a verified API key is reused without a database read (see ApiKeyService)
 AUTH_CACHE_SECONDS = 1.0
+
+
+def _events_of(request: IngestRequest) -> int:
+    return len(request.events)
 
 
 class BillingApp(FastAPI):
@@ -76,6 +82,10 @@ def create_app(
     app.state.billing = billing
     app.state.threads = blocking
     app.state.consume_groups = ConsumeGroups(billing.quotas, blocking)
+    # small POST /v1/usage requests, grouped up to the events one statement writes best
+    app.state.usage_groups = WriteGroups(
+        billing.ingest.ingest_many, blocking, max_group=PG_STATEMENT_MAX, weight=_events_of
+    )
     errors.install(app)
     app.add_middleware(FastPaths)
     app.add_middleware(RequestDeadline, seconds=settings.http_request_timeout)

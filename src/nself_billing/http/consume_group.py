@@ -1,18 +1,23 @@
-"""Group commit for ``POST /v1/quota/{service}/consume``.
+"""Group commit for the request paths that write: ``POST /v1/quota/{service}/consume`` and
+``POST /v1/usage`` (one mechanism, ``WriteGroups``, over each service's ``..._many`` call).
 
-Each worker writes consume requests in groups: the requests that arrive while a group is being
+Each worker writes such requests in groups: the requests that arrive while a group is being
 written wait (on the event loop, holding no thread and no connection) and go together in the
-next one, ``QuotaService.consume_many``, which on PostgreSQL is one transaction, one round trip
-and one WAL flush for the group. Nothing waits for a timer: a request that finds no group in
-flight starts one at once, so a lone request is written as soon as it comes, and under load the
-groups grow by themselves to the number of requests that arrived during one write. Every
-request is still answered only after its own event is durable (or refused), and admission is
-that of the same requests consumed one after the other in arrival order.
+next one (``QuotaService.consume_many``, ``UsageIngestService.ingest_many``), which on
+PostgreSQL is one transaction, one round trip and one WAL flush for the group. Nothing waits
+for a timer: a request that finds no group in flight starts one at once, so a lone request is
+written as soon as it comes, and under load the groups grow by themselves to the number of
+requests that arrived during one write. Every request is still answered only after its own
+writes are durable (or refused), and each is answered as if the requests of its group had come
+one after the other in arrival order (a duplicate of an earlier request is a duplicate; a
+request that fails fails alone).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from ..services.quotas import ConsumeRequest, ConsumeResult, QuotaService
 from .threads import Threads
@@ -23,40 +28,64 @@ MAX_GROUP = 256
 #: the WAL flush, so the next group can be checked and written during that wait
 IN_FLIGHT = 2
 
+Req = TypeVar("Req")
+Res = TypeVar("Res")
 
-class ConsumeGroups:
+
+class WriteGroups(Generic[Req, Res]):
+    """Requests written ``write_many`` at a time, in a thread of ``threads``. ``write_many``
+    answers each request of a group, in order, with its result or its own exception.
+    ``weight`` (default 1 per request) bounds a group by what it carries (events) instead."""
+
     def __init__(
         self,
-        quotas: QuotaService,
+        write_many: Callable[[list[Req]], Sequence[Res | Exception]],
         threads: Threads,
         *,
         max_group: int = MAX_GROUP,
         in_flight: int = IN_FLIGHT,
+        weight: Callable[[Req], int] | None = None,
     ) -> None:
-        self._quotas = quotas
+        self._write_many = write_many
         self._threads = threads
         self._max_group = max_group
         self._in_flight = in_flight
-        self._waiting: list[tuple[ConsumeRequest, asyncio.Future[ConsumeResult]]] = []
+        self._weight = weight
+        self._waiting: list[tuple[Req, asyncio.Future[Res]]] = []
         self._writers = 0
+        #: the most requests written in one group so far (a figure for tests and benchmarks)
+        self.largest_group = 0
 
-    async def consume(self, request: ConsumeRequest) -> ConsumeResult:
-        """The answer to ``request`` once its group is written (its BillingError raised)."""
-        answer: asyncio.Future[ConsumeResult] = asyncio.get_running_loop().create_future()
+    async def submit(self, request: Req) -> Res:
+        """The answer to ``request`` once its group is written (its own error raised)."""
+        answer: asyncio.Future[Res] = asyncio.get_running_loop().create_future()
         self._waiting.append((request, answer))
         if self._writers < self._in_flight:
             self._writers += 1
             asyncio.get_running_loop().create_task(self._write())
         return await answer
 
+    def _next_group(self) -> list[tuple[Req, asyncio.Future[Res]]]:
+        size = min(len(self._waiting), self._max_group)
+        if self._weight is not None:
+            carried, size = 0, 0
+            for request, _ in self._waiting:
+                carried += self._weight(request)
+                if size and carried > self._max_group:
+                    break
+                size += 1
+        group = self._waiting[:size]
+        del self._waiting[:size]
+        return group
+
     async def _write(self) -> None:
         try:
             while self._waiting:
-                group = self._waiting[: self._max_group]
-                del self._waiting[: self._max_group]
+                group = self._next_group()
+                self.largest_group = max(self.largest_group, len(group))
                 try:
                     results = await self._threads.run(
-                        self._quotas.consume_many, [request for request, _ in group]
+                        self._write_many, [request for request, _ in group]
                     )
                 except BaseException as error:  # the group's own failure answers each request
                     for _, answer in group:
@@ -66,11 +95,20 @@ class ConsumeGroups:
                         raise
                     continue
                 for (_, answer), result in zip(group, results, strict=True):
-                    if answer.done():  # the client went away; its event stands as written
+                    if answer.done():  # the client went away; its writes stand as written
                         continue
-                    if isinstance(result, ConsumeResult):
-                        answer.set_result(result)
-                    else:  # this request's own error: the others of the group stand
+                    if isinstance(result, Exception):  # this request's own error
                         answer.set_exception(result)
+                    else:
+                        answer.set_result(result)
         finally:
             self._writers -= 1
+
+
+class ConsumeGroups(WriteGroups[ConsumeRequest, ConsumeResult]):
+    def __init__(self, quotas: QuotaService, threads: Threads, **options: Any) -> None:
+        super().__init__(quotas.consume_many, threads, **options)
+
+    async def consume(self, request: ConsumeRequest) -> ConsumeResult:
+        """The answer to ``request`` once its group is written (its BillingError raised)."""
+        return await self.submit(request)

@@ -1,7 +1,7 @@
 """The endpoints of the request path, answered without FastAPI's routing and dependency
-resolution: those called once per API request or per Stripe event (consume, the webhook
-receiver), the reads a gateway or a dashboard polls (quota status, usage summary,
-subscription, invoices), and the liveness answer ``GET /healthz``.
+resolution: those called once per API request or per Stripe event (consume, ``POST
+/v1/usage``, the webhook receiver), the reads a gateway or a dashboard polls (quota status,
+usage summary, subscription, invoices), and the liveness answer ``GET /healthz``.
 
 They stay FastAPI routes (documented in the OpenAPI schema, and serving whatever this layer
 declines); for a request that matches one exactly, this ASGI middleware calls the same endpoint
@@ -47,12 +47,16 @@ from .routes.reports import (
     usage_as,
 )
 from .routes.reports import MAX_SERVICE_LENGTH as MAX_USAGE_SERVICE_LENGTH
+from .routes.usage import record_usage_as
 from .routes.webhooks import stripe_webhook
 
 _CONSUME_PREFIX, _CONSUME_SUFFIX = "/v1/quota/", "/consume"
 _QUOTA_PREFIX = "/v1/quota/"
 CONSUME_ROUTE = "/v1/quota/{service}/consume"
 QUOTA_ROUTE = "/v1/quota/{service}"
+USAGE_ROUTE = "/v1/usage"
+#: the ``service`` of ``FastPaths._post`` that names ``POST /v1/usage`` (no service has it)
+_USAGE = "\0usage"
 
 _LIVE_BODY = b'{"status":"ok"}'
 _LIVE_START = {
@@ -104,6 +108,10 @@ class FastPaths:
                     await self._read(scope, receive, send, reader, params)
                     return
             elif method == "POST":
+                if path == USAGE_ROUTE:
+                    scope[ROUTE_KEY] = USAGE_ROUTE
+                    await self._post(scope, receive, send, _USAGE)
+                    return
                 if path == WEBHOOK_PATH:
                     scope[ROUTE_KEY] = WEBHOOK_PATH
                     await self._post(scope, receive, send, None)
@@ -124,6 +132,8 @@ class FastPaths:
         try:
             if service is None:
                 response = await stripe_webhook(request)
+            elif service == _USAGE:
+                response = await record_usage_as(request, await caller_key(request))
             else:
                 response = await consume_as(request, await caller_key(request), service)
         except BillingError as error:

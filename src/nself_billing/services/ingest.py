@@ -19,7 +19,7 @@ from ..domain.customers import customer_id_problem
 from ..domain.quantities import quantity_and_micros
 from ..domain.services import SERVICES
 from ..domain.usage import check_idempotency_key, metadata_and_json
-from ..errors import BillingError, InvalidInput, NotFound, UnknownService
+from ..errors import BillingError, DatabaseError, InvalidInput, NotFound, UnknownService
 from ..store import customers as customer_store
 from ..store import events as store
 from .context import Context
@@ -48,6 +48,15 @@ class IngestResult:
     recorded: int
     #: events whose id was already recorded for their customer (or repeated in the request)
     duplicates: int
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """One request's events, for ``ingest_many``."""
+
+    events: Sequence[object]
+    #: the customer of a tenant key, or None for an admin key
+    caller_customer_id: str | None
 
 
 class _EventError(Exception):
@@ -86,11 +95,82 @@ class UsageIngestService:
         self._ctx = ctx
         self._usage = usage
 
+    @property
+    def _queue_outbox(self) -> bool:
+        return self._usage.queue_outbox
+
     def ingest(self, events: Sequence[object], *, caller_customer_id: str | None) -> IngestResult:
         """Validate every event, then record them all in one transaction (or nothing).
 
         ``caller_customer_id`` is the customer of a tenant key (events may not name another
-        customer), or None for an admin key (every event names its ``customer_id``)."""
+        customer), or None for an admin key (every event names its ``customer_id``). Up to
+        ``store.PG_STATEMENT_MAX`` events take the single-event statement path
+        (``store.write_group``), more the batch path of ``record_many`` (COPY on PostgreSQL)."""
+        now = self._ctx.clock()
+        parsed = self._validate(events, caller_customer_id, now)
+        if len(parsed) <= store.PG_STATEMENT_MAX:
+            (answer,) = self._write_group([parsed], now)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        return self._write_batch(parsed, now)
+
+    def ingest_many(self, requests: Sequence[IngestRequest]) -> list[IngestResult | Exception]:
+        """Several requests written as one transaction (group commit: the HTTP service sends
+        the requests that arrived while its previous group was being written), each answered
+        as ``ingest`` would answer it had they come one after the other in this order: an
+        event seen in an earlier request of the group is a duplicate, and a request that fails
+        (invalid events, an unknown customer) fails alone while the others are written."""
+        now = self._ctx.clock()
+        answers: list[IngestResult | Exception | None] = []
+        valid: list[list[store.NewUsage]] = []
+        for request in requests:
+            try:
+                valid.append(self._validate(request.events, request.caller_customer_id, now))
+                answers.append(None)
+            except Exception as error:
+                answers.append(error)
+        written = iter(self._write_group(valid, now))
+        return [answer if answer is not None else next(written) for answer in answers]
+
+    def _write_group(
+        self, requests: list[list[store.NewUsage]], now: datetime
+    ) -> list[IngestResult | Exception]:
+        """The validated events of several requests in one transaction on the single-event
+        path; if that cannot be written (a request names an unknown customer), each request on
+        its own, so that a bad request fails alone (nothing of the group was written)."""
+        owner: dict[tuple[str, str], int] = {}
+        fresh: list[store.NewUsage] = []
+        for index, events in enumerate(requests):
+            for event in events:
+                if event.identity not in owner:
+                    owner[event.identity] = index
+                    fresh.append(event)
+        try:
+            new = store.write_group(self._ctx.db, fresh, now=now, queue_outbox=self._queue_outbox)
+        except (NotFound, DatabaseError):
+            if len(requests) == 1:
+                return [self._alone(requests[0], now)]
+            return [self._alone(events, now) for events in requests]
+        answers: list[IngestResult | Exception] = []
+        for index, events in enumerate(requests):
+            recorded = sum(
+                1
+                for identity in {event.identity for event in events}
+                if owner[identity] == index and identity in new
+            )
+            answers.append(IngestResult(len(events), recorded, len(events) - recorded))
+        return answers
+
+    def _alone(self, events: list[store.NewUsage], now: datetime) -> IngestResult | Exception:
+        try:
+            return self._write_batch(events, now)
+        except Exception as error:
+            return error
+
+    def _validate(
+        self, events: Sequence[object], caller_customer_id: str | None, now: datetime
+    ) -> list[store.NewUsage]:
         if not events:
             raise InvalidEvents([{"index": None, "field": "events", "message": "no events"}])
         if len(events) > MAX_BATCH:
@@ -103,7 +183,6 @@ class UsageIngestService:
                     }
                 ]
             )
-        now = self._ctx.clock()
         parsed: list[store.NewUsage] = []
         errors: list[dict[str, Any]] = []
         for index, raw in enumerate(events):
@@ -113,6 +192,10 @@ class UsageIngestService:
                 errors.append({"index": index, "field": problem.field, "message": problem.message})
         if errors:
             raise InvalidEvents(errors)
+        return parsed
+
+    def _write_batch(self, parsed: list[store.NewUsage], now: datetime) -> IngestResult:
+        """One request's events by the batch path of ``record_many``, all or nothing."""
         seen: set[tuple[str, str]] = set()
         kept: list[store.NewUsage] = []
         positions: list[int] = []

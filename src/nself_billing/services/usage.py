@@ -122,6 +122,11 @@ class UsageService:
         #: (billing_usage_outbox, same transaction); off, the local fast path is unchanged
         self._queue_outbox = is_remote(ctx)
 
+    @property
+    def queue_outbox(self) -> bool:
+        """Whether each new event is also queued for the Stripe provider's meters."""
+        return self._queue_outbox
+
     # -- one event -----------------------------------------------------------------------------
 
     def record(
@@ -334,6 +339,23 @@ class UsageService:
         """The writing half of ``record_many``: one transaction (retried if PostgreSQL reports a
         deadlock or serialization failure)."""
         skip_invalid = prepared.skip_invalid
+        small = prepared.events
+        if 0 < len(small) <= store.PG_STATEMENT_MAX and all(e.customer_id for e in small):
+            # a few events: the single-event path (one statement, no transaction round trips)
+            try:
+                new = self._retrying(
+                    lambda: store.write_group(
+                        self._ctx.db, small, now=prepared.now, queue_outbox=self._queue_outbox
+                    )
+                )
+            except NotFound:
+                pass  # nothing written: the batch path names (or refuses) the unknown customers
+            else:
+                return BatchResult(
+                    len(new),
+                    len(small) - len(new) + prepared.in_batch_duplicates,
+                    tuple(sorted(prepared.rejected, key=lambda r: r.index)),
+                )
 
         def write() -> tuple[int, list[Rejection], int]:
             with self._ctx.db.write() as conn:

@@ -1,8 +1,10 @@
 """The one write path of usage events, and their idempotency, for every entry point.
 
 Every usage event is written here and nowhere else: one at a time (``record_one``: the
-library's ``record``, the CLI's ``usage record``), in batches (``insert_events``:
-``record_many``, ``usage import``, ``POST /v1/usage``, ``BufferedRecorder``), and as the
+library's ``record``, the CLI's ``usage record``), a few at a time as one transaction of their
+own (``write_group``: a group of small ``POST /v1/usage`` requests, small ``record_many`` and
+``BufferedRecorder`` batches), in batches (``insert_events``: ``record_many``, ``usage import``,
+large ``POST /v1/usage`` requests), and as the
 write half of a quota consume (``sqlite_consume``, ``pg_consume``, and the group commit
 ``pg_consume_many``; PostgreSQL runs those as the procedures of migration 0008).
 
@@ -24,8 +26,9 @@ transaction, and, with ``queue_outbox`` (the Stripe provider), a row of the usag
   lent driver cursor; a batch is one ``executemany`` and one upsert per (customer, service,
   day) inside the caller's transaction.
 - PostgreSQL: one statement for one event (a CTE writes the rollup only if the event is new),
-  COPY into a temporary staging table plus one merge statement for a batch, one ``CALL`` for a
-  consume or a group of consumes.
+  one statement with the rows as array parameters for up to ``PG_STATEMENT_MAX`` events, COPY
+  into a temporary staging table plus one merge statement for a larger batch, one ``CALL`` for
+  a consume or a group of consumes.
 
 Statements are built once, parameters always bound. Validation happens before (``domain``):
 what reaches this module is a ``NewUsage`` that both backends can store alike.
@@ -141,6 +144,38 @@ _PG_MERGE = (
     " events = d.events + excluded.events)"
     " SELECT count(*) FROM e"
 )
+
+#: a batch of up to this many events is written by one statement (its rows as array
+#: parameters), a larger one by COPY into the staging table and the merge. Measured, not
+#: guessed: ``benchmarks/bench_cutover.py`` (docs/HTTP.md has the figures).
+PG_STATEMENT_MAX = 128
+#: a few events in one statement: their rows travel as arrays (bound, never SQL text), new
+#: events are inserted in identity order (as the merge does) and added to their rollups, and
+#: the identities that were new come back
+_PG_SMALL_HEAD = (
+    "WITH s AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[],"
+    " %s::int8[], %s::text[]) AS s(customer_id, service_name, metadata, recorded_at,"
+    " quantity_micros, idempotency_key)),"
+    " e AS (INSERT INTO billing_usage_records (customer_id, service_name, quantity, metadata,"
+    " recorded_at, quantity_micros, idempotency_key, ingested_at)"
+    " SELECT customer_id, service_name, (quantity_micros::numeric / 1000000)::numeric(20, 6),"
+    " metadata::jsonb, recorded_at, quantity_micros, idempotency_key, %s FROM s"
+    ' ORDER BY idempotency_key COLLATE "C", customer_id COLLATE "C"'
+    " ON CONFLICT (idempotency_key, customer_id) DO NOTHING"
+    " RETURNING id, customer_id, service_name, recorded_at, quantity_micros, idempotency_key)"
+)
+_PG_SMALL_TAIL = (
+    ", r AS (INSERT INTO billing_usage_daily AS d (customer_id, service_name, day,"
+    " quantity_micros, events) SELECT customer_id, service_name,"
+    " (recorded_at AT TIME ZONE 'UTC')::date AS day, sum(quantity_micros), count(*) FROM e"
+    ' GROUP BY 1, 2, 3 ORDER BY customer_id COLLATE "C", service_name COLLATE "C", 3'
+    " ON CONFLICT (customer_id, service_name, day) DO UPDATE SET"
+    " quantity_micros = d.quantity_micros + excluded.quantity_micros,"
+    " events = d.events + excluded.events)"
+    " SELECT customer_id, idempotency_key FROM e"
+)
+_PG_SMALL = _PG_SMALL_HEAD + _PG_SMALL_TAIL
+_PG_SMALL_OUTBOX = _PG_SMALL_HEAD + PG_OUTBOX_CTE + _PG_SMALL_TAIL
 
 # PostgreSQL's consume statements (procedures of migration 0008), prepared once per hot-path
 # connection under these names (psycopg names its own ``_pg3_<n>``, so they cannot collide)
@@ -388,6 +423,8 @@ def _pg_insert_events(
 ) -> int:
     raw = _raw(conn)
     with raw.cursor() as cursor:
+        if len(events) <= PG_STATEMENT_MAX:
+            return len(_pg_small(cursor, events, now, queue_outbox))
         cursor.execute(_PG_STAGING)
         with cursor.copy(_PG_COPY) as copy:
             copy.set_types(list(_PG_COPY_TYPES))
@@ -406,6 +443,63 @@ def _pg_insert_events(
         row = cursor.fetchone()
         cursor.execute("TRUNCATE billing_usage_staging")
     return int(row[0]) if row else 0
+
+
+def _pg_small(
+    cursor: Any, events: Sequence[NewUsage], now: datetime, queue_outbox: bool
+) -> set[tuple[str, str]]:
+    """``events`` (distinct identities) by one statement; the identities that were new."""
+    cursor.execute(
+        _PG_SMALL_OUTBOX if queue_outbox else _PG_SMALL,
+        (
+            [e.customer_id for e in events],
+            [e.service for e in events],
+            [_metadata_json(e) for e in events],
+            [e.recorded_at for e in events],
+            [e.quantity_micros for e in events],
+            [e.idempotency_key for e in events],
+            now,
+        ),
+    )
+    return {(customer, key) for customer, key in cursor.fetchall()}
+
+
+def write_group(
+    db: Database, events: Sequence[NewUsage], *, now: datetime, queue_outbox: bool = False
+) -> set[tuple[str, str]]:
+    """Store a few events with distinct identities (the events of one request, or of a group
+    of requests) as one transaction of their own, on the single-event path: PostgreSQL one
+    statement in autocommit (``_PG_INSERT_ONE`` for one event, the array statement for more),
+    SQLite ``BEGIN IMMEDIATE``, each event's prepared statements, ``COMMIT``. Returns the
+    identities that were new; raises ``NotFound`` (nothing written) if an event's customer
+    does not exist."""
+    if not events:
+        return set()
+    try:
+        with db.hot_cursor() as cursor:
+            if db.dialect == "postgresql":
+                if len(events) == 1:
+                    (event,) = events
+                    cursor.execute(
+                        _PG_INSERT_ONE_OUTBOX if queue_outbox else _PG_INSERT_ONE,
+                        _pg_params(event, now),
+                    )
+                    return {event.identity} if cursor.fetchone() is not None else set()
+                return _pg_small(cursor, events, now, queue_outbox)
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                new = {e.identity for e in events if _sqlite_write(cursor, e, now, queue_outbox)}
+                cursor.execute("COMMIT")
+                return new
+            except BaseException:
+                if cursor.connection.in_transaction:
+                    cursor.execute("ROLLBACK")
+                raise
+    except db.driver_error as error:
+        if _is_foreign_key_error(error):
+            ids = sorted({event.customer_id for event in events})
+            raise NotFound(f"Customer not found: {', '.join(ids)}") from None
+        db.raise_driver_error(error)
 
 
 # -- consume: the checked write of a quota ---------------------------------------------------

@@ -9,9 +9,12 @@ from fastapi.responses import JSONResponse
 
 from ...domain.services import SERVICE_NAMES
 from ...errors import InvalidInput
-from ...services.ingest import MAX_BATCH, IngestResult
+from ...services.apikeys import ApiKey
+from ...services.ingest import MAX_BATCH, IngestRequest, IngestResult
+from ...store.events import PG_STATEMENT_MAX
 from ..auth import CallerKey, get_billing
 from ..body import parse_json, read_limited
+from ..consume_group import WriteGroups
 from ..metrics import EVENTS_INGESTED
 from ..threads import in_thread
 
@@ -114,6 +117,12 @@ def render_result(result: IngestResult) -> dict[str, Any]:
     },
 )
 async def post_usage(request: Request, key: CallerKey) -> JSONResponse:
+    return await record_usage_as(request, key)
+
+
+async def record_usage_as(request: Request, key: ApiKey) -> JSONResponse:
+    """The usage endpoint once the caller is authenticated (also reached from
+    ``http.fastpath``, which skips FastAPI's routing and dependency resolution)."""
     body = parse_json(await read_limited(request, MAX_USAGE_BODY))
     if isinstance(body, dict) and "events" in body:
         if set(body) != {"events"} or not isinstance(body["events"], list):
@@ -123,6 +132,12 @@ async def post_usage(request: Request, key: CallerKey) -> JSONResponse:
         events = [body]
     billing = get_billing(request)
     caller = None if key.is_admin else key.customer_id
-    result = await in_thread(request, billing.ingest.ingest, events, caller_customer_id=caller)
+    if len(events) <= PG_STATEMENT_MAX:
+        # a few events: grouped with the requests that arrive while a group is being written,
+        # one transaction on the single-event path (http/consume_group.py)
+        groups: WriteGroups[IngestRequest, IngestResult] = request.app.state.usage_groups
+        result = await groups.submit(IngestRequest(events, caller))
+    else:  # a large batch: on its own, COPY on PostgreSQL
+        result = await in_thread(request, billing.ingest.ingest, events, caller_customer_id=caller)
     EVENTS_INGESTED.inc(result.recorded)
     return JSONResponse(render_result(result))
