@@ -19,6 +19,8 @@ service maps them to status codes (http/errors.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class BillingError(Exception):
     """Base of every error a user can act on. The message is a single line."""
@@ -44,10 +46,8 @@ class InvalidInput(BillingError):
 
 
 class UnknownService(InvalidInput):
-    def __init__(self, service: str) -> None:
-        from .domain.services import SERVICE_NAMES
-
-        names = ", ".join(SERVICE_NAMES)
+    def __init__(self, service: str, expected: Sequence[str]) -> None:
+        names = ", ".join(expected)
         super().__init__(f"Unknown service: {service} (expected one of: {names})")
         self.service = service
 

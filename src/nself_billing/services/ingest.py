@@ -17,7 +17,7 @@ from typing import Any
 
 from ..domain.customers import customer_id_problem
 from ..domain.quantities import quantity_and_micros
-from ..domain.services import SERVICES
+from ..domain.services import SERVICE_NAMES, SERVICES
 from ..domain.usage import check_idempotency_key, metadata_and_json
 from ..errors import BillingError, InvalidInput, NotFound, UnknownService
 from ..store import customers as customer_store
@@ -165,7 +165,7 @@ class UsageIngestService:
         if not isinstance(service, str):
             raise _EventError("service", "required (a service name)")
         if service not in SERVICES:
-            raise _EventError("service", UnknownService(service).message)
+            raise _EventError("service", UnknownService(service, SERVICE_NAMES).message)
         if "quantity" not in raw:
             raise _EventError("quantity", "required")
         try:

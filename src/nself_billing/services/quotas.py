@@ -338,7 +338,7 @@ class QuotaService:
     def check(self, service: str, quantity: object = 1, *, customer_id: str | None = None) -> bool:
         """Would ``quantity`` more stay within the quota (whatever its mode)?"""
         if service not in SERVICES:
-            raise UnknownService(service)
+            raise UnknownService(service, SERVICE_NAMES)
         wanted = _wanted_micros(quantity)
         limits = self.limits(customer_id)
         quota = limits.quotas[service]
@@ -354,7 +354,7 @@ class QuotaService:
         """The spec's ``quota_enforce``: a check that never records usage. A soft limit admits
         (logging a warning and recording the 100% alert); a hard limit blocks."""
         if service not in SERVICES:
-            raise UnknownService(service)
+            raise UnknownService(service, SERVICE_NAMES)
         wanted = _wanted_micros(quantity)
         limits = self.limits(customer_id)
         quota = limits.quotas[service]
@@ -521,7 +521,7 @@ class QuotaService:
         """Validate a consume request and resolve its customer, quota and period."""
         service = request.service
         if service not in SERVICES:
-            raise UnknownService(service)
+            raise UnknownService(service, SERVICE_NAMES)
         quantity, wanted = quantity_and_micros(request.quantity)
         if request.metadata is None or request.metadata == "":
             meta, meta_json = _EMPTY, "{}"

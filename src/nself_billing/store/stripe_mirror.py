@@ -22,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 
-from ..providers.port import RemoteInvoice, RemotePaymentMethod, RemoteSubscription
+from ..domain.remote import RemoteInvoice, RemotePaymentMethod, RemoteSubscription
 from .tables import (
     customers,
     invoice_lines,
