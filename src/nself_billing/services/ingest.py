@@ -19,7 +19,7 @@ from ..domain.customers import customer_id_problem
 from ..domain.quantities import quantity_and_micros
 from ..domain.services import SERVICE_NAMES, SERVICES
 from ..domain.usage import check_idempotency_key, metadata_and_json
-from ..errors import BillingError, InvalidInput, NotFound, UnknownService
+from ..errors import BillingError, InvalidEvents, NotFound, UnknownService
 from ..store import customers as customer_store
 from ..store import events as store
 from .context import Context
@@ -30,14 +30,6 @@ MAX_ID_LENGTH = 128
 #: years a usage timestamp may have (beyond them, day arithmetic overflows)
 _EARLIEST, _LATEST = 1970, 9998
 EVENT_FIELDS = frozenset({"service", "quantity", "id", "timestamp", "metadata", "customer_id"})
-
-
-class InvalidEvents(InvalidInput):
-    """A batch with per-event problems; nothing of it was recorded."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__(f"Invalid usage events: {len(errors)} error(s); nothing was recorded")
-        self.errors = errors
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...errors import ConfigError, InvalidInput
+from ...errors import BadSignature, ConfigError, InvalidInput
 from ...settings import Secret
 from .client import StripeClientBase
 
 #: Stripe's own default: a signature older than five minutes is refused (replay protection)
 SIGNATURE_TOLERANCE_SECONDS = 300
-
-
-class SignatureInvalid(InvalidInput):
-    """The Stripe-Signature header does not match the payload (or is too old)."""
 
 
 def preload_sdk() -> None:
@@ -44,12 +40,12 @@ def verify_event(
     try:
         stripe.WebhookSignature.verify_header(payload, sig_header, key, SIGNATURE_TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as error:
-        reason = str(getattr(error, "_message", None) or error).splitlines()[0]
+        reason = str(getattr(error, "user_message", None) or error).splitlines()[0]
         if "tolerance" in reason.lower():
             reason = "timestamp outside the tolerance zone"
         elif "No signatures found matching" in reason:
             reason = "no signature matches the payload"
-        raise SignatureInvalid(f"Invalid Stripe signature: {reason}") from None
+        raise BadSignature(f"Invalid Stripe signature: {reason}") from None
     try:
         event = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
