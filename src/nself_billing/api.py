@@ -17,6 +17,7 @@ from .billing import Billing
 from .domain.customers import Customer
 from .domain.plans import Plan
 from .errors import BillingError, InvalidInput
+from .settings import parse_flag
 
 __all__ = [
     "billing_close",
@@ -71,7 +72,7 @@ def billing_init(quiet: bool | str = False, environ: Mapping[str, str] | None = 
     Returns 0 on success, 1 on failure (the error is printed to stderr unless quiet)."""
     from .bootstrap import apply_plans_file
 
-    silent = quiet is True or str(quiet).lower() == "true"
+    silent = parse_flag(quiet, "quiet")
     try:
         billing = Billing.from_env(environ)
     except BillingError as error:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from .invoicing import LineKind
+
 
 @dataclass(frozen=True)
 class RemoteSubscription:
@@ -43,7 +45,7 @@ class RemoteInvoiceLine:
     period_start: datetime | None
     period_end: datetime | None
     #: base | overage | proration, as far as the line tells
-    kind: str = "base"
+    kind: LineKind = LineKind.BASE
     service: str | None = None
 
 

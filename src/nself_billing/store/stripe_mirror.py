@@ -315,7 +315,7 @@ def upsert_invoice(
                 {
                     "invoice_id": inv.invoice_id,
                     "line_no": number,
-                    "kind": line.kind,
+                    "kind": line.kind.value,
                     "service_name": line.service,
                     "description": line.description,
                     "quantity": line.quantity if line.quantity is not None else 1,
