@@ -70,8 +70,6 @@ def billing_init(quiet: bool | str = False, environ: Mapping[str, str] | None = 
     """Initialize: read configuration, create or migrate the schema, apply plans.toml.
 
     Returns 0 on success, 1 on failure (the error is printed to stderr unless quiet)."""
-    from .bootstrap import apply_plans_file
-
     silent = parse_flag(quiet, "quiet")
     try:
         billing = Billing.from_env(environ)
@@ -80,7 +78,7 @@ def billing_init(quiet: bool | str = False, environ: Mapping[str, str] | None = 
             print(f"Error: {error.message}", file=sys.stderr)
         return 1
     try:
-        apply_plans_file(billing, force=False)
+        billing.apply_plans_file(force=False)
         if billing.stripe.enabled:  # Products, Prices and Meters for the plans (idempotent)
             billing.stripe.plan_sync_if_changed()
     except BillingError as error:

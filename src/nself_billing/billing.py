@@ -221,6 +221,18 @@ class Billing:
             migrate=migrate,
         )
 
+    def upgrade_schema(self) -> tuple[str | None, str]:
+        """Create or upgrade the schema (``migrate``): the revisions before and after."""
+        from .store.migrate import upgrade
+
+        return upgrade(self.context.db)
+
+    def apply_plans_file(self, *, force: bool) -> list[str]:
+        """Apply ``plans.toml`` (when it changed, or always with ``force``): the plans applied."""
+        from .bootstrap import apply_plans_file
+
+        return apply_plans_file(self, force=force)
+
     def run_demo(self) -> DemoResult:
         """The demo tenant and its month of usage, on the local provider whatever is set."""
         from .providers.local import LocalProvider

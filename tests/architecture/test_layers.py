@@ -29,15 +29,6 @@ ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("nself_billing.api_quotas", "nself_billing.cli"): "presenters move to render/ (item 1)",
     ("nself_billing.api_stripe", "nself_billing.cli"): "presenters move to render/ (item 1)",
     ("nself_billing.api_subscriptions", "nself_billing.cli"): "presenters move to render/",
-    # issue 18 item 2 (wiring: faces use only what Billing exposes) is not done.
-    ("nself_billing.api", "nself_billing.bootstrap"): "plans.toml apply via Billing (item 2)",
-    ("nself_billing.cli.admin", "nself_billing.bootstrap"): "init/migrate via Billing (item 2)",
-    ("nself_billing.cli.admin", "nself_billing.store.migrate"): "migrate via Billing (item 2)",
-    ("nself_billing.cli.notify", "nself_billing.store.notify"): "record types (item 2)",
-    ("nself_billing.cli.quota", "nself_billing.store.quotas"): "alert record type (item 2)",
-    ("nself_billing.http.metrics", "nself_billing.store"): "scrape-time gauges (item 2)",
-    ("nself_billing.api_stripe", "nself_billing.store.outbox"): "outbox counts type (item 2)",
-    ("nself_billing.api_stripe", "nself_billing.providers.port"): "catalog entry type (item 2)",
     # the webhook service reads Stripe's event JSON with the adapter's mapping; it moves
     # behind the port with the services/stripe/ grouping (issue 18 item 3).
     ("nself_billing.services.stripe_events", "nself_billing.providers.stripe"): (

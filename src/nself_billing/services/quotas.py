@@ -59,6 +59,7 @@ from ..store import catalog as catalog_store
 from ..store import events
 from ..store import quotas as store
 from ..store import subscriptions as subscription_store
+from ..store.quotas import AlertRecord as AlertRecord  # for the faces that render alerts
 from .context import Context
 from .events import QuotaEvents
 from .quota_lines import CustomerLimits, EffectiveQuota, QuotaLine, effective_quotas

@@ -24,8 +24,8 @@ from sqlalchemy import update
 from ..domain.customers import Customer
 from ..domain.plans import EnforcementMode, Plan, Quota
 from ..errors import BillingError, ConfigError, Conflict, InvalidInput, NotFound, ProviderError
+from ..providers.port import CatalogEntry as CatalogEntry  # what plan_sync() returns
 from ..providers.port import (
-    CatalogEntry,
     CatalogPlan,
     ProviderCustomer,
     RemoteBilling,
