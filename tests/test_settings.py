@@ -138,3 +138,18 @@ def test_smtp_settings_are_read_and_checked(tmp_path):
     with pytest.raises(ConfigError, match="Invalid BILLING_NOTIFY_TIMEOUT: -1"):
         Settings.from_env({"NSELF_ROOT": str(tmp_path), "BILLING_NOTIFY_TIMEOUT": "-1"})
     assert Settings.from_env({"NSELF_ROOT": str(tmp_path)}).smtp is None
+
+
+def test_one_reading_of_yes_and_no() -> None:
+    """Environment flags and the function API's flags read yes/no the same way."""
+    from nself_billing.errors import ConfigError, InvalidInput
+    from nself_billing.settings import parse_flag
+
+    for word in ("1", "true", "TRUE", "yes", "on", True):
+        assert parse_flag(word, "x") is True
+    for word in ("0", "false", "no", "off", "", None, False):
+        assert parse_flag(word, "x") is False
+    with pytest.raises(InvalidInput, match="Invalid detailed: maybe"):
+        parse_flag("maybe", "detailed")
+    with pytest.raises(ConfigError):
+        parse_flag("maybe", "BILLING_METRICS_PUBLIC", ConfigError)

@@ -17,6 +17,7 @@ from .billing import Billing
 from .domain.customers import Customer
 from .domain.plans import Plan
 from .errors import BillingError, InvalidInput
+from .settings import parse_flag
 
 __all__ = [
     "billing_close",
@@ -69,9 +70,7 @@ def billing_init(quiet: bool | str = False, environ: Mapping[str, str] | None = 
     """Initialize: read configuration, create or migrate the schema, apply plans.toml.
 
     Returns 0 on success, 1 on failure (the error is printed to stderr unless quiet)."""
-    from .bootstrap import apply_plans_file
-
-    silent = quiet is True or str(quiet).lower() == "true"
+    silent = parse_flag(quiet, "quiet")
     try:
         billing = Billing.from_env(environ)
     except BillingError as error:
@@ -79,7 +78,7 @@ def billing_init(quiet: bool | str = False, environ: Mapping[str, str] | None = 
             print(f"Error: {error.message}", file=sys.stderr)
         return 1
     try:
-        apply_plans_file(billing, force=False)
+        billing.apply_plans_file(force=False)
         if billing.stripe.enabled:  # Products, Prices and Meters for the plans (idempotent)
             billing.stripe.plan_sync_if_changed()
     except BillingError as error:

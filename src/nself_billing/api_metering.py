@@ -14,6 +14,7 @@ from .api import default_billing
 from .domain.usage import UsageEvent
 from .recorder import BufferedRecorder
 from .services.usage import BatchResult, RecordResult
+from .settings import parse_flag
 
 __all__ = [
     "BatchResult",
@@ -128,10 +129,6 @@ def usage_track_function(
     )
 
 
-def _flag(value: bool | str) -> bool:
-    return value is True or str(value).lower() == "true"
-
-
 def usage_get_all(
     start: date | str | None = None,
     end: date | str | None = None,
@@ -169,6 +166,8 @@ def _report(
         start=start or None,
         end=end or None,
         service=service,
-        detailed=_flag(detailed),
+        detailed=parse_flag(detailed, "detailed"),
     )
-    return render_report(report, output_format or "table", detailed=_flag(detailed))
+    return render_report(
+        report, output_format or "table", detailed=parse_flag(detailed, "detailed")
+    )

@@ -14,6 +14,7 @@ from typing import Any
 
 from .api import default_billing
 from .services.quotas import EffectiveQuota, QuotaLine
+from .settings import parse_flag
 
 __all__ = [
     "billing_check_quota",
@@ -28,19 +29,18 @@ __all__ = [
 ]
 
 
-def _flag(value: bool | str) -> bool:
-    return value is True or str(value).lower() in ("true", "1", "yes")
-
-
 def quota_get_all(with_usage: bool | str = False, format: str = "table") -> list[QuotaLine]:
     """Print every service's quota (with usage when ``with_usage``) and return the lines."""
     from .cli.quota import render_quotas
 
     quotas = default_billing().quotas
-    lines = quotas.statuses(with_usage=_flag(with_usage))
+    lines = quotas.statuses(with_usage=parse_flag(with_usage, "with_usage"))
     print(
         render_quotas(
-            quotas.limits().plan_name, lines, with_usage=_flag(with_usage), output_format=format
+            quotas.limits().plan_name,
+            lines,
+            with_usage=parse_flag(with_usage, "with_usage"),
+            output_format=format,
         )
     )
     return lines
@@ -53,10 +53,13 @@ def quota_get_service(
     from .cli.quota import render_quotas
 
     quotas = default_billing().quotas
-    lines = quotas.statuses(services=[service], with_usage=_flag(with_usage))
+    lines = quotas.statuses(services=[service], with_usage=parse_flag(with_usage, "with_usage"))
     print(
         render_quotas(
-            quotas.limits().plan_name, lines, with_usage=_flag(with_usage), output_format=format
+            quotas.limits().plan_name,
+            lines,
+            with_usage=parse_flag(with_usage, "with_usage"),
+            output_format=format,
         )
     )
     return lines[0]

@@ -9,12 +9,10 @@ import sys
 from typing import Any
 
 from .api import default_billing
-from .providers.port import CatalogEntry
-from .services.stripe_billing import WebhookTestResult
+from .services.stripe_billing import CatalogEntry, WebhookTestResult
 from .services.stripe_events import apply_stripe_event, verify_and_parse
-from .services.stripe_outbox import DrainResult, ReconcileLine
+from .services.stripe_outbox import DrainResult, OutboxCounts, ReconcileLine
 from .settings import DEFAULT_WEBHOOK_URL
-from .store.outbox import OutboxCounts
 
 __all__ = [
     "stripe_apply_webhook_event",

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .services.catalog import PlanService
     from .services.customers import CustomerService
     from .services.cycle import CycleService
+    from .services.demo import DemoResult
     from .services.diagnostics import Diagnostics
     from .services.engines import SubscriptionEngine
     from .services.event_shipping import EventService
@@ -219,6 +220,32 @@ class Billing:
             provider=provider,
             migrate=migrate,
         )
+
+    def upgrade_schema(self) -> tuple[str | None, str]:
+        """Create or upgrade the schema (``migrate``): the revisions before and after."""
+        from .store.migrate import upgrade
+
+        return upgrade(self.context.db)
+
+    def apply_plans_file(self, *, force: bool) -> list[str]:
+        """Apply ``plans.toml`` (when it changed, or always with ``force``): the plans applied."""
+        from .bootstrap import apply_plans_file
+
+        return apply_plans_file(self, force=force)
+
+    def run_demo(self) -> DemoResult:
+        """The demo tenant and its month of usage, on the local provider whatever is set."""
+        from .providers.local import LocalProvider
+        from .services.demo import run_demo
+
+        return run_demo(self.context, LocalProvider())
+
+    def preload_webhook_verifier(self) -> None:
+        """Import the Stripe SDK the webhook receiver verifies with (~0.4 s of CPU) now, not
+        in the first delivery."""
+        from .providers.stripe.webhooks import preload_sdk
+
+        preload_sdk()
 
     @property
     def customer_id(self) -> str:

@@ -49,6 +49,7 @@ def build(
         customer_override=customer_id,
         events=events,
         engines=choose_engines(chosen),  # local or Stripe, decided here once
+        sign_webhook=sign_stripe_webhook,
     )
     billing = Billing(ctx)
     if migrate:
@@ -62,6 +63,13 @@ def build(
             db.dispose()
             raise
     return billing
+
+
+def sign_stripe_webhook(payload: str, secret: str) -> str:
+    """``webhook test``'s signer: the Stripe adapter's (the SDK is imported on first use)."""
+    from .providers.stripe.webhooks import sign_event
+
+    return sign_event(payload, secret)
 
 
 def open_database(settings: Settings) -> Database:

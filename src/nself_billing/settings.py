@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import BillingError, ConfigError, InvalidInput
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 #: where `webhook test` posts when no URL is given: the receiver of a local `serve`
@@ -254,13 +254,28 @@ def _smtp(lookup: Callable[[str], str | None]) -> SmtpSettings | None:
     )
 
 
-def _flag(lookup: Callable[[str], str | None], name: str) -> bool:
-    value = (lookup(name) or "0").lower()
-    if value in ("1", "true", "yes", "on"):
+#: the one reading of a yes/no value (environment variables, the function API's arguments)
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
+
+
+def parse_flag(
+    value: bool | str | None, name: str, error: type[BillingError] = InvalidInput
+) -> bool:
+    """``True``/``False``, or one of TRUE_WORDS/FALSE_WORDS (any case; unset is false);
+    anything else raises ``error`` naming ``name``."""
+    if isinstance(value, bool):
+        return value
+    text = (value or "").strip().lower()
+    if text in TRUE_WORDS:
         return True
-    if value in ("0", "false", "no", "off"):
+    if text in FALSE_WORDS:
         return False
-    raise ConfigError(f"Invalid {name}: {value} (expected 1 or 0)")
+    raise error(f"Invalid {name}: {text} (expected 1 or 0)")
+
+
+def _flag(lookup: Callable[[str], str | None], name: str) -> bool:
+    return parse_flag(lookup(name), name, ConfigError)
 
 
 def _number(lookup: Callable[[str], str | None], name: str, default: float) -> float:

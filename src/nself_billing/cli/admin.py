@@ -14,10 +14,9 @@ from .state import CliState, pass_state
 def doctor(state: CliState, output_format: str) -> None:
     """Validate configuration and test the database, Stripe and ClickHouse connections (and
     the event shipper's lag and the last reconcile)."""
-    from ..bootstrap import build
-    from ..settings import Settings
+    from ..billing import Billing
 
-    billing = build(Settings.from_env(), customer_id=state.customer_id, migrate=False)
+    billing = Billing.from_env(customer_id=state.customer_id, migrate=False)
     try:
         checks = billing.diagnostics.run_all()
     finally:
@@ -46,15 +45,13 @@ def doctor(state: CliState, output_format: str) -> None:
 def migrate(state: CliState) -> None:
     """Create or upgrade the database schema, apply plans.toml, and (with
     BILLING_CLICKHOUSE_URL) create the ClickHouse tables and the event capture."""
-    from ..bootstrap import apply_plans_file, build
-    from ..settings import Settings
-    from ..store.migrate import upgrade
+    from ..billing import Billing
 
-    billing = build(Settings.from_env(), customer_id=state.customer_id, migrate=False)
+    billing = Billing.from_env(customer_id=state.customer_id, migrate=False)
     events_line = None
     try:
-        before, after = upgrade(billing.context.db)
-        applied = apply_plans_file(billing, force=True)
+        before, after = billing.upgrade_schema()
+        applied = billing.apply_plans_file(force=True)
         if billing.events.configured:
             queued, new = billing.events.migrate()
             events_line = f"ClickHouse event store ready ({billing.events.clickhouse.location})"

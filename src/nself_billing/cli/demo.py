@@ -12,10 +12,8 @@ from .usage_view import render_report
 @pass_state
 def demo(state: CliState) -> None:
     """Create a demo customer on pro with a month of synthetic usage and show its summary."""
-    from ..services.demo import run_demo
-
     billing = state.billing
-    result = run_demo(billing.context)
+    result = billing.run_demo()
     where = "PostgreSQL" if billing.settings.uses_postgresql else str(billing.settings.sqlite_path)
     verb = "created" if result.created else "reused"
     click.echo(f"Demo customer {result.customer_id} ({result.plan_name}) {verb} in {where}")

@@ -144,6 +144,11 @@ for _module_name in COMMAND_MODULES:
     _module = importlib.import_module(f"{__package__}.{_module_name}")
     for _command in _module.COMMANDS:
         billing.add_command(_command)
+    for _group_name, _subcommands in getattr(_module, "SUBCOMMANDS", {}).items():
+        _group = billing.commands[_group_name]
+        assert isinstance(_group, click.Group)
+        for _command in _subcommands:
+            _group.add_command(_command)
 
 tenant.add_command(billing)
 cli.add_command(billing)

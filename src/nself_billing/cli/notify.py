@@ -16,8 +16,7 @@ from .render import echo, emit_records, format_option, table_text
 from .state import CliState, pass_state
 
 if TYPE_CHECKING:
-    from ..services.notify import SendResult
-    from ..store.notify import Delivery, Endpoint
+    from ..services.notify import Delivery, Endpoint, SendResult
 
 ENDPOINT_COLUMNS = ("endpoint_id", "url", "events", "status", "description", "created_at")
 DELIVERY_COLUMNS = (

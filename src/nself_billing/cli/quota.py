@@ -15,8 +15,7 @@ from .state import CliState, pass_state
 
 if TYPE_CHECKING:
     from ..services.quick_reads import QuickReads
-    from ..services.quotas import CustomerLimits, QuotaLine
-    from ..store.quotas import AlertRecord
+    from ..services.quotas import AlertRecord, CustomerLimits, QuotaLine
 
 LIMIT_COLUMNS = ("service", "quota", "unit", "mode", "source")
 USAGE_COLUMNS = (*LIMIT_COLUMNS, "usage", "available", "percent", "status")

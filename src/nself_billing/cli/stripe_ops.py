@@ -9,7 +9,6 @@ import click
 
 from ..domain.periods import days_label
 from ..errors import BillingError, ProviderError
-from .catalog import plan_group
 from .render import echo, emit_records, format_option, table_text
 from .state import CliState, pass_state
 
@@ -296,7 +295,6 @@ def plan_sync_command(state: CliState, output_format: str) -> None:
     echo(f"Plan catalog synced with Stripe ({len(entries)} plans)")
 
 
-if plan_group.get_command(click.Context(plan_group), "sync") is None:
-    plan_group.add_command(plan_sync_command)
-
 COMMANDS = [sync_command, reconcile_command]
+#: commands of another module's group, added by cli/main.py: ``plan sync``
+SUBCOMMANDS = {"plan": [plan_sync_command]}

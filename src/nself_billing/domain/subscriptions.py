@@ -78,10 +78,6 @@ class Subscription:
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
 
-    @property
-    def in_trial_at_period_end(self) -> bool:
-        return self.trial_end is not None and self.trial_end >= self.period.end
-
     def pipe_line(self) -> str:
         """The spec's ``billing_get_subscription`` output:
         sub_id|plan_name|status|period_start|period_end|cancel_at_end"""

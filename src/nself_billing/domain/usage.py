@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover - CPython always has it
 from ..errors import InvalidInput, UnknownService
 from .money import to_micros
 from .quantities import parse_quantity
-from .services import is_service
+from .services import SERVICE_NAMES, is_service
 
 __all__ = ["parse_quantity"]  # the one quantity reader (domain/quantities.py), re-exported
 
@@ -118,7 +118,7 @@ def metadata_and_json(value: object) -> tuple[dict[str, Any], str]:
 
 def check_service(service: str) -> str:
     if not is_service(service):
-        raise UnknownService(service)
+        raise UnknownService(service, SERVICE_NAMES)
     return service
 
 

@@ -55,9 +55,7 @@ def create_app(
         statement=settings.db_statement_timeout, lock=settings.db_lock_timeout
     )
     if billing.settings.stripe_webhook_secret is not None:
-        # the webhook receiver verifies with the SDK: import it (~0.4 s of CPU) now, not in
-        # the first delivery
-        import stripe  # noqa: F401
+        billing.preload_webhook_verifier()
     blocking = Threads(threads or billing.context.db.engine.pool.size())  # type: ignore[attr-defined]
 
     request_logs: list[RequestMetrics] = []

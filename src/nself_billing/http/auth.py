@@ -9,8 +9,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..actor import ACTOR
 from ..billing import Billing
-from ..services.apikeys import ApiKey, AuthenticationFailed
-from .errors import Forbidden
+from ..errors import AuthenticationFailed, Forbidden
+from ..services.apikeys import ApiKey
 from .metrics import CUSTOMER_KEY
 from .threads import in_thread
 

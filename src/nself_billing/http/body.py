@@ -8,8 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
-from ..errors import InvalidInput
-from .errors import PayloadTooLarge
+from ..errors import InvalidInput, PayloadTooLarge
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

@@ -1,10 +1,7 @@
-"""The one place a failure becomes an HTTP answer: ``{"error": <one line>, "code": <CODE>}``.
-
-AuthenticationFailed -> 401   NotFound -> 404        Conflict -> 409 (IdempotencyConflict too)
-Forbidden            -> 403   InvalidInput -> 422    QuotaExceeded -> 429
-PayloadTooLarge      -> 413   BadSignature -> 400    ProviderError -> 502
-DatabaseError        -> 503   ConfigError -> 503     DeadlineExceeded -> 503
-any other BillingError -> 400
+"""The one place a failure becomes an HTTP answer: ``{"error": <one line>, "code": <CODE>}``,
+with the status and code each class of the error tree carries (``status_code``,
+``error_code``: see errors.py, e.g. NotFound 404, Conflict 409, QuotaExceeded 429,
+ProviderError 502, DatabaseError 503; any other BillingError 400).
 
 A 503 of the database or of the request deadline carries ``Retry-After`` and never the
 database's message (which may name its host, port and database): that goes to the billing
@@ -24,55 +21,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
     BillingError,
-    ConfigError,
-    Conflict,
     DatabaseError,
-    IdempotencyConflict,
-    InvalidInput,
-    NotFound,
-    ProviderError,
+    DeadlineExceeded,
+    InvalidEvents,
     QuotaExceeded,
 )
-from ..services.apikeys import AuthenticationFailed
-from ..services.ingest import InvalidEvents
-from ..services.webhook_inbox import BadSignature
-
-
-class Forbidden(BillingError):
-    """An authenticated key asked for what it may not touch (another tenant, an admin route)."""
-
-
-class PayloadTooLarge(BillingError):
-    pass
-
-
-class DeadlineExceeded(BillingError):
-    """A request did not finish within the service's request deadline (``http.limits``)."""
-
 
 #: what a 503 asks the client to wait before retrying (seconds)
 RETRY_AFTER_SECONDS = 1
 _DATABASE_UNAVAILABLE = "Database unavailable; retry later"
 _log = logging.getLogger("nself_billing")
-
-
-#: (error class, status, code), most specific first
-_MAPPING: tuple[tuple[type[BillingError], int, str], ...] = (
-    (AuthenticationFailed, 401, "UNAUTHORIZED"),
-    (Forbidden, 403, "FORBIDDEN"),
-    (PayloadTooLarge, 413, "PAYLOAD_TOO_LARGE"),
-    (BadSignature, 400, "BAD_SIGNATURE"),
-    (InvalidEvents, 422, "INVALID_EVENTS"),
-    (InvalidInput, 422, "INVALID_INPUT"),
-    (NotFound, 404, "NOT_FOUND"),
-    (IdempotencyConflict, 409, "IDEMPOTENCY_CONFLICT"),
-    (Conflict, 409, "CONFLICT"),
-    (QuotaExceeded, 429, "QUOTA_EXCEEDED"),
-    (ProviderError, 502, "PROVIDER_ERROR"),
-    (DatabaseError, 503, "DATABASE_UNAVAILABLE"),
-    (DeadlineExceeded, 503, "DEADLINE_EXCEEDED"),
-    (ConfigError, 503, "NOT_CONFIGURED"),
-)
 
 
 def quota_exceeded_body(service: str) -> dict[str, str]:
@@ -82,10 +40,8 @@ def quota_exceeded_body(service: str) -> dict[str, str]:
 
 
 def status_of(error: BillingError) -> tuple[int, str]:
-    for kind, status, code in _MAPPING:
-        if isinstance(error, kind):
-            return status, code
-    return 400, "BAD_REQUEST"
+    """The error's own HTTP answer (class attributes of the tree in errors.py)."""
+    return error.status_code, error.error_code
 
 
 def error_response(error: BillingError) -> JSONResponse:

@@ -15,7 +15,8 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import DeadlineExceeded, error_response
+from ..errors import DeadlineExceeded
+from .errors import error_response
 
 
 class RequestDeadline:

@@ -82,22 +82,12 @@ class DatabaseCollector(Collector):
         self._billing = billing
 
     def collect(self) -> Iterable[Metric]:
-        from sqlalchemy import func, select
-
-        from ..store import notify as notify_store
-        from ..store.tables import usage_outbox
-
+        gauges = self._billing.diagnostics.gauges()
+        usage_pending, usage_oldest = gauges.usage_pending, gauges.usage_oldest
+        notify_pending, notify_oldest = gauges.notify_pending, gauges.notify_oldest
+        runs, last_run = gauges.cycle_runs, gauges.last_cycle_run
         db = self._billing.context.db
         now = datetime.now(UTC)
-        with db.read() as conn:
-            usage_pending, usage_oldest = conn.execute(
-                select(func.count(), func.min(usage_outbox.c.created_at)).where(
-                    usage_outbox.c.status == "pending"
-                )
-            ).one()
-            notify_pending, notify_oldest = notify_store.pending_depth(conn)
-            runs, last_run = notify_store.cycle_run_stats(conn)
-            endpoints = notify_store.endpoints(conn)
         depth = GaugeMetricFamily(
             "nself_billing_outbox_pending", "Deliveries waiting in an outbox.", labels=["outbox"]
         )
@@ -115,8 +105,8 @@ class DatabaseCollector(Collector):
         yield depth
         yield age
         by_status: dict[str, int] = {"enabled": 0, "disabled": 0}
-        for endpoint in endpoints:
-            by_status[endpoint.status] = by_status.get(endpoint.status, 0) + 1
+        for status in gauges.endpoint_statuses:
+            by_status[status] = by_status.get(status, 0) + 1
         endpoint_gauge = GaugeMetricFamily(
             "nself_billing_notify_endpoints", "Notification endpoints by status.", labels=["status"]
         )

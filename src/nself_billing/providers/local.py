@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
-import string
-
+from ..ids import new_id
 from .port import ProviderCustomer
-
-_ALPHABET = string.ascii_letters + string.digits
-
-
-def new_id(prefix: str, length: int = 14) -> str:
-    """An id in Stripe's style (cus_..., sub_..., in_...) from a CSPRNG."""
-    return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
 class LocalProvider:

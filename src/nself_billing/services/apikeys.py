@@ -16,20 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..domain.customers import customer_id_problem
-from ..errors import BillingError, InvalidInput, NotFound
+from ..errors import AuthenticationFailed, InvalidInput, NotFound
 from ..store import apikeys as store
 from ..store import customers as customer_store
 from . import events
 from .context import Context
 
 KEY_PREFIX = "nsb_"
-
-
-class AuthenticationFailed(BillingError):
-    """No valid API key: missing, malformed, unknown or revoked (HTTP 401)."""
-
-    def __init__(self, message: str = "Invalid or missing API key") -> None:
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

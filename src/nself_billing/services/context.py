@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..domain.seller import InvoiceTerms, Seller, address_lines
-from ..providers.port import PaymentProvider
+from ..providers.port import PaymentProvider, WebhookSigner
 from ..settings import Settings
 from ..store.clickhouse import ClickHouseEvents
 from ..store.db import Database
@@ -49,3 +49,5 @@ class Context:
     events: ClickHouseEvents | None = None
     #: the engine of each area, chosen once by bootstrap (from the provider when None)
     engines: Engines | None = None
+    #: signs a sample webhook event as the provider would (``webhook test``), set by bootstrap
+    sign_webhook: WebhookSigner | None = None

@@ -40,7 +40,7 @@ from ..domain.seller import InvoiceTerms
 from ..domain.services import SERVICE_NAMES
 from ..domain.subscriptions import INTERVAL_MONTHS, Subscription, SubscriptionStatus
 from ..errors import BillingError, PlanNotFound
-from ..providers.local import new_id
+from ..ids import new_id
 from ..store import catalog as catalog_store
 from ..store import cycle as store
 from ..store import invoices as invoice_store

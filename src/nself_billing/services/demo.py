@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from ..domain import trackers
 from ..domain.periods import Period, start_of_day
 from ..domain.usage import UsageEvent
-from ..providers.local import LocalProvider
+from ..providers.port import PaymentProvider
 from ..store import customers as customer_store
 from .context import Context
 from .customers import CustomerService
@@ -107,9 +107,10 @@ def synthetic_events(customer_id: str, first: datetime, until: datetime) -> Iter
         hour += timedelta(hours=1)
 
 
-def run_demo(ctx: Context) -> DemoResult:
-    # the demo never talks to a payment provider, whatever is configured
-    local = replace(ctx, provider=LocalProvider())
+def run_demo(ctx: Context, local_provider: PaymentProvider) -> DemoResult:
+    """``local_provider`` is the local adapter (bootstrap's choice): the demo never talks to
+    a payment provider, whatever is configured."""
+    local = replace(ctx, provider=local_provider)
     now = ctx.clock()
     with ctx.db.read() as conn:
         created = not customer_store.exists(conn, DEMO_CUSTOMER)

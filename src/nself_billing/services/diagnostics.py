@@ -4,8 +4,11 @@ billing_test_stripe_connection, gathered by ``doctor``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..errors import BillingError
+from ..store import notify as notify_store
+from ..store import outbox as outbox_store
 from ..store.migrate import MIGRATIONS_DIR, SCHEMA_REVISION, current_revision
 from .context import Context
 
@@ -19,9 +22,40 @@ class Check:
     skipped: bool = False
 
 
+@dataclass(frozen=True)
+class Gauges:
+    """What ``GET /metrics`` reads from the database at scrape time."""
+
+    usage_pending: int
+    usage_oldest: datetime | None
+    notify_pending: int
+    notify_oldest: datetime | None
+    cycle_runs: int
+    last_cycle_run: datetime | None
+    #: the status of every notification endpoint
+    endpoint_statuses: tuple[str, ...]
+
+
 class Diagnostics:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
+
+    def gauges(self) -> Gauges:
+        """The outboxes' depth and age, the cycle runs and the endpoints, in one read."""
+        with self._ctx.db.read() as conn:
+            usage_pending, usage_oldest = outbox_store.pending_depth(conn)
+            notify_pending, notify_oldest = notify_store.pending_depth(conn)
+            runs, last_run = notify_store.cycle_run_stats(conn)
+            endpoints = notify_store.endpoints(conn)
+        return Gauges(
+            usage_pending,
+            usage_oldest,
+            notify_pending,
+            notify_oldest,
+            runs,
+            last_run,
+            tuple(endpoint.status for endpoint in endpoints),
+        )
 
     def validate_config(self) -> list[Check]:
         settings = self._ctx.settings

@@ -17,9 +17,15 @@ from typing import Any
 
 from ..domain.customers import customer_id_problem
 from ..domain.quantities import quantity_and_micros
-from ..domain.services import SERVICES
+from ..domain.services import SERVICE_NAMES, SERVICES
 from ..domain.usage import check_idempotency_key, metadata_and_json
-from ..errors import BillingError, DatabaseError, InvalidInput, NotFound, UnknownService
+from ..errors import (
+    BillingError,
+    DatabaseError,
+    InvalidEvents,
+    NotFound,
+    UnknownService,
+)
 from ..store import customers as customer_store
 from ..store import events as store
 from .context import Context
@@ -30,14 +36,6 @@ MAX_ID_LENGTH = 128
 #: years a usage timestamp may have (beyond them, day arithmetic overflows)
 _EARLIEST, _LATEST = 1970, 9998
 EVENT_FIELDS = frozenset({"service", "quantity", "id", "timestamp", "metadata", "customer_id"})
-
-
-class InvalidEvents(InvalidInput):
-    """A batch with per-event problems; nothing of it was recorded."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__(f"Invalid usage events: {len(errors)} error(s); nothing was recorded")
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -248,7 +246,7 @@ class UsageIngestService:
         if not isinstance(service, str):
             raise _EventError("service", "required (a service name)")
         if service not in SERVICES:
-            raise _EventError("service", UnknownService(service).message)
+            raise _EventError("service", UnknownService(service, SERVICE_NAMES).message)
         if "quantity" not in raw:
             raise _EventError("quantity", "required")
         try:

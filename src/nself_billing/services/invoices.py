@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..domain.invoicing import Invoice, InvoiceStatus
 from ..errors import Conflict, InvalidInput, NotFound
-from ..providers.local import new_id
+from ..ids import new_id
 from ..store import customers as customer_store
 from ..store import invoices as store
 from ..store import payment_methods as method_store

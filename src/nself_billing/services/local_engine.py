@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
 from ..providers.port import RemoteBilling
 from .context import Context
 
@@ -38,11 +37,3 @@ def remote_billing(ctx: Context) -> StripeBillingService | None:
     from .stripe_billing import StripeBillingService
 
     return StripeBillingService(ctx)
-
-
-def require_local(ctx: Context, action: str) -> None:
-    if not is_local(ctx):
-        raise ConfigError(
-            f"Cannot {action} with the local billing engine: the "
-            f"{ctx.provider.name} provider is the source of truth"
-        )

@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError, InvalidInput, NotFound, ProviderError
 from ..store import notify as store
+from ..store.notify import Delivery as Delivery  # for the faces that render them
+from ..store.notify import Endpoint as Endpoint
 from .context import Context
 from .events import EVENT_TYPES, audit, record
 

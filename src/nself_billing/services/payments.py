@@ -6,7 +6,7 @@ import builtins
 
 from ..domain.payments import PaymentMethod, check_card, check_reference, parse_expiry
 from ..errors import Conflict, InvalidInput, NotFound
-from ..providers.local import new_id
+from ..ids import new_id
 from ..store import customers as customer_store
 from ..store import payment_methods as store
 from . import events

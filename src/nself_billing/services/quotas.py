@@ -59,6 +59,7 @@ from ..store import catalog as catalog_store
 from ..store import events
 from ..store import quotas as store
 from ..store import subscriptions as subscription_store
+from ..store.quotas import AlertRecord as AlertRecord  # for the faces that render alerts
 from .context import Context
 from .events import QuotaEvents
 from .quota_lines import CustomerLimits, EffectiveQuota, QuotaLine, effective_quotas
@@ -338,7 +339,7 @@ class QuotaService:
     def check(self, service: str, quantity: object = 1, *, customer_id: str | None = None) -> bool:
         """Would ``quantity`` more stay within the quota (whatever its mode)?"""
         if service not in SERVICES:
-            raise UnknownService(service)
+            raise UnknownService(service, SERVICE_NAMES)
         wanted = _wanted_micros(quantity)
         limits = self.limits(customer_id)
         quota = limits.quotas[service]
@@ -354,7 +355,7 @@ class QuotaService:
         """The spec's ``quota_enforce``: a check that never records usage. A soft limit admits
         (logging a warning and recording the 100% alert); a hard limit blocks."""
         if service not in SERVICES:
-            raise UnknownService(service)
+            raise UnknownService(service, SERVICE_NAMES)
         wanted = _wanted_micros(quantity)
         limits = self.limits(customer_id)
         quota = limits.quotas[service]
@@ -521,7 +522,7 @@ class QuotaService:
         """Validate a consume request and resolve its customer, quota and period."""
         service = request.service
         if service not in SERVICES:
-            raise UnknownService(service)
+            raise UnknownService(service, SERVICE_NAMES)
         quantity, wanted = quantity_and_micros(request.quantity)
         if request.metadata is None or request.metadata == "":
             meta, meta_json = _EMPTY, "{}"

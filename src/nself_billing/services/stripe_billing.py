@@ -24,8 +24,8 @@ from sqlalchemy import update
 from ..domain.customers import Customer
 from ..domain.plans import EnforcementMode, Plan, Quota
 from ..errors import BillingError, ConfigError, Conflict, InvalidInput, NotFound, ProviderError
+from ..providers.port import CatalogEntry as CatalogEntry  # what plan_sync() returns
 from ..providers.port import (
-    CatalogEntry,
     CatalogPlan,
     ProviderCustomer,
     RemoteBilling,
@@ -460,7 +460,6 @@ class StripeBillingService:
         """POST a sample event signed with STRIPE_WEBHOOK_SECRET (by the SDK's signing helper)
         to our receiver and report its answer. Its id starts with ``evt_nself_test_``: the
         receiver verifies and stores it but applies nothing."""
-        import stripe
 
         secret = self._ctx.settings.stripe_webhook_secret
         if secret is None:
@@ -482,7 +481,10 @@ class StripeBillingService:
                 "data": {"object": {"id": "nself_test_object", "object": event_type.split(".")[0]}},
             }
         )
-        header = stripe.WebhookSignature.generate_signature_header(payload, secret.reveal())
+        sign = self._ctx.sign_webhook
+        if sign is None:
+            raise ConfigError("No webhook signer is configured: cannot sign a test event")
+        header = sign(payload, secret.reveal())
         request = urllib.request.Request(
             target,
             data=payload.encode(),

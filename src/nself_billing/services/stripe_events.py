@@ -24,7 +24,6 @@ from sqlalchemy import Connection
 
 from ..errors import BillingError, InvalidInput
 from ..providers.stripe import (
-    SignatureInvalid,  # noqa: F401  (re-exported: the receiver catches it)
     invoice_from,
     is_ours,
     payment_method_from,

@@ -24,6 +24,7 @@ from ..domain.money import from_micros
 from ..errors import BillingError, ConfigError, ProviderError
 from ..providers.port import MeterEvent, RemoteBilling
 from ..store import outbox as store
+from ..store.outbox import OutboxCounts as OutboxCounts  # what status() returns
 from ..store.tables import subscriptions, usage_records
 from .context import Context
 

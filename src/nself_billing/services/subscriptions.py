@@ -15,7 +15,7 @@ from ..domain.plans import Plan
 from ..domain.proration import upgrade_charge
 from ..domain.subscriptions import INTERVAL_MONTHS, Subscription, SubscriptionStatus, first_period
 from ..errors import Conflict, InvalidInput, NotFound, PlanNotFound
-from ..providers.local import new_id
+from ..ids import new_id
 from ..store import catalog as catalog_store
 from ..store import customers as customer_store
 from ..store import invoices as invoice_store

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ConfigError, InvalidInput
+from ..errors import BadSignature, ConfigError, InvalidInput
 from .context import Context
 from .stripe_events import DUPLICATE, apply_stripe_event, verify_and_parse
 
@@ -16,10 +16,6 @@ from .stripe_events import DUPLICATE, apply_stripe_event, verify_and_parse
 MAX_PAYLOAD_BYTES = 256 * 1024
 #: 9999-01-01 in Unix seconds: an event "created" later cannot be a date
 _LATEST_CREATED = 253_370_764_800
-
-
-class BadSignature(InvalidInput):
-    """A missing, forged or stale ``Stripe-Signature``, or a body that is not an event (400)."""
 
 
 @dataclass(frozen=True)

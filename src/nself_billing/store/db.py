@@ -269,15 +269,23 @@ class _HotConnection:
             self.discard()
 
 
-def billing_error(error: exc.DBAPIError) -> DatabaseError | Conflict | InvalidInput:
-    """The one translation of a database error into the BillingError tree."""
-    if isinstance(error, exc.DataError):  # e.g. a value out of a column's range
-        return InvalidInput(f"Invalid data: {_first_line(error)}")
-    if isinstance(error, exc.OperationalError):
-        return DatabaseError(_describe(error))
-    if isinstance(error, exc.InterfaceError):
+def billing_error(
+    error: BaseException, *, connecting: bool = False
+) -> DatabaseError | Conflict | InvalidInput:
+    """The one translation of a database error into the BillingError tree: SQLAlchemy's, and
+    the driver's own (sqlite3, psycopg) on the paths that run on the driver (the quota hot
+    path, the event write path). Both follow the DB-API's exception classes, so the class
+    names decide. ``connecting``: the error came from opening a connection."""
+    if connecting:
         return DatabaseError(f"Database connection failed: {_first_line(error)}")
-    if isinstance(error, exc.IntegrityError):
+    kinds = {kind.__name__ for kind in type(error).__mro__}
+    if "DataError" in kinds:  # e.g. a value out of a column's range
+        return InvalidInput(f"Invalid data: {_first_line(error)}")
+    if "OperationalError" in kinds:
+        return DatabaseError(_describe(error))
+    if "InterfaceError" in kinds:
+        return DatabaseError(f"Database connection failed: {_first_line(error)}")
+    if "IntegrityError" in kinds:
         return Conflict(f"Conflicting data: {_first_line(error)}")
     return DatabaseError(f"Database error: {_first_line(error)}")
 
@@ -289,7 +297,7 @@ READ_ONLY = (
 )
 
 
-def _describe(error: exc.OperationalError) -> str:
+def _describe(error: BaseException) -> str:
     message = _first_line(error)
     lowered = message.lower()
     if "readonly database" in lowered or "read-only transaction" in lowered:

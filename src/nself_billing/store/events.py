@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, exc
 
-from ..errors import DatabaseError, NotFound
-from .db import _first_line
+from ..errors import NotFound
+from .db import billing_error
 from .outbox import PG_OUTBOX_CTE, SQLITE_OUTBOX_FROM_RECORD, outbox_identifier
 
 if TYPE_CHECKING:
@@ -569,7 +569,7 @@ def sqlite_consume(
                 conn.execute("ROLLBACK")
                 raise
     except Exception as error:
-        raise DatabaseError(f"Database error: {_first_line(error)}") from error
+        raise billing_error(error) from error
     return ConsumeRow(
         used,
         not inserted and not (hard and limit_micros is not None and used + micros > limit_micros),

@@ -210,13 +210,6 @@ def id_for_number(conn: Connection, customer_id: str, number: str) -> str | None
     ).scalar()
 
 
-def get_by_source(conn: Connection, source_key: str) -> Invoice | None:
-    row = conn.execute(
-        select(invoices.c.invoice_id).where(invoices.c.source_key == source_key)
-    ).first()
-    return None if row is None else get(conn, row[0])
-
-
 def list_for(conn: Connection, customer_id: str, *, limit: int | None = None) -> list[Invoice]:
     """The customer's invoices, newest first."""
     if limit is None:

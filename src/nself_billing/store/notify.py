@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from .tables import cycle_runs, notify_endpoints, notify_outbox
 
@@ -363,16 +363,6 @@ def pending_depth(conn: Connection) -> tuple[int, datetime | None]:
         )
     ).one()
     return int(row[0]), row[1]
-
-
-def first_pending_of_target(conn: Connection, target: str) -> Delivery | None:
-    row = conn.execute(
-        select(notify_outbox)
-        .where(and_(notify_outbox.c.target == target, notify_outbox.c.status == PENDING))
-        .order_by(notify_outbox.c.id)
-        .limit(1)
-    ).first()
-    return _delivery(row) if row else None
 
 
 # --- cycle runs (for the metrics) ------------------------------------------------------------

@@ -311,6 +311,16 @@ def mark_retry(
     )
 
 
+def pending_depth(conn: Connection) -> tuple[int, datetime | None]:
+    """Pending usage deliveries and the creation time of the oldest one (the metrics)."""
+    row = conn.execute(
+        select(func.count(), func.min(usage_outbox.c.created_at)).where(
+            usage_outbox.c.status == PENDING
+        )
+    ).one()
+    return int(row[0]), row[1]
+
+
 def pending_for(conn: Connection, customer_id: str) -> int:
     return int(
         conn.execute(

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, event, func, selec
 from ..domain.money import unit_price
 from ..domain.services import SERVICE_NAMES
 from ..errors import DatabaseError
-from .db import _first_line
+from .db import billing_error
 from .tables import quota_alerts, quota_overrides, usage_daily
 from .usage import _insert
 
@@ -275,9 +275,7 @@ class UsageReader:
                 try:
                     driver = _PgDriver(self._connect())
                 except Exception as error:
-                    raise DatabaseError(
-                        f"Database connection failed: {_first_line(error)}"
-                    ) from error
+                    raise billing_error(error, connecting=True) from error
             if driver.pid != pid:  # a parent's connection is left alone: its socket is shared
                 driver = None
         name, sql = statement
@@ -299,7 +297,7 @@ class UsageReader:
             with contextlib.suppress(Exception):
                 driver.conn.close()
             if isinstance(error, Exception) and not isinstance(error, DatabaseError):
-                raise DatabaseError(f"Database error: {_first_line(error)}") from error
+                raise billing_error(error) from error
             raise
         if len(self._idle) < self._keep:
             self._idle.append(driver)
@@ -355,7 +353,7 @@ class UsageReader:
         except Exception as error:
             with contextlib.suppress(Exception):
                 conn.close()
-            raise DatabaseError(f"Database error: {_first_line(error)}") from error
+            raise billing_error(error) from error
         if len(self._idle) < self._keep:
             self._idle.append((pid, conn))
         else:

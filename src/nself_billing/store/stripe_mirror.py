@@ -22,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 
-from ..providers.port import RemoteInvoice, RemotePaymentMethod, RemoteSubscription
+from ..domain.remote import RemoteInvoice, RemotePaymentMethod, RemoteSubscription
 from .tables import (
     customers,
     invoice_lines,
@@ -315,7 +315,7 @@ def upsert_invoice(
                 {
                     "invoice_id": inv.invoice_id,
                     "line_no": number,
-                    "kind": line.kind,
+                    "kind": line.kind.value,
                     "service_name": line.service,
                     "description": line.description,
                     "quantity": line.quantity if line.quantity is not None else 1,

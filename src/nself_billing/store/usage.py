@@ -38,28 +38,6 @@ def existing_customers(conn: Connection, customer_ids: Iterable[str]) -> set[str
     return found
 
 
-def add_to_rollup(
-    conn: Connection, customer_id: str, service: str, day: date, micros: int, events: int
-) -> None:
-    statement = _insert(conn)(usage_daily).values(
-        customer_id=customer_id,
-        service_name=service,
-        day=day,
-        quantity_micros=micros,
-        events=events,
-    )
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["customer_id", "service_name", "day"],
-            set_={
-                "quantity_micros": usage_daily.c.quantity_micros
-                + statement.excluded.quantity_micros,
-                "events": usage_daily.c.events + statement.excluded.events,
-            },
-        )
-    )
-
-
 @dataclass(frozen=True)
 class UsageTotal:
     service: str

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ...errors import Forbidden
 from ..auth import caller_key, get_billing
-from ..errors import Forbidden
 from ..metrics import CONTENT_TYPE, exposition
 from ..threads import in_thread
 

@@ -23,13 +23,13 @@ from ...billing import Billing
 from ...domain.payments import BRANDS
 from ...domain.periods import days_label
 from ...domain.services import unit_of
-from ...errors import BillingError, InvalidInput
+from ...errors import BillingError, Forbidden, InvalidInput
 from ...services.local_engine import is_local
 from ...services.portal import new_csrf_nonce
 from .. import portal
 from ..auth import get_billing
 from ..body import read_limited
-from ..errors import Forbidden, status_of
+from ..errors import status_of
 from ..threads import in_thread
 
 router = APIRouter(tags=["portal"])

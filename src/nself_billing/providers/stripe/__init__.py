@@ -33,7 +33,7 @@ from .mapping import (
 )
 from .meters import METER_BATCH, StripeMeters
 from .subscriptions import StripeSubscriptions
-from .webhooks import SignatureInvalid, StripeWebhooks, verify_event
+from .webhooks import StripeWebhooks, verify_event
 
 
 class StripeProvider(StripeSubscriptions, StripeInvoices, StripeMeters, StripeWebhooks):
@@ -46,7 +46,6 @@ __all__ = [
     "INTERVAL_KEYS",
     "METER_BATCH",
     "ZERO_DECIMAL",
-    "SignatureInvalid",
     "StripeProvider",
     "customer_from",
     "from_minor",

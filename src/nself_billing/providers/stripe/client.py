@@ -109,14 +109,14 @@ def digest(params: Any) -> str:
 
 def error_message(error: Any) -> str:
     """The first line of an SDK error's message, whole (never cut inside a word)."""
-    text = str(getattr(error, "_message", None) or error).strip().splitlines()
+    text = str(getattr(error, "user_message", None) or error).strip().splitlines()
     return text[0].strip() if text else type(error).__name__
 
 
 def network_message(error: Any) -> str:
     """A connection failure as one whole line: the SDK's message spans several lines and puts
     the cause last, in parentheses."""
-    text = " ".join(str(getattr(error, "_message", None) or error).split())
+    text = " ".join(str(getattr(error, "user_message", None) or error).split())
     marker = "(Network error: "
     if marker in text:
         cause = text.split(marker, 1)[1].removesuffix(")")

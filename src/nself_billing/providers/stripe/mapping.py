@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ...domain.invoicing import LineKind
 from ..port import (
     ProviderCustomer,
     RemoteInvoice,
@@ -111,11 +112,11 @@ def _invoice_line(line: dict[str, Any], currency: str) -> RemoteInvoiceLine:
     line carries its price (older versions, or an expanded one)."""
     details = (line.get("parent") or {}).get("subscription_item_details") or {}
     price = line.get("price")
-    kind, service = "base", None
+    kind, service = LineKind.BASE, None
     if details.get("proration") or line.get("proration"):
-        kind = "proration"
+        kind = LineKind.PRORATION
     elif isinstance(price, dict) and is_metered({"price": price}):
-        kind, service = "overage", service_of_price(price)
+        kind, service = LineKind.OVERAGE, service_of_price(price)
     quantity = line.get("quantity")
     return RemoteInvoiceLine(
         description=str(line.get("description") or ""),

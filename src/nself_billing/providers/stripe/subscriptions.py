@@ -162,12 +162,6 @@ class StripeSubscriptions(StripeCatalog):
     def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
         return list((data.get("items") or {}).get("data") or [])
 
-    def _licensed_item(self, data: dict[str, Any]) -> dict[str, Any]:
-        for item in self._items(data):
-            if not is_metered(item):
-                return dict(item)
-        raise ProviderError(f"Stripe API error: subscription {data.get('id')} has no plan item")
-
     def upgrade_subscription(
         self, subscription_id: str, *, plan_name: str, interval: str, idempotency_key: str
     ) -> RemoteSubscription:

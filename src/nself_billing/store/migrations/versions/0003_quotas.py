@@ -8,7 +8,7 @@ Create Date: 2026-11-30
 advisory lock, in one statement the server runs without waiting on its client (the lock is
 never held across a network round trip). A VOLATILE PL/pgSQL function takes a fresh READ
 COMMITTED snapshot for each statement, so the reads after the lock see every consume committed
-before it. It writes exactly what ``store.usage.insert_event`` writes, and with ``p_outbox``
+before it. It writes exactly what ``store.events.record_one`` writes, and with ``p_outbox``
 queues the event for Stripe as ``store.outbox.enqueue_records`` does (tests keep them equal).
 The transaction commits asynchronously (``synchronous_commit`` off, local to it) so the lock is
 released without waiting for the WAL flush; ``store.quotas.pg_consume`` waits for the flush

@@ -11,7 +11,7 @@ flush), then a synchronously committed logical message to wait for that flush. T
 COMMITs (asynchronously, releasing the lock), then, when ``p_durable``, emits the message in a
 second transaction that the ``CALL`` commits with the session's ``synchronous_commit``; the
 caller hears the result only after that commit. It writes exactly what
-``store.usage.insert_event`` writes, and with ``p_outbox`` queues the event for Stripe as
+``store.events.record_one`` writes, and with ``p_outbox`` queues the event for Stripe as
 ``store.outbox.enqueue_records`` does (tests keep them equal).
 
 ``p_check_key`` false skips the lookup of a replayed key (inside the lock) for a key the caller
