@@ -10,8 +10,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from ..billing import Billing
-from ..services.ingest import IngestRequest
-from ..store.events import PG_STATEMENT_MAX
+from ..services.ingest import SMALL_REQUEST_MAX, IngestRequest
 from . import errors
 from .consume_group import ConsumeGroups, WriteGroups
 from .fastpath import FastPaths, answer_liveness, is_liveness
@@ -82,7 +81,7 @@ def create_app(
     app.state.consume_groups = ConsumeGroups(billing.quotas, blocking)
     # small POST /v1/usage requests, grouped up to the events one statement writes best
     app.state.usage_groups = WriteGroups(
-        billing.ingest.ingest_many, blocking, max_group=PG_STATEMENT_MAX, weight=_events_of
+        billing.ingest.ingest_many, blocking, max_group=SMALL_REQUEST_MAX, weight=_events_of
     )
     errors.install(app)
     app.add_middleware(FastPaths)

@@ -38,6 +38,11 @@ _EARLIEST, _LATEST = 1970, 9998
 EVENT_FIELDS = frozenset({"service", "quantity", "id", "timestamp", "metadata", "customer_id"})
 
 
+#: the most events a request may carry to take the single-event statement path, grouped with
+#: concurrent requests (larger ones take the batch path: COPY on PostgreSQL)
+SMALL_REQUEST_MAX = store.PG_STATEMENT_MAX
+
+
 @dataclass(frozen=True)
 class IngestResult:
     #: events in the request

@@ -10,8 +10,7 @@ from fastapi.responses import JSONResponse
 from ...domain.services import SERVICE_NAMES
 from ...errors import InvalidInput
 from ...services.apikeys import ApiKey
-from ...services.ingest import MAX_BATCH, IngestRequest, IngestResult
-from ...store.events import PG_STATEMENT_MAX
+from ...services.ingest import MAX_BATCH, SMALL_REQUEST_MAX, IngestRequest, IngestResult
 from ..auth import CallerKey, get_billing
 from ..body import parse_json, read_limited
 from ..consume_group import WriteGroups
@@ -132,7 +131,7 @@ async def record_usage_as(request: Request, key: ApiKey) -> JSONResponse:
         events = [body]
     billing = get_billing(request)
     caller = None if key.is_admin else key.customer_id
-    if len(events) <= PG_STATEMENT_MAX:
+    if len(events) <= SMALL_REQUEST_MAX:
         # a few events: grouped with the requests that arrive while a group is being written,
         # one transaction on the single-event path (http/consume_group.py)
         groups: WriteGroups[IngestRequest, IngestResult] = request.app.state.usage_groups
