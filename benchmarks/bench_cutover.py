@@ -35,7 +35,7 @@ def _events(n: int, now: datetime) -> list[Any]:
     ]
 
 
-def measure(url: str, repeat: int) -> list[dict[str, Any]]:
+def measure(url: str, repeat: int, sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
     from nself_billing import Billing
     from nself_billing.store import events as store
 
@@ -45,7 +45,7 @@ def measure(url: str, repeat: int) -> list[dict[str, Any]]:
         db = billing.context.db
         saved = store.PG_STATEMENT_MAX
         try:
-            for size in SIZES:
+            for size in sizes:
                 times: dict[str, list[float]] = {"statement": [], "copy": []}
                 for _ in range(repeat):
                     for way, bound in (("statement", 10**9), ("copy", 0)):
@@ -66,6 +66,50 @@ def measure(url: str, repeat: int) -> list[dict[str, Any]]:
     return rows
 
 
+def cut_over(rows: list[dict[str, Any]]) -> int | None:
+    """The smallest batch size at which COPY and the merge beat the statement (median)."""
+    return next((row["size"] for row in rows if row["copy"][0] < row["statement"][0]), None)
+
+
+def run(*, smoke: bool, pg_url: str | None) -> list[dict[str, Any]]:
+    """``benchmarks/run.py``'s rows: the statement and COPY times of a 1-, 100- and
+    1,000-event batch, and the cut-over (PostgreSQL only; nothing without a server)."""
+    if not pg_url:
+        return []
+    sizes = (1, 100, 1000) if smoke else SIZES
+    with scratch_pg_database(pg_url, "nself_bench_cutover") as url:
+        rows = measure(url, 3 if smoke else 30, sizes)
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        if row["size"] not in (1, 100, 1000):
+            continue
+        for way, label in (("statement", "one statement"), ("copy", "COPY + merge")):
+            median, low, high = row[way]
+            out.append(
+                {
+                    "name": f"PostgreSQL batch of {row['size']:,} by {label}",
+                    "value": round(median, 2),
+                    "unit": "ms",
+                    "target": None,
+                    "baseline": None,
+                    "notes": f"median, p10-p90 {low:.2f}-{high:.2f} ms",
+                }
+            )
+    cut = cut_over(rows)
+    out.append(
+        {
+            "name": "PostgreSQL cut-over: COPY first faster at",
+            "value": cut if cut is not None else 0,
+            "unit": "events",
+            "target": None,
+            "baseline": None,
+            "notes": "0: never up to the largest size; store.events.PG_STATEMENT_MAX is set below"
+            f" it; sizes {', '.join(map(str, sizes))}",
+        }
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
@@ -75,11 +119,9 @@ def main() -> None:
         rows = measure(url, args.repeat)
     print("| events | statement, ms (p10-p90) | COPY + merge, ms (p10-p90) | COPY/statement |")
     print("|---:|---:|---:|---:|")
-    cut = None
+    cut = cut_over(rows)
     for row in rows:
         (sm, slo, shi), (cm, clo, chi) = row["statement"], row["copy"]
-        if cut is None and cm < sm:
-            cut = row["size"]
         print(
             f"| {row['size']:,} | {sm:.2f} ({slo:.2f}-{shi:.2f}) | {cm:.2f} ({clo:.2f}-{chi:.2f})"
             f" | {cm / sm:.2f} |"
