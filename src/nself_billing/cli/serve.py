@@ -7,7 +7,7 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,26 +22,42 @@ if TYPE_CHECKING:
 
 
 @contextmanager
+def background(
+    run_worker: Callable[..., object], *, name: str, idle_seconds: float, join_seconds: float
+) -> Iterator[None]:
+    """Run ``run_worker(stop, idle_seconds=...)`` in a daemon thread while the block runs, then
+    set ``stop`` and join it for at most ``join_seconds`` (the drainer, notifier and shipper of
+    ``serve`` each run so)."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_worker,
+        args=(stop,),
+        kwargs={"idle_seconds": idle_seconds},
+        name=name,
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=join_seconds)
+
+
+@contextmanager
 def outbox_worker(billing: Billing, *, idle_seconds: float = 5.0) -> Iterator[bool]:
     """With the Stripe provider, drain the usage outbox to Stripe's meters in a background
     thread while the server runs (stopped and joined on exit); yields whether it runs."""
     if not billing.stripe.enabled:
         yield False
         return
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=billing.outbox.run_worker,
-        args=(stop,),
-        kwargs={"idle_seconds": idle_seconds},
+    with background(
+        billing.outbox.run_worker,
         name="nself-usage-outbox",
-        daemon=True,
-    )
-    thread.start()
-    try:
+        idle_seconds=idle_seconds,
+        join_seconds=30,
+    ):
         yield True
-    finally:
-        stop.set()
-        thread.join(timeout=30)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -68,20 +84,13 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def notify_worker(billing: Billing, *, idle_seconds: float = 1.0) -> Iterator[None]:
     """Deliver notifications (webhooks, email) in a background thread while the server runs;
     a slow or dead endpoint holds up only that thread, never a request."""
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=billing.notify.run_worker,
-        args=(stop,),
-        kwargs={"idle_seconds": idle_seconds},
+    with background(
+        billing.notify.run_worker,
         name="nself-notify",
-        daemon=True,
-    )
-    thread.start()
-    try:
+        idle_seconds=idle_seconds,
+        join_seconds=billing.settings.notify_timeout + 5,
+    ):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=billing.settings.notify_timeout + 5)
 
 
 @contextmanager
@@ -114,20 +123,13 @@ def events_worker(billing: Billing, *, idle_seconds: float = 1.0) -> Iterator[bo
     if not billing.events.configured:
         yield False
         return
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=billing.events.run_worker,
-        args=(stop,),
-        kwargs={"idle_seconds": idle_seconds},
+    with background(
+        billing.events.run_worker,
         name="nself-event-shipper",
-        daemon=True,
-    )
-    thread.start()
-    try:
+        idle_seconds=idle_seconds,
+        join_seconds=30,
+    ):
         yield True
-    finally:
-        stop.set()
-        thread.join(timeout=30)
 
 
 @click.command("serve")
