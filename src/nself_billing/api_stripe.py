@@ -9,9 +9,9 @@ import sys
 from typing import Any
 
 from .api import default_billing
-from .services.stripe_billing import CatalogEntry, WebhookTestResult
-from .services.stripe_events import apply_stripe_event, verify_and_parse
-from .services.stripe_outbox import DrainResult, OutboxCounts, ReconcileLine
+from .services.stripe.billing import CatalogEntry, WebhookTestResult
+from .services.stripe.usage_outbox import DrainResult, OutboxCounts, ReconcileLine
+from .services.stripe.webhook_events import apply_stripe_event, verify_and_parse
 from .settings import DEFAULT_WEBHOOK_URL
 
 __all__ = [

@@ -3,202 +3,117 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from .services.context import Clock, Context
 
 if TYPE_CHECKING:
+    from .bootstrap import Services
     from .services.apikeys import ApiKeyService
     from .services.catalog import PlanService
     from .services.customers import CustomerService
-    from .services.cycle import CycleService
     from .services.demo import DemoResult
     from .services.diagnostics import Diagnostics
-    from .services.engines import SubscriptionEngine
+    from .services.engines import CycleEngine, SubscriptionEngine
     from .services.event_shipping import EventService
     from .services.export import ExportService
     from .services.ingest import UsageIngestService
     from .services.invoices import InvoiceService
     from .services.notify import NotifyService
     from .services.payments import PaymentMethodService
-    from .services.portal import PortalService
+    from .services.portal_links import PortalService
     from .services.query import QueryService
     from .services.quotas import QuotaService
     from .services.rollups import RollupService
-    from .services.stripe_billing import StripeBillingService
-    from .services.stripe_outbox import OutboxService
+    from .services.stripe.billing import StripeBillingService
+    from .services.stripe.usage_outbox import OutboxService
     from .services.usage import UsageService
     from .services.usage_report import UsageReports
     from .services.webhook_inbox import WebhookInbox
 
 __all__ = ["Billing"]
 
+T = TypeVar("T")
+
+
+class _Built(Generic[T]):
+    """An attribute of ``Billing``: the use case bootstrap.py built, fetched on first use and
+    then kept on the instance (later reads are plain attribute reads)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> _Built[T]: ...
+
+    @overload
+    def __get__(self, instance: Billing, owner: type) -> T: ...
+
+    def __get__(self, instance: Billing | None, owner: type) -> _Built[T] | T:
+        if instance is None:
+            return self
+        value: T = getattr(instance._services, self._name)
+        instance.__dict__[self._name] = value
+        return value
+
 
 class Billing:
     """One tenant-aware handle on the billing system.
 
     Build it with ``Billing.from_env()`` (reads the environment and ``.env``) and close it when
-    done, or use it as a context manager. Every attribute is a group of use cases; each call is
-    one transaction.
+    done, or use it as a context manager. Every attribute is a group of use cases, built by
+    bootstrap.py (``Services``, the one place that wires them); each call is one transaction.
     """
 
-    def __init__(self, ctx: Context) -> None:
-        self.context = ctx
-        self.settings = ctx.settings
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self.context: Context = services.context
+        self.settings = services.context.settings
 
-    # Each group of use cases is made (and its module imported) on first use, so a command
-    # pays start-up time only for what it touches.
-
-    @cached_property
-    def plans(self) -> PlanService:
-        """The plan catalog."""
-        from .services.catalog import PlanService
-
-        return PlanService(self.context)
-
-    @cached_property
-    def customers(self) -> CustomerService:
-        """Customers (tenants)."""
-        from .services.customers import CustomerService
-
-        return CustomerService(self.context)
-
-    @cached_property
-    def subscriptions(self) -> SubscriptionEngine:
-        """Subscriptions: start, upgrade, downgrade, cancel, reactivate (the local engine, or
-        Stripe's, as chosen when this handle was built)."""
-        from .services.engines import choose_engines
-
-        engines = self.context.engines or choose_engines(self.context.provider)
-        return engines.subscriptions(self.context)
-
-    @cached_property
-    def diagnostics(self) -> Diagnostics:
-        """Configuration, database and Stripe checks."""
-        from .services.diagnostics import Diagnostics
-
-        return Diagnostics(self.context)
-
-    @cached_property
-    def queries(self) -> QueryService:
-        """SQL for billing_db_query."""
-        from .services.query import QueryService
-
-        return QueryService(self.context)
-
-    @cached_property
-    def export(self) -> ExportService:
-        """Data export."""
-        from .services.export import ExportService
-
-        return ExportService(self.context)
-
-    @cached_property
-    def usage(self) -> UsageService:
-        """Usage recording and reports."""
-        from .services.usage import UsageService
-
-        return UsageService(self.context)
-
-    @cached_property
-    def usage_reports(self) -> UsageReports:
-        """Usage summaries of the request path (the account cached for a second)."""
-        from .services.usage_report import UsageReports
-
-        return UsageReports(self.context, self.quotas.reader)
-
-    @cached_property
-    def rollups(self) -> RollupService:
-        """The per-day rollups checked against the raw events."""
-        from .services.rollups import RollupService
-
-        return RollupService(self.context)
-
-    @cached_property
-    def quotas(self) -> QuotaService:
-        """Quotas: limits, status, check/enforce, atomic consume, alerts."""
-        from .services.quotas import QuotaService
-
-        return QuotaService(self.context)
-
-    @cached_property
-    def notify(self) -> NotifyService:
-        """Notifications: webhook endpoints, the delivery outbox, email."""
-        from .services.notify import NotifyService
-
-        return NotifyService(self.context)
-
-    @cached_property
-    def cycle(self) -> CycleService:
-        """Period close."""
-        from .services.cycle import CycleService
-
-        return CycleService(self.context)
-
-    @cached_property
-    def invoices(self) -> InvoiceService:
-        """Invoices."""
-        from .services.invoices import InvoiceService
-
-        return InvoiceService(self.context)
-
-    @cached_property
-    def payment_methods(self) -> PaymentMethodService:
-        """Payment methods."""
-        from .services.payments import PaymentMethodService
-
-        return PaymentMethodService(self.context)
-
-    @cached_property
-    def portal(self) -> PortalService:
-        """Customer portal links."""
-        from .services.portal import PortalService
-
-        return PortalService(self.context)
-
-    @cached_property
-    def stripe(self) -> StripeBillingService:
-        """Use cases on Stripe."""
-        from .services.stripe_billing import StripeBillingService
-
-        return StripeBillingService(self.context)
-
-    @cached_property
-    def outbox(self) -> OutboxService:
-        """The usage outbox towards Stripe's meters."""
-        from .services.stripe_outbox import OutboxService
-
-        return OutboxService(self.context)
-
-    @cached_property
-    def apikeys(self) -> ApiKeyService:
-        """API keys of the HTTP service."""
-        from .services.apikeys import ApiKeyService
-
-        return ApiKeyService(self.context)
-
-    @cached_property
-    def webhook_inbox(self) -> WebhookInbox:
-        """Received Stripe webhooks."""
-        from .services.webhook_inbox import WebhookInbox
-
-        return WebhookInbox(self.context)
-
-    @cached_property
-    def events(self) -> EventService:
-        """Raw usage events on ClickHouse: shipping, reconcile, pruning (BILLING_CLICKHOUSE_URL)."""
-        from .services.event_shipping import EventService
-
-        return EventService(self.context)
-
-    @cached_property
-    def ingest(self) -> UsageIngestService:
-        """Validated batch ingestion (the HTTP service's POST /v1/usage)."""
-        from .services.ingest import UsageIngestService
-
-        return UsageIngestService(self.context, self.usage)
+    #: the plan catalog
+    plans: _Built[PlanService] = _Built()
+    #: customers (tenants)
+    customers: _Built[CustomerService] = _Built()
+    #: subscriptions: start, upgrade, downgrade, cancel, reactivate (the local engine, or
+    #: Stripe's, as chosen when this handle was built)
+    subscriptions: _Built[SubscriptionEngine] = _Built()
+    #: period close (nothing to do when the provider closes its own periods)
+    cycle: _Built[CycleEngine] = _Built()
+    #: invoices
+    invoices: _Built[InvoiceService] = _Built()
+    #: payment methods
+    payment_methods: _Built[PaymentMethodService] = _Built()
+    #: customer portal links
+    portal: _Built[PortalService] = _Built()
+    #: usage recording and reports
+    usage: _Built[UsageService] = _Built()
+    #: validated batch ingestion (the HTTP service's POST /v1/usage)
+    ingest: _Built[UsageIngestService] = _Built()
+    #: usage summaries of the request path (the account cached for a second)
+    usage_reports: _Built[UsageReports] = _Built()
+    #: quotas: limits, status, check/enforce, atomic consume, alerts
+    quotas: _Built[QuotaService] = _Built()
+    #: the per-day rollups checked against the raw events
+    rollups: _Built[RollupService] = _Built()
+    #: data export
+    export: _Built[ExportService] = _Built()
+    #: SQL for billing_db_query
+    queries: _Built[QueryService] = _Built()
+    #: notifications: webhook endpoints, the delivery outbox, email
+    notify: _Built[NotifyService] = _Built()
+    #: API keys of the HTTP service
+    apikeys: _Built[ApiKeyService] = _Built()
+    #: raw usage events on ClickHouse: shipping, reconcile, pruning (BILLING_CLICKHOUSE_URL)
+    events: _Built[EventService] = _Built()
+    #: configuration, database and Stripe checks
+    diagnostics: _Built[Diagnostics] = _Built()
+    #: received Stripe webhooks
+    webhook_inbox: _Built[WebhookInbox] = _Built()
+    #: use cases on Stripe
+    stripe: _Built[StripeBillingService] = _Built()
+    #: the usage outbox towards Stripe's meters
+    outbox: _Built[OutboxService] = _Built()
 
     @classmethod
     def from_env(
@@ -213,12 +128,14 @@ class Billing:
         from .bootstrap import build
         from .settings import Settings
 
-        return build(
-            Settings.from_env(environ),
-            customer_id=customer_id,
-            clock=clock,
-            provider=provider,
-            migrate=migrate,
+        return cls(
+            build(
+                Settings.from_env(environ),
+                customer_id=customer_id,
+                clock=clock,
+                provider=provider,
+                migrate=migrate,
+            )
         )
 
     def upgrade_schema(self) -> tuple[str | None, str]:
@@ -235,10 +152,9 @@ class Billing:
 
     def run_demo(self) -> DemoResult:
         """The demo tenant and its month of usage, on the local provider whatever is set."""
-        from .providers.local import LocalProvider
         from .services.demo import run_demo
 
-        return run_demo(self.context, LocalProvider())
+        return run_demo(self.context, self._services.demo())
 
     def preload_webhook_verifier(self) -> None:
         """Import the Stripe SDK the webhook receiver verifies with (~0.4 s of CPU) now, not
@@ -253,9 +169,7 @@ class Billing:
         return self.customers.current_id()
 
     def close(self) -> None:
-        if self.context.events is not None:
-            self.context.events.close()
-        self.context.db.dispose()
+        self._services.close()
 
     def __enter__(self) -> Billing:
         return self

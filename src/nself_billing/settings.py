@@ -102,7 +102,7 @@ class Settings:
     stripe_webhook_secret: Secret | None
     stripe_api_version: str | None
     stripe_api_base: str | None
-    #: signs customer portal links of the local provider (services/portal.py)
+    #: signs customer portal links of the local provider (services/portal_links.py)
     portal_secret: Secret | None = None
     #: the HTTP service's limits (docs/HTTP.md, "Operational limits"); None is no limit
     http_max_header_bytes: int = 16 * 1024

@@ -31,7 +31,7 @@ ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("nself_billing.api_subscriptions", "nself_billing.cli"): "presenters move to render/",
     # the webhook service reads Stripe's event JSON with the adapter's mapping; it moves
     # behind the port with the services/stripe/ grouping (issue 18 item 3).
-    ("nself_billing.services.stripe_events", "nself_billing.providers.stripe"): (
+    ("nself_billing.services.stripe.webhook_events", "nself_billing.providers.stripe"): (
         "Stripe event mapping moves behind the port with services/stripe/ (item 3)"
     ),
 }

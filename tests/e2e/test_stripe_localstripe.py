@@ -23,7 +23,7 @@ from sqlalchemy import select
 from nself_billing import Billing
 from nself_billing.errors import BillingError, ProviderError
 from nself_billing.providers.stripe import StripeProvider
-from nself_billing.services.stripe_events import apply_stripe_event, verify_and_parse
+from nself_billing.services.stripe.webhook_events import apply_stripe_event, verify_and_parse
 from nself_billing.settings import Settings
 from nself_billing.store.tables import payment_methods, subscriptions, webhook_events
 from tests.conftest import FrozenClock

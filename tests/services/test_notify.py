@@ -331,7 +331,7 @@ def test_payment_method_changes_are_recorded_without_card_details(billing, custo
 
 
 def test_stripe_webhooks_that_change_the_mirror_are_notified_once(billing):
-    from nself_billing.services.stripe_events import apply_stripe_event
+    from nself_billing.services.stripe.webhook_events import apply_stripe_event
     from tests.services.test_stripe_events import event
     from tests.support.stripe_fake import fixture
 

@@ -6,7 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from nself_billing import NotFound, UnknownService
+from nself_billing.bootstrap import Services
 from nself_billing.domain.quotas import QuotaBand
+from nself_billing.services.engines import choose_engines
 from nself_billing.store.tables import quota_alerts, usage_daily, usage_records
 
 
@@ -125,7 +127,8 @@ def test_alerts_are_recorded_once_per_period(billing, customer_id, clock):
     hot, records = billing.quotas.alerts()
     assert [line.service for line in hot] == ["api"]
     assert [(r.service, r.threshold) for r in records] == [("api", 75)]
-    other = type(billing.quotas)(billing.context)  # another process's view: no memo
+    # another process's view (the same database, wired again): no memo
+    other = Services(billing.context, choose_engines(billing.context.provider)).quotas
     other.enforce("api")
     assert _alerts(billing) == [("api", 75)]
     clock.advance(days=31)  # the next period starts empty

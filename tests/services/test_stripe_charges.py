@@ -305,7 +305,7 @@ def test_a_declined_upgrade_charge_keeps_the_old_plan(history: History) -> None:
 
 
 def test_a_late_event_with_an_older_state_does_not_undo_an_upgrade(history: History) -> None:
-    from nself_billing.services.stripe_events import apply_stripe_event
+    from nself_billing.services.stripe.webhook_events import apply_stripe_event
     from nself_billing.store.tables import subscriptions
 
     history.start("starter")

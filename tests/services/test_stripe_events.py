@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from nself_billing import Billing
 from nself_billing.errors import BadSignature
-from nself_billing.services.stripe_events import (
+from nself_billing.services.stripe.webhook_events import (
     apply_stripe_event,
     verify_and_parse,
 )

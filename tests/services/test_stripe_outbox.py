@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from nself_billing import Billing
 from nself_billing.providers.stripe import StripeProvider
-from nself_billing.services.stripe_events import apply_stripe_event
-from nself_billing.services.stripe_outbox import OutboxService
+from nself_billing.services.stripe.usage_outbox import OutboxService
+from nself_billing.services.stripe.webhook_events import apply_stripe_event
 from nself_billing.settings import Settings
 from nself_billing.store.outbox import enqueue_usage
 from nself_billing.store.tables import usage_outbox, usage_records

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from nself_billing import Conflict, InvalidInput, NotFound
-from nself_billing.services.portal import issue_token, portal_secret, verify_token
+from nself_billing.services.portal_links import issue_token, portal_secret, verify_token
 
 
 def utc(*args):

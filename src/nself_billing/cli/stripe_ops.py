@@ -14,7 +14,7 @@ from .state import CliState, pass_state
 
 if TYPE_CHECKING:
     from ..services.event_shipping import EventReconcile
-    from ..services.stripe_outbox import ReconcileLine
+    from ..services.stripe.usage_outbox import ReconcileLine
 
 
 @click.command("sync")

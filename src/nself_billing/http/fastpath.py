@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import BillingError
 from ..services.apikeys import ApiKey
-from ..services.stripe_billing import WEBHOOK_PATH
+from ..services.stripe.billing import WEBHOOK_PATH
 from .auth import caller_key
 from .errors import error_response
 from .metrics import ROUTE_KEY

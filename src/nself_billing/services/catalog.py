@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import tomllib
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,16 @@ from ..domain.services import SERVICE_NAMES
 from ..errors import ConfigError, PlanNotFound
 from ..store import catalog as store
 from .context import Context
-from .engines import choose_engines
+from .engines import SubscriptionEngine
 
 
 class PlanService:
-    def __init__(self, ctx: Context) -> None:
+    """The catalog; ``subscriptions`` (the chosen engine, given as a callable so that reading
+    the catalog does not build it) answers which plan a customer is on."""
+
+    def __init__(self, ctx: Context, *, subscriptions: Callable[[], SubscriptionEngine]) -> None:
         self._ctx = ctx
+        self._subscriptions = subscriptions
 
     def list(self) -> builtins.list[Plan]:
         with self._ctx.db.read() as conn:
@@ -41,8 +46,7 @@ class PlanService:
     def current(self, customer_id: str) -> Plan:
         """The plan of the current subscription, as the chosen engine has it (Stripe's read
         from Stripe first)."""
-        engines = self._ctx.engines or choose_engines(self._ctx.provider)
-        subscription = engines.subscriptions(self._ctx).current(customer_id)
+        subscription = self._subscriptions().current(customer_id)
         with self._ctx.db.read() as conn:
             plan = store.get_plan(conn, subscription.plan_name)
         if plan is None:

@@ -6,16 +6,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from ..domain.seller import InvoiceTerms, Seller, address_lines
 from ..providers.port import PaymentProvider, WebhookSigner
 from ..settings import Settings
 from ..store.clickhouse import ClickHouseEvents
 from ..store.db import Database
-
-if TYPE_CHECKING:
-    from .engines import Engines
 
 Clock = Callable[[], datetime]
 
@@ -47,7 +43,5 @@ class Context:
 
     #: the raw events' store when BILLING_CLICKHOUSE_URL is set (opened on first use)
     events: ClickHouseEvents | None = None
-    #: the engine of each area, chosen once by bootstrap (from the provider when None)
-    engines: Engines | None = None
     #: signs a sample webhook event as the provider would (``webhook test``), set by bootstrap
     sign_webhook: WebhookSigner | None = None

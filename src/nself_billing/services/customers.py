@@ -6,7 +6,6 @@ import builtins
 from dataclasses import dataclass, replace
 
 from ..domain.customers import (
-    NAMED_IN_ERROR,
     Customer,
     customer_id_problem,
     email_problem,
@@ -19,9 +18,10 @@ from ..store import customers as store
 from ..store import subscriptions as subscription_store
 from . import events
 from .context import Context
-from .local_engine import remote_billing
+from .current_customer import CurrentCustomer
+from .engines import CustomerEngine
 
-__all__ = ["CustomerEntry", "CustomerService", "only_customer"]
+__all__ = ["CustomerEntry", "CustomerService", "LocalCustomers", "only_customer"]
 
 
 @dataclass(frozen=True)
@@ -33,31 +33,24 @@ class CustomerEntry:
 
 
 class CustomerService:
-    def __init__(self, ctx: Context) -> None:
+    """Customers on either engine: ``engine`` makes them and refreshes their rows."""
+
+    def __init__(self, ctx: Context, *, current: CurrentCustomer, engine: CustomerEngine) -> None:
         self._ctx = ctx
+        self._current = current
+        self._engine = engine
 
     def current_id(self) -> str:
         """The spec's resolution: --customer, NSELF_CUSTOMER_ID (env or .env), else the only
         customer in the database; otherwise ``No customer ID found``."""
-        chosen = self._ctx.customer_override or self._ctx.settings.customer_id
-        if chosen:
-            problem = customer_id_problem(chosen)
-            if problem:
-                raise InvalidInput(problem)
-            return chosen
-        return only_customer(store.first_ids_fast(self._ctx.db, NAMED_IN_ERROR + 1))
+        return self._current.id()
 
     def current(self) -> Customer:
         """The current customer; with a remote provider read from it first (the mirror row is
         refreshed, or made for a customer created in the Stripe Dashboard)."""
         customer_id = self.current_id()
-        self._refresh(customer_id)
+        self._engine.refresh(customer_id)
         return self.get(customer_id)
-
-    def _refresh(self, customer_id: str) -> None:
-        remote = remote_billing(self._ctx)
-        if remote is not None:
-            remote.customer(customer_id)
 
     def get(self, customer_id: str) -> Customer:
         with self._ctx.db.read() as conn:
@@ -87,12 +80,66 @@ class CustomerService:
         project_name: str | None = None,
     ) -> Customer:
         _validate(email=email, phone=phone)
-        if customer_id is not None and remote_billing(self._ctx) is not None:
-            raise InvalidInput(
-                f"With the {self._ctx.provider.name} provider a customer's id is "
-                "the one it assigns: omit --id (to use a customer created in "
-                "Stripe, set NSELF_CUSTOMER_ID to its id)"
+        return self._engine.create(
+            email=email,
+            name=name,
+            phone=phone,
+            customer_id=customer_id,
+            project=project_name or self._ctx.settings.project_name,
+        )
+
+    def update(
+        self,
+        customer_id: str | None = None,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        phone: str | None = None,
+    ) -> Customer:
+        if email is None and name is None and phone is None:
+            raise InvalidInput("No parameters provided (use --email, --name or --phone)")
+        _validate(email=email, phone=phone)
+        target = customer_id or self.current_id()
+        fields = {
+            key: value
+            for key, value in (("email", email), ("name", name), ("phone", phone))
+            if value is not None
+        }
+        self._engine.refresh(target)
+        self.get(target)
+        self._ctx.provider.update_customer(target, email=email, name=name, phone=phone)
+        with self._ctx.db.write() as conn:
+            if not store.set_fields(conn, target, fields, now=self._ctx.clock()):
+                raise NotFound(f"Customer not found: {target}")
+            events.record(
+                self._ctx,
+                conn,
+                "customer.updated",
+                customer_id=target,
+                data={"customer": target, "fields": sorted(fields)},
             )
+        return self.get(target)
+
+
+class LocalCustomers:
+    """The local engine's customers: our table is the truth (the local provider only names
+    the id)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def refresh(self, customer_id: str) -> None:
+        """Nothing to read: the row is the customer."""
+
+    def create(
+        self,
+        *,
+        email: str | None,
+        name: str | None,
+        phone: str | None,
+        customer_id: str | None,
+        project: str | None,
+    ) -> Customer:
         if customer_id is not None:
             problem = customer_id_problem(customer_id)
             if problem:
@@ -100,10 +147,6 @@ class CustomerService:
             with self._ctx.db.read() as conn:
                 if store.exists(conn, customer_id):
                     raise Conflict(f"Customer already exists: {customer_id}")
-        project = project_name or self._ctx.settings.project_name
-        remote = remote_billing(self._ctx)
-        if remote is not None:  # journaled: a replay adopts the customer Stripe made
-            return remote.create_customer(email=email, name=name, phone=phone, project=project)
         made = self._ctx.provider.create_customer(
             email=email,
             name=name,
@@ -123,38 +166,6 @@ class CustomerService:
                 data={"customer": customer.customer_id, "name": name, "project": project},
             )
         return replace(customer, created_at=now)
-
-    def update(
-        self,
-        customer_id: str | None = None,
-        *,
-        email: str | None = None,
-        name: str | None = None,
-        phone: str | None = None,
-    ) -> Customer:
-        if email is None and name is None and phone is None:
-            raise InvalidInput("No parameters provided (use --email, --name or --phone)")
-        _validate(email=email, phone=phone)
-        target = customer_id or self.current_id()
-        fields = {
-            key: value
-            for key, value in (("email", email), ("name", name), ("phone", phone))
-            if value is not None
-        }
-        self._refresh(target)
-        self.get(target)
-        self._ctx.provider.update_customer(target, email=email, name=name, phone=phone)
-        with self._ctx.db.write() as conn:
-            if not store.set_fields(conn, target, fields, now=self._ctx.clock()):
-                raise NotFound(f"Customer not found: {target}")
-            events.record(
-                self._ctx,
-                conn,
-                "customer.updated",
-                customer_id=target,
-                data={"customer": target, "fields": sorted(fields)},
-            )
-        return self.get(target)
 
 
 def _validate(*, email: str | None, phone: str | None) -> None:

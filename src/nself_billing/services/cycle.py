@@ -46,7 +46,6 @@ from ..store import cycle as store
 from ..store import invoices as invoice_store
 from . import events
 from .context import Context
-from .local_engine import is_local
 
 #: subscriptions closed per transaction
 BATCH_SIZE = 500
@@ -299,6 +298,8 @@ def next_state(subscription: Subscription, now: datetime) -> dict[str, Any]:
 
 
 class CycleService:
+    """The local engine's period close (``CycleEngine``)."""
+
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
@@ -312,12 +313,6 @@ class CycleService:
         """Close every period that has ended by ``now`` (default: the clock), or only those
         of one subscription."""
         result = CycleResult()
-        if not is_local(self._ctx):
-            result.skipped_reason = (
-                f"periods are closed by the {self._ctx.provider.name} "
-                "provider (its invoices arrive by webhook)"
-            )
-            return result
         moment = now or self._ctx.clock()
         failed: set[str] = set()
         while True:

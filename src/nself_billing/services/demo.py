@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..domain import trackers
 from ..domain.periods import Period, start_of_day
 from ..domain.usage import UsageEvent
-from ..providers.port import PaymentProvider
 from ..store import customers as customer_store
 from .context import Context
 from .customers import CustomerService
@@ -107,28 +106,35 @@ def synthetic_events(customer_id: str, first: datetime, until: datetime) -> Iter
         hour += timedelta(hours=1)
 
 
-def run_demo(ctx: Context, local_provider: PaymentProvider) -> DemoResult:
-    """``local_provider`` is the local adapter (bootstrap's choice): the demo never talks to
-    a payment provider, whatever is configured."""
-    local = replace(ctx, provider=local_provider)
+@dataclass(frozen=True)
+class DemoServices:
+    """The local engine's use cases the demo drives, built by bootstrap.py on the local
+    provider: the demo never talks to a payment provider, whatever is configured."""
+
+    customers: CustomerService
+    subscriptions: SubscriptionService
+    #: the subscriptions use case on a clock that reads the given instant (the demo's
+    #: subscription starts that far back)
+    subscriptions_at: Callable[[datetime], SubscriptionService]
+    usage: UsageService
+
+
+def run_demo(ctx: Context, local: DemoServices) -> DemoResult:
     now = ctx.clock()
     with ctx.db.read() as conn:
         created = not customer_store.exists(conn, DEMO_CUSTOMER)
     if created:
-        CustomerService(local).create(
+        local.customers.create(
             email="demo@example.com",
             name="Demo Tenant",
             customer_id=DEMO_CUSTOMER,
             project_name="demo",
         )
-    subscriptions = SubscriptionService(local)
-    subscription = subscriptions.find_current(DEMO_CUSTOMER)
+    subscription = local.subscriptions.find_current(DEMO_CUSTOMER)
     if subscription is None:
         began = start_of_day(now) - timedelta(days=DEMO_HISTORY_DAYS)
-        subscription = SubscriptionService(replace(local, clock=lambda: began)).start(
-            DEMO_CUSTOMER, DEMO_PLAN
-        )
-    usage = UsageService(local)
+        subscription = local.subscriptions_at(began).start(DEMO_CUSTOMER, DEMO_PLAN)
+    usage = local.usage
     report_period = usage.summary(customer_id=DEMO_CUSTOMER).period
     until = now.replace(minute=0, second=0, microsecond=0)
     events = list(synthetic_events(DEMO_CUSTOMER, report_period.start, until))

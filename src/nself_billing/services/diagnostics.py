@@ -3,14 +3,19 @@ billing_test_stripe_connection, gathered by ``doctor``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..errors import BillingError
 from ..store import notify as notify_store
 from ..store import outbox as outbox_store
 from ..store.migrate import MIGRATIONS_DIR, SCHEMA_REVISION, current_revision
 from .context import Context
+
+if TYPE_CHECKING:
+    from .event_shipping import EventService
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,12 @@ class Gauges:
 
 
 class Diagnostics:
-    def __init__(self, ctx: Context) -> None:
+    """``events`` is the raw-event shipping use case (its checks, with ClickHouse), given as a
+    callable so that the other checks do not build it."""
+
+    def __init__(self, ctx: Context, *, events: Callable[[], EventService]) -> None:
         self._ctx = ctx
+        self._events = events
 
     def gauges(self) -> Gauges:
         """The outboxes' depth and age, the cycle runs and the endpoints, in one read."""
@@ -152,9 +161,9 @@ class Diagnostics:
     def test_events(self) -> list[Check]:
         """With BILLING_CLICKHOUSE_URL: the connection, the capture trigger, the shipper's lag
         and the last reconcile."""
-        from .event_shipping import LAG_ALARM, EventService
+        from .event_shipping import LAG_ALARM
 
-        events = EventService(self._ctx)
+        events = self._events()
         if not events.configured:
             return []
         checks = []

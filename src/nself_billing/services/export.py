@@ -31,6 +31,7 @@ from ..store.subscriptions import to_subscription
 from ..store.tables import subscriptions
 from . import event_export
 from .context import Context
+from .current_customer import CurrentCustomer
 
 USAGE_CSV_COLUMNS = ("date", "service_name", "usage", "events")
 INVOICE_COLUMNS = (
@@ -104,8 +105,9 @@ def _csv_value(value: Any) -> Any:
 
 
 class ExportService:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, current: CurrentCustomer) -> None:
         self._ctx = ctx
+        self._current = current
 
     def default_path(self, kind: str, output_format: str) -> Path:
         """``nself_billing_<type>_YYYYMMDD_HHMMSS.<ext>`` in BILLING_EXPORT_DIR if set, else the
@@ -321,9 +323,7 @@ class ExportService:
     # -- reading -------------------------------------------------------------------------
 
     def _customer(self) -> str:
-        from .customers import CustomerService
-
-        return CustomerService(self._ctx).current_id()
+        return self._current.id()
 
     def _daily_usage(self, customer_id: str, year: int | None) -> list[dict[str, Any]]:
         with self._ctx.db.read() as conn:

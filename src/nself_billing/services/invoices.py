@@ -18,17 +18,14 @@ from ..store import invoices as store
 from ..store import payment_methods as method_store
 from . import events
 from .context import Context
-from .local_engine import remote_billing
+from .engines import InvoiceEngine
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from ..domain.customers import Customer
-    from .stripe_billing import StripeBillingService
 
-#: Stripe lists at most 100 objects per page
-STRIPE_LIST_LIMIT = 100
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
 
 
 @dataclass(frozen=True)
@@ -44,50 +41,65 @@ class PaymentResult:
 
 
 class InvoiceService:
-    def __init__(self, ctx: Context) -> None:
+    """Invoices on either engine: read from our tables (the mirror, with a remote provider,
+    refreshed by ``engine`` first)."""
+
+    def __init__(self, ctx: Context, *, engine: InvoiceEngine) -> None:
         self._ctx = ctx
+        self._engine = engine
 
     def list(self, customer_id: str, *, limit: int | None = None) -> builtins.list[Invoice]:
         """Newest first; with a remote provider its invoices are read (and mirrored) first."""
-        remote = remote_billing(self._ctx)
-        if remote is not None:
-            remote.invoices(customer_id, limit=min(limit or STRIPE_LIST_LIMIT, STRIPE_LIST_LIMIT))
+        self._engine.refresh(customer_id, limit=limit)
         with self._ctx.db.read(transaction=False) as conn:  # one statement
             return store.list_for(conn, customer_id, limit=limit)
 
     def get(self, customer_id: str, invoice_id: str) -> Invoice:
-        remote = remote_billing(self._ctx)
-        if remote is not None:
-            self._refresh(remote, invoice_id)
-        return self._mirrored(customer_id, invoice_id)
-
-    def _refresh(self, remote: StripeBillingService, invoice_id: str) -> None:
-        if not _SAFE_ID.match(invoice_id):
-            raise InvalidInput(f"Invalid invoice id: {invoice_id!r}")
-        remote.invoice(invoice_id)
-
-    def _mirrored(self, customer_id: str, invoice_id: str) -> Invoice:
-        """The invoice by its id or, as customers quote it, by its number (``INV-000123``)."""
-        with self._ctx.db.read() as conn:
-            invoice = store.get(conn, invoice_id, customer_id=customer_id)
-            if invoice is None:
-                numbered = store.id_for_number(conn, customer_id, invoice_id)
-                if numbered is not None:
-                    invoice = store.get(conn, numbered, customer_id=customer_id)
-        if invoice is None:
-            raise NotFound(f"Invoice not found: {invoice_id}")
-        return invoice
+        self._engine.refresh_one(invoice_id)
+        return read_invoice(self._ctx, customer_id, invoice_id)
 
     def download(self, customer_id: str, invoice_id: str, *, directory: Path | None = None) -> Path:
         """Write the invoice as a PDF to ``<export dir>/<id>.pdf`` (whole or not at all)."""
         invoice = self.get(customer_id, invoice_id)
-        if not _SAFE_ID.match(invoice.invoice_id):
+        if not SAFE_ID.match(invoice.invoice_id):
             raise InvalidInput(f"Invoice id cannot be a file name: {invoice.invoice_id!r}")
-        remote = remote_billing(self._ctx)
-        if remote is not None:  # Stripe's own PDF (its invoice_pdf link)
-            return remote.download_invoice(invoice.invoice_id, directory)
+        return self._engine.write_pdf(invoice, directory)
+
+    def pay(self, customer_id: str, invoice_id: str) -> PaymentResult:
+        """Charge an open invoice with the default payment method; paying a paid invoice
+        again charges nothing (the payment is keyed by the invoice)."""
+        return self._engine.pay(self.get(customer_id, invoice_id))
+
+
+def read_invoice(ctx: Context, customer_id: str, invoice_id: str) -> Invoice:
+    """The invoice by its id or, as customers quote it, by its number (``INV-000123``)."""
+    with ctx.db.read() as conn:
+        invoice = store.get(conn, invoice_id, customer_id=customer_id)
+        if invoice is None:
+            numbered = store.id_for_number(conn, customer_id, invoice_id)
+            if numbered is not None:
+                invoice = store.get(conn, numbered, customer_id=customer_id)
+    if invoice is None:
+        raise NotFound(f"Invoice not found: {invoice_id}")
+    return invoice
+
+
+class LocalInvoices:
+    """The local engine's invoices: issued by the cycle and upgrades, rendered here, paid
+    against the method on file."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def refresh(self, customer_id: str, *, limit: int | None) -> None:
+        """Nothing to read: our tables are the truth."""
+
+    def refresh_one(self, invoice_id: str) -> None:
+        """Nothing to read: our tables are the truth."""
+
+    def write_pdf(self, invoice: Invoice, directory: Path | None) -> Path:
         with self._ctx.db.read() as conn:
-            customer = customer_store.get(conn, customer_id)
+            customer = customer_store.get(conn, invoice.customer_id)
             data = invoice_pdf_bytes(self._ctx, conn, invoice, customer)
         target_dir = directory or self._ctx.settings.export_dir
         target = target_dir / f"{invoice.invoice_id}.pdf"
@@ -103,28 +115,12 @@ class InvoiceService:
             raise InvalidInput(f"Cannot write {target}: {error.strerror}") from None
         return target
 
-    def pay(self, customer_id: str, invoice_id: str) -> PaymentResult:
-        """Charge an open invoice with the default payment method; paying a paid invoice
-        again charges nothing (the payment is keyed by the invoice)."""
-        invoice = self.get(customer_id, invoice_id)
-        invoice_id = invoice.invoice_id  # the id, when the invoice was named by its number
-        remote = remote_billing(self._ctx)
+    def pay(self, invoice: Invoice) -> PaymentResult:
+        invoice_id, customer_id = invoice.invoice_id, invoice.customer_id
         if invoice.is_paid:
-            payment = None if remote is not None else self._payment_of(invoice_id)
-            return PaymentResult(invoice, payment, True)
-        # Stripe finalizes a draft it is asked to pay; the local engine pays open invoices
-        unpayable = (
-            (InvoiceStatus.VOID,)
-            if remote is not None
-            else (InvoiceStatus.VOID, InvoiceStatus.DRAFT)
-        )
-        if invoice.status in unpayable:
+            return PaymentResult(invoice, self._payment_of(invoice_id), True)
+        if invoice.status in (InvoiceStatus.VOID, InvoiceStatus.DRAFT):
             raise Conflict(f"Invoice {invoice_id} is {invoice.status} and cannot be paid")
-        if remote is not None:  # Stripe charges the default payment method
-            answer = remote.pay_invoice(invoice_id)
-            state = answer.payment_state or ("paid" if answer.status == "paid" else "processing")
-            url = answer.hosted_invoice_url if state == "requires_action" else None
-            return PaymentResult(self._mirrored(customer_id, invoice_id), None, False, state, url)
         with self._ctx.db.read() as conn:
             method = method_store.default_for(conn, customer_id)
         if method is None and invoice.total > 0:

@@ -11,18 +11,20 @@ from ..store import customers as customer_store
 from ..store import payment_methods as store
 from . import events
 from .context import Context
-from .local_engine import remote_billing
+from .engines import PaymentMethodEngine
 
 
 class PaymentMethodService:
-    def __init__(self, ctx: Context) -> None:
+    """Payment methods on either engine: read from our tables (the mirror, with a remote
+    provider, refreshed by ``engine`` first)."""
+
+    def __init__(self, ctx: Context, *, engine: PaymentMethodEngine) -> None:
         self._ctx = ctx
+        self._engine = engine
 
     def list(self, customer_id: str) -> builtins.list[PaymentMethod]:
         """The attached methods; with a remote provider its list replaces the mirror first."""
-        remote = remote_billing(self._ctx)
-        if remote is not None:
-            remote.payment_methods(customer_id)
+        self._engine.refresh(customer_id)
         with self._ctx.db.read() as conn:
             return store.list_for(conn, customer_id)
 
@@ -41,13 +43,61 @@ class PaymentMethodService:
 
         With a remote provider card details are typed into its own page only: use
         ``add_url``."""
+        return self._engine.add(
+            customer_id,
+            brand=brand,
+            last4=last4,
+            expiry=expiry,
+            reference=reference,
+            make_default=make_default,
+        )
+
+    def add_url(self, customer_id: str) -> str | None:
+        """A link to the provider's page for adding a payment method (Stripe's Billing Portal,
+        opened on the payment-method form), or None with the local provider."""
+        return self._engine.add_url(customer_id)
+
+    def remove(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
+        """Detach a method. The default may go only if another remains (which becomes the
+        default): the spec refuses to remove the only default method."""
+        self._engine.refresh(customer_id)
+        method = read_method(self._ctx, customer_id, payment_method_id)
+        self._engine.remove(customer_id, method)
+        return method
+
+    def set_default(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
+        self._engine.set_default(customer_id, payment_method_id)
+        return read_method(self._ctx, customer_id, payment_method_id)
+
+
+def read_method(ctx: Context, customer_id: str, payment_method_id: str) -> PaymentMethod:
+    with ctx.db.read() as conn:
+        method = store.get(conn, customer_id, payment_method_id)
+    if method is None:
+        raise NotFound(f"Payment method not found: {payment_method_id}")
+    return method
+
+
+class LocalPaymentMethods:
+    """The local engine's payment methods: references kept in our table."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def refresh(self, customer_id: str) -> None:
+        """Nothing to read: our table is the truth."""
+
+    def add(
+        self,
+        customer_id: str,
+        *,
+        brand: str | None,
+        last4: str | None,
+        expiry: str | None,
+        reference: str | None,
+        make_default: bool,
+    ) -> PaymentMethod:
         now = self._ctx.clock()
-        if remote_billing(self._ctx) is not None:
-            raise InvalidInput(
-                f"With the {self._ctx.provider.name} provider, payment methods "
-                "are added on its secure page: run 'payment add' without "
-                "options for the link"
-            )
         card = brand is not None or last4 is not None or expiry is not None
         if not card and not reference:
             raise InvalidInput("Give --brand, --last4 and --exp, or --token")
@@ -85,21 +135,10 @@ class PaymentMethodService:
         return added
 
     def add_url(self, customer_id: str) -> str | None:
-        """A link to the provider's page for adding a payment method (Stripe's Billing Portal,
-        opened on the payment-method form), or None with the local provider."""
-        remote = remote_billing(self._ctx)
-        return None if remote is None else remote.add_payment_method_url(customer_id)
+        return None  # methods are added with their references (``add``)
 
-    def remove(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
-        """Detach a method. The default may go only if another remains (which becomes the
-        default): the spec refuses to remove the only default method."""
-        remote = remote_billing(self._ctx)
-        if remote is not None:  # detached at Stripe (which refuses the only default one)
-            remote.payment_methods(customer_id)
-            method = self._get(customer_id, payment_method_id)
-            remote.remove_payment_method(customer_id, payment_method_id)
-            return method
-        method = self._get(customer_id, payment_method_id)
+    def remove(self, customer_id: str, method: PaymentMethod) -> None:
+        payment_method_id = method.payment_method_id
         with self._ctx.db.read() as conn:
             others = [
                 m
@@ -115,25 +154,11 @@ class PaymentMethodService:
             if method.is_default:
                 store.make_default(conn, customer_id, others[-1].payment_method_id)
             events.payment_method_changed(self._ctx, conn, "payment_method.detached", method)
-        return method
 
-    def set_default(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
-        remote = remote_billing(self._ctx)
-        if remote is not None:  # the customer's invoice_settings.default_payment_method
-            remote.set_default_payment_method(customer_id, payment_method_id)
-            remote.payment_methods(customer_id)
-            return self._get(customer_id, payment_method_id)
-        self._get(customer_id, payment_method_id)
+    def set_default(self, customer_id: str, payment_method_id: str) -> None:
+        read_method(self._ctx, customer_id, payment_method_id)
         with self._ctx.db.write() as conn:
             store.make_default(conn, customer_id, payment_method_id)
             method = store.get(conn, customer_id, payment_method_id)
             assert method is not None
             events.payment_method_changed(self._ctx, conn, "payment_method.default_set", method)
-        return method
-
-    def _get(self, customer_id: str, payment_method_id: str) -> PaymentMethod:
-        with self._ctx.db.read() as conn:
-            method = store.get(conn, customer_id, payment_method_id)
-        if method is None:
-            raise NotFound(f"Payment method not found: {payment_method_id}")
-        return method

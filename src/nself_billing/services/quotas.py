@@ -54,13 +54,13 @@ from ..errors import (
     PlanNotFound,
     UnknownService,
 )
-from ..providers.port import RemoteBilling
 from ..store import catalog as catalog_store
 from ..store import events
 from ..store import quotas as store
 from ..store import subscriptions as subscription_store
 from ..store.quotas import AlertRecord as AlertRecord  # for the faces that render alerts
 from .context import Context
+from .current_customer import CurrentCustomer
 from .events import QuotaEvents
 from .quota_lines import CustomerLimits, EffectiveQuota, QuotaLine, effective_quotas
 from .usage import new_key
@@ -148,18 +148,28 @@ class _Alerting:
 
 class QuotaService:
     def __init__(
-        self, ctx: Context, *, limits_ttl: float = 1.0, usage_cache_seconds: float = 0.0
+        self,
+        ctx: Context,
+        *,
+        current: CurrentCustomer,
+        reader: store.UsageReader,
+        gate: store.WriterGate,
+        queue_outbox: bool,
+        limits_ttl: float = 1.0,
+        usage_cache_seconds: float = 0.0,
     ) -> None:
         self._ctx = ctx
+        self._current = current
         self.limits_ttl = limits_ttl
         self.usage_cache_seconds = usage_cache_seconds
         self._limits: dict[str, tuple[float, CustomerLimits]] = {}
         self._periods: dict[str, Period] = {}
-        self._reader = store.UsageReader(ctx.db.engine)
-        self._gate = store.WriterGate(ctx.db.engine)
-        self._static_customer: str | None = None
-        #: a remote provider (Stripe) gets consumed usage through the outbox, like recorded usage
-        self._queue_outbox = isinstance(ctx.provider, RemoteBilling)
+        #: the hot path's own driver connections (built once by bootstrap.py, shared with the
+        #: request path's usage summary) and the gate of its writes
+        self._reader = reader
+        self._gate = gate
+        #: the Stripe engine gets consumed usage through the outbox, like recorded usage
+        self._queue_outbox = queue_outbox
         #: PostgreSQL: wait for the WAL flush before answering a consume (see store.pg_consume)
         self.durable_consume = True
         self._usage: dict[tuple[str, str], tuple[float, Period, int]] = {}
@@ -178,7 +188,7 @@ class QuotaService:
     def limits(self, customer_id: str | None = None, *, fresh: bool = False) -> CustomerLimits:
         """The customer's effective limits; ``NotFound`` without an active subscription.
         ``fresh`` skips the cache (the displays use it; the hot path does not)."""
-        cid = customer_id or self._static_customer or self._current_customer()
+        cid = customer_id or self._current.id()
         cached = None if fresh else self._limits.get(cid)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
@@ -607,12 +617,7 @@ class QuotaService:
     # -- internals --------------------------------------------------------------------------
 
     def _current_customer(self) -> str:
-        from .customers import CustomerService
-
-        chosen = CustomerService(self._ctx).current_id()
-        if self._ctx.customer_override or self._ctx.settings.customer_id:
-            self._static_customer = chosen  # configured, not looked up: it cannot change
-        return chosen
+        return self._current.id()
 
     def _period(self, limits: CustomerLimits) -> Period:
         """The customer's current quota period, recomputed only when the clock leaves it."""

@@ -22,7 +22,8 @@ from ..store import invoices as invoice_store
 from ..store import subscriptions as store
 from . import events
 from .context import Context
-from .cycle import CycleService, close_final, invoice_closings
+from .cycle import close_final, invoice_closings
+from .engines import CycleEngine
 
 NO_SUBSCRIPTION = "No active subscription"
 
@@ -99,10 +100,12 @@ def check_downgrade(subscription: Subscription, current: Plan, target: Plan) -> 
 
 
 class SubscriptionService:
-    """Subscriptions on the local engine: our tables are the truth."""
+    """Subscriptions on the local engine: our tables are the truth. ``cycle`` closes the
+    periods that ended before a change (so the change applies to the period it is made in)."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, cycle: CycleEngine) -> None:
         self._ctx = ctx
+        self._cycle = cycle
 
     def current(self, customer_id: str) -> Subscription:
         """The live subscription."""
@@ -166,9 +169,7 @@ class SubscriptionService:
         subscription = self.find_current(customer_id)
         if subscription is None or subscription.period.end > self._ctx.clock():
             return ()
-        return tuple(
-            CycleService(self._ctx).run(subscription_id=subscription.subscription_id).invoices
-        )
+        return tuple(self._cycle.run(subscription_id=subscription.subscription_id).invoices)
 
     def _current_after(self, customer_id: str, closed: tuple[Invoice, ...]) -> Subscription:
         """The current subscription after ``_catch_up``; if closing its period ended it (a

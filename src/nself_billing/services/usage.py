@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ..domain import trackers
-from ..domain.customers import customer_id_problem
 from ..domain.money import MICROS
 from ..domain.quantities import MAX_QUANTITY, quantity_and_micros
 from ..domain.services import SERVICES
@@ -32,12 +31,10 @@ from ..domain.usage import (
     parse_timestamp,
 )
 from ..errors import BillingError, DatabaseError, InvalidInput, NotFound
-from ..store import customers as customer_store
 from ..store import events as store
 from ..store.usage import existing_customers
 from .context import Context
-from .customers import CustomerService, only_customer
-from .local_engine import is_remote
+from .current_customer import CurrentCustomer
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -113,14 +110,15 @@ def new_key() -> str:
 
 
 class UsageService:
-    def __init__(self, ctx: Context) -> None:
+    """``current`` resolves the customer of a call that names none; with ``queue_outbox``
+    (the Stripe engine, chosen in bootstrap.py) each new event is also queued for its Billing
+    Meters (billing_usage_outbox, same transaction); off, the local fast path is unchanged."""
+
+    def __init__(self, ctx: Context, *, current: CurrentCustomer, queue_outbox: bool) -> None:
         self._ctx = ctx
+        self._current = current
         self._known_customers: set[str] = set()
-        #: customer ids whose shape was checked (they may not exist: the foreign key says so)
-        self._valid_ids: set[str] = set()
-        #: with the Stripe provider each new event is also queued for its Billing Meters
-        #: (billing_usage_outbox, same transaction); off, the local fast path is unchanged
-        self._queue_outbox = is_remote(ctx)
+        self._queue_outbox = queue_outbox
 
     @property
     def queue_outbox(self) -> bool:
@@ -471,19 +469,12 @@ class UsageService:
     def _chosen_customer(self, customer_id: str | None) -> str | None:
         """An explicit customer (argument, --customer, NSELF_CUSTOMER_ID), checked for shape;
         None when the current customer must be looked up in the database."""
-        chosen = customer_id or self._ctx.customer_override or self._ctx.settings.customer_id
-        if chosen and chosen not in self._known_customers and chosen not in self._valid_ids:
-            problem = customer_id_problem(chosen)
-            if problem:
-                raise InvalidInput(problem)
-            if len(self._valid_ids) < 10_000:
-                self._valid_ids.add(chosen)
-        return chosen or None
+        return self._current.chosen(customer_id)
 
     def _resolve(self, conn: Connection) -> str:
         """The only customer in the database (the spec's fallback), in the caller's
         transaction."""
-        return only_customer(customer_store.first_ids(conn, 2))
+        return self._current.only_in(conn)
 
     def _unknown_customers(self, conn: Connection, customer_ids: set[str]) -> set[str]:
         wanted = customer_ids - self._known_customers
@@ -495,7 +486,7 @@ class UsageService:
         return wanted - found
 
     def _ctx_customer(self) -> str:
-        return CustomerService(self._ctx).current_id()
+        return self._current.id()
 
     def _retrying(self, write: Callable[[], T], *, attempts: int = _RETRIES) -> T:
         for attempt in range(attempts):

@@ -1,5 +1,5 @@
 """Receiving Stripe webhooks over HTTP: a size limit and sanity checks around the Stripe event
-handlers (``stripe_events``), which verify the signature, then store and apply each event in
+handlers (``stripe.webhook_events``), which verify the signature, then store and apply each event in
 one transaction. The caller answers 2xx only after ``receive_stripe`` returned, so an
 acknowledged event is committed to ``billing_webhook_events``.
 """
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..errors import BadSignature, ConfigError, InvalidInput
 from .context import Context
-from .stripe_events import DUPLICATE, apply_stripe_event, verify_and_parse
+from .stripe.webhook_events import DUPLICATE, apply_stripe_event, verify_and_parse
 
 #: largest body accepted (Stripe events are a few KB; the biggest stay well under this)
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -24,7 +24,7 @@ class Received:
     type: str
     #: True when this event id had been received before (nothing changed)
     duplicate: bool
-    #: processed | stale | ignored | failed | test | duplicate (see stripe_events)
+    #: processed | stale | ignored | failed | test | duplicate (see stripe.webhook_events)
     status: str
 
 

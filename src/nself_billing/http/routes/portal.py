@@ -1,8 +1,9 @@
 """The customer portal: ``GET /portal?token=...`` (the page), its invoice PDF downloads, and
 ``POST /portal/actions/{action}`` (the page's forms: change plan, cancel, reactivate, payment
-methods). The signed, expiring link token (services/portal.py) is the only credential: it names
-one customer, and every action acts on that customer alone, through the same services as the
-CLI. Forms carry a CSRF token bound to a cookie of the page (signed double-submit)."""
+methods). The signed, expiring link token (services/portal_links.py) is the only credential:
+it names one customer, and every action acts on that customer alone, through the same services
+as the CLI; the page itself is rendered by http/portal_view.py. Forms carry a CSRF token bound
+to a cookie of the page (signed double-submit)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,8 @@ from ...domain.payments import BRANDS
 from ...domain.periods import days_label
 from ...domain.services import unit_of
 from ...errors import BillingError, Forbidden, InvalidInput
-from ...services.local_engine import is_local
-from ...services.portal import new_csrf_nonce
-from .. import portal
+from ...services.portal_links import new_csrf_nonce
+from .. import portal_view
 from ..auth import get_billing
 from ..body import read_limited
 from ..errors import status_of
@@ -90,10 +90,10 @@ def build_page(
     csrf: str = "",
     notice: str | None = None,
     error: str | None = None,
-) -> portal.PortalPage:
+) -> portal_view.PortalPage:
     customer = billing.customers.get(customer_id)
-    local = is_local(billing.context)
-    page = portal.PortalPage(
+    local = billing.portal.hosted_here
+    page = portal_view.PortalPage(
         customer_id=customer.customer_id,
         customer_name=customer.name or customer.customer_id,
         email=customer.email or "",
@@ -119,7 +119,7 @@ def build_page(
             if other.name == plan.name or other.is_custom:
                 continue  # a custom price is agreed with the operator, not chosen here
             page.plan_options.append(
-                portal.PlanOption(
+                portal_view.PlanOption(
                     name=other.name,
                     title=other.display_name,
                     price=_price(other, subscription.interval),
@@ -128,7 +128,7 @@ def build_page(
             )
         for line in billing.quotas.statuses(customer_id=customer_id):
             page.quotas.append(
-                portal.QuotaLine(
+                portal_view.QuotaLine(
                     service=line.service,
                     unit=unit_of(line.service),
                     used=line.usage or Decimal(0),
@@ -144,16 +144,18 @@ def build_page(
     for day in report.daily:
         per_day[day.service][day.day] = day.quantity
     for row in report.services:
-        chart = portal.day_chart(
+        chart = portal_view.day_chart(
             report.period.first_day, report.period.end_day, per_day.get(row.service, {})
         )
-        page.usage.append(portal.UsageLine(row.service, row.unit, row.quantity, row.events, chart))
+        page.usage.append(
+            portal_view.UsageLine(row.service, row.unit, row.quantity, row.events, chart)
+        )
     for invoice in billing.invoices.list(customer_id, limit=24):
         period = ""
         if invoice.period_start and invoice.period_end:
             period = days_label(invoice.period_start, invoice.period_end)
         page.invoices.append(
-            portal.InvoiceLine(
+            portal_view.InvoiceLine(
                 invoice_id=invoice.invoice_id,
                 number=invoice.number or invoice.invoice_id,
                 created=invoice.created_at,
@@ -168,7 +170,7 @@ def build_page(
         )
     if local:
         page.methods = [
-            portal.MethodLine(m.payment_method_id, m.label, m.is_default)
+            portal_view.MethodLine(m.payment_method_id, m.label, m.is_default)
             for m in billing.payment_methods.list(customer_id)
         ]
     return page
@@ -203,7 +205,7 @@ async def portal_page(
         customer_id = billing.portal.verify(token)
         csrf = billing.portal.csrf_token(nonce, customer_id)
         page = build_page(billing, customer_id, token, csrf=csrf, notice=NOTICES.get(done or ""))
-        return portal.render(page)
+        return portal_view.render(page)
 
     response = HTMLResponse(await in_thread(request, render), headers=_HEADERS)
     if fresh:
@@ -316,7 +318,7 @@ async def portal_action(request: Request, action: PortalAction) -> Response:
             raise Forbidden("This link may not act for another customer")
         if not billing.portal.csrf_valid(nonce, customer_id, form.get("csrf")):
             raise Forbidden("Invalid or missing CSRF token (reload the portal page)")
-        if not is_local(billing.context):
+        if not billing.portal.hosted_here:
             raise Forbidden(
                 f"With the {billing.context.provider.name} provider, use its own portal"
             )
@@ -326,7 +328,7 @@ async def portal_action(request: Request, action: PortalAction) -> Response:
             assert nonce is not None
             csrf = billing.portal.csrf_token(nonce, customer_id)
             page = build_page(billing, customer_id, token, csrf=csrf, error=error.message)
-            return status_of(error)[0], portal.render(page)
+            return status_of(error)[0], portal_view.render(page)
 
     status, outcome = await in_thread(request, act)
     if status == 303:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from ...actor import ACTOR
 from ...errors import BillingError
-from ...services.stripe_billing import WEBHOOK_PATH
+from ...services.stripe.billing import WEBHOOK_PATH
 from ...services.webhook_inbox import MAX_PAYLOAD_BYTES
 from ..auth import get_billing
 from ..body import read_limited

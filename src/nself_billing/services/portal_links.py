@@ -1,4 +1,6 @@
-"""Signed, expiring links to the customer portal of our own HTTP service (local provider).
+"""Links to the customer portal: signed, expiring links to our own HTTP service's portal
+(the local engine), or the provider's own portal (``PortalService.link``), and the CSRF tokens
+of our portal's forms.
 
 A token is ``<payload>.<signature>``: the payload is base64url JSON ``{"c": customer id,
 "e": expiry (Unix seconds)}`` and the signature HMAC-SHA256 of the payload with the portal
@@ -29,7 +31,7 @@ from urllib.parse import quote
 from ..errors import ConfigError, InvalidInput
 from ..settings import Settings
 from .context import Context
-from .local_engine import remote_billing
+from .engines import PortalEngine
 
 PORTAL_TTL = timedelta(hours=1)
 DEFAULT_BASE_URL = "http://127.0.0.1:8400"
@@ -118,19 +120,22 @@ class PortalLink:
 
 
 class PortalService:
-    def __init__(self, ctx: Context) -> None:
+    """Portal links on either engine, and the checks of our own portal's requests."""
+
+    def __init__(self, ctx: Context, *, engine: PortalEngine) -> None:
         self._ctx = ctx
+        self._engine = engine
+
+    @property
+    def hosted_here(self) -> bool:
+        """True when our HTTP service's portal acts for customers; False when the provider
+        (Stripe) has its own portal, which its links open."""
+        return self._engine.hosted_here
 
     def link(self, customer_id: str, *, ttl: timedelta = PORTAL_TTL) -> PortalLink:
         """A link to the customer portal: with a remote provider its own (a Stripe Billing
         Portal session returning to ``NSELF_BASE_URL``), else a signed link to ours."""
-        remote = remote_billing(self._ctx)
-        if remote is not None:
-            return PortalLink(remote.portal_url(customer_id), None)
-        base = (self._ctx.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        expires_at = self._ctx.clock() + ttl
-        token = issue_token(portal_secret(self._ctx.settings), customer_id, expires_at)
-        return PortalLink(f"{base}/portal?token={quote(token)}", expires_at)
+        return self._engine.link(customer_id, ttl=ttl)
 
     def verify(self, token: str) -> str:
         return verify_token(portal_secret(self._ctx.settings), token, self._ctx.clock())
@@ -141,3 +146,18 @@ class PortalService:
 
     def csrf_valid(self, nonce: str | None, customer_id: str, token: str | None) -> bool:
         return csrf_valid(portal_secret(self._ctx.settings), nonce, customer_id, token)
+
+
+class LocalPortal:
+    """The local engine's portal: our HTTP service's, opened by a signed, expiring link."""
+
+    hosted_here = True
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def link(self, customer_id: str, *, ttl: timedelta) -> PortalLink:
+        base = (self._ctx.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
+        expires_at = self._ctx.clock() + ttl
+        token = issue_token(portal_secret(self._ctx.settings), customer_id, expires_at)
+        return PortalLink(f"{base}/portal?token={quote(token)}", expires_at)

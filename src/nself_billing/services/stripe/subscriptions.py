@@ -4,12 +4,11 @@ anything is sent (services/subscriptions.py)."""
 
 from __future__ import annotations
 
-from ..domain.subscriptions import Subscription
-from ..errors import Conflict, NotFound
-from ..store import subscriptions as store
-from .context import Context
-from .stripe_billing import StripeBillingService
-from .subscriptions import (
+from ...domain.subscriptions import Subscription
+from ...errors import Conflict, NotFound
+from ...store import subscriptions as store
+from ..context import Context
+from ..subscriptions import (
     NO_SUBSCRIPTION,
     PlanChange,
     check_downgrade,
@@ -17,12 +16,13 @@ from .subscriptions import (
     check_upgrade,
     plans_of,
 )
+from .billing import StripeBillingService
 
 
 class StripeSubscriptionService:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, stripe: StripeBillingService) -> None:
         self._ctx = ctx
-        self._stripe = StripeBillingService(ctx)
+        self._stripe = stripe
 
     def current(self, customer_id: str) -> Subscription:
         """Read from Stripe first (every status, so a subscription made or cancelled in the

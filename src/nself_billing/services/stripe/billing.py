@@ -3,7 +3,8 @@
 Each use case calls Stripe first (with an idempotency key derived from the operation), then
 refreshes the mirror in one transaction. Reads also refresh the mirror, so objects created in the
 Stripe Dashboard are seen. The shared commands (customer, subscription, invoice, payment) call
-these when the configured provider is remote (see docs/STRIPE.md, "Provider dispatch").
+these through the Stripe engines (``services/stripe/engines.py``), chosen once in bootstrap.py
+(see docs/STRIPE.md, "Engines").
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from typing import Any
 
 from sqlalchemy import update
 
-from ..domain.customers import Customer
-from ..domain.plans import EnforcementMode, Plan, Quota
-from ..errors import BillingError, ConfigError, Conflict, InvalidInput, NotFound, ProviderError
-from ..providers.port import CatalogEntry as CatalogEntry  # what plan_sync() returns
-from ..providers.port import (
+from ...domain.customers import Customer
+from ...domain.plans import EnforcementMode, Plan, Quota
+from ...errors import BillingError, ConfigError, Conflict, InvalidInput, NotFound, ProviderError
+from ...providers.port import CatalogEntry as CatalogEntry  # what plan_sync() returns
+from ...providers.port import (
     CatalogPlan,
     ProviderCustomer,
     RemoteBilling,
@@ -33,14 +34,15 @@ from ..providers.port import (
     RemotePaymentMethod,
     RemoteSubscription,
 )
-from ..settings import DEFAULT_WEBHOOK_URL
-from ..store import catalog as catalog_store
-from ..store import customers as customer_store
-from ..store import outbox as outbox_store
-from ..store import stripe_mirror as mirror
-from ..store.tables import plans as plans_table
-from .context import Context
-from .stripe_events import TEST_EVENT_PREFIX
+from ...settings import DEFAULT_WEBHOOK_URL
+from ...store import catalog as catalog_store
+from ...store import customers as customer_store
+from ...store import outbox as outbox_store
+from ...store import stripe_mirror as mirror
+from ...store.tables import plans as plans_table
+from ..context import Context
+from .usage_outbox import OutboxService
+from .webhook_events import TEST_EVENT_PREFIX
 
 WEBHOOK_PATH = "/api/webhooks/stripe"
 
@@ -55,8 +57,11 @@ class WebhookTestResult:
 
 
 class StripeBillingService:
-    def __init__(self, ctx: Context) -> None:
+    """``outbox`` sends a customer's pending usage before an immediate cancellation."""
+
+    def __init__(self, ctx: Context, *, outbox: OutboxService) -> None:
         self._ctx = ctx
+        self._outbox = outbox
 
     @property
     def remote(self) -> RemoteBilling:
@@ -250,9 +255,7 @@ class StripeBillingService:
         """Before an immediate cancellation: Stripe bills on the final invoice only the usage
         its meters hold, so the customer's pending events go first. A failure stops the
         cancellation (nothing is cancelled with usage left behind)."""
-        from .stripe_outbox import OutboxService
-
-        result = OutboxService(self._ctx).drain(customer_id=customer_id, max_retries=2)
+        result = self._outbox.drain(customer_id=customer_id, max_retries=2)
         with self._ctx.db.read() as conn:
             left = outbox_store.pending_for(conn, customer_id)
         if result.stopped_by or left:
@@ -263,7 +266,7 @@ class StripeBillingService:
             )
 
     def _plan(self, plan_name: str) -> None:
-        from ..errors import PlanNotFound
+        from ...errors import PlanNotFound
 
         with self._ctx.db.read() as conn:
             if catalog_store.get_plan(conn, plan_name) is None:
@@ -435,7 +438,7 @@ class StripeBillingService:
         with self._ctx.db.read() as conn:
             row = conn.execute(select(column).where(plans_table.c.plan_name == plan_name)).first()
         if row is None:
-            from ..errors import PlanNotFound
+            from ...errors import PlanNotFound
 
             raise PlanNotFound(plan_name)
         return str(row[0]) if row[0] else None

@@ -22,18 +22,18 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ..errors import BillingError, InvalidInput
-from ..providers.stripe import (
+from ...errors import BillingError, InvalidInput
+from ...providers.stripe import (
     invoice_from,
     is_ours,
     payment_method_from,
     subscription_from,
     verify_event,
 )
-from ..settings import Secret
-from ..store import stripe_mirror as mirror
-from . import events
-from .context import Context
+from ...settings import Secret
+from ...store import stripe_mirror as mirror
+from .. import events
+from ..context import Context
 
 PROCESSED, DUPLICATE, STALE, IGNORED, FAILED, TEST = (
     "processed",

@@ -20,13 +20,13 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from ..domain.money import from_micros
-from ..errors import BillingError, ConfigError, ProviderError
-from ..providers.port import MeterEvent, RemoteBilling
-from ..store import outbox as store
-from ..store.outbox import OutboxCounts as OutboxCounts  # what status() returns
-from ..store.tables import subscriptions, usage_records
-from .context import Context
+from ...domain.money import from_micros
+from ...errors import BillingError, ConfigError, ProviderError
+from ...providers.port import MeterEvent, RemoteBilling
+from ...store import outbox as store
+from ...store.outbox import OutboxCounts as OutboxCounts  # what status() returns
+from ...store.tables import subscriptions, usage_records
+from ..context import Context
 
 #: one meter event stream request carries at most 100 events
 REQUEST_BATCH = 100
