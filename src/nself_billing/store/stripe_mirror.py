@@ -1,12 +1,11 @@
-"""Writes of the local mirror of Stripe objects (customers, subscriptions, invoices, payment
-methods) and of received webhook events. Each function is one or two statements in the
-caller's transaction."""
+"""Writes of the local mirror of Stripe objects: customers, subscriptions, invoices, payment
+methods. Each function is one or two statements in the caller's transaction (received events
+and each object's ordering state: ``webhook_events``; the journal of provider writes:
+``provider_operations``)."""
 
 from __future__ import annotations
 
-import functools
-import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -15,7 +14,6 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    exc,
     insert,
     or_,
     select,
@@ -23,51 +21,19 @@ from sqlalchemy import (
 )
 
 from ..domain.remote import RemoteInvoice, RemotePaymentMethod, RemoteSubscription
+from .prepared import Prepared, dialect_insert, insert_for
 from .tables import (
     customers,
     invoice_lines,
     invoices,
     payment_methods,
-    provider_operations,
-    stripe_object_state,
     subscriptions,
-    webhook_events,
 )
 
 
-def _insert(conn: Connection) -> Any:
-    return _insert_for(conn.dialect.name)
-
-
-def _insert_for(dialect: str) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
-
-
-@functools.cache
-def _prepared(dialect: str) -> dict[str, Any]:
-    """The statements of the webhook hot path, built once per dialect: executed with a
-    parameter dict, a prebuilt statement skips SQLAlchemy's per-call construction and cache-key
-    work (most of the cost of a webhook delivery when they were built per call)."""
-    insert_ = _insert_for(dialect)
-    event = insert_(webhook_events).on_conflict_do_nothing(index_elements=["event_id"])
-    state = insert_(stripe_object_state)
-    customer = insert_(customers)
+def _statements(dialect: str) -> dict[str, Any]:
+    customer = insert_for(dialect)(customers)
     return {
-        "store_event": event.returning(webhook_events.c.event_id),
-        "advance_object": state.on_conflict_do_update(
-            index_elements=["object_id"],
-            set_={
-                "last_event_created": state.excluded.last_event_created,
-                "last_event_id": state.excluded.last_event_id,
-            },
-            where=stripe_object_state.c.last_event_created <= state.excluded.last_event_created,
-        ).returning(stripe_object_state.c.object_id),
         "upsert_customer": customer.on_conflict_do_update(
             index_elements=["customer_id"],
             set_={
@@ -86,73 +52,7 @@ def _prepared(dialect: str) -> dict[str, Any]:
     }
 
 
-_PG_SQL: dict[tuple[str, tuple[str, ...]], tuple[str, dict[str, Any]]] = {}
-
-
-def _run(conn: Connection, name: str, params: dict[str, Any]) -> Any:
-    """The first row (or None) of prepared statement ``name`` run with ``params`` in ``conn``'s
-    transaction. PostgreSQL runs its SQL, compiled once, on the psycopg connection underneath
-    (prepared server-side; a third of SQLAlchemy's per-statement cost), with errors wrapped as
-    SQLAlchemy's so ``Database.write()`` translates them as usual; SQLite runs it through
-    SQLAlchemy (its datetimes need the column types' conversion)."""
-    if conn.dialect.name != "postgresql":
-        result = conn.execute(_prepared(conn.dialect.name)[name], params)
-        return result.first() if result.returns_rows else None
-    key = (name, tuple(params))
-    compiled = _PG_SQL.get(key)
-    if compiled is None:
-        statement = _prepared("postgresql")[name].compile(
-            dialect=conn.dialect, column_keys=list(params)
-        )
-        compiled = _PG_SQL[key] = (statement.string, dict(statement.params))
-    sql, defaults = compiled
-    driver: Any = conn.connection.driver_connection
-    dbapi_error: type[Exception] = conn.dialect.dbapi.Error  # type: ignore[union-attr]
-    try:
-        cursor = driver.execute(sql, {**defaults, **params}, prepare=True)
-        return cursor.fetchone() if cursor.description else None
-    except dbapi_error as error:
-        raise exc.DBAPIError.instance(sql, params, error, dbapi_error) from error
-
-
-def store_event(
-    conn: Connection,
-    *,
-    event_id: str,
-    type_: str,
-    api_version: str | None,
-    created: datetime | None,
-    payload: str,
-    now: datetime,
-    status: str,
-    error: str | None = None,
-) -> bool:
-    """Record a received event with the outcome of applying it (in the same transaction);
-    False, and nothing written, when it was received before (a duplicate delivery)."""
-    inserted = _run(
-        conn,
-        "store_event",
-        {
-            "event_id": event_id,
-            "type": type_,
-            "api_version": api_version,
-            "created": created,
-            "payload": payload,
-            "received_at": now,
-            "processed_at": now,
-            "status": status,
-            "error": error,
-        },
-    )
-    return inserted is not None
-
-
-def stamp_object(conn: Connection, *, object_id: str, object_type: str, at: datetime) -> None:
-    """Record that the object was read from the provider at ``at``: an event made before that
-    read describes an older state, and is stale when it arrives later."""
-    advance_object(
-        conn, object_id=object_id, object_type=object_type, created=at, event_id="api-read"
-    )
+_PREPARED = Prepared(_statements)
 
 
 def customer_known(conn: Connection, customer_id: str) -> bool:
@@ -164,29 +64,10 @@ def customer_known(conn: Connection, customer_id: str) -> bool:
     )
 
 
-def advance_object(
-    conn: Connection, *, object_id: str, object_type: str, created: datetime, event_id: str
-) -> bool:
-    """Move an object's last-applied event time forward; False (nothing changed) when a newer
-    event was already applied. One conditional upsert, so concurrent deliveries cannot both
-    win against each other."""
-    applied = _run(
-        conn,
-        "advance_object",
-        {
-            "object_id": object_id,
-            "object_type": object_type,
-            "last_event_created": created,
-            "last_event_id": event_id,
-        },
-    )
-    return applied is not None
-
-
 def ensure_customer(conn: Connection, customer_id: str, *, now: datetime) -> None:
     """A customer created outside the tool (Stripe Dashboard) gets its mirror row."""
     conn.execute(
-        _insert(conn)(customers)
+        dialect_insert(conn)(customers)
         .values(customer_id=customer_id, created_at=now, updated_at=now)
         .on_conflict_do_nothing(index_elements=["customer_id"])
     )
@@ -201,7 +82,7 @@ def upsert_customer(
     phone: str | None,
     now: datetime,
 ) -> None:
-    _run(
+    _PREPARED.run(
         conn,
         "upsert_customer",
         {
@@ -292,7 +173,7 @@ def upsert_invoice(
         "invoice_pdf_url": inv.invoice_pdf,
         "provider_updated_at": provider_time,
     }
-    statement = _insert(conn)(invoices).values(
+    statement = dialect_insert(conn)(invoices).values(
         invoice_id=inv.invoice_id, created_at=inv.created or now, kind="subscription", **values
     )
     # Stripe's invoice status only moves forward (draft, open, then paid, void or
@@ -358,7 +239,7 @@ def upsert_payment_method(
     }
     if is_default is not None:
         values["is_default"] = is_default
-    statement = _insert(conn)(payment_methods).values(
+    statement = dialect_insert(conn)(payment_methods).values(
         payment_method_id=pm.payment_method_id, created_at=now, **({"is_default": False} | values)
     )
     conn.execute(statement.on_conflict_do_update(index_elements=["payment_method_id"], set_=values))
@@ -376,13 +257,13 @@ def set_default_payment_method(
     conn: Connection, customer_id: str, payment_method_id: str | None
 ) -> None:
     if payment_method_id:
-        _run(
+        _PREPARED.run(
             conn,
             "set_default_pm",
             {"b_customer_id": customer_id, "b_default_id": payment_method_id},
         )
     else:
-        _run(conn, "clear_default_pm", {"b_customer_id": customer_id})
+        _PREPARED.run(conn, "clear_default_pm", {"b_customer_id": customer_id})
 
 
 def replace_payment_methods(
@@ -398,37 +279,3 @@ def replace_payment_methods(
     if listed:
         stale = stale.where(payment_methods.c.payment_method_id.not_in(listed))
     conn.execute(stale.values(detached_at=now, is_default=False))
-
-
-#: Stripe keeps idempotency keys for 24 hours: an older unfinished operation gets a new key
-OPERATION_KEY_LIFETIME = timedelta(hours=23)
-
-
-def open_operation(conn: Connection, operation: str, target: str, *, now: datetime) -> str:
-    """The idempotency key of ``operation`` on ``target``: the one of an unfinished earlier
-    attempt (a crash or a network failure left its outcome unknown), else a new one."""
-    row = conn.execute(
-        select(provider_operations.c.op_key).where(
-            provider_operations.c.operation == operation,
-            provider_operations.c.target == target,
-            provider_operations.c.completed_at.is_(None),
-            provider_operations.c.created_at > now - OPERATION_KEY_LIFETIME,
-        )
-    ).first()
-    if row is not None:
-        return str(row[0])
-    key = f"nself:{operation}:{target}:{uuid.uuid4().hex}"[:255]
-    conn.execute(
-        insert(provider_operations).values(
-            op_key=key, operation=operation, target=target, created_at=now
-        )
-    )
-    return key
-
-
-def close_operation(conn: Connection, op_key: str, *, now: datetime) -> None:
-    conn.execute(
-        update(provider_operations)
-        .where(provider_operations.c.op_key == op_key)
-        .values(completed_at=now)
-    )

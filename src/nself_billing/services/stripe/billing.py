@@ -38,7 +38,9 @@ from ...settings import DEFAULT_WEBHOOK_URL
 from ...store import catalog as catalog_store
 from ...store import customers as customer_store
 from ...store import outbox as outbox_store
+from ...store import provider_operations as operations
 from ...store import stripe_mirror as mirror
+from ...store import webhook_events as received
 from ...store.tables import plans as plans_table
 from ..context import Context
 from .usage_outbox import OutboxService
@@ -86,7 +88,7 @@ class StripeBillingService:
         card) the journal entry is closed, and asking again later (cancel, reactivate,
         cancel) is a new request."""
         with self._ctx.db.write() as conn:
-            key = mirror.open_operation(conn, operation, target, now=self._ctx.clock())
+            key = operations.open_operation(conn, operation, target, now=self._ctx.clock())
         try:
             yield key
         except ProviderError as error:
@@ -100,7 +102,7 @@ class StripeBillingService:
 
     def _close(self, key: str) -> None:
         with self._ctx.db.write() as conn:
-            mirror.close_operation(conn, key, now=self._ctx.clock())
+            operations.close_operation(conn, key, now=self._ctx.clock())
 
     # --- customers -------------------------------------------------------------------------
 
@@ -150,7 +152,7 @@ class StripeBillingService:
         with self._ctx.db.write() as conn:
             # the ordering state first, as a webhook delivery takes it: the same lock order
             # keeps a read and a concurrent delivery of the same object from deadlocking
-            mirror.stamp_object(
+            received.stamp_object(
                 conn, object_id=sub.subscription_id, object_type="subscription", at=now
             )
             mirror.upsert_subscription(conn, sub, provider_time=now, now=now)
@@ -278,7 +280,7 @@ class StripeBillingService:
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             for invoice in sorted(found, key=lambda i: i.invoice_id):
-                mirror.stamp_object(
+                received.stamp_object(
                     conn, object_id=invoice.invoice_id, object_type="invoice", at=now
                 )
                 mirror.upsert_invoice(conn, invoice, provider_time=None, now=now)

@@ -32,6 +32,7 @@ from ...providers.stripe import (
 )
 from ...settings import Secret
 from ...store import stripe_mirror as mirror
+from ...store import webhook_events as received
 from .. import events
 from ..context import Context
 
@@ -118,12 +119,12 @@ def apply_stripe_event(ctx: Context, event: dict[str, Any], *, payload: str | No
     if event_id.startswith(TEST_EVENT_PREFIX) or handler is None:
         outcome = TEST if event_id.startswith(TEST_EVENT_PREFIX) else IGNORED
         with ctx.db.write() as conn:
-            stored = mirror.store_event(conn, status=outcome, **row)
+            stored = received.store_event(conn, status=outcome, **row)
         return outcome if stored else DUPLICATE
     try:
         with ctx.db.write() as conn:
             outcome = _apply(conn, handler, event, order_time, now)
-            if not mirror.store_event(conn, status=outcome, **row):
+            if not received.store_event(conn, status=outcome, **row):
                 raise _Duplicate  # rolls back what this delivery applied
             if outcome == PROCESSED:
                 events.stripe_change(ctx, conn, event_type, event)
@@ -133,7 +134,7 @@ def apply_stripe_event(ctx: Context, event: dict[str, Any], *, payload: str | No
         reason = str(failure)
         ctx.log.warning("stripe event %s (%s) not applied: %s", event_id, event_type, reason)
         with ctx.db.write() as conn:
-            stored = mirror.store_event(conn, status=FAILED, error=reason, **row)
+            stored = received.store_event(conn, status=FAILED, error=reason, **row)
         return FAILED if stored else DUPLICATE
     ctx.log.info("stripe event %s (%s): %s", event_id, event_type, outcome)
     return outcome
@@ -144,7 +145,7 @@ def _apply(
 ) -> str:
     obj = (event.get("data") or {}).get("object") or {}
     try:
-        if not mirror.advance_object(
+        if not received.advance_object(
             conn,
             object_id=str(obj["id"]),
             object_type=str(obj.get("object") or event["type"]),
