@@ -83,7 +83,7 @@ def test_create_subscription_finds_prices_by_lookup_key(
         customer_id="cus_T3st0000000001",
         plan_name="starter",
         interval="month",
-        trial_days=0,
+        trial=None,
         idempotency_key="subscription-start:cus_T3st0000000001:starter",
     )
     assert subscription_id == "sub_T3st0000000001"

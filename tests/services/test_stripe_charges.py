@@ -51,9 +51,15 @@ class History:
         self.remote_id = self.remote.customers.create(email="ada@example.com").customer_id
         self._events = 0
 
-    def start(self, plan: str) -> None:
-        self.local.subscriptions.start(self.local_id, plan)
-        self.remote.subscriptions.start(self.remote_id, plan)
+    def start(self, plan: str, *, trial_days: int = 0) -> None:
+        self.local.subscriptions.start(self.local_id, plan, trial_days=trial_days)
+        self.remote.subscriptions.start(self.remote_id, plan, trial_days=trial_days)
+
+    def statuses(self) -> tuple[str, str]:
+        return (
+            self.local.subscriptions.current(self.local_id).status,
+            self.remote.subscriptions.current(self.remote_id).status,
+        )
 
     def use(self, **quantities: int | str) -> None:
         for service, quantity in quantities.items():
@@ -178,6 +184,40 @@ def test_an_upgrade_mid_period_prorates_and_rates_the_usage_at_the_new_plan(
     assert charges[(START, "base")] == Decimal("29.00")
     assert charges[(START, "overage:api")] == Decimal("1.20")  # 150,000 x $0.000008
     assert charges[(START, "overage:functions")] == Decimal("0.30")
+
+
+def test_a_trial_bills_the_share_of_its_period_after_it_then_whole_periods(
+    history: History,
+) -> None:
+    """A 10-day trial from April 1: nothing until April 11, then April's share after the
+    trial, then whole months from the anniversary, on both engines. Stripe gets the trial as
+    ``trial_end`` and ``billing_cycle_anchor`` (May 1), so its cycle keeps the anniversary
+    instead of restarting when the trial ends; its prorated line covers April 11 to May 1."""
+    trial_end = START + timedelta(days=10)
+    history.start("pro", trial_days=10)
+    assert history.statuses() == ("trialing", "trialing")
+    _at_limits(history, Decimal("0.5"))  # within the limits: no overage in April
+    history.move_to(trial_end + timedelta(hours=1))
+    history.move_to(MAY_1)
+    assert history.statuses() == ("active", "active")
+    history.use(api=1_200_000)  # May: 200,000 beyond pro's 1M
+    history.move_to(JUNE_1)
+    share = Decimal("66.00")  # 99 x 20 of April's 30 days
+    assert history.local_charges() == {
+        (START, "base"): share,
+        (MAY_1, "base"): Decimal("99.00"),
+        (MAY_1, "overage:api"): Decimal("1.60"),
+    }
+    stripe = {
+        key: amount
+        for key, amount in history.fake.charges(history.remote_id).items()
+        if key[0] < JUNE_1  # June's price, billed in advance, is the period still open
+    }
+    assert stripe == {
+        (trial_end, MAY_1, "proration"): share,
+        (MAY_1, JUNE_1, "base"): Decimal("99.00"),
+        (MAY_1, JUNE_1, "overage:api"): Decimal("1.60"),
+    }
 
 
 def test_a_downgrade_keeps_billing_usage_until_the_period_ends(history: History) -> None:

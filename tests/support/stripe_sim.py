@@ -18,7 +18,15 @@ documented rules make from them:
 - cancelling now with ``invoice_now=true`` bills the period's metered usage so far; without it,
   that usage is never invoiced; ``prorate=true`` would credit the unused licensed time;
 - ``cancel_at_period_end`` or ``cancel_at`` end the subscription at that time (its metered
-  usage billed on the last invoice).
+  usage billed on the last invoice);
+- ``trial_end`` makes a free period (a $0 invoice at creation, status ``trialing``); when it
+  ends, a new cycle begins: with ``billing_cycle_anchor`` after it, a prorated period up to
+  the anchor (the licensed price times the seconds from the trial's end to the anchor over
+  the seconds of the interval that ends at the anchor, rounded half-up) and then whole
+  periods from the anchor; without one, whole periods from the trial's end
+  (docs.stripe.com/billing/subscriptions/trials, "Combining trials with billing cycle
+  anchor"). The trial's metered usage is billed on the invoice made when it ends, rated as
+  any period's.
 
 The test moves ``now`` (the same clock as the Billing under test) and calls ``advance()``:
 the fake then closes every period that ended, as Stripe's billing cycle would.
@@ -113,6 +121,9 @@ class Subscription:
     latest_invoice: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     periods: int = 0
+    trial_end: datetime | None = None
+    #: ``billing_cycle_anchor`` given with a trial: whole periods start there
+    cycle_anchor: datetime | None = None
 
 
 @dataclass
@@ -386,6 +397,14 @@ class FakeStripe(stripe.HTTPClient):
             metadata=p.get("metadata") or {},
         )
         self.subscriptions[sub.id] = sub
+        if p.get("trial_end"):
+            sub.trial_end = datetime.fromtimestamp(int(p["trial_end"]), UTC)
+            if p.get("billing_cycle_anchor"):
+                sub.cycle_anchor = datetime.fromtimestamp(int(p["billing_cycle_anchor"]), UTC)
+            sub.status, sub.period_end = "trialing", sub.trial_end
+            trial = [dict(line, amount=0) for line in self._licensed_lines(sub)]
+            self._invoice(sub, "subscription_create", trial)  # Stripe's $0 invoice
+            return self._sub_json(sub)
         invoice = self._invoice(sub, "subscription_create", self._licensed_lines(sub))
         if invoice.status != "paid":
             if p.get("payment_behavior") == "default_incomplete":
@@ -575,6 +594,9 @@ class FakeStripe(stripe.HTTPClient):
                         self._invoice(sub, "subscription_cycle", usage)
                     sub.status, sub.ended_at = "canceled", ended_end
                     break
+                if sub.status == "trialing":
+                    self._end_trial(sub, usage)
+                    continue
                 self._start_phase(sub, ended_end)
                 sub.periods += 1
                 sub.period_start = ended_end
@@ -584,6 +606,29 @@ class FakeStripe(stripe.HTTPClient):
                 )
                 if invoice.status != "paid":
                     sub.status = "past_due"
+
+    def _end_trial(self, sub: Subscription, usage: list[dict[str, Any]]) -> None:
+        """A new cycle at the trial's end: a prorated period up to the billing cycle anchor
+        (when one was given after it), else a whole period."""
+        ended = sub.period_end
+        anchor = sub.cycle_anchor if sub.cycle_anchor and sub.cycle_anchor > ended else ended
+        sub.status, sub.anchor, sub.period_start = "active", anchor, ended
+        if anchor == ended:
+            sub.periods = 0
+            sub.period_end = self._period_end(anchor, sub.items, 1)
+            lines = self._licensed_lines(sub)
+        else:
+            sub.periods = -1  # the next period is the anchor's first whole one
+            sub.period_end = anchor
+            whole = Decimal(_ts(anchor) - _ts(self._period_end(anchor, sub.items, -1)))
+            share = Decimal(_ts(anchor) - _ts(ended)) / whole
+            lines = [
+                dict(line, amount=_round(Decimal(line["amount"]) * share), kind="proration")
+                for line in self._licensed_lines(sub)
+            ]
+        invoice = self._invoice(sub, "subscription_cycle", usage + lines)
+        if invoice.status != "paid":
+            sub.status = "past_due"
 
     def _start_phase(self, sub: Subscription, at: datetime) -> None:
         if sub.schedule is None:
@@ -636,7 +681,7 @@ class FakeStripe(stripe.HTTPClient):
             "cancel_at": _ts(sub.cancel_at) if sub.cancel_at else None,
             "canceled_at": _ts(sub.canceled_at) if sub.canceled_at else None,
             "ended_at": _ts(sub.ended_at) if sub.ended_at else None,
-            "trial_end": None,
+            "trial_end": _ts(sub.trial_end) if sub.trial_end else None,
             "schedule": sub.schedule,
             "pending_update": sub.pending_update,
             "latest_invoice": latest,

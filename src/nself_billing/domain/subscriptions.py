@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from .periods import Period, add_months
+from .periods import Period, add_months, period_at, start_of_day
 from .plans import EnforcementMode, Plan
 
 
@@ -95,3 +95,26 @@ class Subscription:
 
 def first_period(start: datetime, interval: str) -> Period:
     return Period(start, add_months(start, INTERVAL_MONTHS[interval]))
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A free trial at a subscription's start, billed the same by both engines: nothing until
+    ``end``, then the share of the anniversary period the trial ends in, then whole periods
+    from the anniversary ``first_full`` (None when the trial ends on an anniversary). Stripe
+    gets it as ``trial_end`` and ``billing_cycle_anchor`` (a free period, a prorated period,
+    then the fixed billing cycle), so its cycle keeps the subscription's anniversary."""
+
+    end: datetime
+    first_full: datetime | None
+
+
+def trial_of(started: datetime, trial_days: int, interval: str) -> Trial | None:
+    """The trial of a subscription started at ``started`` (periods anchored at 00:00 UTC of
+    that day, as the local engine anchors them); None without one."""
+    if not trial_days:
+        return None
+    anchor = start_of_day(started)
+    end = anchor + timedelta(days=trial_days)
+    period = period_at(anchor, end, INTERVAL_MONTHS[interval])
+    return Trial(end, None if period.start == end else period.end)

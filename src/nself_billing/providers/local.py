@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..domain.subscriptions import Trial
 from ..ids import new_id
 from .port import ProviderCustomer
 
@@ -31,7 +32,7 @@ class LocalProvider:
         customer_id: str,
         plan_name: str,
         interval: str,
-        trial_days: int,
+        trial: Trial | None,
         idempotency_key: str,
     ) -> str:
         return new_id("sub")

@@ -11,13 +11,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-# the values a remote provider passes live in domain/ (the mirror in store/ stores them)
 from ..domain.remote import (
     RemoteInvoice,
     RemoteInvoiceLine,
     RemotePaymentMethod,
     RemoteSubscription,
 )
+
+# the values a remote provider passes live in domain/ (the mirror in store/ stores them)
+from ..domain.subscriptions import Trial
 
 __all__ = [
     "CatalogEntry",
@@ -73,10 +75,11 @@ class PaymentProvider(Protocol):
         customer_id: str,
         plan_name: str,
         interval: str,
-        trial_days: int,
+        trial: Trial | None,
         idempotency_key: str,
     ) -> str:
-        """Start a subscription at the provider; returns its id."""
+        """Start a subscription at the provider; returns its id. ``trial``: free until its
+        end, then the share of the period it ends in, then the anniversary cycle."""
         ...
 
     def check_connection(self) -> str:

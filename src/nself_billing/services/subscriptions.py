@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection
@@ -13,7 +13,13 @@ from ..domain.money import format_money
 from ..domain.periods import start_of_day
 from ..domain.plans import Plan
 from ..domain.proration import upgrade_charge
-from ..domain.subscriptions import INTERVAL_MONTHS, Subscription, SubscriptionStatus, first_period
+from ..domain.subscriptions import (
+    INTERVAL_MONTHS,
+    Subscription,
+    SubscriptionStatus,
+    first_period,
+    trial_of,
+)
 from ..errors import Conflict, InvalidInput, NotFound, PlanNotFound
 from ..ids import new_id
 from ..store import catalog as catalog_store
@@ -131,17 +137,18 @@ class SubscriptionService:
                 raise NotFound(f"Customer not found: {customer_id}")
             if store.current_for(conn, customer_id) is not None:
                 raise Conflict(f"Customer {customer_id} already has an active subscription")
+        now = self._ctx.clock()
+        # periods start at 00:00 UTC so that per-day usage rollups split exactly between them
+        anchor = start_of_day(now)
+        trial = trial_of(now, trial_days, interval)
+        trial_end = trial.end if trial else None
         subscription_id = self._ctx.provider.create_subscription(
             customer_id=customer_id,
             plan_name=plan_name,
             interval=interval,
-            trial_days=trial_days,
+            trial=trial,
             idempotency_key=f"subscription-start:{customer_id}:{plan_name}",
         )
-        now = self._ctx.clock()
-        # periods start at 00:00 UTC so that per-day usage rollups split exactly between them
-        anchor = start_of_day(now)
-        trial_end = anchor + timedelta(days=trial_days) if trial_days else None
         subscription = Subscription(
             subscription_id=subscription_id,
             customer_id=customer_id,

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from ...domain.subscriptions import Trial
 from ...errors import NotFound, ProviderError
 from ..port import ProviderCustomer, RemoteSubscription
 from .catalog import StripeCatalog
@@ -113,12 +114,17 @@ class StripeSubscriptions(StripeCatalog):
         customer_id: str,
         plan_name: str,
         interval: str,
-        trial_days: int,
+        trial: Trial | None,
         idempotency_key: str,
     ) -> str:
         """``payment_behavior=default_incomplete``: a first invoice that needs the customer
         (a card that asks for authentication, no card yet) leaves the subscription
-        ``incomplete`` with its hosted invoice page to pay, instead of failing the request."""
+        ``incomplete`` with its hosted invoice page to pay, instead of failing the request.
+
+        A trial is ``trial_end`` plus, when it does not end on an anniversary,
+        ``billing_cycle_anchor`` at the next one: a free period, then a prorated period, then
+        the fixed cycle (docs.stripe.com/billing/subscriptions/trials, "Combining trials with
+        billing cycle anchor"), as the local engine bills it."""
         licensed, overage = self._plan_items(plan_name, interval)
         items: list[dict[str, Any]] = [{"price": licensed}]
         items += [{"price": overage[s]} for s in sorted(overage)]
@@ -128,8 +134,11 @@ class StripeSubscriptions(StripeCatalog):
             "payment_behavior": "default_incomplete",
             "metadata": {"nself_plan": plan_name},
         }
-        if trial_days:
-            params["trial_period_days"] = trial_days
+        if trial is not None:
+            params["trial_end"] = int(trial.end.timestamp())
+            if trial.first_full is not None:
+                params["billing_cycle_anchor"] = int(trial.first_full.timestamp())
+                params["proration_behavior"] = "create_prorations"
         subscription = self._get(
             lambda: self.client.v1.subscriptions.create(params, options=self._idem(idempotency_key))
         )

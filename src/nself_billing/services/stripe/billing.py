@@ -24,6 +24,7 @@ from sqlalchemy import update
 
 from ...domain.customers import Customer
 from ...domain.plans import EnforcementMode, Plan, Quota
+from ...domain.subscriptions import trial_of
 from ...errors import BillingError, ConfigError, Conflict, InvalidInput, NotFound, ProviderError
 from ...providers.port import CatalogEntry as CatalogEntry  # what plan_sync() returns
 from ...providers.port import (
@@ -188,7 +189,8 @@ class StripeBillingService:
                 customer_id=customer_id,
                 plan_name=plan_name,
                 interval=interval,
-                trial_days=trial_days,
+                # the local engine's trial: its end at 00:00 UTC, then the anniversary cycle
+                trial=trial_of(self._ctx.clock(), trial_days, interval),
                 idempotency_key=key,
             )
         # the latest invoice tells where the customer pays when the first payment needs them
