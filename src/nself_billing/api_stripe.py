@@ -11,7 +11,7 @@ from typing import Any
 from .api import default_billing
 from .services.stripe.billing import CatalogEntry, WebhookTestResult
 from .services.stripe.usage_outbox import DrainResult, OutboxCounts, ReconcileLine
-from .services.stripe.webhook_events import apply_stripe_event, verify_and_parse
+from .services.stripe.webhook_events import apply_stripe_event, verify_and_parse, webhook_format
 from .settings import DEFAULT_WEBHOOK_URL
 
 __all__ = [
@@ -66,7 +66,13 @@ def stripe_webhook_test(
 
 def stripe_verify_webhook(payload: bytes, sig_header: str | None) -> dict[str, Any]:
     """Check ``Stripe-Signature`` against STRIPE_WEBHOOK_SECRET; the event as a dict."""
-    return verify_and_parse(payload, sig_header, default_billing().settings.stripe_webhook_secret)
+    billing = default_billing()
+    return verify_and_parse(
+        payload,
+        sig_header,
+        billing.settings.stripe_webhook_secret,
+        webhooks=webhook_format(billing.context),
+    )
 
 
 def stripe_apply_webhook_event(event: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ every use case built once with its collaborators named (``Services``). ``Billing
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import replace
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ConfigError
-from .providers.port import PaymentProvider
+from .providers.port import PaymentProvider, WebhookFormat
 from .services.catalog_startup import plans_file
 from .services.context import Clock, Context
 from .services.current_customer import CurrentCustomer
@@ -87,6 +88,7 @@ def build(
         customer_override=customer_id,
         events=events,
         sign_webhook=sign_stripe_webhook,
+        webhook_format=stripe_webhook_format,
     )
     services = Services(ctx, choose_engines(chosen))  # local or Stripe, decided here once
     if migrate:
@@ -334,6 +336,14 @@ def _local_subscriptions(ctx: Context) -> SubscriptionService:
     from .services.subscriptions import SubscriptionService
 
     return SubscriptionService(ctx, cycle=CycleService(ctx))
+
+
+@functools.cache
+def stripe_webhook_format() -> WebhookFormat:
+    """The Stripe adapter's reading of webhook events (imported on the first event)."""
+    from .providers.stripe.webhooks import StripeEventFormat
+
+    return StripeEventFormat()
 
 
 def sign_stripe_webhook(payload: str, secret: str) -> str:

@@ -29,11 +29,6 @@ ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("nself_billing.api_quotas", "nself_billing.cli"): "presenters move to render/ (item 1)",
     ("nself_billing.api_stripe", "nself_billing.cli"): "presenters move to render/ (item 1)",
     ("nself_billing.api_subscriptions", "nself_billing.cli"): "presenters move to render/",
-    # the webhook service reads Stripe's event JSON with the adapter's mapping; it moves
-    # behind the port with the services/stripe/ grouping (issue 18 item 3).
-    ("nself_billing.services.stripe.webhook_events", "nself_billing.providers.stripe"): (
-        "Stripe event mapping moves behind the port with services/stripe/ (item 3)"
-    ),
 }
 
 #: Third-party packages only some layers may import: package -> module prefixes allowed.

@@ -23,7 +23,11 @@ from sqlalchemy import select
 from nself_billing import Billing
 from nself_billing.errors import BillingError, ProviderError
 from nself_billing.providers.stripe import StripeProvider
-from nself_billing.services.stripe.webhook_events import apply_stripe_event, verify_and_parse
+from nself_billing.services.stripe.webhook_events import (
+    apply_stripe_event,
+    verify_and_parse,
+    webhook_format,
+)
 from nself_billing.settings import Settings
 from nself_billing.store.tables import payment_methods, subscriptions, webhook_events
 from tests.conftest import FrozenClock
@@ -52,7 +56,12 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 try:
-                    event = verify_and_parse(body, self.headers.get("Stripe-Signature"), WHSEC)
+                    event = verify_and_parse(
+                        body,
+                        self.headers.get("Stripe-Signature"),
+                        WHSEC,
+                        webhooks=webhook_format(billing.context),
+                    )
                     status, text = 200, apply_stripe_event(billing.context, event)
                 except BillingError as error:
                     status, text = 400, error.message

@@ -32,8 +32,28 @@ __all__ = [
     "RemoteInvoiceLine",
     "RemotePaymentMethod",
     "RemoteSubscription",
+    "WebhookFormat",
     "WebhookSigner",
 ]
+
+
+class WebhookFormat(Protocol):
+    """A provider's webhook events as the port's values: the adapter checks the signature and
+    maps the objects an event carries (their format is the adapter's, never the services')."""
+
+    def verify(self, payload: bytes, sig_header: str | None, secret: Any) -> dict[str, Any]:
+        """The verified event (``BadSignature``, or ``ConfigError`` without a secret)."""
+        ...
+
+    def is_ours(self, obj: dict[str, Any]) -> bool:
+        """Does the object belong to this tool (a shared account holds others')?"""
+        ...
+
+    def subscription(self, obj: dict[str, Any]) -> RemoteSubscription: ...
+
+    def invoice(self, obj: dict[str, Any]) -> RemoteInvoice: ...
+
+    def payment_method(self, obj: dict[str, Any]) -> RemotePaymentMethod: ...
 
 
 class WebhookSigner(Protocol):

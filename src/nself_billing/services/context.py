@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..domain.seller import InvoiceTerms, Seller, address_lines
-from ..providers.port import PaymentProvider, WebhookSigner
+from ..providers.port import PaymentProvider, WebhookFormat, WebhookSigner
 from ..settings import Settings
 from ..store.clickhouse import ClickHouseEvents
 from ..store.db import Database
@@ -45,3 +45,6 @@ class Context:
     events: ClickHouseEvents | None = None
     #: signs a sample webhook event as the provider would (``webhook test``), set by bootstrap
     sign_webhook: WebhookSigner | None = None
+    #: the provider's webhook events as the port's values (signature check, object mapping),
+    #: set by bootstrap; a callable, so the adapter is imported when an event arrives
+    webhook_format: Callable[[], WebhookFormat] | None = None

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 
 from ..errors import BadSignature, ConfigError, InvalidInput
 from .context import Context
-from .stripe.webhook_events import DUPLICATE, apply_stripe_event, verify_and_parse
+from .stripe.webhook_events import (
+    DUPLICATE,
+    apply_stripe_event,
+    verify_and_parse,
+    webhook_format,
+)
 
 #: largest body accepted (Stripe events are a few KB; the biggest stay well under this)
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -58,7 +63,7 @@ class WebhookInbox:
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise InvalidInput("Webhook body too large")
         try:
-            event = verify_and_parse(payload, signature, secret)
+            event = verify_and_parse(payload, signature, secret, webhooks=webhook_format(self._ctx))
         except ConfigError:
             raise
         except InvalidInput as error:

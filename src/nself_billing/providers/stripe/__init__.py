@@ -33,7 +33,7 @@ from .mapping import (
 )
 from .meters import METER_BATCH, StripeMeters
 from .subscriptions import StripeSubscriptions
-from .webhooks import StripeWebhooks, verify_event
+from .webhooks import StripeEventFormat, StripeWebhooks, verify_event
 
 
 class StripeProvider(StripeSubscriptions, StripeInvoices, StripeMeters, StripeWebhooks):
@@ -46,6 +46,7 @@ __all__ = [
     "INTERVAL_KEYS",
     "METER_BATCH",
     "ZERO_DECIMAL",
+    "StripeEventFormat",
     "StripeProvider",
     "customer_from",
     "from_minor",

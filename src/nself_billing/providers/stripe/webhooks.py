@@ -9,7 +9,9 @@ from typing import Any
 
 from ...errors import BadSignature, ConfigError, InvalidInput
 from ...settings import Secret
+from ..port import RemoteInvoice, RemotePaymentMethod, RemoteSubscription
 from .client import StripeClientBase
+from .mapping import invoice_from, is_ours, payment_method_from, subscription_from
 
 #: Stripe's own default: a signature older than five minutes is refused (replay protection)
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -53,6 +55,28 @@ def verify_event(
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
         raise InvalidInput("Invalid webhook payload: not a Stripe event")
     return event
+
+
+class StripeEventFormat:
+    """Stripe's webhook events as the port's values (``WebhookFormat``): the SDK's signature
+    check and the adapter's object mapping, for the services that apply events."""
+
+    def verify(
+        self, payload: bytes, sig_header: str | None, secret: Secret | str | None
+    ) -> dict[str, Any]:
+        return verify_event(payload, sig_header, secret)
+
+    def is_ours(self, obj: dict[str, Any]) -> bool:
+        return is_ours(obj)
+
+    def subscription(self, obj: dict[str, Any]) -> RemoteSubscription:
+        return subscription_from(obj)
+
+    def invoice(self, obj: dict[str, Any]) -> RemoteInvoice:
+        return invoice_from(obj)
+
+    def payment_method(self, obj: dict[str, Any]) -> RemotePaymentMethod:
+        return payment_method_from(obj, None)
 
 
 class StripeWebhooks(StripeClientBase):

@@ -22,14 +22,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ...errors import BillingError, InvalidInput
-from ...providers.stripe import (
-    invoice_from,
-    is_ours,
-    payment_method_from,
-    subscription_from,
-    verify_event,
-)
+from ...errors import BillingError, ConfigError, InvalidInput
+from ...providers.port import WebhookFormat
 from ...settings import Secret
 from ...store import stripe_mirror as mirror
 from ...store import webhook_events as received
@@ -66,13 +60,25 @@ HANDLED_EVENTS = (
 
 
 def verify_and_parse(
-    payload: bytes, sig_header: str | None, secret: Secret | str | None
+    payload: bytes,
+    sig_header: str | None,
+    secret: Secret | str | None,
+    *,
+    webhooks: WebhookFormat,
 ) -> dict[str, Any]:
-    """The verified event (the check itself lives in the Stripe adapter)."""
-    return verify_event(payload, sig_header, secret)
+    """The verified event (the check itself lives in the adapter: ``webhooks``, the context's
+    ``webhook_format()``)."""
+    return webhooks.verify(payload, sig_header, secret)
 
 
-_Handler = Callable[[Connection, dict[str, Any], datetime, datetime], None]
+def webhook_format(ctx: Context) -> WebhookFormat:
+    """The adapter's reading of the provider's events, as bootstrap.py set it."""
+    if ctx.webhook_format is None:
+        raise ConfigError("No webhook format is configured: cannot read webhook events")
+    return ctx.webhook_format()
+
+
+_Handler = Callable[[WebhookFormat, Connection, dict[str, Any], datetime, datetime], None]
 
 
 class _NotApplied(Exception):
@@ -123,7 +129,7 @@ def apply_stripe_event(ctx: Context, event: dict[str, Any], *, payload: str | No
         return outcome if stored else DUPLICATE
     try:
         with ctx.db.write() as conn:
-            outcome = _apply(conn, handler, event, order_time, now)
+            outcome = _apply(webhook_format(ctx), conn, handler, event, order_time, now)
             if not received.store_event(conn, status=outcome, **row):
                 raise _Duplicate  # rolls back what this delivery applied
             if outcome == PROCESSED:
@@ -141,7 +147,12 @@ def apply_stripe_event(ctx: Context, event: dict[str, Any], *, payload: str | No
 
 
 def _apply(
-    conn: Connection, handler: _Handler, event: dict[str, Any], created: datetime, now: datetime
+    webhooks: WebhookFormat,
+    conn: Connection,
+    handler: _Handler,
+    event: dict[str, Any],
+    created: datetime,
+    now: datetime,
 ) -> str:
     obj = (event.get("data") or {}).get("object") or {}
     try:
@@ -153,7 +164,7 @@ def _apply(
             event_id=str(event["id"]),
         ):
             return STALE
-        handler(conn, obj, created, now)
+        handler(webhooks, conn, obj, created, now)
     except (BillingError, KeyError, TypeError, ValueError) as error:
         raise _NotApplied(_first_line(error)) from error
     return PROCESSED
@@ -191,20 +202,26 @@ def _customer_of(obj: dict[str, Any]) -> str:
     return str(customer.get("id") if isinstance(customer, dict) else customer)
 
 
-def _subscription(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
+def _subscription(
+    webhooks: WebhookFormat, conn: Connection, obj: dict[str, Any], created: datetime, now: datetime
+) -> None:
     # another integration's subscription in a shared account is not ours to mirror
-    if is_ours(obj) or mirror.customer_known(conn, _customer_of(obj)):
-        mirror.upsert_subscription(conn, subscription_from(obj), provider_time=created, now=now)
+    if webhooks.is_ours(obj) or mirror.customer_known(conn, _customer_of(obj)):
+        mirror.upsert_subscription(conn, webhooks.subscription(obj), provider_time=created, now=now)
 
 
-def _invoice(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
+def _invoice(
+    webhooks: WebhookFormat, conn: Connection, obj: dict[str, Any], created: datetime, now: datetime
+) -> None:
     if mirror.customer_known(conn, _customer_of(obj)):
-        mirror.upsert_invoice(conn, invoice_from(obj), provider_time=created, now=now)
+        mirror.upsert_invoice(conn, webhooks.invoice(obj), provider_time=created, now=now)
 
 
-def _customer(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
+def _customer(
+    webhooks: WebhookFormat, conn: Connection, obj: dict[str, Any], created: datetime, now: datetime
+) -> None:
     customer_id = str(obj["id"])
-    if not (is_ours(obj) or mirror.customer_known(conn, customer_id)):
+    if not (webhooks.is_ours(obj) or mirror.customer_known(conn, customer_id)):
         return
     mirror.upsert_customer(
         conn,
@@ -220,8 +237,10 @@ def _customer(conn: Connection, obj: dict[str, Any], created: datetime, now: dat
     mirror.set_default_payment_method(conn, customer_id, default)
 
 
-def _pm_attached(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
-    method = payment_method_from(obj, None)
+def _pm_attached(
+    webhooks: WebhookFormat, conn: Connection, obj: dict[str, Any], created: datetime, now: datetime
+) -> None:
+    method = webhooks.payment_method(obj)
     if not method.customer_id:
         raise InvalidInput(f"payment method {method.payment_method_id} has no customer")
     if not mirror.customer_known(conn, method.customer_id):
@@ -229,7 +248,9 @@ def _pm_attached(conn: Connection, obj: dict[str, Any], created: datetime, now: 
     mirror.upsert_payment_method(conn, method, method.customer_id, now=now)
 
 
-def _pm_detached(conn: Connection, obj: dict[str, Any], created: datetime, now: datetime) -> None:
+def _pm_detached(
+    webhooks: WebhookFormat, conn: Connection, obj: dict[str, Any], created: datetime, now: datetime
+) -> None:
     mirror.detach_payment_method(conn, str(obj["id"]), at=created)
 
 
