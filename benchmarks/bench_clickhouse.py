@@ -42,10 +42,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from scratch import bench_env, scratch_pg_database, settle
 
@@ -67,8 +66,7 @@ ABOUT = (
 )
 
 
-@dataclass(frozen=True)
-class Sizes:
+class Sizes(NamedTuple):
     total: int
     #: PostgreSQL alone: rounds of ``round_size`` events, trigger off then on, each
     rounds: int
