@@ -110,8 +110,14 @@ def render(results: list[dict]) -> str:
             "",
             f"Measured {result['when']} UTC, {result['seconds']:.0f} s for the run, "
             f"{'SMOKE (tiny sizes)' if result['smoke'] else 'full sizes'}. "
-            f"Reproduce: `{result['command']}`.",
+            f"Reproduce: `{result['command']}`."
+            + (
+                f" Load average (1 min) {result['load'][0]} before, {result['load'][1]} after."
+                if result.get("load")
+                else ""
+            ),
             "",
+            *([result["about"], ""] if result.get("about") else []),
             "| figure | value | unit | target | baseline (same run) | ours/baseline | notes |",
             "|---|---:|---|---|---:|---:|---|",
         ]
@@ -157,6 +163,7 @@ def main() -> int:
     for name, module in bench_modules(args.only):
         print(f"== {name}", file=sys.stderr, flush=True)
         scratch.settle(pg_url)
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         rows = []
         for row in module.run(smoke=args.smoke, pg_url=pg_url):  # type: ignore[attr-defined]
@@ -172,6 +179,9 @@ def main() -> int:
                 "smoke": args.smoke,
                 "seconds": time.perf_counter() - started,
                 "command": command,
+                # the 1-minute load average before and after: how busy the shared host was
+                "load": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+                "about": getattr(module, "ABOUT", ""),
                 "baseline": baseline,
                 "rows": rows,
             }

@@ -33,14 +33,17 @@ PRUNE_CHUNK = 50_000
 LAG_ALARM = timedelta(minutes=5)
 
 
-def batch_token(outbox_ids: Sequence[int]) -> str:
-    """The deduplication token of a batch: its id range, size and a digest of its ids, so the
-    same batch retried gets the same token and a batch that differs (an event committed late
-    with a lower id) does not."""
+def batch_token(claimed: Sequence[store.Claimed]) -> str:
+    """The deduplication token of a batch: its outbox id range, its size and a digest of what
+    it takes of each outbox row (id, first event id, events), so the same batch retried gets
+    the same token, and a batch that differs (a row committed late with a lower id, the next
+    part of a split row) does not."""
     digest = hashlib.blake2b(
-        b",".join(str(i).encode() for i in outbox_ids), digest_size=8
+        b",".join(f"{c.outbox_id}@{c.first_id}:{c.taken}".encode() for c in claimed),
+        digest_size=8,
     ).hexdigest()
-    return f"nself-events:{outbox_ids[0]}-{outbox_ids[-1]}:{len(outbox_ids)}:{digest}"
+    events = sum(c.taken for c in claimed)
+    return f"nself-events:{claimed[0].outbox_id}-{claimed[-1].outbox_id}:{events}:{digest}"
 
 
 @dataclass(frozen=True)
@@ -165,25 +168,39 @@ class EventService:
         batch_size: int,
         after_insert: Callable[[int], None] | None,
     ) -> tuple[int, int]:
-        """One batch: (outbox entries taken, events inserted; fewer when an operator's SQL
-        row lacks a customer, service or time, which the rollups do not count either)."""
-        with self._ctx.db.write() as conn:
-            claimed = store.claim_batch(conn, batch_size, MAX_QUANTITY)
-            if not claimed:
-                return 0, 0
-            too_big = [record_id for _, record_id, oversized in claimed if oversized]
-            if too_big:
-                raise DatabaseError(
-                    f"Usage event {too_big[0]} has a quantity ClickHouse's Decimal(18, 6) "
-                    "cannot hold; fix or delete it, then ship again"
-                )
-            data, rows = store.batch_csv(conn, [record_id for _, record_id, _ in claimed])
-            token = batch_token([outbox_id for outbox_id, _, _ in claimed])
-            clickhouse.insert_csv(data, token=token)
-            if after_insert is not None:
-                after_insert(rows)
-            store.record_shipped(conn, events=rows, token=token, now=self._ctx.clock())
+        """One batch: (outbox rows taken, events inserted; fewer when an operator's SQL row
+        lacks a customer, service or time, which the rollups do not count either). The claim,
+        the deletion and the CSV are PostgreSQL's (two statements and a COPY), the parsing
+        ClickHouse's: Python only passes the bytes on."""
+        outbox_ids: list[int] = []
+        try:
+            with self._ctx.db.write() as conn:
+                claimed = store.claim_batch(conn, batch_size)
+                if not claimed:
+                    return 0, 0
+                outbox_ids = [c.outbox_id for c in claimed]
+                data, rows = store.batch_csv(conn, claimed)
+                token = batch_token(claimed)
+                clickhouse.insert_csv(data, token=token)
+                if after_insert is not None:
+                    after_insert(rows)
+                store.record_shipped(conn, events=rows, token=token, now=self._ctx.clock())
+        except DatabaseError:
+            if outbox_ids:
+                self._name_oversized(outbox_ids)
+            raise
         return len(claimed), rows
+
+    def _name_oversized(self, outbox_ids: list[int]) -> None:
+        """After ClickHouse refused a batch (its claim rolled back): if an event's quantity is
+        too large for Decimal(18, 6), say which, so an operator can fix or delete it."""
+        with self._ctx.db.read() as conn:
+            too_big = store.oversized(conn, outbox_ids, MAX_QUANTITY)
+        if too_big is not None:
+            raise DatabaseError(
+                f"Usage event {too_big} has a quantity ClickHouse's Decimal(18, 6) "
+                "cannot hold; fix or delete it, then ship again"
+            ) from None
 
     def prune(self) -> int:
         """Delete shipped raw events past the horizon (BILLING_RAW_USAGE_KEEP_DAYS) whose

@@ -69,6 +69,8 @@ def _csv_field(column: str) -> str:
     )
 
 
+#: bytes per read of a streamed export
+_EXPORT_READ = 1 << 20
 _QUANTITY_TEXT = "toDecimalString(quantity, 6)"
 _TIME_TEXT = "formatDateTime(recorded_at, '%Y-%m-%dT%H:%i:%S.%f+00:00')"
 _EXPORT_LINE = (
@@ -302,7 +304,11 @@ class ClickHouseEvents:
                 stream = client.raw_stream(
                     sql, parameters=self._bounds(customer_id, start, end), fmt="TabSeparatedRaw"
                 )
-                yield from stream
+                try:
+                    # in large pieces (iterating the stream would split it into lines)
+                    yield from iter(lambda: stream.read(_EXPORT_READ), b"")
+                finally:
+                    stream.close()
             except Exception as error:
                 raise self._error(error) from None
 

@@ -1,12 +1,14 @@
 """PostgreSQL's side of the ClickHouse event store: the capture trigger, the outbox of events
 not yet shipped, the shipper's state, and the deletion of raw events past the horizon.
 
-The outbox is filled by a trigger rather than by the event write path (store/usage.py,
-store/quotas.py and the consume procedures): every way an event reaches
-``billing_usage_records`` (single, batch COPY, consume, consume group, an operator's SQL) is
-captured in the transaction that inserts it, without touching those paths. The trigger is
-statement-level with a transition table, so a COPY batch of 10,000 events costs one extra
-``INSERT ... SELECT``, not 10,000 trigger calls. It exists only while ClickHouse is configured
+The outbox is filled by a trigger rather than by the event write path (store/events.py and
+the consume procedures): every way an event reaches ``billing_usage_records`` (single, batch
+COPY, consume, consume group, an operator's SQL) is captured in the transaction that inserts
+it, without touching those paths. The trigger is statement-level with a transition table and
+writes ONE outbox row per statement (per ``CAPTURE_CHUNK`` events of a larger one) holding the
+new events' ids as an array: a COPY batch of 10,000 events costs one small extra row, not
+10,000 rows and their index entries, and the shipper claims, deletes and joins a batch through
+a handful of rows (migration 0015). It exists only while ClickHouse is configured
 (``install_capture`` / ``remove_capture``, called by ``migrate`` and on first use).
 """
 
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
@@ -27,10 +29,15 @@ SHIPPER = "clickhouse"
 #: while reconcile reads both sides, so it never sees a batch in ClickHouse and in the outbox
 SHIP_LOCK = 0x6E73656C6663  # "nself" + "c"
 
+#: events per outbox row at most (a statement inserting more writes several rows; the
+#: function's text says it too)
+CAPTURE_CHUNK = 10_000
 _CAPTURE_FUNCTION = (
     "CREATE OR REPLACE FUNCTION billing_event_capture() RETURNS trigger"
     " LANGUAGE plpgsql AS $$ BEGIN"
-    " INSERT INTO billing_event_outbox (usage_record_id) SELECT id FROM billing_new_events;"
+    " INSERT INTO billing_event_outbox (record_ids) SELECT array_agg(id) FROM"
+    " (SELECT id, (row_number() OVER () - 1) / 10000 AS chunk FROM billing_new_events) n"
+    " GROUP BY chunk ORDER BY chunk;"
     " RETURN NULL; END $$"
 )
 _CAPTURE_TRIGGER = (
@@ -60,12 +67,18 @@ def install_capture(conn: Connection) -> int:
         return 0
     conn.exec_driver_sql(_CAPTURE_FUNCTION)
     conn.exec_driver_sql(_CAPTURE_TRIGGER)
-    result = conn.exec_driver_sql(
-        "INSERT INTO billing_event_outbox (usage_record_id) SELECT r.id"
-        " FROM billing_usage_records r WHERE NOT EXISTS"
-        " (SELECT 1 FROM billing_event_outbox o WHERE o.usage_record_id = r.id) ORDER BY r.id"
-    )
-    return int(result.rowcount or 0)
+    queued = conn.exec_driver_sql(
+        "WITH waiting AS (SELECT unnest(record_ids) AS id FROM billing_event_outbox),"
+        " todo AS (SELECT r.id, (row_number() OVER (ORDER BY r.id) - 1) / %s AS chunk"
+        " FROM billing_usage_records r WHERE NOT EXISTS (SELECT 1 FROM waiting w"
+        " WHERE w.id = r.id)),"
+        " q AS (INSERT INTO billing_event_outbox (record_ids)"
+        " SELECT array_agg(id ORDER BY id) FROM todo GROUP BY chunk ORDER BY chunk"
+        " RETURNING cardinality(record_ids) AS n)"
+        " SELECT COALESCE(sum(n), 0) FROM q",
+        (CAPTURE_CHUNK,),
+    ).scalar()
+    return int(queued or 0)
 
 
 def remove_capture(conn: Connection) -> bool:
@@ -76,49 +89,103 @@ def remove_capture(conn: Connection) -> bool:
     return True
 
 
-def claim_batch(conn: Connection, limit: int, max_quantity: Decimal) -> list[tuple[int, int, bool]]:
-    """Take the oldest ``limit`` outbox entries no other shipper holds: they are deleted in
-    the caller's transaction, so they are gone once it commits (after the ClickHouse insert)
-    and back, unlocked, if it rolls back or the shipper dies. Returns (outbox id, raw event id,
-    whether its quantity is too large for ClickHouse's Decimal(18, 6)) in outbox id order."""
+class Claimed(NamedTuple):
+    """An outbox row in a batch: its id, how many of its events the batch takes (its first
+    ``taken`` ids; fewer than ``size`` only for the batch's last row, whose rest stays), and
+    its first event id (what tells the successive parts of a split row apart)."""
+
+    outbox_id: int
+    taken: int
+    size: int
+    first_id: int
+
+
+def claim_batch(conn: Connection, events: int) -> list[Claimed]:
+    """Lock the oldest outbox rows no other shipper holds, ``events`` events' worth (the last
+    row split if it holds more). ``batch_csv`` then deletes them in the caller's transaction,
+    so they are gone once it commits (after the ClickHouse insert) and back, unlocked, if it
+    rolls back or the shipper dies. Two round trips at most: a few rows first (the usual case:
+    rows of thousands of events), then as many more as could still be needed."""
     conn.exec_driver_sql("SELECT pg_advisory_xact_lock_shared(%s)", (SHIP_LOCK,))
-    rows = conn.exec_driver_sql(
-        "WITH c AS (SELECT id FROM billing_event_outbox ORDER BY id LIMIT %s"
-        " FOR UPDATE SKIP LOCKED),"
-        " d AS (DELETE FROM billing_event_outbox o USING c WHERE o.id = c.id"
-        " RETURNING o.id, o.usage_record_id)"
-        " SELECT d.id, d.usage_record_id, COALESCE(abs(r.quantity) > %s, false) FROM d"
-        " LEFT JOIN billing_usage_records r ON r.id = d.usage_record_id ORDER BY d.id",
-        (limit, max_quantity),
-    ).all()
-    return [(int(a), int(b), bool(c)) for a, b, c in rows]
+    sql = (
+        "SELECT id, cardinality(record_ids), record_ids[1] FROM billing_event_outbox"
+        " WHERE id > %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+    )
+    first = min(events, 16)
+    rows = [(int(a), int(b), int(c)) for a, b, c in conn.exec_driver_sql(sql, (0, first)).all()]
+    total = sum(row[1] for row in rows)
+    if total < events and len(rows) == first:
+        more = conn.exec_driver_sql(sql, (rows[-1][0], events - total)).all()
+        rows += [(int(a), int(b), int(c)) for a, b, c in more]
+    taken: list[Claimed] = []
+    total = 0
+    for outbox_id, size, first_id in rows:
+        if total >= events:
+            break  # locked, not taken: released at commit
+        take = min(size, events - total)
+        taken.append(Claimed(outbox_id, take, size, first_id))
+        total += take
+    return taken
 
 
-#: the raw events of a batch as CSV in the column order of ClickHouse's table, rendered by
-#: PostgreSQL (COPY), so no event passes through Python objects on its way. Rows the rollups do
-#: not count either (an operator's SQL row without customer, service or time) are left out.
+#: the batch's outbox rows deleted (the part taken of a split row removed from it) and its raw
+#: events rendered as CSV in the column order of ClickHouse's table, in one statement run by
+#: PostgreSQL (COPY), so no event passes through Python objects on its way. Rows the rollups
+#: do not count either (an operator's SQL row without customer, service or time) are left out.
+#: ``quantity`` is numeric(20, 6): never more than the 6 places of ClickHouse's Decimal(18, 6);
+#: a value too large for it is refused by ClickHouse when it parses the block (``oversized``
+#: names the event then).
 _BATCH_CSV = (
-    "COPY (SELECT id, customer_id, service_name,"
-    " COALESCE((quantity_micros::numeric / 1000000)::numeric(20, 6), quantity),"
-    " COALESCE(metadata::text, ''),"
-    " to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),"
-    " to_char(COALESCE(ingested_at, recorded_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),"
-    " COALESCE(idempotency_key, '')"
-    " FROM billing_usage_records WHERE id = ANY(%s) AND customer_id IS NOT NULL"
-    " AND service_name IS NOT NULL AND recorded_at IS NOT NULL ORDER BY id)"
+    "COPY (WITH d AS (DELETE FROM billing_event_outbox WHERE id = ANY(%(whole)s)"
+    " RETURNING record_ids),"
+    " s AS (SELECT record_ids[1:%(taken)s] AS record_ids FROM billing_event_outbox"
+    " WHERE id = %(split)s),"
+    " t AS (UPDATE billing_event_outbox SET record_ids = record_ids[%(taken)s + 1:]"
+    " WHERE id = %(split)s),"
+    " ids AS (SELECT unnest(record_ids) AS id FROM d UNION ALL"
+    " SELECT unnest(record_ids) FROM s)"
+    " SELECT r.id, r.customer_id, r.service_name,"
+    " COALESCE((r.quantity_micros::numeric / 1000000)::numeric(20, 6), r.quantity),"
+    " COALESCE(r.metadata::text, ''),"
+    " to_char(r.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),"
+    " to_char(COALESCE(r.ingested_at, r.recorded_at) AT TIME ZONE 'UTC',"
+    " 'YYYY-MM-DD HH24:MI:SS.US'),"
+    " COALESCE(r.idempotency_key, '')"
+    " FROM ids JOIN billing_usage_records r ON r.id = ids.id WHERE r.customer_id IS NOT NULL"
+    " AND r.service_name IS NOT NULL AND r.recorded_at IS NOT NULL)"
     " TO STDOUT (FORMAT csv)"
 )
 
 
-def batch_csv(conn: Connection, record_ids: Sequence[int]) -> tuple[bytes, int]:
-    """The batch's raw events as CSV bytes, and how many rows they are."""
+def batch_csv(conn: Connection, claimed: Sequence[Claimed]) -> tuple[bytes, int]:
+    """Take the claimed events out of the outbox and return them as CSV bytes, and how many
+    rows they are (in the caller's transaction: nothing leaves the outbox unless it commits)."""
+    whole = [c.outbox_id for c in claimed if c.taken == c.size]
+    split = next((c for c in claimed if c.taken < c.size), None)
+    params = {
+        "whole": whole,
+        "split": split.outbox_id if split else 0,
+        "taken": split.taken if split else 0,
+    }
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        with cursor.copy(_BATCH_CSV, (list(record_ids),)) as copy:
-            data = b"".join(bytes(chunk) for chunk in copy)
+        with cursor.copy(_BATCH_CSV, params) as copy:
+            data = b"".join(copy)
         return data, int(cursor.rowcount)
     finally:
         cursor.close()
+
+
+def oversized(conn: Connection, outbox_ids: Sequence[int], max_quantity: Decimal) -> int | None:
+    """The first event of these outbox rows (whole) whose quantity ClickHouse's Decimal(18, 6)
+    cannot hold (asked only when ClickHouse refused a batch, to name the event)."""
+    row = conn.exec_driver_sql(
+        "SELECT min(r.id) FROM billing_event_outbox o, unnest(o.record_ids) AS u(id)"
+        " JOIN billing_usage_records r ON r.id = u.id"
+        " WHERE o.id = ANY(%s) AND abs(r.quantity) > %s",
+        (list(outbox_ids), max_quantity),
+    ).first()
+    return int(row[0]) if row is not None and row[0] is not None else None
 
 
 def _ensure_state(conn: Connection) -> None:
@@ -173,7 +240,8 @@ class ShipperState:
 
 def state(conn: Connection) -> ShipperState:
     pending, oldest = conn.exec_driver_sql(
-        "SELECT count(*), min(created_at) FROM billing_event_outbox"
+        "SELECT COALESCE(sum(cardinality(record_ids)), 0), min(created_at)"
+        " FROM billing_event_outbox"
     ).one()
     row: Any = conn.exec_driver_sql(
         "SELECT shipped_events, shipped_batches, last_shipped_at, last_error, last_error_at,"
@@ -219,7 +287,8 @@ def pending_day_totals(conn: Connection, customer_ids: Sequence[str] | None = No
     sql = (
         "SELECT r.customer_id, r.service_name, (r.recorded_at AT TIME ZONE 'UTC')::date,"
         " sum(COALESCE(r.quantity_micros, round(r.quantity * 1000000)::bigint)), count(*)"
-        " FROM billing_event_outbox o JOIN billing_usage_records r ON r.id = o.usage_record_id"
+        " FROM billing_event_outbox o, unnest(o.record_ids) AS u(id)"
+        " JOIN billing_usage_records r ON r.id = u.id"
         " WHERE r.customer_id IS NOT NULL AND r.service_name IS NOT NULL"
     )
     params: tuple[Any, ...] = ()
@@ -250,7 +319,8 @@ _PENDING_ROWS = (
     " 6, '0'),"
     " to_char(r.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'),"
     " r.idempotency_key, r.metadata::text"
-    " FROM billing_event_outbox o JOIN billing_usage_records r ON r.id = o.usage_record_id"
+    " FROM billing_event_outbox o, unnest(o.record_ids) AS u(id)"
+    " JOIN billing_usage_records r ON r.id = u.id"
     " WHERE r.customer_id = %s AND r.recorded_at >= %s AND r.recorded_at < %s ORDER BY r.id"
 )
 
@@ -263,9 +333,10 @@ def pending_rows(
 
 
 _PRUNE = (
-    "WITH doomed AS (SELECT r.id FROM billing_usage_records r"
+    "WITH waiting AS (SELECT unnest(record_ids) AS id FROM billing_event_outbox),"
+    " doomed AS (SELECT r.id FROM billing_usage_records r"
     " WHERE r.recorded_at < %(cutoff)s"
-    " AND NOT EXISTS (SELECT 1 FROM billing_event_outbox o WHERE o.usage_record_id = r.id)"
+    " AND NOT EXISTS (SELECT 1 FROM waiting w WHERE w.id = r.id)"
     " AND NOT EXISTS (SELECT 1 FROM billing_subscriptions s WHERE s.customer_id = r.customer_id"
     " AND s.status = ANY(%(live)s) AND s.current_period_start <= r.recorded_at)"
     " ORDER BY r.recorded_at LIMIT %(limit)s)"

@@ -11,6 +11,8 @@ in floating point).
 from __future__ import annotations
 
 from sqlalchemy import (
+    ARRAY,
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -442,12 +444,12 @@ event_outbox = Table(
     "billing_event_outbox",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    #: a billing_usage_records row not yet in ClickHouse (written by the trigger
-    #: billing_event_capture, installed only when BILLING_CLICKHOUSE_URL is set)
-    Column("usage_record_id", BigInteger, nullable=False),
+    #: the ids of billing_usage_records rows not yet in ClickHouse, one row per accepting
+    #: statement (per 10,000 events of a larger one), written by the trigger
+    #: billing_event_capture, installed only when BILLING_CLICKHOUSE_URL is set (migration 0015)
+    Column("record_ids", ARRAY(BigInteger).with_variant(JSON(), "sqlite"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False, server_default=NOW),
 )
-Index("idx_event_outbox_usage_record", event_outbox.c.usage_record_id)
 
 event_shipper = Table(
     "billing_event_shipper",
