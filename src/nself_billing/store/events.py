@@ -179,11 +179,9 @@ _PG_SMALL_OUTBOX = _PG_SMALL_HEAD + PG_OUTBOX_CTE + _PG_SMALL_TAIL
 
 #: a group of events with distinct identities, as ``_PG_SMALL`` writes them, by the procedure of
 #: migration 0014: committed asynchronously (its rollup rows free at once), then a synchronous
-#: commit that waits for the WAL flush covering it; answers the new identities pairwise
-_PG_WRITE_GROUP = (
-    "CALL billing_usage_write_group(%s::text[], %s::text[], %s::text[], %s::timestamptz[],"
-    " %s::int8[], %s::text[], %s, %s, NULL, NULL)"
-)
+#: commit that waits for the WAL flush covering it; the events travel as one JSON parameter,
+#: the new identities come back as ``[[customer id, key], ...]``
+_PG_WRITE_GROUP = "CALL billing_usage_write_group(%s::jsonb, %s, %s, NULL)"
 
 # PostgreSQL's consume statements (procedures of migration 0008), prepared once per hot-path
 # connection under these names (psycopg names its own ``_pg3_<n>``, so they cannot collide)
@@ -487,21 +485,20 @@ def write_group(
     try:
         with db.hot_cursor() as cursor:
             if db.dialect == "postgresql":
-                cursor.execute(
-                    _PG_WRITE_GROUP,
-                    (
-                        [e.customer_id for e in events],
-                        [e.service for e in events],
-                        [_metadata_json(e) for e in events],
-                        [e.recorded_at for e in events],
-                        [e.quantity_micros for e in events],
-                        [e.idempotency_key for e in events],
-                        now,
-                        queue_outbox,
-                    ),
-                )
-                customers, keys = cursor.fetchone()
-                return set(zip(customers, keys, strict=True))
+                group = [
+                    [
+                        e.customer_id,
+                        e.service,
+                        _metadata_json(e),
+                        e.recorded_at.isoformat(),
+                        e.quantity_micros,
+                        e.idempotency_key,
+                    ]
+                    for e in events
+                ]
+                cursor.execute(_PG_WRITE_GROUP, (json.dumps(group), now, queue_outbox))
+                (new,) = cursor.fetchone()
+                return {(customer, key) for customer, key in new}
             cursor.execute("BEGIN IMMEDIATE")
             try:
                 new = {e.identity for e in events if _sqlite_write(cursor, e, now, queue_outbox)}
