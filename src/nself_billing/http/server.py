@@ -17,6 +17,7 @@ took 10 to 16 of them (measured with ``ss``) and did nearly all the work while t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from typing import Any
@@ -47,8 +48,55 @@ def _too_large(limit: int) -> bytes:
     return head.encode() + body
 
 
+class OneWriteResponses:
+    """A connection's transport as uvicorn's response cycle sees it: a response's head (its
+    status line and headers, which uvicorn writes on ``http.response.start``) is held until the
+    next write, its body, and both go to the socket in one ``write``: one system call per
+    response instead of two (on loopback a write costs about as much as the rest of a small
+    request's Python; the two writes were a quarter of a worker's busy time under one-event
+    ``POST /v1/usage`` load). A head whose body does not follow in the same step of the event
+    loop (a streamed response) is written on the loop's next turn; a close writes what is held
+    first. Anything else is the transport's own."""
+
+    __slots__ = ("_head", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head + data)
+        elif data[:5] == b"HTTP/":
+            self._head = data
+            self._loop.call_soon(self._flush)
+        else:
+            self._transport.write(data)
+
+    def _flush(self) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if not self._transport.is_closing():
+                self._transport.write(head)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class BoundedHeaders(HttpToolsProtocol):
-    """uvicorn's httptools protocol, answering 431 to a request head over the limit."""
+    """uvicorn's httptools protocol, answering 431 to a request head over the limit, and
+    writing each response in one system call (``OneWriteResponses``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,9 +121,15 @@ class BoundedHeaders(HttpToolsProtocol):
                 self._tail = window[-3:]
         super().data_received(data)
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._responses = OneWriteResponses(transport, self.loop)
+
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes, self._tail = False, 0, b""
         super().on_headers_complete()
+        if self.cycle is not None:  # the cycle just made (its task has not run yet)
+            self.cycle.transport = self._responses  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._in_head = True
