@@ -196,9 +196,10 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str) -
                 with sock:
                     uvicorn.Server(config).run(sockets=[sock])
                 return
-            uvicorn.run(
+            from ..http.server import serve_workers
+
+            serve_workers(
                 "nself_billing.http.app:app_from_env",
-                factory=True,
                 host=host,
                 port=port,
                 workers=workers,

@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..billing import Billing
 from ..services.ingest import SMALL_REQUEST_MAX, IngestRequest
 from . import errors
 from .consume_group import ConsumeGroups, WriteGroups
-from .fastpath import FastPaths, answer_liveness, is_liveness
+from .fastpath import FastPaths, UsageEndpoint, answer_liveness, is_liveness, is_usage_post
 from .limits import RequestDeadline
 from .metrics import RequestMetrics, request_logging_enabled
 from .routes import account, health, metrics, portal, quota, reports, usage, webhooks
@@ -30,11 +30,18 @@ def _events_of(request: IngestRequest) -> int:
 class BillingApp(FastAPI):
     """FastAPI, answering liveness (``GET /healthz``) before any of its layers: it reads
     nothing and cannot fail, and FastAPI's per-request work (telemetry checks, middleware)
-    would be most of its cost."""
+    would be most of its cost; and ``POST /v1/usage`` (``usage``: the request metrics and the
+    deadline around ``http.fastpath.UsageEndpoint``), the endpoint called once per API call
+    a backend serves."""
+
+    usage: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if is_liveness(scope):
             await answer_liveness(send)
+            return
+        if self.usage is not None and is_usage_post(scope):
+            await self.usage(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -87,9 +94,11 @@ def create_app(
     app.add_middleware(FastPaths)
     app.add_middleware(RequestDeadline, seconds=settings.http_request_timeout)
     # outermost: counts, times and logs every request, the fast paths' too
-    app.add_middleware(
-        RequestMetrics,
-        log_requests=request_logging_enabled(billing.settings.log_level),
+    log_requests = request_logging_enabled(billing.settings.log_level)
+    app.add_middleware(RequestMetrics, log_requests=log_requests, on_create=request_logs.append)
+    app.usage = RequestMetrics(
+        RequestDeadline(UsageEndpoint(app.state), seconds=settings.http_request_timeout),
+        log_requests=log_requests,
         on_create=request_logs.append,
     )
     for router in (

@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from ..actor import ACTOR
 from ..billing import Billing
 from ..errors import AuthenticationFailed, Forbidden
-from ..services.apikeys import ApiKey
+from ..services.apikeys import ApiKey, ApiKeyService
 from .metrics import CUSTOMER_KEY
-from .threads import in_thread
+from .threads import Threads
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `apikey create`.")
 
@@ -24,15 +25,27 @@ def get_billing(request: Request) -> Billing:
 
 async def caller_key(request: Request) -> ApiKey:
     """The live API key of ``Authorization: Bearer <key>`` (AuthenticationFailed otherwise)."""
-    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    return await key_of(
+        request.scope,
+        get_billing(request).apikeys,
+        request.app.state.threads,
+        request.headers.get("authorization", ""),
+    )
+
+
+async def key_of(
+    scope: Scope, apikeys: ApiKeyService, threads: Threads, authorization: str
+) -> ApiKey:
+    """The live API key of the ``Authorization`` header's value (``Bearer <key>``) of the
+    request of ``scope``; AuthenticationFailed otherwise."""
+    scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret:
         raise AuthenticationFailed()
-    apikeys = get_billing(request).apikeys
     # a key verified within the last second needs no thread (and no database read)
     key = apikeys.authenticated(secret)
     if key is None:
-        key = await in_thread(request, apikeys.authenticate, secret)
-    request.scope[CUSTOMER_KEY] = key.customer_id
+        key = await threads.run(apikeys.authenticate, secret)
+    scope[CUSTOMER_KEY] = key.customer_id
     ACTOR.set(f"api_key:{key.key_id}")  # this request's task: its audit lines name the key
     return key
 

@@ -94,13 +94,16 @@ async def _http_error(_request: Request, error: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    return internal_error(
+        getattr(request.app.state, "billing", None), request.method, request.url.path, error
+    )
+
+
+def internal_error(billing: Any, method: str, path: str, error: Exception) -> JSONResponse:
     """The last line of defence: a bug answers a JSON 500 (logged with its traceback to the
     billing log), never a traceback to the caller."""
-    billing = getattr(request.app.state, "billing", None)
     if billing is not None:
-        billing.context.log.error(
-            "unhandled error on %s %s", request.method, request.url.path, exc_info=error
-        )
+        billing.context.log.error("unhandled error on %s %s", method, path, exc_info=error)
     return JSONResponse({"error": "Internal error", "code": "INTERNAL"}, status_code=500)
 
 

@@ -25,15 +25,16 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import BillingError
+from ..errors import BillingError, PayloadTooLarge
 from ..services.apikeys import ApiKey
 from ..services.stripe.billing import WEBHOOK_PATH
-from .auth import caller_key
-from .errors import error_response
+from .auth import caller_key, key_of
+from .body import declared_length
+from .errors import error_response, internal_error
 from .metrics import ROUTE_KEY
 from .routes.account import MAX_CUSTOMER_ID_LENGTH, subscription_as
 from .routes.quota import MAX_SERVICE_LENGTH, consume_as, quota_as, quotas_as
@@ -47,7 +48,7 @@ from .routes.reports import (
     usage_as,
 )
 from .routes.reports import MAX_SERVICE_LENGTH as MAX_USAGE_SERVICE_LENGTH
-from .routes.usage import record_usage_as
+from .routes.usage import MAX_USAGE_BODY, record_events
 from .routes.webhooks import stripe_webhook
 
 _CONSUME_PREFIX, _CONSUME_SUFFIX = "/v1/quota/", "/consume"
@@ -55,8 +56,6 @@ _QUOTA_PREFIX = "/v1/quota/"
 CONSUME_ROUTE = "/v1/quota/{service}/consume"
 QUOTA_ROUTE = "/v1/quota/{service}"
 USAGE_ROUTE = "/v1/usage"
-#: the ``service`` of ``FastPaths._post`` that names ``POST /v1/usage`` (no service has it)
-_USAGE = "\0usage"
 
 _LIVE_BODY = b'{"status":"ok"}'
 _LIVE_START = {
@@ -69,6 +68,12 @@ _LIVE_START = {
     ],
 }
 _LIVE_END = {"type": "http.response.body", "body": _LIVE_BODY}
+
+
+def is_usage_post(scope: Scope) -> bool:
+    return bool(
+        scope["type"] == "http" and scope["path"] == USAGE_ROUTE and scope["method"] == "POST"
+    )
 
 
 def is_liveness(scope: Scope) -> bool:
@@ -108,10 +113,6 @@ class FastPaths:
                     await self._read(scope, receive, send, reader, params)
                     return
             elif method == "POST":
-                if path == USAGE_ROUTE:
-                    scope[ROUTE_KEY] = USAGE_ROUTE
-                    await self._post(scope, receive, send, _USAGE)
-                    return
                 if path == WEBHOOK_PATH:
                     scope[ROUTE_KEY] = WEBHOOK_PATH
                     await self._post(scope, receive, send, None)
@@ -132,8 +133,6 @@ class FastPaths:
         try:
             if service is None:
                 response = await stripe_webhook(request)
-            elif service == _USAGE:
-                response = await record_usage_as(request, await caller_key(request))
             else:
                 response = await consume_as(request, await caller_key(request), service)
         except BillingError as error:
@@ -260,3 +259,72 @@ _READS: dict[str, tuple[Reader, dict[str, Callable[[str], Any]]]] = {
     "/v1/subscription": (_subscription, {"customer_id": _customer}),
     "/v1/invoices": (_invoices, {"customer_id": _customer, "limit": _limit}),
 }
+
+
+class UsageEndpoint:
+    """``POST /v1/usage``, the endpoint a backend calls once per API call it served, answered
+    on the ASGI messages themselves: ``http.app.BillingApp`` sends it here, through the
+    request metrics and the deadline, before FastAPI's own layers (its error and telemetry
+    middleware, routing, dependency solving, ``Request`` and ``JSONResponse`` objects), which
+    cost as much CPU as the rest of the request. Same checks, same code (``record_events``),
+    same answers and errors as the route (tests/http/test_http_usage.py runs against both)."""
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[ROUTE_KEY] = USAGE_ROUTE
+        state = self._state
+        try:
+            authorization, length = "", None
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    if not authorization:
+                        authorization = value.decode("latin-1")
+                elif name == b"content-length" and length is None:
+                    length = value.decode("latin-1")
+            key = await key_of(scope, state.billing.apikeys, state.threads, authorization)
+            declared_length(length, MAX_USAGE_BODY)
+            result = await record_events(state, key, await _body(receive, MAX_USAGE_BODY))
+        except BillingError as error:
+            await error_response(error)(scope, receive, send)
+            return
+        except ClientDisconnect:  # nobody to answer
+            return
+        except Exception as error:
+            await internal_error(state.billing, "POST", USAGE_ROUTE, error)(scope, receive, send)
+            return
+        body = b'{"accepted":%d,"recorded":%d,"duplicates":%d}' % (
+            result.accepted,
+            result.recorded,
+            result.duplicates,
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", b"%d" % len(body)),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _body(receive: Receive, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"Request body too large (limit {limit} bytes)")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -177,6 +177,12 @@ _PG_SMALL_TAIL = (
 _PG_SMALL = _PG_SMALL_HEAD + _PG_SMALL_TAIL
 _PG_SMALL_OUTBOX = _PG_SMALL_HEAD + PG_OUTBOX_CTE + _PG_SMALL_TAIL
 
+#: a group of events with distinct identities, as ``_PG_SMALL`` writes them, by the procedure of
+#: migration 0014: committed asynchronously (its rollup rows free at once), then a synchronous
+#: commit that waits for the WAL flush covering it; the events travel as one JSON parameter,
+#: the new identities come back as ``[[customer id, key], ...]``
+_PG_WRITE_GROUP = "CALL billing_usage_write_group(%s::jsonb, %s, %s, NULL)"
+
 # PostgreSQL's consume statements (procedures of migration 0008), prepared once per hot-path
 # connection under these names (psycopg names its own ``_pg3_<n>``, so they cannot collide)
 PG_CONSUME = (
@@ -469,23 +475,30 @@ def write_group(
 ) -> set[tuple[str, str]]:
     """Store a few events with distinct identities (the events of one request, or of a group
     of requests) as one transaction of their own, on the single-event path: PostgreSQL one
-    statement in autocommit (``_PG_INSERT_ONE`` for one event, the array statement for more),
-    SQLite ``BEGIN IMMEDIATE``, each event's prepared statements, ``COMMIT``. Returns the
-    identities that were new; raises ``NotFound`` (nothing written) if an event's customer
-    does not exist."""
+    ``CALL billing_usage_write_group`` (migration 0014: the array statement, committed before
+    the WAL flush so the group's rollup rows are free for the next group during it, answered
+    after the flush), SQLite ``BEGIN IMMEDIATE``, each event's prepared statements,
+    ``COMMIT``. Returns the identities that were new; raises ``NotFound`` (nothing written) if
+    an event's customer does not exist."""
     if not events:
         return set()
     try:
         with db.hot_cursor() as cursor:
             if db.dialect == "postgresql":
-                if len(events) == 1:
-                    (event,) = events
-                    cursor.execute(
-                        _PG_INSERT_ONE_OUTBOX if queue_outbox else _PG_INSERT_ONE,
-                        _pg_params(event, now),
-                    )
-                    return {event.identity} if cursor.fetchone() is not None else set()
-                return _pg_small(cursor, events, now, queue_outbox)
+                group = [
+                    [
+                        e.customer_id,
+                        e.service,
+                        _metadata_json(e),
+                        e.recorded_at.isoformat(),
+                        e.quantity_micros,
+                        e.idempotency_key,
+                    ]
+                    for e in events
+                ]
+                cursor.execute(_PG_WRITE_GROUP, (json.dumps(group), now, queue_outbox))
+                (new,) = cursor.fetchone()
+                return {(customer, key) for customer, key in new}
             cursor.execute("BEGIN IMMEDIATE")
             try:
                 new = {e.identity for e in events if _sqlite_write(cursor, e, now, queue_outbox)}

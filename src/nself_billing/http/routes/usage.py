@@ -7,15 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from ...billing import Billing
 from ...domain.services import SERVICE_NAMES
 from ...errors import InvalidInput
 from ...services.apikeys import ApiKey
 from ...services.ingest import MAX_BATCH, SMALL_REQUEST_MAX, IngestRequest, IngestResult
-from ..auth import CallerKey, get_billing
+from ..auth import CallerKey
 from ..body import parse_json, read_limited
 from ..consume_group import WriteGroups
 from ..metrics import EVENTS_INGESTED
-from ..threads import in_thread
+from ..threads import Threads
 
 router = APIRouter(tags=["usage"])
 
@@ -120,23 +121,37 @@ async def post_usage(request: Request, key: CallerKey) -> JSONResponse:
 
 
 async def record_usage_as(request: Request, key: ApiKey) -> JSONResponse:
-    """The usage endpoint once the caller is authenticated (also reached from
-    ``http.fastpath``, which skips FastAPI's routing and dependency resolution)."""
-    body = parse_json(await read_limited(request, MAX_USAGE_BODY))
-    if isinstance(body, dict) and "events" in body:
-        if set(body) != {"events"} or not isinstance(body["events"], list):
+    """The usage endpoint once the caller is authenticated (FastAPI's route; ``POST /v1/usage``
+    is normally answered before FastAPI by ``http.fastpath.UsageEndpoint``, through
+    ``record_events`` as here)."""
+    body = await read_limited(request, MAX_USAGE_BODY)
+    return JSONResponse(render_result(await record_events(request.app.state, key, body)))
+
+
+def usage_events(body: bytes) -> list[Any]:
+    """The events of a request body: one event, or ``{"events": [...]}``."""
+    parsed = parse_json(body)
+    if isinstance(parsed, dict) and "events" in parsed:
+        if set(parsed) != {"events"} or not isinstance(parsed["events"], list):
             raise InvalidInput('Expected {"events": [...]} with a list of events')
-        events = body["events"]
-    else:
-        events = [body]
-    billing = get_billing(request)
+        events: list[Any] = parsed["events"]
+        return events
+    return [parsed]
+
+
+async def record_events(state: Any, key: ApiKey, body: bytes) -> IngestResult:
+    """Record the events of ``body`` for ``key`` (``state``: the app's, with its billing,
+    threads and usage groups); the answer once they are durable."""
+    events = usage_events(body)
     caller = None if key.is_admin else key.customer_id
     if len(events) <= SMALL_REQUEST_MAX:
         # a few events: grouped with the requests that arrive while a group is being written,
         # one transaction on the single-event path (http/consume_group.py)
-        groups: WriteGroups[IngestRequest, IngestResult] = request.app.state.usage_groups
+        groups: WriteGroups[IngestRequest, IngestResult] = state.usage_groups
         result = await groups.submit(IngestRequest(events, caller))
     else:  # a large batch: on its own, COPY on PostgreSQL
-        result = await in_thread(request, billing.ingest.ingest, events, caller_customer_id=caller)
+        threads: Threads = state.threads
+        billing: Billing = state.billing
+        result = await threads.run(billing.ingest.ingest, events, caller_customer_id=caller)
     EVENTS_INGESTED.inc(result.recorded)
-    return JSONResponse(render_result(result))
+    return result

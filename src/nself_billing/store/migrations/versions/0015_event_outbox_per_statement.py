@@ -1,8 +1,8 @@
 """events: one outbox row per accepting statement (the ids of its events), not one per event
 
 Revision ID: 0015
-Revises: 0013 (re-pointed to 0014 when issue 15's migration is merged: the two are
-independent, 0014 touches the event write path, this one only the ClickHouse outbox)
+Revises: 0014 (independent of it: 0014 touches the event write path, this one only the
+ClickHouse outbox)
 Create Date: 2026-12-02
 
 The capture trigger wrote one ``billing_event_outbox`` row per event: two index entries and a
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
