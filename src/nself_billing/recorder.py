@@ -74,7 +74,7 @@ class BufferedRecorder:
         handle_signals: bool = True,
     ) -> None:
         if billing is None:
-            from .api import default_billing
+            from .api.handle import default_billing
 
             billing = default_billing()
         if max_batch < 1 or flush_interval <= 0 or max_buffered < max_batch:

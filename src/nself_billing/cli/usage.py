@@ -10,9 +10,9 @@ from ..domain.money import from_micros
 from ..domain.reporting import REPORT_PERIODS
 from ..domain.services import SERVICE_NAMES
 from ..errors import BillingError
-from .render import OUTPUT_FORMATS
+from ..render.formats import OUTPUT_FORMATS
+from ..render.usage import render_report
 from .state import CliState, pass_state
-from .usage_view import render_report
 
 
 @click.group("usage", invoke_without_command=True)

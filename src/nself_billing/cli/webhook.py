@@ -5,15 +5,11 @@ from __future__ import annotations
 import click
 
 from ..errors import ProviderError
+from ..render.formats import json_text
+from ..render.stripe import NO_SECRET_WARNING
 from ..settings import DEFAULT_WEBHOOK_URL
-from .render import echo, format_option, json_text
+from .output import echo, format_option
 from .state import CliState, pass_state
-
-#: ``webhook test`` without a secret prints the spec's lines and exits 0 with this on stderr
-NO_SECRET_WARNING = (
-    "Warning: STRIPE_WEBHOOK_SECRET is not set: no signed test event was sent "
-    "(set it to the endpoint's signing secret from the Stripe Dashboard)"
-)
 
 
 @click.group("webhook")

@@ -12,9 +12,9 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-from .api import default_billing
-from .services.quotas import EffectiveQuota, QuotaLine
-from .settings import parse_flag
+from ..services.quotas import EffectiveQuota, QuotaLine
+from ..settings import parse_flag
+from .handle import default_billing
 
 __all__ = [
     "billing_check_quota",
@@ -31,7 +31,7 @@ __all__ = [
 
 def quota_get_all(with_usage: bool | str = False, format: str = "table") -> list[QuotaLine]:
     """Print every service's quota (with usage when ``with_usage``) and return the lines."""
-    from .cli.quota import render_quotas
+    from ..render.quotas import render_quotas
 
     quotas = default_billing().quotas
     lines = quotas.statuses(with_usage=parse_flag(with_usage, "with_usage"))
@@ -50,7 +50,7 @@ def quota_get_service(
     service: str, with_usage: bool | str = False, format: str = "table"
 ) -> QuotaLine:
     """Print one service's quota and return it; ``UnknownService`` for a bad name."""
-    from .cli.quota import render_quotas
+    from ..render.quotas import render_quotas
 
     quotas = default_billing().quotas
     lines = quotas.statuses(services=[service], with_usage=parse_flag(with_usage, "with_usage"))
@@ -68,7 +68,7 @@ def quota_get_service(
 def quota_get_alerts(format: str = "table") -> list[QuotaLine]:
     """Print the services at 75% of their quota or more (with the alerts recorded this period)
     and return them."""
-    from .cli.quota import render_alerts
+    from ..render.quotas import render_alerts
 
     quotas = default_billing().quotas
     hot, records = quotas.alerts()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..domain.humanize import human_quantity, plain_number
 from ..domain.money import format_money
 from ..domain.reporting import ServiceUsage
-from .render import csv_text, json_text, table_text
+from .formats import csv_text, json_text, table_text
 
 if TYPE_CHECKING:
     from ..services.usage_report import UsageReport

@@ -1,6 +1,5 @@
-"""How results look: the spec's box-drawn tables for people, JSON and CSV for programs.
-
-Only the CLI renders; the layers below return data.
+"""The formats every presenter writes: the spec's box-drawn tables for people, JSON and CSV for
+programs. No click: the CLI echoes these strings, the function API prints or returns them.
 """
 
 from __future__ import annotations
@@ -8,12 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
-
-import click
+from typing import Any
 
 OUTPUT_FORMATS = ("table", "json", "csv")
 
@@ -21,22 +18,6 @@ OUTPUT_FORMATS = ("table", "json", "csv")
 SPEC_BOX_LINES = "╔══╗\n║ │║\n╠═╪╣\n║ │║\n╟─┼╢\n╠═╪╣\n║ │║\n╚═╧╝\n"
 #: the same frame continuing a banner drawn above it
 SPEC_BOX_CONTINUED_LINES = "╠══╣" + SPEC_BOX_LINES[4:]
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def format_option(
-    default: str = "table", choices: Sequence[str] = OUTPUT_FORMATS
-) -> Callable[[F], F]:
-    return click.option(
-        "--format",
-        "output_format",
-        type=click.Choice(list(choices)),
-        default=default,
-        show_default=True,
-        help="Output format.",
-    )
 
 
 def table_text(
@@ -129,21 +110,17 @@ def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return buffer.getvalue()
 
 
-def echo(text: str) -> None:
-    click.echo(text)
-
-
-def emit_records(
+def records_text(
     records: Sequence[dict[str, Any]],
     output_format: str,
     *,
     columns: Sequence[str],
     table: str | None = None,
-) -> None:
-    """Print records as JSON (a list), CSV (the given columns) or the prepared table text."""
+) -> str:
+    """Records as JSON (a list, with its newline), CSV (the given columns, CRLF lines) or the
+    prepared table text (with its newline)."""
     if output_format == "json":
-        echo(json_text(list(records)))
-    elif output_format == "csv":
-        click.echo(csv_text(columns, [[r.get(c) for c in columns] for r in records]), nl=False)
-    else:
-        echo(table or "")
+        return json_text(list(records)) + "\n"
+    if output_format == "csv":
+        return csv_text(columns, [[r.get(c) for c in columns] for r in records])
+    return (table or "") + "\n"

@@ -8,11 +8,11 @@ import json
 import sys
 from typing import Any
 
-from .api import default_billing
-from .services.stripe_billing import CatalogEntry, WebhookTestResult
-from .services.stripe_events import apply_stripe_event, verify_and_parse
-from .services.stripe_outbox import DrainResult, OutboxCounts, ReconcileLine
-from .settings import DEFAULT_WEBHOOK_URL
+from ..services.stripe_billing import CatalogEntry, WebhookTestResult
+from ..services.stripe_events import apply_stripe_event, verify_and_parse
+from ..services.stripe_outbox import DrainResult, OutboxCounts, ReconcileLine
+from ..settings import DEFAULT_WEBHOOK_URL
+from .handle import default_billing
 
 __all__ = [
     "stripe_apply_webhook_event",
@@ -57,7 +57,7 @@ def stripe_webhook_test(
     print(f"Webhook URL: {service.public_webhook_url() or url}")
     print("Configure this URL in your Stripe Dashboard")
     if billing.settings.stripe_webhook_secret is None:
-        from .cli.webhook import NO_SECRET_WARNING
+        from ..render.stripe import NO_SECRET_WARNING
 
         print(NO_SECRET_WARNING, file=sys.stderr)
         return None
