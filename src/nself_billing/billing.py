@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from .services.context import Clock, Context
 
 if TYPE_CHECKING:
+    import logging
+
     from .services.apikeys import ApiKeyService
     from .services.catalog import PlanService
     from .services.customers import CustomerService
@@ -246,6 +248,25 @@ class Billing:
         from .providers.stripe.webhooks import preload_sdk
 
         preload_sdk()
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every use case reads (injected with ``from_env(clock=...)``)."""
+        return self.context.clock
+
+    @property
+    def log(self) -> logging.Logger:
+        """The billing log (JSON lines)."""
+        return self.context.log
+
+    @property
+    def provider_name(self) -> str:
+        """The payment provider acting: ``local`` or ``stripe``."""
+        return self.context.provider.name
+
+    def set_db_timeouts(self, *, statement: float | None, lock: float | None) -> None:
+        """Bound every database wait of this handle from now on (seconds; None: no bound)."""
+        self.context.db.set_timeouts(statement=statement, lock=lock)
 
     @property
     def customer_id(self) -> str:

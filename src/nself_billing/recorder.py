@@ -80,7 +80,7 @@ class BufferedRecorder:
         if max_batch < 1 or flush_interval <= 0 or max_buffered < max_batch:
             raise ValueError("max_batch >= 1, flush_interval > 0, max_buffered >= max_batch")
         self._billing = billing
-        self._clock = billing.context.clock
+        self._clock = billing.clock
         self._customer_id = customer_id
         self._max_batch = max_batch
         self._interval = flush_interval

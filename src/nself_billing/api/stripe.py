@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 from ..services.stripe_billing import CatalogEntry, WebhookTestResult
-from ..services.stripe_events import apply_stripe_event, verify_and_parse
 from ..services.stripe_outbox import DrainResult, OutboxCounts, ReconcileLine
 from ..settings import DEFAULT_WEBHOOK_URL
 from .handle import default_billing
@@ -66,13 +65,13 @@ def stripe_webhook_test(
 
 def stripe_verify_webhook(payload: bytes, sig_header: str | None) -> dict[str, Any]:
     """Check ``Stripe-Signature`` against STRIPE_WEBHOOK_SECRET; the event as a dict."""
-    return verify_and_parse(payload, sig_header, default_billing().settings.stripe_webhook_secret)
+    return default_billing().webhook_inbox.verify(payload, sig_header)
 
 
 def stripe_apply_webhook_event(event: dict[str, Any]) -> str:
     """Store and apply a verified event once: ``processed``, ``duplicate``, ``stale``,
     ``ignored``, ``failed`` or ``test``."""
-    return apply_stripe_event(default_billing().context, event)
+    return default_billing().webhook_inbox.apply(event)
 
 
 def stripe_price_id(plan_name: str, interval: str = "month") -> str | None:

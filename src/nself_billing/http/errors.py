@@ -98,7 +98,7 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     billing log), never a traceback to the caller."""
     billing = getattr(request.app.state, "billing", None)
     if billing is not None:
-        billing.context.log.error(
+        billing.log.error(
             "unhandled error on %s %s", request.method, request.url.path, exc_info=error
         )
     return JSONResponse({"error": "Internal error", "code": "INTERNAL"}, status_code=500)

@@ -24,7 +24,6 @@ from ...domain.payments import BRANDS
 from ...domain.periods import days_label
 from ...domain.services import unit_of
 from ...errors import BillingError, Forbidden, InvalidInput
-from ...services.local_engine import is_local
 from ...services.portal import new_csrf_nonce
 from .. import portal
 from ..auth import get_billing
@@ -92,12 +91,12 @@ def build_page(
     error: str | None = None,
 ) -> portal.PortalPage:
     customer = billing.customers.get(customer_id)
-    local = is_local(billing.context)
+    local = billing.provider_name == "local"
     page = portal.PortalPage(
         customer_id=customer.customer_id,
         customer_name=customer.name or customer.customer_id,
         email=customer.email or "",
-        generated_at=billing.context.clock(),
+        generated_at=billing.clock(),
         token=token,
         csrf=csrf,
         actions=local,
@@ -316,10 +315,8 @@ async def portal_action(request: Request, action: PortalAction) -> Response:
             raise Forbidden("This link may not act for another customer")
         if not billing.portal.csrf_valid(nonce, customer_id, form.get("csrf")):
             raise Forbidden("Invalid or missing CSRF token (reload the portal page)")
-        if not is_local(billing.context):
-            raise Forbidden(
-                f"With the {billing.context.provider.name} provider, use its own portal"
-            )
+        if billing.provider_name != "local":
+            raise Forbidden(f"With the {billing.provider_name} provider, use its own portal")
         try:
             return 303, _act(billing, action, customer_id, form)
         except BillingError as error:
