@@ -7,10 +7,7 @@ return the data; ``billing_get_quota_status`` returns the JSON text the bash fun
 
 from __future__ import annotations
 
-import json
 import sys
-from decimal import Decimal
-from typing import Any
 
 from ..services.quotas import EffectiveQuota, QuotaLine
 from ..settings import parse_flag
@@ -108,34 +105,14 @@ def quota_consume(
     return 0 if result.admitted else 1
 
 
-def _number(value: Decimal | None) -> Any:
-    if value is None:
-        return None
-    if value == value.to_integral_value():
-        return int(value)
-    return float(value)
-
-
 def billing_get_quota_status(service: str) -> str:
-    """The spec's JSON: ``{"service", "usage", "quota", "percent"}`` (``quota`` null when
-    unlimited), plus ``unit``, ``available``, ``mode``, ``status`` (the band) and the period
-    (``period_start``, ``period_end``): the field names of every quota status (docs/API.md)."""
-    line = default_billing().quotas.status(service)
-    limited = line.quota.limit is not None
-    return json.dumps(
-        {
-            "service": line.service,
-            "unit": line.quota.unit,
-            "usage": _number(line.usage),
-            "quota": _number(line.quota.limit),
-            "percent": line.percent,
-            "available": _number(line.available),
-            "mode": line.quota.mode.value if limited else None,
-            "status": line.band.value,
-            "period_start": line.period.start.isoformat(),
-            "period_end": line.period.end.isoformat(),
-        }
-    )
+    """The spec's JSON: ``{"service", "usage", "quota", "percent"}`` (``quota`` and
+    ``percent`` null when unlimited), plus ``unit``, ``available``, ``mode``, ``status`` (the
+    band) and the period (``period_start``, ``period_end``): the quota status record of every
+    face (docs/API.md), its figures as JSON numbers as the spec shows them."""
+    from ..render.quotas import quota_status_spec_json
+
+    return quota_status_spec_json(default_billing().quotas.status(service))
 
 
 def quota_set_override(service: str, limit: object, mode: str | None = None) -> EffectiveQuota:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -90,6 +90,29 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     return value
+
+
+def plain_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as JSON-safe values (see ``plain``): what the HTTP API answers."""
+    return {str(k): plain(v) for k, v in record.items()}
+
+
+def spec_numbers(value: Any) -> Any:
+    """JSON-safe as the spec's bash functions printed it: Decimals become JSON numbers (an
+    integer when whole), times ISO 8601 (``billing_get_quota_status``)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {str(k): spec_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [spec_numbers(v) for v in value]
+    return plain(value)
+
+
+def with_old_names(record: dict[str, Any], old_names: Mapping[str, str]) -> dict[str, Any]:
+    """``record`` with, beside some of its fields, the names a face gave them before the one
+    record (``{old name: field}``), kept for that face's clients."""
+    return record | {old: record[name] for old, name in old_names.items()}
 
 
 def _decimal_text(value: Decimal) -> str:

@@ -7,7 +7,8 @@ from typing import Any
 
 from ..domain.humanize import plain_number
 from ..domain.invoicing import Invoice
-from ..domain.money import format_money
+from ..domain.money import format_money, round_money
+from .formats import plain_record, with_old_names
 
 INVOICE_COLUMNS = (
     "invoice_id",
@@ -29,13 +30,15 @@ def _day(moment: Any) -> str:
 
 
 def invoice_record(invoice: Invoice, *, lines: bool = False) -> dict[str, Any]:
+    """The one record of an invoice (money to the cent): ``invoice list|show --format json``
+    (``show`` with its ``lines``), and each of ``GET /v1/invoices`` (with its older name)."""
     record: dict[str, Any] = {
         "invoice_id": invoice.invoice_id,
         "customer_id": invoice.customer_id,
         "subscription_id": invoice.subscription_id,
         "kind": invoice.kind,
         "status": invoice.status,
-        "total_amount": invoice.total,
+        "total_amount": round_money(invoice.total),
         "currency": invoice.currency,
         "period_start": invoice.period_start,
         "period_end": invoice.period_end,
@@ -52,11 +55,20 @@ def invoice_record(invoice: Invoice, *, lines: bool = False) -> dict[str, Any]:
                 "description": line.description,
                 "quantity": line.quantity,
                 "unit_price": line.unit_price,
-                "amount": line.amount,
+                "amount": round_money(line.amount),
             }
             for line in invoice.lines
         ]
     return record
+
+
+#: the HTTP API's name from before the one record, still answered beside the record's own
+HTTP_OLD_NAMES = {"total": "total_amount"}
+
+
+def invoice_http_record(invoice: Invoice) -> dict[str, Any]:
+    """One invoice of ``GET /v1/invoices``: the record, as JSON, with the older name."""
+    return plain_record(with_old_names(invoice_record(invoice), HTTP_OLD_NAMES))
 
 
 def invoice_line(invoice: Invoice) -> str:

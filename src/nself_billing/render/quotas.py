@@ -3,12 +3,13 @@ their JSON and CSV (``quota`` and the ``quota_get_*`` functions)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..domain.humanize import human_limit, human_quantity
-from .formats import csv_text, json_text, table_text
+from .formats import csv_text, json_text, plain_record, spec_numbers, table_text
 
 if TYPE_CHECKING:
     from ..services.quotas import AlertRecord, QuotaLine
@@ -36,24 +37,47 @@ def _exact(value: Decimal | None) -> Decimal | None:
 
 
 def quota_record(line: QuotaLine, *, with_usage: bool) -> dict[str, Any]:
+    """The one record of a quota: its limit (``quota --format json``), and with ``with_usage``
+    its status in the period (``quota --usage``, ``quota_get_*``, ``billing_get_quota_status``
+    and each quota of ``GET /v1/quota``). ``quota``, ``mode`` and ``percent`` are null when
+    unlimited."""
     quota = line.quota
+    limited = quota.limit is not None
     record: dict[str, Any] = {
         "service": line.service,
         "quota": _exact(quota.limit),
         "unit": quota.unit,
-        "mode": quota.mode.value if quota.limit is not None else None,
+        "mode": quota.mode.value if limited else None,
         "source": quota.source,
     }
     if with_usage:
         record |= {
-            "usage": _exact(line.usage),
+            "usage": _exact(line.usage or Decimal(0)),
             "available": _exact(line.available),
-            "percent": line.percent if quota.limit is not None else None,
+            "percent": line.percent if limited else None,
             "status": line.band.value,
             "period_start": line.period.start,
             "period_end": line.period.end,
         }
     return record
+
+
+#: what ``billing_get_quota_status`` leaves out of the record: its fields are the spec's and
+#: those docs/API.md lists for it
+SPEC_STATUS_OMITS = ("source",)
+
+
+def quota_status_spec_json(line: QuotaLine) -> str:
+    """``billing_get_quota_status``: the record as the spec's bash function printed it (the
+    figures as JSON numbers)."""
+    record = quota_record(line, with_usage=True)
+    return json.dumps(spec_numbers({k: v for k, v in record.items() if k not in SPEC_STATUS_OMITS}))
+
+
+def quota_http_record(line: QuotaLine) -> dict[str, Any]:
+    """One quota of ``GET /v1/quota``: the status record, as JSON, with the band's ``icon``
+    the HTTP API answered before the one record."""
+    return plain_record(quota_record(line, with_usage=True)) | {"icon": line.band.icon}
 
 
 def _limit_cell(line: QuotaLine) -> str:

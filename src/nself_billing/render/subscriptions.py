@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ..domain.money import format_money
 from ..domain.periods import days_label
 from ..domain.subscriptions import Subscription
+from .formats import plain_record, with_old_names
 
 if TYPE_CHECKING:
     from ..services.subscriptions import PlanChange
@@ -25,17 +26,34 @@ SUBSCRIPTION_COLUMNS = (
 
 
 def subscription_record(subscription: Subscription) -> dict[str, Any]:
+    """The one record of a subscription: ``subscription show --format json``, and the HTTP
+    API's ``GET /v1/subscription`` (with its older names)."""
     return {
         "subscription_id": subscription.subscription_id,
         "customer_id": subscription.customer_id,
         "plan_name": subscription.plan_name,
         "status": subscription.status,
+        "interval": subscription.interval,
         "period_start": subscription.period.start,
         "period_end": subscription.period.end,
         "cancel_at_period_end": subscription.cancel_at_period_end,
         "scheduled_plan_name": subscription.scheduled_plan_name,
         "trial_end": subscription.trial_end,
     }
+
+
+#: the HTTP API's names from before the one record, still answered beside the record's own
+HTTP_OLD_NAMES = {
+    "plan": "plan_name",
+    "current_period_start": "period_start",
+    "current_period_end": "period_end",
+    "scheduled_plan": "scheduled_plan_name",
+}
+
+
+def subscription_http_record(subscription: Subscription) -> dict[str, Any]:
+    """``GET /v1/subscription``: the record, as JSON, with the HTTP API's older names."""
+    return plain_record(with_old_names(subscription_record(subscription), HTTP_OLD_NAMES))
 
 
 def subscription_text(subscription: Subscription) -> str:
