@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .services.stripe_billing import StripeBillingService
     from .services.stripe_outbox import OutboxService
     from .services.usage import UsageService
+    from .services.usage_import import ImportResult, Source
     from .services.usage_report import UsageReports
     from .services.webhook_inbox import WebhookInbox
 
@@ -248,6 +249,19 @@ class Billing:
         from .providers.stripe.webhooks import preload_sdk
 
         preload_sdk()
+
+    def import_usage(
+        self,
+        source: Source,
+        *,
+        batch_size: int = 20_000,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportResult:
+        """``usage import``: every line of ``source`` (JSON lines or CSV) through the batch write
+        path; bad lines are rejected with their numbers and the rest goes in."""
+        from .services.usage_import import import_events
+
+        return import_events(self.usage, source, batch_size=batch_size, progress=progress)
 
     @property
     def clock(self) -> Clock:

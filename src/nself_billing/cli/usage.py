@@ -114,7 +114,7 @@ def usage_record(
 def usage_import(state: CliState, file: str, input_format: str, batch_size: int) -> None:
     """Import usage events from a file (JSON lines or CSV; '-' reads stdin)."""
     from ..errors import BillingError
-    from ..services.usage_import import import_events, open_source
+    from ..services.usage_import import open_source
 
     source = open_source(file, input_format)
     progress = None
@@ -131,9 +131,7 @@ def usage_import(state: CliState, file: str, input_format: str, batch_size: int)
             bar.update(task, completed=done)
 
     try:
-        result = import_events(
-            state.billing.usage, source, batch_size=batch_size, progress=progress
-        )
+        result = state.billing.import_usage(source, batch_size=batch_size, progress=progress)
     finally:
         if bar is not None:
             bar.stop()
