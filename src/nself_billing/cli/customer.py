@@ -11,9 +11,10 @@ from ..render.customers import (
     customer_list_table,
     customer_record,
     customer_text,
+    portal_lines,
 )
 from .aliases import AliasedGroup
-from .output import echo, emit_records, format_option
+from .output import echo, echo_lines, emit_records, format_option
 from .state import CliState, pass_state
 from .subscription import echo_started
 
@@ -112,12 +113,7 @@ def customer_portal(state: CliState) -> None:
     Billing Portal session with Stripe)."""
     billing = state.billing
     link = billing.portal.link(billing.customer_id)
-    echo("Customer Portal URL:")
-    echo(link.url)
-    if link.expires_at is None:
-        echo("Portal session created")
-    else:
-        echo(f"Portal session created (expires {link.expires_at:%Y-%m-%d %H:%M} UTC)")
+    echo_lines(portal_lines(link))
 
 
 COMMANDS = [customer_group]

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import click
 
-from ..domain.money import format_money
-from ..render.invoices import INVOICE_COLUMNS, invoice_line, invoice_record, invoice_text
+from ..render.invoices import (
+    INVOICE_COLUMNS,
+    invoice_line,
+    invoice_record,
+    invoice_text,
+    payment_lines,
+)
 from .aliases import AliasedGroup
-from .output import echo, emit_records, format_option
+from .output import echo, echo_lines, emit_records, format_option
 from .state import CliState, pass_state
 
 
@@ -69,25 +74,7 @@ def invoice_pay(state: CliState, invoice_id: str) -> None:
     """Pay an open invoice with the default payment method."""
     billing = state.billing
     result = billing.invoices.pay(billing.customer_id, invoice_id)
-    amount = format_money(result.invoice.total, result.invoice.currency)
-    if result.already_paid:
-        echo(f"Invoice already paid: {invoice_id} ({amount})")
-        return
-    if result.state == "requires_action":
-        echo(f"Payment requires the customer's action: {invoice_id} {amount} (still open)")
-        echo(f"Complete it at: {result.action_url}")
-        return
-    if result.state == "processing":
-        echo(f"Payment processing: {invoice_id} {amount} (open until the payment settles)")
-        return
-    via = (
-        f" with {result.payment.payment_method_id}"
-        if result.payment and result.payment.payment_method_id
-        else ""
-    )
-    echo(f"Invoice paid: {invoice_id} {amount}{via}")
-    if result.payment is not None:
-        echo(f"Payment: {result.payment.payment_id}")
+    echo_lines(payment_lines(invoice_id, result))
 
 
 COMMANDS = [invoice_group]

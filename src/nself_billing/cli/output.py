@@ -29,6 +29,11 @@ def echo(text: str) -> None:
     click.echo(text)
 
 
+def echo_lines(lines: Sequence[str]) -> None:
+    for line in lines:
+        click.echo(line)
+
+
 def emit_records(
     records: Sequence[dict[str, Any]],
     output_format: str,

@@ -6,26 +6,23 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..domain.money import format_money
 from ..render.subscriptions import (
     SUBSCRIPTION_COLUMNS,
-    closed_first_lines,
+    cancel_lines,
+    downgrade_lines,
+    reactivate_lines,
+    started_lines,
     subscription_record,
     subscription_text,
+    upgrade_lines,
 )
 from .aliases import AliasedGroup
 from .catalog import show_plans
-from .output import echo, emit_records, format_option
+from .output import echo, echo_lines, emit_records, format_option
 from .state import CliState, pass_state
 
 if TYPE_CHECKING:
     from ..domain.subscriptions import Subscription
-    from ..services.subscriptions import PlanChange
-
-
-def echo_closed_first(change: PlanChange) -> None:
-    for line in closed_first_lines(change):
-        echo(line)
 
 
 @click.group("subscription", cls=AliasedGroup, aliases={"current": "show"})
@@ -50,16 +47,12 @@ def subscription_show(state: CliState, output_format: str) -> None:
 
 
 def echo_started(state: CliState, subscription: Subscription) -> None:
-    """The started subscription, and where to pay when the first payment needs the customer
-    (Stripe leaves such a subscription ``incomplete`` until its first invoice is paid)."""
-    echo(
-        f"Subscription started: {subscription.subscription_id} ({subscription.plan_name}, "
-        f"{subscription.status})"
+    url = (
+        state.billing.stripe.payment_url(subscription.customer_id)
+        if subscription.status == "incomplete"
+        else None
     )
-    if subscription.status == "incomplete":
-        url = state.billing.stripe.payment_url(subscription.customer_id)
-        echo(f"Payment needs the customer: {url}" if url else "Payment pending")
-        echo("Quota limits: free plan until the first invoice is paid")
+    echo_lines(started_lines(subscription, url))
 
 
 @subscription_group.command("start")
@@ -104,24 +97,7 @@ def subscription_upgrade(state: CliState, plan_name: str) -> None:
     """Upgrade to a higher plan now (prorated charge invoiced at once)."""
     billing = state.billing
     change = billing.subscriptions.upgrade(billing.customer_id, plan_name)
-    echo_closed_first(change)
-    echo(
-        f"Subscription upgraded: {change.previous_plan} -> {change.subscription.plan_name} "
-        "(effective immediately)"
-    )
-    if change.invoice is not None:
-        echo(
-            f"Prorated charge: {format_money(change.invoice.total)} "
-            f"(invoice {change.invoice.invoice_id}, {change.invoice.status})"
-        )
-    elif change.provider is not None:
-        echo(
-            f"Prorated charge: invoiced and charged now by {change.provider.capitalize()} "
-            "(see: nself tenant billing invoice list)"
-        )
-    else:
-        echo("Prorated charge: none")
-    echo(f"Quota limits: {change.subscription.plan_name} plan, from now")
+    echo_lines(upgrade_lines(change))
 
 
 @subscription_group.command("downgrade")
@@ -131,13 +107,7 @@ def subscription_downgrade(state: CliState, plan_name: str) -> None:
     """Schedule a lower plan for the end of the current period (no charge)."""
     billing = state.billing
     change = billing.subscriptions.downgrade(billing.customer_id, plan_name)
-    echo_closed_first(change)
-    subscription = change.subscription
-    echo(
-        f"Downgrade scheduled: {change.previous_plan} -> {subscription.scheduled_plan_name} "
-        f"on {subscription.period.end:%Y-%m-%d}"
-    )
-    echo(f"The {change.previous_plan} plan stays active until then; no charge now.")
+    echo_lines(downgrade_lines(change))
 
 
 @subscription_group.command("cancel")
@@ -151,27 +121,7 @@ def subscription_cancel(state: CliState, immediate: bool) -> None:
     """Cancel the subscription at period end (default) or immediately."""
     billing = state.billing
     change = billing.subscriptions.cancel(billing.customer_id, immediate=immediate)
-    echo_closed_first(change)
-    subscription = change.subscription
-    if immediate:
-        echo(f"Subscription canceled immediately: {subscription.subscription_id}")
-        if change.invoice is not None:
-            echo(
-                f"Final invoice: {change.invoice.invoice_id} "
-                f"{format_money(change.invoice.total)} ({change.invoice.status})"
-            )
-        elif change.provider is not None:
-            echo(
-                f"Final invoice: by {change.provider.capitalize()}, if any "
-                "(see: nself tenant billing invoice list)"
-            )
-        echo("Access revoked; no refunds are issued. This cannot be reactivated.")
-        return
-    echo(f"Subscription will cancel at period end: {subscription.period.end:%Y-%m-%d}")
-    echo(
-        "Access continues until then; reactivate with "
-        "'nself tenant billing subscription reactivate'."
-    )
+    echo_lines(cancel_lines(change, immediate=immediate))
 
 
 @subscription_group.command("reactivate")
@@ -180,11 +130,7 @@ def subscription_reactivate(state: CliState) -> None:
     """Undo a cancellation scheduled for the period end."""
     billing = state.billing
     change = billing.subscriptions.reactivate(billing.customer_id)
-    echo_closed_first(change)
-    echo(
-        f"Subscription reactivated: {change.subscription.subscription_id} "
-        f"(continues on {change.subscription.plan_name})"
-    )
+    echo_lines(reactivate_lines(change))
 
 
 COMMANDS = [subscription_group]

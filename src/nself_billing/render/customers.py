@@ -10,6 +10,7 @@ from .formats import table_text
 
 if TYPE_CHECKING:
     from ..services.customers import CustomerEntry
+    from ..services.portal import PortalLink
 
 CUSTOMER_COLUMNS = ("customer_id", "name", "email", "phone", "project_name", "created_at")
 CUSTOMER_LIST_COLUMNS = (*CUSTOMER_COLUMNS, "plan", "status")
@@ -61,3 +62,13 @@ def customer_list_table(records: Sequence[dict[str, Any]]) -> str:
         for r in records
     ]
     return table_text(("Customer ID", "Name", "Email", "Plan", "Status", "Created"), rows)
+
+
+def portal_lines(link: PortalLink) -> list[str]:
+    """``customer portal``: the link, and until when it works."""
+    created = (
+        "Portal session created"
+        if link.expires_at is None
+        else f"Portal session created (expires {link.expires_at:%Y-%m-%d %H:%M} UTC)"
+    )
+    return ["Customer Portal URL:", link.url, created]

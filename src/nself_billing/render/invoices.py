@@ -3,12 +3,15 @@ form, and its text."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain.humanize import plain_number
 from ..domain.invoicing import Invoice
 from ..domain.money import format_money, round_money
 from .formats import plain_record, with_old_names
+
+if TYPE_CHECKING:
+    from ..services.invoices import PaymentResult
 
 INVOICE_COLUMNS = (
     "invoice_id",
@@ -105,3 +108,26 @@ def invoice_text(invoice: Invoice) -> str:
     elif invoice.due_at:
         out.append(f"Due: {_day(invoice.due_at)}")
     return "\n".join(out)
+
+
+def payment_lines(invoice_id: str, result: PaymentResult) -> list[str]:
+    """``invoice pay``: paid (with the method and the payment), already paid, or waiting."""
+    amount = format_money(result.invoice.total, result.invoice.currency)
+    if result.already_paid:
+        return [f"Invoice already paid: {invoice_id} ({amount})"]
+    if result.state == "requires_action":
+        return [
+            f"Payment requires the customer's action: {invoice_id} {amount} (still open)",
+            f"Complete it at: {result.action_url}",
+        ]
+    if result.state == "processing":
+        return [f"Payment processing: {invoice_id} {amount} (open until the payment settles)"]
+    via = (
+        f" with {result.payment.payment_method_id}"
+        if result.payment and result.payment.payment_method_id
+        else ""
+    )
+    lines = [f"Invoice paid: {invoice_id} {amount}{via}"]
+    if result.payment is not None:
+        lines.append(f"Payment: {result.payment.payment_id}")
+    return lines

@@ -188,3 +188,14 @@ def plan_sync_lines(entries: Sequence[CatalogEntry]) -> list[str]:
         )
     lines.append(f"Plan catalog synced with Stripe ({len(entries)} plans)")
     return lines
+
+
+def webhook_endpoint_lines(endpoints: Sequence[dict[str, Any]]) -> list[str]:
+    """``webhook list``: one URL a line (with its status when not enabled)."""
+    lines = ["Webhook Endpoints"]
+    for endpoint in endpoints:
+        note = "" if endpoint.get("status") == "enabled" else f" ({endpoint.get('status')})"
+        lines.append(f"{endpoint['url']}{note}")
+    if not endpoints:
+        lines.append("(none: add one in the Stripe Dashboard)")
+    return lines

@@ -94,3 +94,84 @@ def closed_first_lines(change: PlanChange) -> list[str]:
             f"{format_money(invoice.total, invoice.currency)} for {period} ({invoice.status})"
         )
     return lines
+
+
+def started_lines(subscription: Subscription, payment_url: str | None) -> list[str]:
+    """The started subscription, and where to pay when the first payment needs the customer
+    (Stripe leaves such a subscription ``incomplete`` until its first invoice is paid)."""
+    lines = [
+        f"Subscription started: {subscription.subscription_id} ({subscription.plan_name}, "
+        f"{subscription.status})"
+    ]
+    if subscription.status == "incomplete":
+        lines.append(
+            f"Payment needs the customer: {payment_url}" if payment_url else "Payment pending"
+        )
+        lines.append("Quota limits: free plan until the first invoice is paid")
+    return lines
+
+
+def upgrade_lines(change: PlanChange) -> list[str]:
+    """``subscription upgrade``: the periods closed first, the change and its prorated charge."""
+    lines = closed_first_lines(change)
+    lines.append(
+        f"Subscription upgraded: {change.previous_plan} -> {change.subscription.plan_name} "
+        "(effective immediately)"
+    )
+    if change.invoice is not None:
+        lines.append(
+            f"Prorated charge: {format_money(change.invoice.total)} "
+            f"(invoice {change.invoice.invoice_id}, {change.invoice.status})"
+        )
+    elif change.provider is not None:
+        lines.append(
+            f"Prorated charge: invoiced and charged now by {change.provider.capitalize()} "
+            "(see: nself tenant billing invoice list)"
+        )
+    else:
+        lines.append("Prorated charge: none")
+    lines.append(f"Quota limits: {change.subscription.plan_name} plan, from now")
+    return lines
+
+
+def downgrade_lines(change: PlanChange) -> list[str]:
+    subscription = change.subscription
+    return [
+        *closed_first_lines(change),
+        f"Downgrade scheduled: {change.previous_plan} -> {subscription.scheduled_plan_name} "
+        f"on {subscription.period.end:%Y-%m-%d}",
+        f"The {change.previous_plan} plan stays active until then; no charge now.",
+    ]
+
+
+def cancel_lines(change: PlanChange, *, immediate: bool) -> list[str]:
+    subscription = change.subscription
+    lines = closed_first_lines(change)
+    if not immediate:
+        return [
+            *lines,
+            f"Subscription will cancel at period end: {subscription.period.end:%Y-%m-%d}",
+            "Access continues until then; reactivate with "
+            "'nself tenant billing subscription reactivate'.",
+        ]
+    lines.append(f"Subscription canceled immediately: {subscription.subscription_id}")
+    if change.invoice is not None:
+        lines.append(
+            f"Final invoice: {change.invoice.invoice_id} "
+            f"{format_money(change.invoice.total)} ({change.invoice.status})"
+        )
+    elif change.provider is not None:
+        lines.append(
+            f"Final invoice: by {change.provider.capitalize()}, if any "
+            "(see: nself tenant billing invoice list)"
+        )
+    lines.append("Access revoked; no refunds are issued. This cannot be reactivated.")
+    return lines
+
+
+def reactivate_lines(change: PlanChange) -> list[str]:
+    return [
+        *closed_first_lines(change),
+        f"Subscription reactivated: {change.subscription.subscription_id} "
+        f"(continues on {change.subscription.plan_name})",
+    ]

@@ -7,12 +7,16 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..domain.humanize import human_quantity, plain_number
-from ..domain.money import format_money, round_money
+from ..domain.money import format_money, from_micros, round_money
 from ..domain.reporting import ServiceUsage
 from .formats import csv_text, json_text, plain_record, table_text
 
 if TYPE_CHECKING:
+    from ..services.rollups import RebuildReport
     from ..services.usage_report import UsageReport
+
+#: rollup rows that differ, listed one a line by ``usage rebuild``
+SHOWN_DRIFT = 50
 
 SUMMARY_CSV_COLUMNS = ("service", "usage", "unit", "events", "quota", "overage", "cost")
 DAILY_CSV_COLUMNS = ("date", "service_name", "usage", "events")
@@ -126,3 +130,16 @@ def render_report(report: UsageReport, output_format: str, *, detailed: bool) ->
     if detailed:
         text += "\n\nDaily breakdown\n" + daily_table(report)
     return text + "\n"
+
+
+def drift_lines(report: RebuildReport) -> list[str]:
+    """``usage rebuild``: the rollup rows that differ from the raw events (the first 50)."""
+    lines = [
+        f"{row.customer_id} {row.service} {row.day}: rollup "
+        f"{from_micros(row.stored[0])} in {row.stored[1]} events, raw events "
+        f"{from_micros(row.recounted[0])} in {row.recounted[1]}"
+        for row in report.drift[:SHOWN_DRIFT]
+    ]
+    if len(report.drift) > SHOWN_DRIFT:
+        lines.append(f"... and {len(report.drift) - SHOWN_DRIFT:,} more")
+    return lines
