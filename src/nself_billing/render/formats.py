@@ -79,10 +79,21 @@ def table_text(
     return "\n".join(lines + body)
 
 
+#: types ``plain`` passes through as they are (checked first: most values of a record)
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
     """JSON-safe value: Decimals become exact strings, times ISO 8601."""
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is Decimal:
+        return format(value, "f")
+    if kind is datetime:
+        return value.isoformat()
     if isinstance(value, Decimal):
-        return _decimal_text(value)
+        return format(value, "f")
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
@@ -113,11 +124,6 @@ def with_old_names(record: dict[str, Any], old_names: Mapping[str, str]) -> dict
     """``record`` with, beside some of its fields, the names a face gave them before the one
     record (``{old name: field}``), kept for that face's clients."""
     return record | {old: record[name] for old, name in old_names.items()}
-
-
-def _decimal_text(value: Decimal) -> str:
-    text = format(value, "f")
-    return text
 
 
 def json_text(data: Any) -> str:
