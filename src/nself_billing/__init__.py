@@ -60,7 +60,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "stripe_plans_compare",
         "stripe_plans_list",
     ),
-    "api_metering": (
+    "api.metering": (
         "BatchResult",
         "BufferedRecorder",
         "RecordResult",
@@ -75,7 +75,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "usage_track_function",
         "usage_track_storage",
     ),
-    "api_quotas": (
+    "api.quotas": (
         "billing_check_quota",
         "billing_get_quota_status",
         "quota_clear_override",
@@ -86,7 +86,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "quota_get_service",
         "quota_set_override",
     ),
-    "api_subscriptions": (
+    "api.subscriptions": (
         "billing_cycle",
         "billing_get_subscription",
         "stripe_customer_portal",
@@ -103,7 +103,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "stripe_subscription_reactivate",
         "stripe_subscription_upgrade",
     ),
-    "api_stripe": (
+    "api.stripe": (
         "stripe_apply_webhook_event",
         "stripe_plan_sync",
         "stripe_price_id",
@@ -121,10 +121,10 @@ __all__ += [name for names in _LAZY.values() for name in names]
 
 if TYPE_CHECKING:
     from .api import *  # noqa: F403
-    from .api_metering import *  # noqa: F403
-    from .api_quotas import *  # noqa: F403
-    from .api_stripe import *  # noqa: F403
-    from .api_subscriptions import *  # noqa: F403
+    from .api.metering import *  # noqa: F403
+    from .api.quotas import *  # noqa: F403
+    from .api.stripe import *  # noqa: F403
+    from .api.subscriptions import *  # noqa: F403
     from .billing import *  # noqa: F403
 
 

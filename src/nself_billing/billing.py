@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from .services.context import Clock, Context
 
 if TYPE_CHECKING:
+    import logging
+
     from .bootstrap import Services
     from .services.apikeys import ApiKeyService
     from .services.catalog import PlanService
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from .services.stripe.billing import StripeBillingService
     from .services.stripe.usage_outbox import OutboxService
     from .services.usage import UsageService
+    from .services.usage_import import ImportResult, Source
     from .services.usage_report import UsageReports
     from .services.webhook_inbox import WebhookInbox
 
@@ -162,6 +165,38 @@ class Billing:
         from .providers.stripe.webhooks import preload_sdk
 
         preload_sdk()
+
+    def import_usage(
+        self,
+        source: Source,
+        *,
+        batch_size: int = 20_000,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportResult:
+        """``usage import``: every line of ``source`` (JSON lines or CSV) through the batch write
+        path; bad lines are rejected with their numbers and the rest goes in."""
+        from .services.usage_import import import_events
+
+        return import_events(self.usage, source, batch_size=batch_size, progress=progress)
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every use case reads (injected with ``from_env(clock=...)``)."""
+        return self.context.clock
+
+    @property
+    def log(self) -> logging.Logger:
+        """The billing log (JSON lines)."""
+        return self.context.log
+
+    @property
+    def provider_name(self) -> str:
+        """The payment provider acting: ``local`` or ``stripe``."""
+        return self.context.provider.name
+
+    def set_db_timeouts(self, *, statement: float | None, lock: float | None) -> None:
+        """Bound every database wait of this handle from now on (seconds; None: no bound)."""
+        self.context.db.set_timeouts(statement=statement, lock=lock)
 
     @property
     def customer_id(self) -> str:

@@ -74,13 +74,13 @@ class BufferedRecorder:
         handle_signals: bool = True,
     ) -> None:
         if billing is None:
-            from .api import default_billing
+            from .api.handle import default_billing
 
             billing = default_billing()
         if max_batch < 1 or flush_interval <= 0 or max_buffered < max_batch:
             raise ValueError("max_batch >= 1, flush_interval > 0, max_buffered >= max_batch")
         self._billing = billing
-        self._clock = billing.context.clock
+        self._clock = billing.clock
         self._customer_id = customer_id
         self._max_batch = max_batch
         self._interval = flush_interval

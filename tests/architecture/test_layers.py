@@ -21,19 +21,12 @@ DOC = ROOT / "docs" / "ARCHITECTURE.md"
 
 #: Imports the table does not allow and that are not fixed yet, each with its reason. Keep it
 #: short: a new entry needs a reason a reviewer accepts, and docs/ARCHITECTURE.md names them.
-ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
-    # issue 18 item 1 (api/ and render/ packages) is not done: the function API reuses the
-    # CLI's presenters until they move to a render/ package without click.
-    ("nself_billing.api", "nself_billing.cli"): "presenters move to render/ (issue 18 item 1)",
-    ("nself_billing.api_metering", "nself_billing.cli"): "presenters move to render/ (item 1)",
-    ("nself_billing.api_quotas", "nself_billing.cli"): "presenters move to render/ (item 1)",
-    ("nself_billing.api_stripe", "nself_billing.cli"): "presenters move to render/ (item 1)",
-    ("nself_billing.api_subscriptions", "nself_billing.cli"): "presenters move to render/",
-}
+ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 #: Third-party packages only some layers may import: package -> module prefixes allowed.
 THIRD_PARTY: dict[str, tuple[str, ...]] = {
     "stripe": ("nself_billing.providers.stripe",),
+    "click": ("nself_billing.cli",),
 }
 
 
@@ -194,3 +187,28 @@ def test_a_violation_is_reported() -> None:
     )
     found = {t for t, _ in imports_in("nself_billing.domain.x", False, source, set(modules()))}
     assert {"nself_billing.store.db", "nself_billing.providers.local"} <= found
+
+
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """The ids of the import nodes inside ``if TYPE_CHECKING:`` blocks."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for inner in node.body:
+                found |= {id(n) for n in ast.walk(inner) if isinstance(n, ast.ImportFrom)}
+    return found
+
+
+def test_render_reads_only_the_services_result_types() -> None:
+    """``render/`` may name the services' result types in annotations, but never runs a use
+    case: its imports of ``services/`` all sit under ``TYPE_CHECKING``."""
+    bad = []
+    for path in sorted((PACKAGE / "render").rglob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        typing_only = _type_checking_only(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("services"):
+                if id(node) not in typing_only:
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert bad == []
+    assert any((PACKAGE / "render").glob("*.py"))

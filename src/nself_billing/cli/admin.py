@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .render import echo, emit_records, format_option
+from ..render.diagnostics import CHECK_COLUMNS, check_record, checks_text
+from .output import echo, emit_records, format_option
 from .state import CliState, pass_state
 
 
@@ -22,20 +23,9 @@ def doctor(state: CliState, output_format: str) -> None:
     finally:
         billing.close()
     failed = [check for check in checks if not check.ok]
-    if output_format == "table":
-        for check in checks:
-            mark = "-" if check.skipped else "✓" if check.ok else "✗"
-            echo(f"{mark} {check.name}: {check.detail}")
-        echo("All checks passed" if not failed else f"{len(failed)} check(s) failed")
-    else:
-        emit_records(
-            [
-                {"check": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail}
-                for c in checks
-            ],
-            output_format,
-            columns=("check", "ok", "skipped", "detail"),
-        )
+    table = checks_text(checks) if output_format == "table" else None
+    records = [check_record(c) for c in checks]
+    emit_records(records, output_format, columns=CHECK_COLUMNS, table=table)
     if failed:
         raise click.exceptions.Exit(1)
 

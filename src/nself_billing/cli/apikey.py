@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import click
 
+from ..render.apikeys import KEY_COLUMNS, key_record, keys_table
 from .aliases import AliasedGroup
-from .render import echo, emit_records, format_option, table_text
+from .output import echo, emit_records, format_option
 from .state import CliState, pass_state
-
-if TYPE_CHECKING:
-    from ..services.apikeys import ApiKey
-
-KEY_COLUMNS = ("key_id", "scope", "name", "created_at", "revoked_at")
-
-
-def key_record(key: ApiKey) -> dict[str, Any]:
-    return {
-        "key_id": key.key_id,
-        "scope": key.scope,
-        "name": key.name,
-        "created_at": key.created_at,
-        "revoked_at": key.revoked_at,
-    }
-
-
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 @click.group("apikey", cls=AliasedGroup, aliases={"ls": "list", "rm": "revoke"})
@@ -65,17 +45,7 @@ def apikey_list(state: CliState, output_format: str) -> None:
     """List keys (ids, scope and dates; never the keys themselves)."""
     keys = state.billing.apikeys.list()
     records = [key_record(k) for k in keys]
-    table = None
-    if output_format == "table":
-        rows = [
-            [k.key_id, k.scope, k.name or "-", _when(k.created_at), _when(k.revoked_at)]
-            for k in keys
-        ]
-        table = (
-            table_text(["Key ID", "Scope", "Name", "Created", "Revoked"], rows, banner=["API KEYS"])
-            if rows
-            else "No API keys"
-        )
+    table = keys_table(keys) if output_format == "table" else None
     emit_records(records, output_format, columns=KEY_COLUMNS, table=table)
 
 

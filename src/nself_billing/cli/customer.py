@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from ..domain.customers import Customer
+from ..render.customers import (
+    CUSTOMER_COLUMNS,
+    CUSTOMER_LIST_COLUMNS,
+    customer_list_records,
+    customer_list_table,
+    customer_record,
+    customer_text,
+    portal_lines,
+)
 from .aliases import AliasedGroup
-from .render import echo, emit_records, format_option, table_text
+from .output import echo, echo_lines, emit_records, format_option
 from .state import CliState, pass_state
 from .subscription import echo_started
-
-CUSTOMER_COLUMNS = ("customer_id", "name", "email", "phone", "project_name", "created_at")
-
-
-def customer_record(customer: Customer) -> dict[str, Any]:
-    return {c: getattr(customer, c) for c in CUSTOMER_COLUMNS}
-
-
-def customer_text(customer: Customer) -> str:
-    lines = [
-        f"Customer ID: {customer.customer_id}",
-        f"Name: {customer.name or '-'}",
-        f"Email: {customer.email or '-'}",
-    ]
-    if customer.phone:
-        lines.append(f"Phone: {customer.phone}")
-    if customer.project_name:
-        lines.append(f"Project: {customer.project_name}")
-    created = customer.created_at.strftime("%Y-%m-%d") if customer.created_at else "-"
-    lines.append(f"Created: {created}")
-    return "\n".join(lines)
 
 
 @click.group("customer", cls=AliasedGroup, aliases={"info": "show"})
@@ -57,33 +42,9 @@ def customer_show(state: CliState, output_format: str) -> None:
 def customer_list(state: CliState, output_format: str) -> None:
     """List every customer, with its plan and subscription status (choose one with
     --customer ID or NSELF_CUSTOMER_ID)."""
-    entries = state.billing.customers.entries()
-    records = [
-        customer_record(e.customer)
-        | {
-            "plan": e.subscription.plan_name if e.subscription else None,
-            "status": e.subscription.status if e.subscription else None,
-        }
-        for e in entries
-    ]
-    if output_format != "table":
-        emit_records(records, output_format, columns=(*CUSTOMER_COLUMNS, "plan", "status"))
-        return
-    if not records:
-        echo("No customers (create one: nself tenant billing customer create)")
-        return
-    rows = [
-        [
-            r["customer_id"],
-            r["name"] or "-",
-            r["email"] or "-",
-            r["plan"] or "-",
-            r["status"] or "-",
-            r["created_at"].strftime("%Y-%m-%d") if r["created_at"] else "-",
-        ]
-        for r in records
-    ]
-    echo(table_text(("Customer ID", "Name", "Email", "Plan", "Status", "Created"), rows))
+    records = customer_list_records(state.billing.customers.entries())
+    table = customer_list_table(records) if output_format == "table" else None
+    emit_records(records, output_format, columns=CUSTOMER_LIST_COLUMNS, table=table)
 
 
 @customer_group.command("update")
@@ -152,12 +113,7 @@ def customer_portal(state: CliState) -> None:
     Billing Portal session with Stripe)."""
     billing = state.billing
     link = billing.portal.link(billing.customer_id)
-    echo("Customer Portal URL:")
-    echo(link.url)
-    if link.expires_at is None:
-        echo("Portal session created")
-    else:
-        echo(f"Portal session created (expires {link.expires_at:%Y-%m-%d %H:%M} UTC)")
+    echo_lines(portal_lines(link))
 
 
 COMMANDS = [customer_group]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..render.usage import render_report
 from .state import CliState, pass_state
-from .usage_view import render_report
 
 
 @click.command("demo")

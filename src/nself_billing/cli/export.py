@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..domain.reporting import EXPORT_TYPES
-from .render import echo
+from .output import echo
 from .state import CliState, pass_state
 
 if TYPE_CHECKING:

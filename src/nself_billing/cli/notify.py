@@ -7,59 +7,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import click
 
-from .aliases import AliasedGroup
-from .render import echo, emit_records, format_option, table_text
-from .state import CliState, pass_state
-
-if TYPE_CHECKING:
-    from ..services.notify import Delivery, Endpoint, SendResult
-
-ENDPOINT_COLUMNS = ("endpoint_id", "url", "events", "status", "description", "created_at")
-DELIVERY_COLUMNS = (
-    "id",
-    "event_id",
-    "event_type",
-    "customer_id",
-    "target",
-    "status",
-    "attempts",
-    "last_status",
-    "last_error",
-    "next_attempt_at",
-    "sent_at",
-    "created_at",
+from ..render.notify import (
+    DELIVERY_COLUMNS,
+    ENDPOINT_COLUMNS,
+    deliveries_table,
+    delivery_record,
+    endpoint_record,
+    endpoints_table,
+    send_summary,
 )
-
-
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
-
-
-def endpoint_record(endpoint: Endpoint) -> dict[str, Any]:
-    return {
-        "endpoint_id": endpoint.endpoint_id,
-        "url": endpoint.url,
-        "events": ",".join(endpoint.events),
-        "status": endpoint.status,
-        "description": endpoint.description,
-        "disabled_reason": endpoint.disabled_reason,
-        "created_at": endpoint.created_at,
-    }
-
-
-def delivery_record(delivery: Delivery) -> dict[str, Any]:
-    return {name: getattr(delivery, name) for name in DELIVERY_COLUMNS}
-
-
-def _summary(result: SendResult) -> str:
-    text = f"Notifications: {result.sent} sent, {result.retried} to retry, {result.failed} failed"
-    if result.disabled:
-        text += f"; endpoint disabled: {', '.join(result.disabled)}"
-    return text
+from .aliases import AliasedGroup
+from .output import echo, emit_records, format_option
+from .state import CliState, pass_state
 
 
 @click.group("notify", cls=AliasedGroup)
@@ -100,27 +61,7 @@ def endpoint_list(state: CliState, output_format: str) -> None:
     """List endpoints (never their secrets)."""
     endpoints = state.billing.notify.endpoints()
     records = [endpoint_record(e) for e in endpoints]
-    table = None
-    if output_format == "table":
-        rows = [
-            [
-                e.endpoint_id,
-                e.url,
-                ",".join(e.events),
-                e.status + (f" ({e.disabled_reason})" if e.disabled_reason else ""),
-                e.description or "-",
-            ]
-            for e in endpoints
-        ]
-        table = (
-            table_text(
-                ["Endpoint", "URL", "Events", "Status", "Description"],
-                rows,
-                banner=["NOTIFICATION ENDPOINTS"],
-            )
-            if rows
-            else "No notification endpoints"
-        )
+    table = endpoints_table(endpoints) if output_format == "table" else None
     emit_records(records, output_format, columns=ENDPOINT_COLUMNS, table=table)
 
 
@@ -160,7 +101,7 @@ def notify_test(state: CliState, event: str) -> None:
     event_id = billing.notify.test(event)
     result = billing.notify.send()
     echo(f"Test event {event_id} ({event}) queued")
-    echo(_summary(result))
+    echo(send_summary(result))
     if result.retried or result.failed:
         raise click.ClickException(
             "Test notification not delivered everywhere (see: notify deliveries --status failed)"
@@ -180,30 +121,7 @@ def notify_deliveries(state: CliState, status: str | None, limit: int, output_fo
     """Recent deliveries, newest first."""
     deliveries = state.billing.notify.deliveries(status=status, limit=limit)
     records = [delivery_record(d) for d in deliveries]
-    table = None
-    if output_format == "table":
-        rows = [
-            [
-                str(d.id),
-                d.event_type,
-                d.event_id,
-                d.target,
-                d.status,
-                str(d.attempts),
-                (d.last_error or "-")[:60],
-                _when(d.sent_at if d.status == "sent" else d.next_attempt_at),
-            ]
-            for d in deliveries
-        ]
-        table = (
-            table_text(
-                ["ID", "Event", "Event ID", "Target", "Status", "Tries", "Last error", "When"],
-                rows,
-                banner=["NOTIFICATION DELIVERIES"],
-            )
-            if rows
-            else "No deliveries"
-        )
+    table = deliveries_table(deliveries) if output_format == "table" else None
     emit_records(records, output_format, columns=DELIVERY_COLUMNS, table=table)
 
 
@@ -215,14 +133,14 @@ def notify_retry(state: CliState, delivery_id: int) -> None:
     billing = state.billing
     billing.notify.retry(delivery_id)
     echo(f"Delivery {delivery_id} queued again")
-    echo(_summary(billing.notify.send()))
+    echo(send_summary(billing.notify.send()))
 
 
 @notify_group.command("send")
 @pass_state
 def notify_send(state: CliState) -> None:
     """Deliver the notifications that are due (for cron; `serve` does it in the background)."""
-    echo(_summary(state.billing.notify.send()))
+    echo(send_summary(state.billing.notify.send()))
 
 
 @notify_group.group("email", cls=AliasedGroup)

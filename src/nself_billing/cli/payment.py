@@ -2,56 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import click
 
-from ..domain.payments import PaymentMethod
-from .aliases import AliasedGroup
-from .render import echo, emit_records, format_option
-from .state import CliState, pass_state
-
-if TYPE_CHECKING:
-    from ..billing import Billing
-
-METHOD_COLUMNS = (
-    "payment_method_id",
-    "type",
-    "brand",
-    "last4",
-    "exp_month",
-    "exp_year",
-    "is_default",
-    "reference",
-    "created_at",
+from ..render.payments import (
+    METHOD_COLUMNS,
+    PORTAL_HINT,
+    add_instructions,
+    method_line,
+    method_record,
 )
-PORTAL_HINT = "nself tenant billing customer portal"
-
-
-def method_record(method: PaymentMethod) -> dict[str, Any]:
-    return {column: getattr(method, column) for column in METHOD_COLUMNS}
-
-
-def add_instructions(billing: Billing) -> list[str]:
-    """What ``payment add`` without options prints: the spec's instructions (with Stripe, a
-    link to Stripe's own form)."""
-    if billing.stripe.enabled:
-        url = billing.payment_methods.add_url(billing.customer_id)
-        return [
-            "Add Payment Method",
-            "Open this link to add a payment method securely (card details are entered "
-            "on Stripe's page, never here):",
-            url or "",
-        ]
-    return [
-        "Add Payment Method",
-        "Please use the customer portal to add payment methods securely:",
-        PORTAL_HINT,
-        "Or record a reference: payment add --brand visa --last4 4242 --exp 12/2030 "
-        "(or --token <reference>)",
-        "Note: card numbers are never stored; adding payment methods requires PCI "
-        "compliance, which the payment provider's portal provides.",
-    ]
+from .aliases import AliasedGroup
+from .output import echo, emit_records, format_option
+from .state import CliState, pass_state
 
 
 @click.group("payment", cls=AliasedGroup, aliases={"ls": "list"})
@@ -73,10 +35,7 @@ def payment_list(state: CliState, output_format: str) -> None:
     if not methods:
         echo("No payment methods on file")
     for method in methods:
-        echo(
-            f"{method.payment_method_id}  {method.label}"
-            + ("  (default)" if method.is_default else "")
-        )
+        echo(method_line(method))
     echo(f"Use customer portal for full management: {PORTAL_HINT}")
 
 
@@ -97,7 +56,10 @@ def payment_add(
 ) -> None:
     """Add a payment method reference (without options: how to add one securely)."""
     if not any((brand, last4, expiry, reference)):
-        for line in add_instructions(state.billing):
+        billing = state.billing
+        stripe = billing.stripe.enabled
+        url = billing.payment_methods.add_url(billing.customer_id) if stripe else None
+        for line in add_instructions(url, stripe=stripe):
             echo(line)
         return
     billing = state.billing

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .render import echo
+from .output import echo
 from .state import CliState, pass_state
 
 if TYPE_CHECKING:

@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import click
 
-from ..domain.periods import days_label
 from ..errors import BillingError, ProviderError
-from .render import echo, emit_records, format_option, table_text
+from ..render.stripe import (
+    events_reconcile_text,
+    outbox_record,
+    outbox_text,
+    plan_sync_lines,
+    plan_sync_records,
+    reconcile_records,
+    stripe_reconcile_text,
+)
+from .output import echo, emit_records, format_option
 from .state import CliState, pass_state
-
-if TYPE_CHECKING:
-    from ..services.event_shipping import EventReconcile
-    from ..services.stripe.usage_outbox import ReconcileLine
 
 
 @click.command("sync")
@@ -91,36 +93,10 @@ def sync_command(
                 err=True,
             )
     status = billing.outbox.status()
-    record: dict[str, Any] = {
-        "pending": status.pending,
-        "sent": status.sent,
-        "failed": status.failed,
-        "expired": status.expired,
-        "unknown": status.unknown,
-        "pending_older_than_35_days": status.pending_too_old,
-        "oldest_pending": status.oldest_pending,
-        "last_error": status.last_error,
-    }
     if output_format == "table":
-        lines = [
-            f"Pending: {status.pending}",
-            f"Sent: {status.sent}",
-            f"Failed: {status.failed}",
-            f"Expired (older than 35 days, not sent): {status.expired}",
-        ]
-        if status.unknown:
-            lines.append(
-                f"Unknown (first sent over 24 h ago without an answer, not resent; "
-                f"check with reconcile): {status.unknown}"
-            )
-        if status.pending_too_old:
-            lines.append(f"Pending but older than 35 days: {status.pending_too_old}")
-        if status.oldest_pending:
-            lines.append(f"Oldest pending: {status.oldest_pending.isoformat()}")
-        if status.last_error:
-            lines.append(f"Last error: {status.last_error}")
-        echo("\n".join(lines))
+        echo(outbox_text(status))
     else:
+        record = outbox_record(status)
         emit_records([record], output_format, columns=list(record))
     if not show_status and result.stopped_by:
         raise ProviderError(
@@ -144,126 +120,19 @@ def reconcile_command(state: CliState, output_format: str) -> None:
         if events is None or billing.settings.provider == "stripe"
         else None
     )
-    records: list[dict[str, Any]] = []
-    if lines is not None:
-        records += [
-            {
-                "customer_id": line.customer_id,
-                "service": line.service,
-                "period_start": line.period_start,
-                "period_end": line.period_end,
-                "ours": line.ours,
-                "stripe": line.stripe,
-                "pending": line.unsent,
-                "difference": line.difference,
-            }
-            for line in lines
-        ]
-    if events is not None:
-        records = [{"check": "stripe", **record} for record in records] + [
-            {
-                "check": "clickhouse",
-                "customer_id": d.customer_id,
-                "service": d.service,
-                "day": d.day,
-                "postgres": d.postgres,
-                "clickhouse": d.clickhouse,
-                "pending": d.pending,
-                "difference": d.difference,
-            }
-            for d in events.differences
-        ]
     if output_format != "table":
-        columns: list[str] = []
-        for record in records:
-            columns += [c for c in record if c not in columns]
-        emit_records(records, output_format, columns=columns or _RECONCILE_COLUMNS)
+        records, columns = reconcile_records(lines, events)
+        emit_records(records, output_format, columns=columns)
     else:
         if lines is not None:
-            _stripe_table(lines)
+            echo(stripe_reconcile_text(lines))
         if events is not None:
-            _events_table(events)
+            echo(events_reconcile_text(events))
     if events is not None and not events.consistent:
         raise BillingError(
             f"{len(events.differences)} (customer, service, day) totals differ between "
             "PostgreSQL and ClickHouse"
         )
-
-
-_RECONCILE_COLUMNS = [
-    "customer_id",
-    "service",
-    "period_start",
-    "period_end",
-    "ours",
-    "stripe",
-    "pending",
-    "difference",
-]
-
-
-def _stripe_table(lines: list[ReconcileLine]) -> None:
-    if not lines:
-        echo("No active subscription with usage in its current period")
-        return
-    rows = [
-        [
-            line.customer_id,
-            line.service,
-            days_label(line.period_start, line.period_end),
-            _num(line.ours),
-            "-" if line.stripe is None else _num(line.stripe),
-            _num(line.unsent),
-            "no meter" if line.difference is None else _num(line.difference),
-        ]
-        for line in lines
-    ]
-    echo(
-        table_text(
-            ["Customer", "Service", "Period", "Ours", "Stripe", "Pending", "Difference"],
-            rows,
-            justify=["left", "left", "left", "right", "right", "right", "right"],
-        )
-    )
-    off = [line for line in lines if line.difference not in (None, 0)]
-    echo(
-        "In step with Stripe"
-        if not off
-        else f"{len(off)} differences (Difference = ours - pending - Stripe)"
-    )
-
-
-def _events_table(report: EventReconcile) -> None:
-    if report.differences:
-        rows = [
-            [
-                d.customer_id,
-                d.service,
-                d.day.isoformat(),
-                f"{_num(d.postgres)} ({d.postgres_events})",
-                f"{_num(d.clickhouse)} ({d.clickhouse_events})",
-                f"{_num(d.pending)} ({d.pending_events})",
-                _num(d.difference),
-            ]
-            for d in report.differences
-        ]
-        echo(
-            table_text(
-                ["Customer", "Service", "Day", "PostgreSQL", "ClickHouse", "Pending", "Difference"],
-                rows,
-                justify=["left", "left", "left", "right", "right", "right", "right"],
-            )
-        )
-        return
-    echo(
-        f"ClickHouse in step with the PostgreSQL rollups ({report.compared:,} customer, "
-        "service and day totals compared)"
-    )
-
-
-def _num(value: Any) -> str:
-    text = format(value.normalize(), "f") if value is not None else "-"
-    return text
 
 
 @click.command("sync")
@@ -272,27 +141,11 @@ def _num(value: Any) -> str:
 def plan_sync_command(state: CliState, output_format: str) -> None:
     """Create or find the Stripe Products, Prices and Meters of every plan."""
     entries = state.billing.stripe.plan_sync()
-    records = [
-        {
-            "plan": e.plan_name,
-            "product": e.product_id,
-            "price_monthly": e.price_monthly_id,
-            "price_yearly": e.price_yearly_id,
-            "meters": ",".join(f"{s}={m}" for s, (m, _p) in sorted(e.meters.items())),
-            "created": len(e.created),
-        }
-        for e in entries
-    ]
     if output_format != "table":
+        records = plan_sync_records(entries)
         emit_records(records, output_format, columns=list(records[0]) if records else ["plan"])
         return
-    for entry in entries:
-        made = f"created {', '.join(entry.created)}" if entry.created else "up to date"
-        echo(
-            f"{entry.plan_name}: {entry.product_id} monthly={entry.price_monthly_id or '-'} "
-            f"yearly={entry.price_yearly_id or '-'} meters={len(entry.meters)} ({made})"
-        )
-    echo(f"Plan catalog synced with Stripe ({len(entries)} plans)")
+    echo("\n".join(plan_sync_lines(entries)))
 
 
 COMMANDS = [sync_command, reconcile_command]

@@ -2,91 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from ..domain.money import format_money
-from ..domain.periods import days_label
-from ..domain.subscriptions import Subscription
+from ..render.subscriptions import (
+    SUBSCRIPTION_COLUMNS,
+    cancel_lines,
+    downgrade_lines,
+    reactivate_lines,
+    started_lines,
+    subscription_record,
+    subscription_text,
+    upgrade_lines,
+)
 from .aliases import AliasedGroup
 from .catalog import show_plans
-from .render import echo, emit_records, format_option
+from .output import echo, echo_lines, emit_records, format_option
 from .state import CliState, pass_state
 
 if TYPE_CHECKING:
-    from ..services.subscriptions import PlanChange
-
-SUBSCRIPTION_COLUMNS = (
-    "subscription_id",
-    "customer_id",
-    "plan_name",
-    "status",
-    "period_start",
-    "period_end",
-    "cancel_at_period_end",
-    "scheduled_plan_name",
-    "trial_end",
-)
-
-
-def subscription_record(subscription: Subscription) -> dict[str, Any]:
-    return {
-        "subscription_id": subscription.subscription_id,
-        "customer_id": subscription.customer_id,
-        "plan_name": subscription.plan_name,
-        "status": subscription.status,
-        "period_start": subscription.period.start,
-        "period_end": subscription.period.end,
-        "cancel_at_period_end": subscription.cancel_at_period_end,
-        "scheduled_plan_name": subscription.scheduled_plan_name,
-        "trial_end": subscription.trial_end,
-    }
-
-
-def subscription_text(subscription: Subscription) -> str:
-    period = subscription.period
-    lines = [
-        "Current Subscription",
-        f"Subscription ID: {subscription.subscription_id}",
-        f"Plan: {subscription.plan_name}",
-        f"Status: {subscription.status}",
-        f"Current Period: {days_label(period.start, period.end)}",
-    ]
-    if subscription.trial_end:
-        lines.append(f"Trial Ends: {subscription.trial_end:%Y-%m-%d}")
-    if subscription.scheduled_plan_name:
-        lines.append(
-            f"Scheduled Change: {subscription.scheduled_plan_name} on {period.end:%Y-%m-%d}"
-        )
-    if subscription.cancel_at_period_end:
-        lines.append(
-            f"Cancels At: {period.end:%Y-%m-%d} (reactivate with "
-            "'nself tenant billing subscription reactivate')"
-        )
-    return "\n".join(lines)
-
-
-def closed_first_lines(change: PlanChange) -> list[str]:
-    """Whatever a command bills, it says so: periods that had ended are closed (and invoiced)
-    before a change applies."""
-    lines = []
-    for invoice in change.closed:
-        period = (
-            days_label(invoice.period_start, invoice.period_end)
-            if invoice.period_start and invoice.period_end
-            else "an ended period"
-        )
-        lines.append(
-            f"Period closed first: invoice {invoice.invoice_id} "
-            f"{format_money(invoice.total, invoice.currency)} for {period} ({invoice.status})"
-        )
-    return lines
-
-
-def echo_closed_first(change: PlanChange) -> None:
-    for line in closed_first_lines(change):
-        echo(line)
+    from ..domain.subscriptions import Subscription
 
 
 @click.group("subscription", cls=AliasedGroup, aliases={"current": "show"})
@@ -111,16 +47,12 @@ def subscription_show(state: CliState, output_format: str) -> None:
 
 
 def echo_started(state: CliState, subscription: Subscription) -> None:
-    """The started subscription, and where to pay when the first payment needs the customer
-    (Stripe leaves such a subscription ``incomplete`` until its first invoice is paid)."""
-    echo(
-        f"Subscription started: {subscription.subscription_id} ({subscription.plan_name}, "
-        f"{subscription.status})"
+    url = (
+        state.billing.stripe.payment_url(subscription.customer_id)
+        if subscription.status == "incomplete"
+        else None
     )
-    if subscription.status == "incomplete":
-        url = state.billing.stripe.payment_url(subscription.customer_id)
-        echo(f"Payment needs the customer: {url}" if url else "Payment pending")
-        echo("Quota limits: free plan until the first invoice is paid")
+    echo_lines(started_lines(subscription, url))
 
 
 @subscription_group.command("start")
@@ -165,24 +97,7 @@ def subscription_upgrade(state: CliState, plan_name: str) -> None:
     """Upgrade to a higher plan now (prorated charge invoiced at once)."""
     billing = state.billing
     change = billing.subscriptions.upgrade(billing.customer_id, plan_name)
-    echo_closed_first(change)
-    echo(
-        f"Subscription upgraded: {change.previous_plan} -> {change.subscription.plan_name} "
-        "(effective immediately)"
-    )
-    if change.invoice is not None:
-        echo(
-            f"Prorated charge: {format_money(change.invoice.total)} "
-            f"(invoice {change.invoice.invoice_id}, {change.invoice.status})"
-        )
-    elif change.provider is not None:
-        echo(
-            f"Prorated charge: invoiced and charged now by {change.provider.capitalize()} "
-            "(see: nself tenant billing invoice list)"
-        )
-    else:
-        echo("Prorated charge: none")
-    echo(f"Quota limits: {change.subscription.plan_name} plan, from now")
+    echo_lines(upgrade_lines(change))
 
 
 @subscription_group.command("downgrade")
@@ -192,13 +107,7 @@ def subscription_downgrade(state: CliState, plan_name: str) -> None:
     """Schedule a lower plan for the end of the current period (no charge)."""
     billing = state.billing
     change = billing.subscriptions.downgrade(billing.customer_id, plan_name)
-    echo_closed_first(change)
-    subscription = change.subscription
-    echo(
-        f"Downgrade scheduled: {change.previous_plan} -> {subscription.scheduled_plan_name} "
-        f"on {subscription.period.end:%Y-%m-%d}"
-    )
-    echo(f"The {change.previous_plan} plan stays active until then; no charge now.")
+    echo_lines(downgrade_lines(change))
 
 
 @subscription_group.command("cancel")
@@ -212,27 +121,7 @@ def subscription_cancel(state: CliState, immediate: bool) -> None:
     """Cancel the subscription at period end (default) or immediately."""
     billing = state.billing
     change = billing.subscriptions.cancel(billing.customer_id, immediate=immediate)
-    echo_closed_first(change)
-    subscription = change.subscription
-    if immediate:
-        echo(f"Subscription canceled immediately: {subscription.subscription_id}")
-        if change.invoice is not None:
-            echo(
-                f"Final invoice: {change.invoice.invoice_id} "
-                f"{format_money(change.invoice.total)} ({change.invoice.status})"
-            )
-        elif change.provider is not None:
-            echo(
-                f"Final invoice: by {change.provider.capitalize()}, if any "
-                "(see: nself tenant billing invoice list)"
-            )
-        echo("Access revoked; no refunds are issued. This cannot be reactivated.")
-        return
-    echo(f"Subscription will cancel at period end: {subscription.period.end:%Y-%m-%d}")
-    echo(
-        "Access continues until then; reactivate with "
-        "'nself tenant billing subscription reactivate'."
-    )
+    echo_lines(cancel_lines(change, immediate=immediate))
 
 
 @subscription_group.command("reactivate")
@@ -241,11 +130,7 @@ def subscription_reactivate(state: CliState) -> None:
     """Undo a cancellation scheduled for the period end."""
     billing = state.billing
     change = billing.subscriptions.reactivate(billing.customer_id)
-    echo_closed_first(change)
-    echo(
-        f"Subscription reactivated: {change.subscription.subscription_id} "
-        f"(continues on {change.subscription.plan_name})"
-    )
+    echo_lines(reactivate_lines(change))
 
 
 COMMANDS = [subscription_group]

@@ -6,13 +6,12 @@ import sys
 
 import click
 
-from ..domain.money import from_micros
 from ..domain.reporting import REPORT_PERIODS
 from ..domain.services import SERVICE_NAMES
 from ..errors import BillingError
-from .render import OUTPUT_FORMATS
+from ..render.formats import OUTPUT_FORMATS
+from ..render.usage import drift_lines, render_report
 from .state import CliState, pass_state
-from .usage_view import render_report
 
 
 @click.group("usage", invoke_without_command=True)
@@ -114,7 +113,7 @@ def usage_record(
 def usage_import(state: CliState, file: str, input_format: str, batch_size: int) -> None:
     """Import usage events from a file (JSON lines or CSV; '-' reads stdin)."""
     from ..errors import BillingError
-    from ..services.usage_import import import_events, open_source
+    from ..services.usage_import import open_source
 
     source = open_source(file, input_format)
     progress = None
@@ -131,9 +130,7 @@ def usage_import(state: CliState, file: str, input_format: str, batch_size: int)
             bar.update(task, completed=done)
 
     try:
-        result = import_events(
-            state.billing.usage, source, batch_size=batch_size, progress=progress
-        )
+        result = state.billing.import_usage(source, batch_size=batch_size, progress=progress)
     finally:
         if bar is not None:
             bar.stop()
@@ -161,14 +158,8 @@ def usage_import(state: CliState, file: str, input_format: str, batch_size: int)
 def usage_rebuild(state: CliState, check: bool) -> None:
     """Rebuild the per-day rollups from the raw events (after inserting usage with SQL)."""
     report = state.billing.rollups.rebuild(check=check)
-    for row in report.drift[:50]:
-        click.echo(
-            f"{row.customer_id} {row.service} {row.day}: rollup "
-            f"{from_micros(row.stored[0])} in {row.stored[1]} events, raw events "
-            f"{from_micros(row.recounted[0])} in {row.recounted[1]}"
-        )
-    if len(report.drift) > 50:
-        click.echo(f"... and {len(report.drift) - 50:,} more")
+    for line in drift_lines(report):
+        click.echo(line)
     if check:
         if report.consistent:
             click.echo("Rollups match the raw events")

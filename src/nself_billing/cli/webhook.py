@@ -5,15 +5,11 @@ from __future__ import annotations
 import click
 
 from ..errors import ProviderError
+from ..render.formats import json_text
+from ..render.stripe import NO_SECRET_WARNING, webhook_endpoint_lines
 from ..settings import DEFAULT_WEBHOOK_URL
-from .render import echo, format_option, json_text
+from .output import echo, echo_lines, format_option
 from .state import CliState, pass_state
-
-#: ``webhook test`` without a secret prints the spec's lines and exits 0 with this on stderr
-NO_SECRET_WARNING = (
-    "Warning: STRIPE_WEBHOOK_SECRET is not set: no signed test event was sent "
-    "(set it to the endpoint's signing secret from the Stripe Dashboard)"
-)
 
 
 @click.group("webhook")
@@ -30,12 +26,7 @@ def webhook_list(state: CliState, output_format: str) -> None:
     if output_format == "json":
         echo(json_text(endpoints))
         return
-    echo("Webhook Endpoints")
-    for endpoint in endpoints:
-        note = "" if endpoint.get("status") == "enabled" else f" ({endpoint.get('status')})"
-        echo(f"{endpoint['url']}{note}")
-    if not endpoints:
-        echo("(none: add one in the Stripe Dashboard)")
+    echo_lines(webhook_endpoint_lines(endpoints))
 
 
 @webhook_group.command("events")

@@ -57,12 +57,10 @@ def create_app(
     billing.apikeys.auth_cache_seconds = auth_cache_seconds
     settings = billing.settings
     # a request must not hang behind a lock: the database gives up before the deadline
-    billing.context.db.set_timeouts(
-        statement=settings.db_statement_timeout, lock=settings.db_lock_timeout
-    )
+    billing.set_db_timeouts(statement=settings.db_statement_timeout, lock=settings.db_lock_timeout)
     if billing.settings.stripe_webhook_secret is not None:
         billing.preload_webhook_verifier()
-    blocking = Threads(threads or billing.context.db.engine.pool.size())  # type: ignore[attr-defined]
+    blocking = Threads(threads or billing.diagnostics.pool_counts()[1])
 
     request_logs: list[RequestMetrics] = []
 

@@ -103,7 +103,7 @@ def internal_error(billing: Any, method: str, path: str, error: Exception) -> JS
     """The last line of defence: a bug answers a JSON 500 (logged with its traceback to the
     billing log), never a traceback to the caller."""
     if billing is not None:
-        billing.context.log.error("unhandled error on %s %s", method, path, exc_info=error)
+        billing.log.error("unhandled error on %s %s", method, path, exc_info=error)
     return JSONResponse({"error": "Internal error", "code": "INTERNAL"}, status_code=500)
 
 

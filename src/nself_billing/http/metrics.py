@@ -86,7 +86,6 @@ class DatabaseCollector(Collector):
         usage_pending, usage_oldest = gauges.usage_pending, gauges.usage_oldest
         notify_pending, notify_oldest = gauges.notify_pending, gauges.notify_oldest
         runs, last_run = gauges.cycle_runs, gauges.last_cycle_run
-        db = self._billing.context.db
         now = datetime.now(UTC)
         depth = GaugeMetricFamily(
             "nself_billing_outbox_pending", "Deliveries waiting in an outbox.", labels=["outbox"]
@@ -124,14 +123,14 @@ class DatabaseCollector(Collector):
         )
         last.add_metric([], last_run.timestamp() if last_run else 0.0)
         yield last
-        pool = db.engine.pool
+        checked_out, size = self._billing.diagnostics.pool_counts()
         in_use = GaugeMetricFamily(
             "nself_billing_db_pool_connections",
             "Database pool connections of the scraped worker, by state.",
             labels=["state"],
         )
-        in_use.add_metric(["checked_out"], float(getattr(pool, "checkedout", lambda: 0)()))
-        in_use.add_metric(["size"], float(getattr(pool, "size", lambda: 0)()))
+        in_use.add_metric(["checked_out"], float(checked_out))
+        in_use.add_metric(["size"], float(size))
         yield in_use
 
 

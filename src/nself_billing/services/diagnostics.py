@@ -49,6 +49,12 @@ class Diagnostics:
         self._ctx = ctx
         self._events = events
 
+    def pool_counts(self) -> tuple[int, int]:
+        """The database pool of this process: connections checked out, and its size."""
+        pool = self._ctx.db.engine.pool
+        checked_out = getattr(pool, "checkedout", lambda: 0)()
+        return int(checked_out), int(getattr(pool, "size", lambda: 0)())
+
     def gauges(self) -> Gauges:
         """The outboxes' depth and age, the cycle runs and the endpoints, in one read."""
         with self._ctx.db.read() as conn:

@@ -7,6 +7,7 @@ acknowledged event is committed to ``billing_webhook_events``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import BadSignature, ConfigError, InvalidInput
 from .context import Context
@@ -73,3 +74,17 @@ class WebhookInbox:
         event_id, kind = _check_event(event)
         outcome = apply_stripe_event(self._ctx, event, payload=payload.decode("utf-8"))
         return Received(event_id, kind, outcome == DUPLICATE, outcome)
+
+    def verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        """Check ``Stripe-Signature`` against STRIPE_WEBHOOK_SECRET; the event as a dict."""
+        return verify_and_parse(
+            payload,
+            signature,
+            self._ctx.settings.stripe_webhook_secret,
+            webhooks=webhook_format(self._ctx),
+        )
+
+    def apply(self, event: dict[str, Any]) -> str:
+        """Store and apply a verified event once: ``processed``, ``duplicate``, ``stale``,
+        ``ignored``, ``failed`` or ``test``."""
+        return apply_stripe_event(self._ctx, event)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from ...domain.subscriptions import Subscription
+from ...render.subscriptions import subscription_http_record
 from ...services.apikeys import ApiKey
 from ..auth import CallerKey, customer_for, get_billing
 from ..threads import in_thread
@@ -18,21 +18,6 @@ CustomerParam = Annotated[
     str | None,
     Query(max_length=MAX_CUSTOMER_ID_LENGTH, description="Admin keys only: the customer to read."),
 ]
-
-
-def subscription_record(subscription: Subscription) -> dict[str, Any]:
-    return {
-        "subscription_id": subscription.subscription_id,
-        "customer_id": subscription.customer_id,
-        "plan": subscription.plan_name,
-        "status": subscription.status,
-        "interval": subscription.interval,
-        "current_period_start": subscription.period.start.isoformat(),
-        "current_period_end": subscription.period.end.isoformat(),
-        "cancel_at_period_end": subscription.cancel_at_period_end,
-        "scheduled_plan": subscription.scheduled_plan_name,
-        "trial_end": subscription.trial_end.isoformat() if subscription.trial_end else None,
-    }
 
 
 @router.get(
@@ -51,4 +36,4 @@ async def subscription_as(request: Request, key: ApiKey, customer_id: str | None
     customer = customer_for(key, customer_id)
     billing = get_billing(request)
     subscription = await in_thread(request, billing.subscriptions.current, customer)
-    return subscription_record(subscription)
+    return subscription_http_record(subscription)

@@ -97,7 +97,7 @@ def build_page(
         customer_id=customer.customer_id,
         customer_name=customer.name or customer.customer_id,
         email=customer.email or "",
-        generated_at=billing.context.clock(),
+        generated_at=billing.clock(),
         token=token,
         csrf=csrf,
         actions=local,
@@ -319,9 +319,7 @@ async def portal_action(request: Request, action: PortalAction) -> Response:
         if not billing.portal.csrf_valid(nonce, customer_id, form.get("csrf")):
             raise Forbidden("Invalid or missing CSRF token (reload the portal page)")
         if not billing.portal.hosted_here:
-            raise Forbidden(
-                f"With the {billing.context.provider.name} provider, use its own portal"
-            )
+            raise Forbidden(f"With the {billing.provider_name} provider, use its own portal")
         try:
             return 303, _act(billing, action, customer_id, form)
         except BillingError as error:

@@ -12,6 +12,7 @@ from ...domain.humanize import plain_number
 from ...domain.services import SERVICE_NAMES
 from ...domain.usage import check_idempotency_key
 from ...errors import InvalidInput, QuotaExceeded
+from ...render.quotas import quota_http_record
 from ...services.apikeys import ApiKey
 from ...services.ingest import MAX_ID_LENGTH
 from ...services.quotas import ConsumeRequest
@@ -59,23 +60,6 @@ def _number(value: Decimal | None) -> str | None:
     return None if value is None else plain_number(value)
 
 
-def quota_record(line: Any) -> dict[str, Any]:
-    quota = line.quota
-    return {
-        "service": line.service,
-        "unit": quota.unit,
-        "usage": _number(line.usage or Decimal(0)),
-        "quota": _number(quota.limit),
-        "available": _number(line.available),
-        "percent": line.percent if quota.limit is not None else None,
-        "status": line.band.value,
-        "icon": line.band.icon,
-        "mode": quota.mode.value,
-        "period_start": line.period.start.isoformat(),
-        "period_end": line.period.end.isoformat(),
-    }
-
-
 @router.get("/v1/quota", summary="Every quota of the caller's customer, with usage")
 async def get_quotas(
     request: Request, key: CallerKey, customer_id: CustomerParam = None
@@ -103,7 +87,7 @@ async def quotas_as(request: Request, key: ApiKey, customer_id: str | None) -> d
     customer = customer_for(key, customer_id)
     quotas = get_billing(request).quotas
     lines = await in_thread(request, lambda: quotas.statuses(customer_id=customer, fresh=False))
-    return {"customer_id": customer, "quotas": [quota_record(line) for line in lines]}
+    return {"customer_id": customer, "quotas": [quota_http_record(line) for line in lines]}
 
 
 async def quota_as(
@@ -114,7 +98,7 @@ async def quota_as(
     line = await in_thread(
         request, lambda: quotas.status(service, customer_id=customer, fresh=False)
     )
-    return {"customer_id": customer, **quota_record(line)}
+    return {"customer_id": customer, **quota_http_record(line)}
 
 
 @router.post(

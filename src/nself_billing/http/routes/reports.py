@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from ...domain.humanize import plain_number
+from ...render.invoices import invoice_http_record
+from ...render.usage import report_http_record
 from ...services.apikeys import ApiKey
 from ..auth import CallerKey, customer_for, get_billing
 from ..threads import in_thread
@@ -22,14 +22,6 @@ MAX_INVOICES, DEFAULT_INVOICES = 500, 50
 #: usage report periods (``custom`` takes ``start`` and ``end``)
 PERIODS = ("current", "last-month", "custom")
 MAX_SERVICE_LENGTH = 50
-
-
-def _number(value: Decimal | None) -> str | None:
-    return None if value is None else plain_number(value)
-
-
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
 
 
 @router.get(
@@ -71,25 +63,7 @@ async def usage_as(
         request,
         lambda: reports.summary(customer, period=period, start=start, end=end, service=service),
     )
-    return {
-        "customer_id": report.customer_id,
-        "plan": report.plan_name,
-        "period_start": report.period.start.isoformat(),
-        "period_end": report.period.end.isoformat(),
-        "services": [
-            {
-                "service": row.service,
-                "unit": row.unit,
-                "usage": _number(row.quantity),
-                "events": row.events,
-                "quota": _number(row.limit),
-                "overage": _number(row.overage),
-                "cost": _money(row.cost),
-            }
-            for row in report.services
-        ],
-        "total_cost": _money(report.total_cost),
-    }
+    return report_http_record(report)
 
 
 @invoices_router.get("/v1/invoices", summary="Invoices of the caller's customer, newest first")
@@ -110,22 +84,4 @@ async def invoices_as(
     customer = customer_for(key, customer_id)
     invoices = get_billing(request).invoices
     found = await in_thread(request, lambda: invoices.list(customer, limit=limit))
-    return {
-        "customer_id": customer,
-        "invoices": [
-            {
-                "invoice_id": invoice.invoice_id,
-                "number": invoice.number,
-                "status": invoice.status,
-                "kind": invoice.kind,
-                "currency": invoice.currency,
-                "total": _money(invoice.total),
-                "period_start": invoice.period_start.isoformat() if invoice.period_start else None,
-                "period_end": invoice.period_end.isoformat() if invoice.period_end else None,
-                "created_at": invoice.created_at.isoformat() if invoice.created_at else None,
-                "paid_at": invoice.paid_at.isoformat() if invoice.paid_at else None,
-                "due_at": invoice.due_at.isoformat() if invoice.due_at else None,
-            }
-            for invoice in found
-        ],
-    }
+    return {"customer_id": customer, "invoices": [invoice_http_record(i) for i in found]}

@@ -7,14 +7,11 @@ return the data; ``billing_get_quota_status`` returns the JSON text the bash fun
 
 from __future__ import annotations
 
-import json
 import sys
-from decimal import Decimal
-from typing import Any
 
-from .api import default_billing
-from .services.quotas import EffectiveQuota, QuotaLine
-from .settings import parse_flag
+from ..services.quotas import EffectiveQuota, QuotaLine
+from ..settings import parse_flag
+from .handle import default_billing
 
 __all__ = [
     "billing_check_quota",
@@ -31,7 +28,7 @@ __all__ = [
 
 def quota_get_all(with_usage: bool | str = False, format: str = "table") -> list[QuotaLine]:
     """Print every service's quota (with usage when ``with_usage``) and return the lines."""
-    from .cli.quota import render_quotas
+    from ..render.quotas import render_quotas
 
     quotas = default_billing().quotas
     lines = quotas.statuses(with_usage=parse_flag(with_usage, "with_usage"))
@@ -50,7 +47,7 @@ def quota_get_service(
     service: str, with_usage: bool | str = False, format: str = "table"
 ) -> QuotaLine:
     """Print one service's quota and return it; ``UnknownService`` for a bad name."""
-    from .cli.quota import render_quotas
+    from ..render.quotas import render_quotas
 
     quotas = default_billing().quotas
     lines = quotas.statuses(services=[service], with_usage=parse_flag(with_usage, "with_usage"))
@@ -68,7 +65,7 @@ def quota_get_service(
 def quota_get_alerts(format: str = "table") -> list[QuotaLine]:
     """Print the services at 75% of their quota or more (with the alerts recorded this period)
     and return them."""
-    from .cli.quota import render_alerts
+    from ..render.quotas import render_alerts
 
     quotas = default_billing().quotas
     hot, records = quotas.alerts()
@@ -108,34 +105,14 @@ def quota_consume(
     return 0 if result.admitted else 1
 
 
-def _number(value: Decimal | None) -> Any:
-    if value is None:
-        return None
-    if value == value.to_integral_value():
-        return int(value)
-    return float(value)
-
-
 def billing_get_quota_status(service: str) -> str:
-    """The spec's JSON: ``{"service", "usage", "quota", "percent"}`` (``quota`` null when
-    unlimited), plus ``unit``, ``available``, ``mode``, ``status`` (the band) and the period
-    (``period_start``, ``period_end``): the field names of every quota status (docs/API.md)."""
-    line = default_billing().quotas.status(service)
-    limited = line.quota.limit is not None
-    return json.dumps(
-        {
-            "service": line.service,
-            "unit": line.quota.unit,
-            "usage": _number(line.usage),
-            "quota": _number(line.quota.limit),
-            "percent": line.percent,
-            "available": _number(line.available),
-            "mode": line.quota.mode.value if limited else None,
-            "status": line.band.value,
-            "period_start": line.period.start.isoformat(),
-            "period_end": line.period.end.isoformat(),
-        }
-    )
+    """The spec's JSON: ``{"service", "usage", "quota", "percent"}`` (``quota`` and
+    ``percent`` null when unlimited), plus ``unit``, ``available``, ``mode``, ``status`` (the
+    band) and the period (``period_start``, ``period_end``): the quota status record of every
+    face (docs/API.md), its figures as JSON numbers as the spec shows them."""
+    from ..render.quotas import quota_status_spec_json
+
+    return quota_status_spec_json(default_billing().quotas.status(service))
 
 
 def quota_set_override(service: str, limit: object, mode: str | None = None) -> EffectiveQuota:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from .api import default_billing
-from .domain.usage import UsageEvent
-from .recorder import BufferedRecorder
-from .services.usage import BatchResult, RecordResult
-from .settings import parse_flag
+from ..domain.usage import UsageEvent
+from ..recorder import BufferedRecorder
+from ..services.usage import BatchResult, RecordResult
+from ..settings import parse_flag
+from .handle import default_billing
 
 __all__ = [
     "BatchResult",
@@ -158,7 +158,7 @@ def _report(
     output_format: str,
     detailed: bool | str,
 ) -> str:
-    from .cli.usage_view import render_report
+    from ..render.usage import render_report
 
     chosen = "custom" if start or end else "current"
     report = default_billing().usage.summary(

@@ -7,12 +7,16 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..domain.humanize import human_quantity, plain_number
-from ..domain.money import format_money
+from ..domain.money import format_money, from_micros, round_money
 from ..domain.reporting import ServiceUsage
-from .render import csv_text, json_text, table_text
+from .formats import csv_text, json_text, plain_record, table_text
 
 if TYPE_CHECKING:
+    from ..services.rollups import RebuildReport
     from ..services.usage_report import UsageReport
+
+#: rollup rows that differ, listed one a line by ``usage rebuild``
+SHOWN_DRIFT = 50
 
 SUMMARY_CSV_COLUMNS = ("service", "usage", "unit", "events", "quota", "overage", "cost")
 DAILY_CSV_COLUMNS = ("date", "service_name", "usage", "events")
@@ -52,6 +56,8 @@ def daily_table(report: UsageReport) -> str:
 
 
 def report_record(report: UsageReport, *, detailed: bool) -> dict[str, Any]:
+    """The one record of a usage report (money to the cent): ``usage --format json``,
+    ``usage_get_all|usage_get_service(format="json")`` and ``GET /v1/usage``."""
     record: dict[str, Any] = {
         "customer_id": report.customer_id,
         "plan": report.plan_name,
@@ -65,12 +71,12 @@ def report_record(report: UsageReport, *, detailed: bool) -> dict[str, Any]:
                 "events": row.events,
                 "quota": None if row.limit is None else plain_number(row.limit),
                 "overage": plain_number(row.overage),
-                "cost": None if row.cost is None else row.cost,
+                "cost": None if row.cost is None else round_money(row.cost),
                 "included": row.included,
             }
             for row in report.services
         ],
-        "total_cost": report.total_cost,
+        "total_cost": round_money(report.total_cost),
     }
     if detailed:
         record["daily"] = [
@@ -83,6 +89,11 @@ def report_record(report: UsageReport, *, detailed: bool) -> dict[str, Any]:
             for d in report.daily
         ]
     return record
+
+
+def report_http_record(report: UsageReport) -> dict[str, Any]:
+    """``GET /v1/usage``: the record, as JSON."""
+    return plain_record(report_record(report, detailed=False))
 
 
 def render_report(report: UsageReport, output_format: str, *, detailed: bool) -> str:
@@ -119,3 +130,16 @@ def render_report(report: UsageReport, output_format: str, *, detailed: bool) ->
     if detailed:
         text += "\n\nDaily breakdown\n" + daily_table(report)
     return text + "\n"
+
+
+def drift_lines(report: RebuildReport) -> list[str]:
+    """``usage rebuild``: the rollup rows that differ from the raw events (the first 50)."""
+    lines = [
+        f"{row.customer_id} {row.service} {row.day}: rollup "
+        f"{from_micros(row.stored[0])} in {row.stored[1]} events, raw events "
+        f"{from_micros(row.recounted[0])} in {row.recounted[1]}"
+        for row in report.drift[:SHOWN_DRIFT]
+    ]
+    if len(report.drift) > SHOWN_DRIFT:
+        lines.append(f"... and {len(report.drift) - SHOWN_DRIFT:,} more")
+    return lines

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .api import default_billing
-from .domain.invoicing import Invoice
-from .domain.payments import PaymentMethod
-from .services.cycle import CycleResult
-from .services.invoices import PaymentResult
-from .services.subscriptions import PlanChange
+from ..domain.invoicing import Invoice
+from ..domain.payments import PaymentMethod
+from ..services.cycle import CycleResult
+from ..services.invoices import PaymentResult
+from ..services.subscriptions import PlanChange
+from .handle import default_billing
 
 __all__ = [
     "billing_cycle",
@@ -44,14 +44,14 @@ def billing_get_subscription() -> str:
 
 def _print_billed(change: PlanChange) -> None:
     """Whatever a function bills, it says so (invoice id and amount), as the commands do."""
-    from .cli.subscription import closed_first_lines
+    from ..render.subscriptions import closed_first_lines
 
     for line in closed_first_lines(change):
         print(line)
 
 
 def _print_invoice(label: str, change: PlanChange) -> None:
-    from .domain.money import format_money
+    from ..domain.money import format_money
 
     if change.invoice is not None:
         print(
@@ -114,7 +114,7 @@ def billing_cycle() -> CycleResult:
 
 def stripe_invoice_list() -> list[Invoice]:
     """Print the current customer's invoices (as ``invoice list``) and return them."""
-    from .cli.invoice import invoice_line
+    from ..render.invoices import invoice_line
 
     billing = default_billing()
     invoices = billing.invoices.list(billing.customer_id)
@@ -127,7 +127,7 @@ def stripe_invoice_list() -> list[Invoice]:
 def stripe_invoice_show(invoice_id: str) -> Invoice:
     """Print an invoice with its lines and totals (as ``invoice show``) and return it;
     ``NotFound`` for an unknown invoice."""
-    from .cli.invoice import invoice_text
+    from ..render.invoices import invoice_text
 
     billing = default_billing()
     invoice = billing.invoices.get(billing.customer_id, invoice_id)
@@ -154,14 +154,13 @@ def stripe_invoice_pay(invoice_id: str) -> PaymentResult:
 
 def stripe_payment_list() -> list[PaymentMethod]:
     """Print the saved payment methods (as ``payment list``) and return them."""
+    from ..render.payments import method_line
+
     billing = default_billing()
     methods = billing.payment_methods.list(billing.customer_id)
     print("Payment Methods")
     for method in methods:
-        print(
-            f"{method.payment_method_id}  {method.label}"
-            + ("  (default)" if method.is_default else "")
-        )
+        print(method_line(method))
     return methods
 
 
@@ -177,9 +176,11 @@ def stripe_payment_add(
     spec's ``stripe_payment_add``: print how to add one securely and return None."""
     billing = default_billing()
     if not any((brand, last4, exp, token)):
-        from .cli.payment import add_instructions
+        from ..render.payments import add_instructions
 
-        for line in add_instructions(billing):
+        stripe = billing.stripe.enabled
+        url = billing.payment_methods.add_url(billing.customer_id) if stripe else None
+        for line in add_instructions(url, stripe=stripe):
             print(line)
         return None
     method = billing.payment_methods.add(

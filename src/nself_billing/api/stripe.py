@@ -8,11 +8,10 @@ import json
 import sys
 from typing import Any
 
-from .api import default_billing
-from .services.stripe.billing import CatalogEntry, WebhookTestResult
-from .services.stripe.usage_outbox import DrainResult, OutboxCounts, ReconcileLine
-from .services.stripe.webhook_events import apply_stripe_event, verify_and_parse, webhook_format
-from .settings import DEFAULT_WEBHOOK_URL
+from ..services.stripe.billing import CatalogEntry, WebhookTestResult
+from ..services.stripe.usage_outbox import DrainResult, OutboxCounts, ReconcileLine
+from ..settings import DEFAULT_WEBHOOK_URL
+from .handle import default_billing
 
 __all__ = [
     "stripe_apply_webhook_event",
@@ -57,7 +56,7 @@ def stripe_webhook_test(
     print(f"Webhook URL: {service.public_webhook_url() or url}")
     print("Configure this URL in your Stripe Dashboard")
     if billing.settings.stripe_webhook_secret is None:
-        from .cli.webhook import NO_SECRET_WARNING
+        from ..render.stripe import NO_SECRET_WARNING
 
         print(NO_SECRET_WARNING, file=sys.stderr)
         return None
@@ -66,19 +65,13 @@ def stripe_webhook_test(
 
 def stripe_verify_webhook(payload: bytes, sig_header: str | None) -> dict[str, Any]:
     """Check ``Stripe-Signature`` against STRIPE_WEBHOOK_SECRET; the event as a dict."""
-    billing = default_billing()
-    return verify_and_parse(
-        payload,
-        sig_header,
-        billing.settings.stripe_webhook_secret,
-        webhooks=webhook_format(billing.context),
-    )
+    return default_billing().webhook_inbox.verify(payload, sig_header)
 
 
 def stripe_apply_webhook_event(event: dict[str, Any]) -> str:
     """Store and apply a verified event once: ``processed``, ``duplicate``, ``stale``,
     ``ignored``, ``failed`` or ``test``."""
-    return apply_stripe_event(default_billing().context, event)
+    return default_billing().webhook_inbox.apply(event)
 
 
 def stripe_price_id(plan_name: str, interval: str = "month") -> str | None:

@@ -1,6 +1,5 @@
-"""How results look: the spec's box-drawn tables for people, JSON and CSV for programs.
-
-Only the CLI renders; the layers below return data.
+"""The formats every presenter writes: the spec's box-drawn tables for people, JSON and CSV for
+programs. No click: the CLI echoes these strings, the function API prints or returns them.
 """
 
 from __future__ import annotations
@@ -8,12 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
-
-import click
+from typing import Any
 
 OUTPUT_FORMATS = ("table", "json", "csv")
 
@@ -21,22 +18,6 @@ OUTPUT_FORMATS = ("table", "json", "csv")
 SPEC_BOX_LINES = "╔══╗\n║ │║\n╠═╪╣\n║ │║\n╟─┼╢\n╠═╪╣\n║ │║\n╚═╧╝\n"
 #: the same frame continuing a banner drawn above it
 SPEC_BOX_CONTINUED_LINES = "╠══╣" + SPEC_BOX_LINES[4:]
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def format_option(
-    default: str = "table", choices: Sequence[str] = OUTPUT_FORMATS
-) -> Callable[[F], F]:
-    return click.option(
-        "--format",
-        "output_format",
-        type=click.Choice(list(choices)),
-        default=default,
-        show_default=True,
-        help="Output format.",
-    )
 
 
 def table_text(
@@ -98,10 +79,21 @@ def table_text(
     return "\n".join(lines + body)
 
 
+#: types ``plain`` passes through as they are (checked first: most values of a record)
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
     """JSON-safe value: Decimals become exact strings, times ISO 8601."""
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is Decimal:
+        return format(value, "f")
+    if kind is datetime:
+        return value.isoformat()
     if isinstance(value, Decimal):
-        return _decimal_text(value)
+        return format(value, "f")
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
@@ -111,9 +103,27 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _decimal_text(value: Decimal) -> str:
-    text = format(value, "f")
-    return text
+def plain_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as JSON-safe values (see ``plain``): what the HTTP API answers."""
+    return {str(k): plain(v) for k, v in record.items()}
+
+
+def spec_numbers(value: Any) -> Any:
+    """JSON-safe as the spec's bash functions printed it: Decimals become JSON numbers (an
+    integer when whole), times ISO 8601 (``billing_get_quota_status``)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {str(k): spec_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [spec_numbers(v) for v in value]
+    return plain(value)
+
+
+def with_old_names(record: dict[str, Any], old_names: Mapping[str, str]) -> dict[str, Any]:
+    """``record`` with, beside some of its fields, the names a face gave them before the one
+    record (``{old name: field}``), kept for that face's clients."""
+    return record | {old: record[name] for old, name in old_names.items()}
 
 
 def json_text(data: Any) -> str:
@@ -129,21 +139,17 @@ def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return buffer.getvalue()
 
 
-def echo(text: str) -> None:
-    click.echo(text)
-
-
-def emit_records(
+def records_text(
     records: Sequence[dict[str, Any]],
     output_format: str,
     *,
     columns: Sequence[str],
     table: str | None = None,
-) -> None:
-    """Print records as JSON (a list), CSV (the given columns) or the prepared table text."""
+) -> str:
+    """Records as JSON (a list, with its newline), CSV (the given columns, CRLF lines) or the
+    prepared table text (with its newline)."""
     if output_format == "json":
-        echo(json_text(list(records)))
-    elif output_format == "csv":
-        click.echo(csv_text(columns, [[r.get(c) for c in columns] for r in records]), nl=False)
-    else:
-        echo(table or "")
+        return json_text(list(records)) + "\n"
+    if output_format == "csv":
+        return csv_text(columns, [[r.get(c) for c in columns] for r in records])
+    return (table or "") + "\n"
