@@ -22,8 +22,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
-
 from ..domain.invoicing import (
     Invoice,
     InvoiceKind,
@@ -44,6 +42,7 @@ from ..ids import new_id
 from ..store import catalog as catalog_store
 from ..store import cycle as store
 from ..store import invoices as invoice_store
+from ..store.db import Connection
 from . import events
 from .context import Context
 from .local_engine import is_local

@@ -21,9 +21,8 @@ from .context import Context
 from .local_engine import remote_billing
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from ..domain.customers import Customer
+    from ..store.db import Connection
     from .stripe_billing import StripeBillingService
 
 #: Stripe lists at most 100 objects per page

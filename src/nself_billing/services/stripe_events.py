@@ -20,8 +20,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from ..errors import BillingError, InvalidInput
 from ..providers.stripe import (
     invoice_from,
@@ -32,6 +30,7 @@ from ..providers.stripe import (
 )
 from ..settings import Secret
 from ..store import stripe_mirror as mirror
+from ..store.db import Connection
 from . import events
 from .context import Context
 

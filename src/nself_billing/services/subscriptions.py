@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection
-
 from ..domain.invoicing import Invoice, InvoiceKind, InvoiceStatus, plan_price, upgrade_line
 from ..domain.money import format_money
 from ..domain.periods import start_of_day
@@ -20,6 +18,7 @@ from ..store import catalog as catalog_store
 from ..store import customers as customer_store
 from ..store import invoices as invoice_store
 from ..store import subscriptions as store
+from ..store.db import Connection
 from . import events
 from .context import Context
 from .cycle import CycleService, close_final, invoice_closings

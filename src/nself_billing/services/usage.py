@@ -40,8 +40,7 @@ from .customers import CustomerService, only_customer
 from .local_engine import is_remote
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
+    from ..store.db import Connection
     from .usage_report import UsageReport
 
 T = TypeVar("T")

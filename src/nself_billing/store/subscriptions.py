@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -97,3 +98,22 @@ def change(conn: Connection, subscription_id: str, *, now: datetime, **values: A
         .where(subscriptions.c.subscription_id == subscription_id)
         .values(**values, updated_at=now)
     )
+
+
+def current_periods(
+    conn: Connection, statuses: Sequence[str], customer_id: str | None = None
+) -> list[tuple[str, datetime, datetime]]:
+    """(customer, period start, period end) of the subscriptions in ``statuses`` (of one
+    customer, or all) that have a current period."""
+    query = select(
+        subscriptions.c.customer_id,
+        subscriptions.c.current_period_start,
+        subscriptions.c.current_period_end,
+    ).where(subscriptions.c.status.in_(list(statuses)))
+    if customer_id:
+        query = query.where(subscriptions.c.customer_id == customer_id)
+    return [
+        (row[0], row[1], row[2])
+        for row in conn.execute(query)
+        if row[1] is not None and row[2] is not None
+    ]

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, bindparam, func, select
 
 from ..domain.money import from_micros
-from .tables import customers, usage_daily
+from .tables import customers, usage_daily, usage_records
 
 
 def existing_customers(conn: Connection, customer_ids: Iterable[str]) -> set[str]:
@@ -87,6 +87,25 @@ def service_total_micros(
             },
         ).scalar_one()
     )
+
+
+def recorded_micros(
+    conn: Connection, customer_id: str, start: datetime, end: datetime
+) -> dict[str, int]:
+    """Micro-units per service of the raw events recorded in [start, end): exact instants,
+    which the per-day rollups cannot give (Stripe's reconcile compares billing periods)."""
+    return {
+        service: int(micros or 0)
+        for service, micros in conn.execute(
+            select(usage_records.c.service_name, func.sum(usage_records.c.quantity_micros))
+            .where(
+                usage_records.c.customer_id == customer_id,
+                usage_records.c.recorded_at >= start,
+                usage_records.c.recorded_at < end,
+            )
+            .group_by(usage_records.c.service_name)
+        )
+    }
 
 
 @dataclass(frozen=True)
