@@ -215,8 +215,8 @@ def invoice_closings(
             invoice_id=new_id("in", 16),
             customer_id=s.customer_id,
             subscription_id=s.subscription_id,
-            kind=c.kind.value,
-            status=(InvoiceStatus.PAID if total == ZERO else InvoiceStatus.OPEN).value,
+            kind=c.kind,
+            status=InvoiceStatus.PAID if total == ZERO else InvoiceStatus.OPEN,
             currency="usd",
             total=total,
             period_start=c.period.start,
@@ -286,7 +286,7 @@ def next_state(subscription: Subscription, now: datetime) -> dict[str, Any]:
     if status == SubscriptionStatus.TRIALING and (
         s.trial_end is None or s.trial_end <= following.start
     ):
-        status = SubscriptionStatus.ACTIVE.value
+        status = SubscriptionStatus.ACTIVE
     return base | {
         "start": following.start,
         "end": following.end,

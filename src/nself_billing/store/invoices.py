@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, insert, select, update
 
-from ..domain.invoicing import Invoice, InvoiceStatus, LineItem, LineKind
+from ..domain.invoicing import Invoice, InvoiceKind, InvoiceStatus, LineItem, LineKind
 from ..domain.money import unit_price
 from ..domain.periods import Period
 from ..domain.seller import InvoiceTerms
 from ..errors import Conflict
-from .dialect import upsert_insert
+from .dialect import stored_enum, upsert_insert
 from .tables import invoice_counters, invoice_lines, invoices, payments
 
 
@@ -166,8 +166,8 @@ def _invoice(row: Any, lines: Iterable[LineItem] = ()) -> Invoice:
         invoice_id=row.invoice_id,
         customer_id=row.customer_id,
         subscription_id=row.subscription_id,
-        kind=row.kind,
-        status=row.status or "open",
+        kind=stored_enum(InvoiceKind, row.kind, "invoice kind"),
+        status=stored_enum(InvoiceStatus, row.status or "open", "invoice status"),
         currency=row.currency or "usd",
         total=Decimal(row.total_amount if row.total_amount is not None else 0),
         period_start=row.period_start,

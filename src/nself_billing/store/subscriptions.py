@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 from ..domain.periods import Period
-from ..domain.subscriptions import LIVE_STATUSES, Subscription
+from ..domain.subscriptions import LIVE_STATUSES, Subscription, SubscriptionStatus
+from .dialect import stored_enum
 from .tables import subscriptions
 
 
@@ -18,7 +19,7 @@ def to_subscription(row: Any) -> Subscription:
         subscription_id=row.subscription_id,
         customer_id=row.customer_id,
         plan_name=row.plan_name,
-        status=row.status,
+        status=stored_enum(SubscriptionStatus, row.status, "subscription status"),
         period=Period(row.current_period_start, row.current_period_end),
         cancel_at_period_end=bool(row.cancel_at_period_end),
         interval=row.billing_interval or "month",
