@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from .services.usage import UsageService
     from .services.usage_report import UsageReports
     from .services.webhook_inbox import WebhookInbox
-    from .store.quotas import UsageReader, WriterGate
+    from .store.hot_path import UsageReader, WriterGate
 
 
 def utc_now() -> datetime:
@@ -126,13 +126,13 @@ class Services:
     @cached_property
     def usage_reader(self) -> UsageReader:
         """The quota hot path's driver connections, shared with the request path's reports."""
-        from .store.quotas import UsageReader
+        from .store.hot_path import UsageReader
 
         return UsageReader(self.context.db.engine)
 
     @cached_property
     def writer_gate(self) -> WriterGate:
-        from .store.quotas import WriterGate
+        from .store.hot_path import WriterGate
 
         return WriterGate(self.context.db.engine)
 

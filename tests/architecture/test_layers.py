@@ -23,11 +23,21 @@ DOC = ROOT / "docs" / "ARCHITECTURE.md"
 #: short: a new entry needs a reason a reviewer accepts, and docs/ARCHITECTURE.md names them.
 ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
-#: Third-party packages only some layers may import: package -> module prefixes allowed.
+#: Third-party packages only some layers may import: package -> module prefixes allowed
+#: (docs/ARCHITECTURE.md says the same under the table). SQL is built only in ``store/``:
+#: use cases take the transaction handle's type from ``store/db.py`` (``Connection``).
 THIRD_PARTY: dict[str, tuple[str, ...]] = {
     "stripe": ("nself_billing.providers.stripe",),
     "click": ("nself_billing.cli",),
+    "sqlalchemy": (
+        "nself_billing.store",
+        "nself_billing.bootstrap",  # the engine's events, when it builds the database
+        "nself_billing.settings",  # SQLAlchemy's URL type, to build the database URL
+    ),
 }
+
+#: Methods that run a statement: only ``store/`` calls them (a use case asks the store).
+STATEMENT_METHODS = frozenset({"execute", "executemany", "exec_driver_sql"})
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,51 @@ def violations() -> list[str]:
                 continue
             bad.append(f"{where} (row {own.name} may import {', '.join(own.may_import)})")
     return bad
+
+
+def statements_run(source: str) -> list[int]:
+    """Lines that call ``.execute()``, ``.executemany()`` or ``.exec_driver_sql()``."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in STATEMENT_METHODS
+    ]
+
+
+def test_only_the_store_runs_statements() -> None:
+    """No use case or face builds or runs SQL: it asks a ``store/`` function."""
+    bad = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for module, path in modules().items()
+        if not _covers("nself_billing.store", module)
+        for line in statements_run(path.read_text("utf-8"))
+    ]
+    assert bad == []
+
+
+def test_a_statement_outside_the_store_is_reported() -> None:
+    source = "def f(conn):\n    return conn.exec_driver_sql('SELECT 1').scalar()\n"
+    assert statements_run(source) == [2]
+    found = {
+        t
+        for t, _ in imports_in(
+            "nself_billing.services.x", False, "from sqlalchemy import select\n", set()
+        )
+    }
+    assert found == {"sqlalchemy"}
+    assert not any(_covers(p, "nself_billing.services.x") for p in THIRD_PARTY["sqlalchemy"])
+
+
+def test_the_doc_names_the_third_party_rules() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    for package, allowed in THIRD_PARTY.items():
+        for prefix in allowed:
+            path = prefix.removeprefix("nself_billing.").replace(".", "/")
+            named = f"`{path}/`" in section or f"`{path}.py`" in section
+            assert named and f"`{package}`" in section, (package, prefix)
 
 
 def test_the_layer_table_is_read() -> None:

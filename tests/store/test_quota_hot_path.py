@@ -1,7 +1,7 @@
 """The quota hot path on PostgreSQL: its own connections run prepared statements through libpq,
 one round trip per ``enforce`` and per ``consume`` (durable included), and a connection whose
 statement failed is closed and replaced. Also: migration 0006 (the consume procedure) goes down
-to 0003's function and up again."""
+to 0004's function and up again."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def test_the_consume_procedure_migration_goes_down_and_up_again(pg_only, billing
     assert _routine_kind(billing) == "p"
     with billing.context.db.write() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "0003")
+        command.downgrade(config, "0004")
     assert _routine_kind(billing) == "f"
     with billing.context.db.write() as conn:
         config.attributes["connection"] = conn

@@ -33,7 +33,7 @@ COMMAND_MODULES = (
     "demo",
     "quota",
     "webhook",
-    "stripe_ops",
+    "sync",
     "apikey",
     "notify",
     "serve",

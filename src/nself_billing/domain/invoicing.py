@@ -87,8 +87,8 @@ class Invoice:
     invoice_id: str
     customer_id: str
     subscription_id: str | None
-    kind: str
-    status: str
+    kind: InvoiceKind
+    status: InvoiceStatus
     currency: str
     total: Decimal
     period_start: datetime | None

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .invoicing import LineKind
+from .invoicing import InvoiceStatus, LineKind
+from .subscriptions import SubscriptionStatus
 
 
 @dataclass(frozen=True)
 class RemoteSubscription:
     subscription_id: str
     customer_id: str
-    status: str
+    status: SubscriptionStatus
     #: the plan the current price belongs to (``None`` for a price we did not create)
     plan_name: str | None
     interval: str
@@ -54,7 +55,7 @@ class RemoteInvoice:
     invoice_id: str
     customer_id: str
     subscription_id: str | None
-    status: str
+    status: InvoiceStatus
     number: str | None
     currency: str
     total: Decimal

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .invoicing import InvoiceStatus
+
 DEFAULT_INVOICE_PREFIX = "INV"
 #: Stripe's default ``days_until_due`` for invoices sent for payment
 DEFAULT_DUE_DAYS = 30
@@ -61,7 +63,7 @@ def address_lines(value: str | None) -> tuple[str, ...]:
 
 def how_to_pay(
     *,
-    status: str,
+    status: InvoiceStatus,
     paid_at: datetime | None,
     seller: Seller,
     default_method: str | None,
@@ -69,10 +71,10 @@ def how_to_pay(
 ) -> tuple[str, ...]:
     """The payment section of an invoice: nothing to do for a paid one; otherwise the
     operator's instructions, the method on file that will be charged, and whom to ask."""
-    if status == "paid":
+    if status == InvoiceStatus.PAID:
         day = f" on {paid_at:%Y-%m-%d}" if paid_at else ""
         return (f"Paid{day}. Thank you.",)
-    if status in ("void", "uncollectible"):
+    if status in (InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE):
         return (f"This invoice is {status}: nothing is to be paid.",)
     lines: list[str] = []
     if default_method:

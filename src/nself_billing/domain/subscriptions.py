@@ -11,16 +11,30 @@ from .plans import EnforcementMode, Plan
 
 
 class SubscriptionStatus(StrEnum):
+    """Every status Stripe documents for a Subscription (the local provider uses the first
+    six; the Stripe mirror stores Stripe's as they are, ``providers/stripe/mapping.py`` refuses
+    one this list does not know)."""
+
     TRIALING = "trialing"
     ACTIVE = "active"
     PAST_DUE = "past_due"
     CANCELED = "canceled"
     INCOMPLETE = "incomplete"
     UNPAID = "unpaid"
+    #: Stripe: the first payment was not made within 23 hours (the subscription is over)
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    #: Stripe: a trial ended without a payment method (no invoices until resumed)
+    PAUSED = "paused"
 
 
 #: statuses in which a subscription is "the current subscription" of its customer
-LIVE_STATUSES: tuple[str, ...] = ("trialing", "active", "past_due", "unpaid", "incomplete")
+LIVE_STATUSES: tuple[SubscriptionStatus, ...] = (
+    SubscriptionStatus.TRIALING,
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+    SubscriptionStatus.UNPAID,
+    SubscriptionStatus.INCOMPLETE,
+)
 
 INTERVAL_MONTHS = {"month": 1, "year": 12}
 
@@ -48,7 +62,7 @@ def hard_limited(plan: Plan) -> Plan:
     return replace(plan, quotas=tuple(replace(q, mode=EnforcementMode.HARD) for q in plan.quotas))
 
 
-def quota_grant(status: str, period_start: datetime, now: datetime) -> QuotaGrant:
+def quota_grant(status: SubscriptionStatus, period_start: datetime, now: datetime) -> QuotaGrant:
     if status == SubscriptionStatus.INCOMPLETE:
         return QuotaGrant.FREE
     if status == SubscriptionStatus.UNPAID:
@@ -63,7 +77,7 @@ class Subscription:
     subscription_id: str
     customer_id: str
     plan_name: str
-    status: str
+    status: SubscriptionStatus
     period: Period
     cancel_at_period_end: bool
     interval: str = "month"

@@ -21,7 +21,7 @@ from ..store import customers as store
 from .context import Context
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from ..store.db import Connection
 
 #: ids whose shape was checked are remembered up to this many
 _CHECKED_MAX = 10_000

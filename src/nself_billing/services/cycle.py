@@ -22,8 +22,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
-
 from ..domain.invoicing import (
     Invoice,
     InvoiceKind,
@@ -44,6 +42,7 @@ from ..ids import new_id
 from ..store import catalog as catalog_store
 from ..store import cycle as store
 from ..store import invoices as invoice_store
+from ..store.db import Connection
 from . import events
 from .context import Context
 
@@ -215,8 +214,8 @@ def invoice_closings(
             invoice_id=new_id("in", 16),
             customer_id=s.customer_id,
             subscription_id=s.subscription_id,
-            kind=c.kind.value,
-            status=(InvoiceStatus.PAID if total == ZERO else InvoiceStatus.OPEN).value,
+            kind=c.kind,
+            status=InvoiceStatus.PAID if total == ZERO else InvoiceStatus.OPEN,
             currency="usd",
             total=total,
             period_start=c.period.start,
@@ -286,7 +285,7 @@ def next_state(subscription: Subscription, now: datetime) -> dict[str, Any]:
     if status == SubscriptionStatus.TRIALING and (
         s.trial_end is None or s.trial_end <= following.start
     ):
-        status = SubscriptionStatus.ACTIVE.value
+        status = SubscriptionStatus.ACTIVE
     return base | {
         "start": following.start,
         "end": following.end,

@@ -11,10 +11,9 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from sqlalchemy import Connection
-
 from ..store import event_outbox as event_store
 from ..store.clickhouse import ClickHouseEvents
+from ..store.db import Connection
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)

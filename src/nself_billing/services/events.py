@@ -24,13 +24,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
-
 from ..actor import ACTOR
 from ..domain.humanize import plain_number
+from ..store import customers as customer_store
 from ..store import notify as store
-from ..store.db import transaction_state
-from ..store.tables import customers
+from ..store.db import Connection, transaction_state
 from .context import Context
 
 ENVELOPE_VERSION = 1
@@ -162,10 +160,7 @@ def _email_recipient(
         return None
     if event_type == "quota.threshold" and not ctx.settings.email_quota_alerts:
         return None
-    email = conn.execute(
-        select(customers.c.email).where(customers.c.customer_id == customer_id)
-    ).scalar()
-    return str(email) if email else None
+    return customer_store.email_of(conn, customer_id)
 
 
 # --- the state changes of each area (one call per change in the use case) -----------------

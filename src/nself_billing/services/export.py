@@ -1,107 +1,45 @@
-"""``export``: the current customer's billing data as JSON or CSV files.
-
-Files are written next to their destination under a temporary name and renamed into place when
-complete, so a failed export never leaves a half-written file, and an existing file is never
-replaced unless ``force`` is given (the no-overwrite rename is ``os.link``, atomic).
-"""
+"""``export``: the current customer's billing data as JSON or CSV files: which files, which
+records in them, and in what order. The records are ``export_records.py``'s, the atomic file
+writing ``export_files.py``'s, the reads ``store/export.py``'s (and ``event_export.py``'s for
+raw usage on ClickHouse)."""
 
 from __future__ import annotations
 
-import csv
 import functools
 import io
 import json
-import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import select
-
-from ..domain.humanize import plain_number
-from ..domain.money import from_micros
 from ..domain.reporting import EXPORT_FORMATS, EXPORT_TYPES
-from ..errors import Conflict, InvalidInput
+from ..errors import InvalidInput
 from ..store import customers as customer_store
 from ..store import export as store
-from ..store.subscriptions import to_subscription
-from ..store.tables import subscriptions
 from . import event_export
 from .context import Context
 from .current_customer import CurrentCustomer
-
-USAGE_CSV_COLUMNS = ("date", "service_name", "usage", "events")
-INVOICE_COLUMNS = (
-    "invoice_id",
-    "customer_id",
-    "subscription_id",
-    "kind",
-    "status",
-    "total_amount",
-    "currency",
-    "period_start",
-    "period_end",
-    "created_at",
-    "paid_at",
-    "number",
-    "due_at",
-)
-SUBSCRIPTION_COLUMNS = (
-    "subscription_id",
-    "customer_id",
-    "plan_name",
-    "status",
-    "billing_interval",
-    "current_period_start",
-    "current_period_end",
-    "cancel_at_period_end",
-    "scheduled_plan_name",
-    "trial_end",
-    "created_at",
-    "canceled_at",
-)
-PAYMENT_METHOD_COLUMNS = (
-    "payment_method_id",
-    "customer_id",
-    "type",
-    "brand",
-    "last4",
-    "exp_month",
-    "exp_year",
-    "is_default",
-    "created_at",
+from .export_files import Progress, check_targets, write_csv, write_file
+from .export_records import (
+    INVOICE_COLUMNS,
+    PAYMENT_METHOD_COLUMNS,
+    SUBSCRIPTION_COLUMNS,
+    USAGE_CSV_COLUMNS,
+    csv_row,
+    customer_record,
+    daily_usage_record,
+    plain,
+    raw_usage_record,
 )
 
-#: called with the number of rows written so far (for a progress bar)
-Progress = Callable[[int], None]
+__all__ = ["ExportResult", "ExportService", "Progress"]
 
 
 @dataclass(frozen=True)
 class ExportResult:
     paths: tuple[Path, ...]
     rows: int
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _csv_value(value: Any) -> Any:
-    plain = _plain(value)
-    if isinstance(plain, dict | list):
-        return json.dumps(plain, ensure_ascii=False)
-    return "" if plain is None else plain
 
 
 class ExportService:
@@ -127,12 +65,7 @@ class ExportService:
             ]
         return [target]
 
-    @staticmethod
-    def check_targets(paths: Sequence[Path], *, force: bool) -> None:
-        if not force:
-            for path in paths:
-                if path.exists():
-                    raise Conflict(f"Output file exists: {path} (use --force to overwrite)")
+    check_targets = staticmethod(check_targets)
 
     def count_rows(self, kind: str, *, year: int | None = None, raw: bool = False) -> int | None:
         """How many rows the raw usage export will write (None when not a raw usage export)."""
@@ -157,13 +90,13 @@ class ExportService:
         if year is not None and not 1970 <= year <= 9999:
             raise InvalidInput(f"Invalid year: {year}")
         paths = self.planned_paths(kind, output_format, output)
-        self.check_targets(paths, force=force)
+        check_targets(paths, force=force)
         customer_id = self._customer()
         written = 0
         if output_format == "csv":
             parts = EXPORT_TYPES[:-1] if kind == "all" else (kind,)
             for part, path in zip(parts, paths, strict=True):
-                written += self._write(
+                written += write_file(
                     path,
                     force,
                     functools.partial(
@@ -176,31 +109,12 @@ class ExportService:
                     ),
                 )
         else:
-            written = self._write(
+            written = write_file(
                 paths[0], force, lambda out: self._json(out, kind, customer_id, year, raw, progress)
             )
         return ExportResult(tuple(paths), written)
 
-    # -- writing -------------------------------------------------------------------------
-
-    def _write(self, path: Path, force: bool, body: Callable[[IO[bytes]], int]) -> int:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        try:
-            with partial.open("wb") as out:
-                rows = body(out)
-            if force:
-                os.replace(partial, path)
-            else:
-                try:
-                    os.link(partial, path)
-                except FileExistsError:
-                    raise Conflict(
-                        f"Output file exists: {path} (use --force to overwrite)"
-                    ) from None
-        finally:
-            partial.unlink(missing_ok=True)
-        return rows
+    # -- the files -----------------------------------------------------------------------
 
     def _csv(
         self,
@@ -214,7 +128,7 @@ class ExportService:
         if part == "usage" and raw:
             return self._raw_usage_csv(out, customer_id, year, progress)
         columns, rows = self._table(part, customer_id, year)
-        return _write_csv(out, columns, ([_csv_value(r.get(c)) for c in columns] for r in rows))
+        return write_csv(out, columns, (csv_row(r, columns) for r in rows))
 
     def _table(
         self, part: str, customer_id: str, year: int | None
@@ -245,7 +159,7 @@ class ExportService:
             else:
                 _, records = self._table(kind, customer_id, year)
                 document: Any = self._payments(customer_id) if kind == "payments" else records
-                json.dump(_plain(document), writer, indent=2, ensure_ascii=False)
+                json.dump(plain(document), writer, indent=2, ensure_ascii=False)
                 rows = len(records)
             writer.write("\n")
             writer.flush()
@@ -267,22 +181,13 @@ class ExportService:
         invoices_list = self._invoices(customer_id, year)
         live = [s for s in subscriptions_list if s["is_current"]]
         head = {
-            "customer": None
-            if customer is None
-            else {
-                "customer_id": customer.customer_id,
-                "email": customer.email,
-                "name": customer.name,
-                "phone": customer.phone,
-                "project_name": customer.project_name,
-                "created_at": customer.created_at,
-            },
+            "customer": customer_record(customer),
             "subscription": live[0] if live else None,
             "subscriptions": subscriptions_list,
             "invoices": invoices_list,
             "payments": self._payments(customer_id),
         }
-        text = json.dumps(_plain(head), indent=2, ensure_ascii=False)
+        text = json.dumps(plain(head), indent=2, ensure_ascii=False)
         writer.write(text[:-2] + ',\n  "usage": ')
         rows = self._write_usage_json(writer, customer_id, year, raw, progress, indent="  ")
         writer.write("\n}")
@@ -320,46 +225,6 @@ class ExportService:
             progress(count)
         return count
 
-    # -- reading -------------------------------------------------------------------------
-
-    def _customer(self) -> str:
-        return self._current.id()
-
-    def _daily_usage(self, customer_id: str, year: int | None) -> list[dict[str, Any]]:
-        with self._ctx.db.read() as conn:
-            rows = store.daily_usage(conn, customer_id, year)
-        return [
-            {
-                "date": row.day.isoformat(),
-                "service_name": row.service_name,
-                "usage": plain_number(from_micros(int(row.quantity_micros))),
-                "events": int(row.events),
-            }
-            for row in rows
-        ]
-
-    def _raw_usage_records(self, customer_id: str, year: int | None) -> Iterator[dict[str, Any]]:
-        with self._ctx.db.read() as conn:
-            rows: Iterable[Sequence[Any]]
-            if self._ctx.events is not None:
-                rows = event_export.rows(self._ctx.events, conn, customer_id, year)
-            elif conn.dialect.name == "postgresql":
-                lines = _csv_lines(store.copy_raw_usage_csv(conn, customer_id, year, header=False))
-                rows = csv.reader(lines)
-            else:
-                rows = store.raw_usage_rows(conn, customer_id, year)
-            for row in rows:
-                metadata = row[6]
-                yield {
-                    "id": int(row[0]),
-                    "customer_id": row[1],
-                    "service_name": row[2],
-                    "quantity": row[3],
-                    "recorded_at": row[4],
-                    "idempotency_key": row[5],
-                    "metadata": json.loads(metadata) if metadata else None,
-                }
-
     def _raw_usage_csv(
         self, out: IO[bytes], customer_id: str, year: int | None, progress: Progress | None
     ) -> int:
@@ -369,22 +234,36 @@ class ExportService:
                 return event_export.write_csv(
                     self._ctx.events, conn, customer_id, year, out, progress
                 )
-            if conn.dialect.name == "postgresql":
-                count = -1  # the header line
-                for chunk in store.copy_raw_usage_csv(conn, customer_id, year, header=True):
-                    out.write(chunk)
-                    count += chunk.count(b"\n")
-                    if progress:
-                        progress(max(count, 0))
-                return max(count, 0)
-            out.write((",".join(store.RAW_USAGE_COLUMNS) + "\n").encode())
             count = 0
-            for lines in store.raw_usage_csv_lines(conn, customer_id, year):
-                out.write(("\n".join(lines) + "\n").encode("utf-8"))
-                count += len(lines)
-                if progress:
+            for chunk, rows in store.raw_usage_csv(conn, customer_id, year):
+                out.write(chunk)
+                count += rows
+                if progress and rows:
                     progress(count)
             return count
+
+    # -- the records ---------------------------------------------------------------------
+
+    def _customer(self) -> str:
+        return self._current.id()
+
+    def _daily_usage(self, customer_id: str, year: int | None) -> list[dict[str, Any]]:
+        with self._ctx.db.read() as conn:
+            rows = store.daily_usage(conn, customer_id, year)
+        return [
+            daily_usage_record(row.day, row.service_name, int(row.quantity_micros), int(row.events))
+            for row in rows
+        ]
+
+    def _raw_usage_records(self, customer_id: str, year: int | None) -> Iterable[dict[str, Any]]:
+        with self._ctx.db.read() as conn:
+            rows: Iterable[Sequence[Any]]
+            if self._ctx.events is not None:
+                rows = event_export.rows(self._ctx.events, conn, customer_id, year)
+            else:
+                rows = store.raw_usage(conn, customer_id, year)
+            for row in rows:
+                yield raw_usage_record(row)
 
     def _invoices(self, customer_id: str, year: int | None) -> list[dict[str, Any]]:
         with self._ctx.db.read() as conn:
@@ -392,19 +271,12 @@ class ExportService:
 
     def _subscriptions(self, customer_id: str) -> list[dict[str, Any]]:
         with self._ctx.db.read() as conn:
-            rows = list(
-                conn.execute(
-                    select(subscriptions)
-                    .where(subscriptions.c.customer_id == customer_id)
-                    .order_by(subscriptions.c.created_at)
-                )
-            )
-        result = []
-        for row in rows:
-            record = {column: getattr(row, column) for column in SUBSCRIPTION_COLUMNS}
-            record["is_current"] = to_subscription(row).is_live
-            result.append(record)
-        return result
+            rows = store.subscriptions_for(conn, customer_id)
+        return [
+            {column: row[column] for column in SUBSCRIPTION_COLUMNS}
+            | {"is_current": row["is_current"]}
+            for row in rows
+        ]
 
     def _payments(self, customer_id: str) -> dict[str, list[dict[str, Any]]]:
         with self._ctx.db.read() as conn:
@@ -421,47 +293,3 @@ def _check(kind: str, output_format: str) -> None:
         )
     if output_format not in EXPORT_FORMATS:
         raise InvalidInput(f"Invalid format: {output_format} (expected json or csv)")
-
-
-def _write_csv(
-    out: IO[bytes],
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    progress: Progress | None = None,
-) -> int:
-    # a text wrapper with a large buffer: csv.writer calls write() once per row
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
-    text._CHUNK_SIZE = 1 << 20  # type: ignore[attr-defined]
-    try:
-        # "\n" like PostgreSQL's COPY, so both backends write the same bytes
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(columns)
-        count = 0
-        batch: list[Sequence[Any]] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) == 10_000:
-                writer.writerows(batch)
-                count += len(batch)
-                batch.clear()
-                if progress:
-                    progress(count)
-        writer.writerows(batch)
-        count += len(batch)
-        text.flush()
-    finally:
-        text.detach()
-    if progress:
-        progress(count)
-    return count
-
-
-def _csv_lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line.decode("utf-8") + "\n"
-    if pending:
-        yield pending.decode("utf-8")

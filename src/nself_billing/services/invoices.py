@@ -21,9 +21,8 @@ from .context import Context
 from .engines import InvoiceEngine
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from ..domain.customers import Customer
+    from ..store.db import Connection
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
 

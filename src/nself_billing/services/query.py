@@ -10,9 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
-
 from ..errors import InvalidInput
+from ..store.query import run_sql
 from .context import Context
 
 QUERY_FORMATS = ("tuples", "csv", "json")
@@ -50,10 +49,7 @@ class QueryService:
         if not sql.strip():
             raise InvalidInput("Empty SQL query")
         with self._ctx.db.write() as conn:
-            result = conn.execute(text(sql), dict(params or {}))
-            if not result.returns_rows:
-                return [], []
-            return list(result.keys()), [tuple(row) for row in result]
+            return run_sql(conn, sql, params or {})
 
     def render(
         self, sql: str, output_format: str = "tuples", params: Mapping[str, Any] | None = None

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Connection
-
 from ..store import event_outbox as event_store
 from ..store import rollups as store
+from ..store.db import Connection
 from .context import Context
 
 
@@ -36,11 +35,10 @@ class RollupService:
         meanwhile is lost or counted twice."""
         if check:
             with self._ctx.db.read() as conn:
-                missing = conn.exec_driver_sql(
-                    "SELECT COUNT(*) FROM billing_usage_records WHERE quantity_micros IS NULL"
-                ).scalar_one()
                 return RebuildReport(
-                    int(missing), store.drift(conn, since=_complete_from(conn)), checked_only=True
+                    store.missing_micros(conn),
+                    store.drift(conn, since=_complete_from(conn)),
+                    checked_only=True,
                 )
         with self._ctx.db.write() as conn:
             store.lock_usage(conn)

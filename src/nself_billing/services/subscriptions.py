@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection
-
 from ..domain.invoicing import Invoice, InvoiceKind, InvoiceStatus, plan_price, upgrade_line
 from ..domain.money import format_money
 from ..domain.periods import start_of_day
@@ -26,6 +24,7 @@ from ..store import catalog as catalog_store
 from ..store import customers as customer_store
 from ..store import invoices as invoice_store
 from ..store import subscriptions as store
+from ..store.db import Connection
 from . import events
 from .context import Context
 from .cycle import close_final, invoice_closings
@@ -153,7 +152,7 @@ class SubscriptionService:
             subscription_id=subscription_id,
             customer_id=customer_id,
             plan_name=plan_name,
-            status=(SubscriptionStatus.TRIALING if trial_end else SubscriptionStatus.ACTIVE).value,
+            status=SubscriptionStatus.TRIALING if trial_end else SubscriptionStatus.ACTIVE,
             period=first_period(anchor, interval),
             cancel_at_period_end=False,
             interval=interval,
@@ -261,8 +260,8 @@ class SubscriptionService:
             invoice_id=new_id("in", 16),
             customer_id=subscription.customer_id,
             subscription_id=subscription.subscription_id,
-            kind=InvoiceKind.PRORATION.value,
-            status=InvoiceStatus.OPEN.value,
+            kind=InvoiceKind.PRORATION,
+            status=InvoiceStatus.OPEN,
             currency="usd",
             total=amount,
             period_start=now,
@@ -327,7 +326,7 @@ class SubscriptionService:
                 conn,
                 subscription.subscription_id,
                 now=now,
-                status=SubscriptionStatus.CANCELED.value,
+                status=SubscriptionStatus.CANCELED,
                 cancel_at_period_end=False,
                 scheduled_plan_name=None,
                 canceled_at=now,
@@ -338,7 +337,7 @@ class SubscriptionService:
                 conn,
                 "subscription.cancelled",
                 subscription,
-                status=SubscriptionStatus.CANCELED.value,
+                status=SubscriptionStatus.CANCELED,
                 immediate=True,
                 invoices=list(made.values()),
             )
@@ -346,7 +345,7 @@ class SubscriptionService:
             subscription_id=subscription.subscription_id,
             customer_id=subscription.customer_id,
             plan_name=subscription.plan_name,
-            status=SubscriptionStatus.CANCELED.value,
+            status=SubscriptionStatus.CANCELED,
             period=subscription.period,
             cancel_at_period_end=False,
             interval=subscription.interval,

@@ -37,8 +37,7 @@ from .context import Context
 from .current_customer import CurrentCustomer
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
+    from ..store.db import Connection
     from .usage_report import UsageReport
 
 T = TypeVar("T")

@@ -21,7 +21,7 @@ from ..domain.usage import check_service
 from ..errors import NotFound
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only by build_report
-    from ..store.quotas import UsageReader
+    from ..store.hot_path import UsageReader
     from .context import Context
 
 

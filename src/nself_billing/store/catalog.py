@@ -81,3 +81,47 @@ def upsert_plan(conn: Connection, plan: Plan, *, replace_quotas: bool = True) ->
 def seed_default_plans(conn: Connection) -> None:
     for plan in DEFAULT_PLANS:
         upsert_plan(conn, plan)
+
+
+# -- the Stripe ids of a plan (written by ``plan sync``) ---------------------------------------
+
+
+def plan_currencies(conn: Connection) -> dict[str, str | None]:
+    """Each plan's currency as stored (None where the catalog names none)."""
+    return {row[0]: row[1] for row in conn.execute(select(plans.c.plan_name, plans.c.currency))}
+
+
+def has_unsynced_plan(conn: Connection) -> bool:
+    """Is there a plan without a Stripe product (never synced)?"""
+    return (
+        conn.execute(select(plans.c.plan_name).where(plans.c.stripe_product_id.is_(None))).first()
+        is not None
+    )
+
+
+def set_stripe_ids(
+    conn: Connection,
+    plan_name: str,
+    *,
+    product_id: str | None,
+    price_monthly_id: str | None,
+    price_yearly_id: str | None,
+) -> None:
+    conn.execute(
+        update(plans)
+        .where(plans.c.plan_name == plan_name)
+        .values(
+            stripe_product_id=product_id,
+            stripe_price_id=price_monthly_id,
+            stripe_price_id_yearly=price_yearly_id,
+        )
+    )
+
+
+def stripe_price_id(conn: Connection, plan_name: str, *, yearly: bool) -> tuple[bool, str | None]:
+    """(whether the plan exists, its Stripe price id for the interval or None)."""
+    column = plans.c.stripe_price_id_yearly if yearly else plans.c.stripe_price_id
+    row = conn.execute(select(column).where(plans.c.plan_name == plan_name)).first()
+    if row is None:
+        return False, None
+    return True, str(row[0]) if row[0] else None

@@ -87,3 +87,10 @@ def set_fields(
         .values(**fields, updated_at=now)
     )
     return result.rowcount > 0
+
+
+def email_of(conn: Connection, customer_id: str) -> str | None:
+    email = conn.execute(
+        select(customers.c.email).where(customers.c.customer_id == customer_id)
+    ).scalar()
+    return str(email) if email else None

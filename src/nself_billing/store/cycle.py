@@ -14,9 +14,9 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from ..domain.money import from_micros, to_micros, unit_price
 from ..domain.plans import EnforcementMode, Quota
 from ..domain.subscriptions import LIVE_STATUSES, Subscription
+from .dialect import upsert_insert
 from .subscriptions import to_subscription
 from .tables import quota_overrides, rated_usage, subscriptions, usage_daily
-from .usage import _insert
 
 #: ids per IN (...) list: well under every driver's parameter limit
 CHUNK = 1000
@@ -128,7 +128,7 @@ def save_rated(
     """Insert or update what each (subscription, period, service) has been billed at."""
     if not rows:
         return
-    statement = _insert(conn)(rated_usage)
+    statement = upsert_insert(conn)(rated_usage)
     statement = statement.on_conflict_do_update(
         index_elements=["subscription_id", "period_start", "service_name"],
         set_={

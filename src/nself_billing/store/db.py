@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy import Connection as Connection  # the transaction handle use cases annotate with
+from sqlalchemy import Engine, create_engine, event, exc
 
 from ..errors import Conflict, DatabaseError, InvalidInput
 from .quick_sqlite import read_only_uri

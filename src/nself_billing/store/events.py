@@ -51,7 +51,7 @@ from .outbox import PG_OUTBOX_CTE, SQLITE_OUTBOX_FROM_RECORD, outbox_identifier
 
 if TYPE_CHECKING:
     from .db import Database
-    from .quotas import UsageReader
+    from .hot_path import UsageReader
 
 
 class NewUsage(NamedTuple):

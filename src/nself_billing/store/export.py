@@ -1,4 +1,5 @@
-"""Streaming reads for ``export``: raw rows straight from the driver, in constant memory.
+"""The reads of ``export``: daily usage, invoices, subscriptions, payment methods and payments
+of a customer, and raw usage streamed straight from the driver, in constant memory.
 
 Raw usage is the one export that can be huge (tens of millions of rows), so it bypasses the ORM
 type layer: quantities are formatted from the exact integer micro-units by the database, times
@@ -8,17 +9,20 @@ are returned as text, and rows arrive in chunks (SQLite cursor ``fetchmany``; Po
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from .subscriptions import to_subscription
 from .tables import (
     invoice_lines,
     invoices,
     payment_methods,
     payments,
+    subscriptions,
     usage_daily,
 )
 
@@ -207,6 +211,43 @@ def copy_raw_usage_csv(
             yield bytes(chunk)
 
 
+def raw_usage(conn: Connection, customer_id: str, year: int | None) -> Iterator[Any]:
+    """Raw usage rows (``RAW_USAGE_COLUMNS``, every value as text), in id order."""
+    if conn.dialect.name == "postgresql":
+        yield from csv.reader(_csv_lines(copy_raw_usage_csv(conn, customer_id, year, header=False)))
+    else:
+        yield from raw_usage_rows(conn, customer_id, year)
+
+
+def raw_usage_csv(
+    conn: Connection, customer_id: str, year: int | None
+) -> Iterator[tuple[bytes, int]]:
+    """Raw usage as CSV bytes with a header line: (chunk, rows in it), PostgreSQL's from
+    ``COPY``, SQLite's rendered by SQLite; both backends write the same bytes."""
+    if conn.dialect.name == "postgresql":
+        header = True
+        for chunk in copy_raw_usage_csv(conn, customer_id, year, header=True):
+            rows = chunk.count(b"\n")
+            if header and rows:
+                rows, header = rows - 1, False
+            yield chunk, rows
+        return
+    yield (",".join(RAW_USAGE_COLUMNS) + "\n").encode(), 0
+    for lines in raw_usage_csv_lines(conn, customer_id, year):
+        yield ("\n".join(lines) + "\n").encode("utf-8"), len(lines)
+
+
+def _csv_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8") + "\n"
+    if pending:
+        yield pending.decode("utf-8")
+
+
 def invoices_for(conn: Connection, customer_id: str, year: int | None) -> list[dict[str, Any]]:
     query = (
         select(invoices)
@@ -234,6 +275,16 @@ def invoices_for(conn: Connection, customer_id: str, year: int | None) -> list[d
         for row in rows:
             row["lines"] = lines.get(row["invoice_id"], [])
     return rows
+
+
+def subscriptions_for(conn: Connection, customer_id: str) -> list[dict[str, Any]]:
+    """Every subscription of the customer, oldest first, with ``is_current`` (live)."""
+    rows = conn.execute(
+        select(subscriptions)
+        .where(subscriptions.c.customer_id == customer_id)
+        .order_by(subscriptions.c.created_at)
+    )
+    return [dict(row._mapping) | {"is_current": to_subscription(row).is_live} for row in rows]
 
 
 def payment_methods_for(conn: Connection, customer_id: str) -> list[dict[str, Any]]:

@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, insert, select, update
 
-from ..domain.invoicing import Invoice, InvoiceStatus, LineItem, LineKind
+from ..domain.invoicing import Invoice, InvoiceKind, InvoiceStatus, LineItem, LineKind
 from ..domain.money import unit_price
 from ..domain.periods import Period
 from ..domain.seller import InvoiceTerms
 from ..errors import Conflict
+from .dialect import stored_enum, upsert_insert
 from .tables import invoice_counters, invoice_lines, invoices, payments
-from .usage import _insert
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _lock_sequence(conn: Connection, prefix: str) -> int:
     (made on first use). Every transaction that finalizes invoices takes this lock before it
     looks at what exists, so on PostgreSQL concurrent finalizations queue here (SQLite's
     BEGIN IMMEDIATE already serializes writers)."""
-    insert = _insert(conn)(invoice_counters).values(prefix=prefix, last_number=0)
+    insert = upsert_insert(conn)(invoice_counters).values(prefix=prefix, last_number=0)
     statement = insert.on_conflict_do_update(
         index_elements=["prefix"], set_={"last_number": invoice_counters.c.last_number}
     ).returning(invoice_counters.c.last_number)
@@ -102,7 +102,7 @@ def add_many(
         rows.append(invoice_row(item, now=now, number=number, due_at=due_at))
     # a plain executemany (pipelined by psycopg) is several times faster than RETURNING
     # batches; ON CONFLICT still guards against a writer that got in between
-    statement = _insert(conn)(invoices).on_conflict_do_nothing(index_elements=["source_key"])
+    statement = upsert_insert(conn)(invoices).on_conflict_do_nothing(index_elements=["source_key"])
     conn.execute(statement, rows)
     inserted = _present(conn, [item.invoice.invoice_id for item in fresh])
     if len(inserted) != len(fresh):
@@ -166,8 +166,8 @@ def _invoice(row: Any, lines: Iterable[LineItem] = ()) -> Invoice:
         invoice_id=row.invoice_id,
         customer_id=row.customer_id,
         subscription_id=row.subscription_id,
-        kind=row.kind,
-        status=row.status or "open",
+        kind=stored_enum(InvoiceKind, row.kind, "invoice kind"),
+        status=stored_enum(InvoiceStatus, row.status or "open", "invoice status"),
         currency=row.currency or "usd",
         total=Decimal(row.total_amount if row.total_amount is not None else 0),
         period_start=row.period_start,
@@ -264,7 +264,7 @@ def _payment(row: Any) -> Payment:
 def add_payment(conn: Connection, payment: Payment, *, idempotency_key: str, now: datetime) -> bool:
     """Record a payment once per idempotency key; False if it was recorded already."""
     row = conn.execute(
-        _insert(conn)(payments)
+        upsert_insert(conn)(payments)
         .values(
             payment_id=payment.payment_id,
             invoice_id=payment.invoice_id,

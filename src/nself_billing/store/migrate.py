@@ -55,10 +55,40 @@ def upgrade(db: Database) -> tuple[str | None, str]:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         before = current_revision(conn)
         if before != SCHEMA_REVISION:
+            renumbered = renumbered_revision(conn, before)
+            if renumbered != before:
+                conn.execute(
+                    text("UPDATE alembic_version SET version_num = :new"), {"new": renumbered}
+                )
             _run_alembic(conn)
             if before is None:
                 seed_default_plans(conn)
         return before, SCHEMA_REVISION
+
+
+def renumbered_revision(conn: Connection, recorded: str | None) -> str | None:
+    """The revision a database stamped before the renumbering of 0003-0005 is at now.
+
+    Three revisions were renumbered so the numbers follow the chain (docs/ARCHITECTURE.md,
+    "Schema"): subscriptions 0004 -> 0002, stripe 0005 -> 0003, quotas 0003 -> 0004. 0005 is
+    no longer used, so a recorded 0005 is an old one. A recorded 0003 or 0004 is read from the
+    schema itself, which tells the two meanings apart: an old 0004 (subscriptions) has no usage
+    outbox yet, a new one has; an old 0003 (quotas) has PostgreSQL's consume function, a new
+    one not yet. On SQLite the quotas step changes nothing, so an old 0003 is a new 0003 there.
+    Every other revision (0001, 0006 and later) kept its id."""
+    from sqlalchemy import text
+
+    if recorded == "0005":
+        return "0003"
+    if recorded == "0004":
+        has_outbox = conn.dialect.has_table(conn, "billing_usage_outbox")
+        return "0004" if has_outbox else "0002"
+    if recorded == "0003" and conn.dialect.name == "postgresql":
+        consume = conn.execute(
+            text("SELECT 1 FROM pg_proc WHERE proname = 'billing_quota_consume'")
+        ).first()
+        return "0004" if consume is not None else "0003"
+    return recorded
 
 
 def ensure_schema(db: Database) -> None:

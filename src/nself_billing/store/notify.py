@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
+from .dialect import upsert_insert
 from .tables import cycle_runs, notify_endpoints, notify_outbox
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -198,11 +199,7 @@ def enqueue(conn: Connection, rows: Iterable[NewDelivery], *, now: datetime) -> 
     ]
     if not values:
         return 0
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    statement = dialect_insert(notify_outbox).on_conflict_do_nothing(
+    statement = upsert_insert(conn)(notify_outbox).on_conflict_do_nothing(
         index_elements=["event_id", "target"]
     )
     done = conn.execute(statement, values)

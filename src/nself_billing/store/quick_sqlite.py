@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..domain.customers import Customer
-from ..domain.invoicing import Invoice
+from ..domain.invoicing import Invoice, InvoiceKind, InvoiceStatus
 from ..domain.money import from_micros, unit_price
 from ..domain.periods import Period
 from ..domain.plans import Plan
-from ..domain.subscriptions import LIVE_STATUSES, Subscription
+from ..domain.subscriptions import LIVE_STATUSES, Subscription, SubscriptionStatus
 from .catalog_sqlite import plans_from
 
 #: scales of the Numeric columns read here (tables.py)
@@ -157,7 +157,7 @@ class QuickReader:
             subscription_id=row["subscription_id"],
             customer_id=row["customer_id"],
             plan_name=row["plan_name"],
-            status=row["status"],
+            status=SubscriptionStatus(row["status"]),  # ValueError: the normal path
             period=Period(start, _required_moment(row["current_period_end"])),
             cancel_at_period_end=bool(row["cancel_at_period_end"]),
             interval=row["billing_interval"] or "month",
@@ -182,8 +182,8 @@ class QuickReader:
                 invoice_id=row["invoice_id"],
                 customer_id=row["customer_id"],
                 subscription_id=row["subscription_id"],
-                kind=row["kind"],
-                status=row["status"] or "open",
+                kind=InvoiceKind(row["kind"]),
+                status=InvoiceStatus(row["status"] or "open"),
                 currency=row["currency"] or "usd",
                 total=_number(row["total_amount"], _MONEY_SCALE) or Decimal("0"),
                 period_start=_moment(row["period_start"]),

@@ -40,6 +40,15 @@ def lock_usage(conn: Connection) -> None:
         )
 
 
+def missing_micros(conn: Connection) -> int:
+    """How many raw events lack their micro-units (inserted with SQL: no rollup counts them)."""
+    return int(
+        conn.exec_driver_sql(
+            "SELECT COUNT(*) FROM billing_usage_records WHERE quantity_micros IS NULL"
+        ).scalar_one()
+    )
+
+
 def fill_missing_micros(conn: Connection, batch: int = 5_000) -> int:
     """Give rows inserted with SQL their exact ``quantity_micros`` (from ``quantity``, half-up
     to 6 decimals); returns how many rows were filled."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 from ..domain.periods import Period
-from ..domain.subscriptions import LIVE_STATUSES, Subscription
+from ..domain.subscriptions import LIVE_STATUSES, Subscription, SubscriptionStatus
+from .dialect import stored_enum
 from .tables import subscriptions
 
 
@@ -17,7 +19,7 @@ def to_subscription(row: Any) -> Subscription:
         subscription_id=row.subscription_id,
         customer_id=row.customer_id,
         plan_name=row.plan_name,
-        status=row.status,
+        status=stored_enum(SubscriptionStatus, row.status, "subscription status"),
         period=Period(row.current_period_start, row.current_period_end),
         cancel_at_period_end=bool(row.cancel_at_period_end),
         interval=row.billing_interval or "month",
@@ -97,3 +99,22 @@ def change(conn: Connection, subscription_id: str, *, now: datetime, **values: A
         .where(subscriptions.c.subscription_id == subscription_id)
         .values(**values, updated_at=now)
     )
+
+
+def current_periods(
+    conn: Connection, statuses: Sequence[str], customer_id: str | None = None
+) -> list[tuple[str, datetime, datetime]]:
+    """(customer, period start, period end) of the subscriptions in ``statuses`` (of one
+    customer, or all) that have a current period."""
+    query = select(
+        subscriptions.c.customer_id,
+        subscriptions.c.current_period_start,
+        subscriptions.c.current_period_end,
+    ).where(subscriptions.c.status.in_(list(statuses)))
+    if customer_id:
+        query = query.where(subscriptions.c.customer_id == customer_id)
+    return [
+        (row[0], row[1], row[2])
+        for row in conn.execute(query)
+        if row[1] is not None and row[2] is not None
+    ]

@@ -6,25 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from ..domain.money import from_micros
-from .tables import customers, usage_daily
-
-
-def _insert(conn: Connection) -> Any:
-    """The dialect's INSERT with ON CONFLICT (imported late: see types.JsonDoc)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
+from .tables import customers, usage_daily, usage_records
 
 
 def existing_customers(conn: Connection, customer_ids: Iterable[str]) -> set[str]:
@@ -72,6 +60,51 @@ def period_totals(
     return {
         service: UsageTotal(service, from_micros(int(micros or 0)), int(events or 0))
         for service, micros, events in conn.execute(query)
+    }
+
+
+_SERVICE_TOTAL = select(func.coalesce(func.sum(usage_daily.c.quantity_micros), 0)).where(
+    usage_daily.c.customer_id == bindparam("customer_id"),
+    usage_daily.c.service_name == bindparam("service"),
+    usage_daily.c.day >= bindparam("first_day"),
+    usage_daily.c.day < bindparam("end_day"),
+)
+
+
+def service_total_micros(
+    conn: Connection, customer_id: str, service: str, first_day: date, end_day: date
+) -> int:
+    """One service's usage (micro-units) over whole UTC days [first_day, end_day), read from
+    the rollups' primary key (customer, service, day): an index range, never raw events."""
+    return int(
+        conn.execute(
+            _SERVICE_TOTAL,
+            {
+                "customer_id": customer_id,
+                "service": service,
+                "first_day": first_day,
+                "end_day": end_day,
+            },
+        ).scalar_one()
+    )
+
+
+def recorded_micros(
+    conn: Connection, customer_id: str, start: datetime, end: datetime
+) -> dict[str, int]:
+    """Micro-units per service of the raw events recorded in [start, end): exact instants,
+    which the per-day rollups cannot give (Stripe's reconcile compares billing periods)."""
+    return {
+        service: int(micros or 0)
+        for service, micros in conn.execute(
+            select(usage_records.c.service_name, func.sum(usage_records.c.quantity_micros))
+            .where(
+                usage_records.c.customer_id == customer_id,
+                usage_records.c.recorded_at >= start,
+                usage_records.c.recorded_at < end,
+            )
+            .group_by(usage_records.c.service_name)
+        )
     }
 
 

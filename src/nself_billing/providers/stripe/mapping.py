@@ -7,9 +7,12 @@ old ``STRIPE_API_VERSION``)."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
-from ...domain.invoicing import LineKind
+from ...domain.invoicing import InvoiceStatus, LineKind
+from ...domain.subscriptions import SubscriptionStatus
+from ...errors import ProviderError
 from ..port import (
     ProviderCustomer,
     RemoteInvoice,
@@ -20,6 +23,8 @@ from ..port import (
 from .client import from_minor, stripe_time
 
 #: statuses in which Stripe still asks the customer for the first payment
+S = TypeVar("S", bound=Enum)
+
 _AWAITING_PAYMENT = ("incomplete",)
 
 
@@ -63,6 +68,15 @@ def is_metered(item: dict[str, Any]) -> bool:
     return (recurring.get("usage_type") or price.get("usage_type")) == "metered"
 
 
+def _status(kind: type[S], value: object, what: str) -> S:
+    """Stripe's status as the domain's enum, which lists every status Stripe documents; one
+    it does not know is refused (stored, it would be read as something it is not)."""
+    try:
+        return kind(str(value))
+    except ValueError:
+        raise ProviderError(f"Stripe sent an unknown {what} status: {value}") from None
+
+
 def subscription_from(data: dict[str, Any]) -> RemoteSubscription:
     """Our view of a Stripe Subscription (current API shape, older fields as fallback).
 
@@ -73,7 +87,7 @@ def subscription_from(data: dict[str, Any]) -> RemoteSubscription:
     licensed = [i for i in items if not is_metered(i)]
     main = (licensed or items or [{}])[0]
     plan_name, interval = plan_of_price(main.get("price") or main.get("plan"))
-    status = str(data.get("status") or "active")
+    status = _status(SubscriptionStatus, data.get("status") or "active", "subscription")
     cancel_at = stripe_time(data.get("cancel_at"))
     latest = data.get("latest_invoice")
     payment_url = None
@@ -142,7 +156,7 @@ def invoice_from(data: dict[str, Any]) -> RemoteInvoice:
         invoice_id=str(data["id"]),
         customer_id=str(_id(data.get("customer"))),
         subscription_id=subscription,
-        status=str(data.get("status") or "draft"),
+        status=_status(InvoiceStatus, data.get("status") or "draft", "invoice"),
         number=data.get("number"),
         currency=currency,
         total=from_minor(data.get("total"), currency),

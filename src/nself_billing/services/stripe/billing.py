@@ -20,8 +20,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
-
 from ...domain.customers import Customer
 from ...domain.plans import EnforcementMode, Plan, Quota
 from ...domain.subscriptions import trial_of
@@ -42,7 +40,6 @@ from ...store import outbox as outbox_store
 from ...store import provider_operations as operations
 from ...store import stripe_mirror as mirror
 from ...store import webhook_events as received
-from ...store.tables import plans as plans_table
 from ..context import Context
 from .usage_outbox import OutboxService
 from .webhook_events import TEST_EVENT_PREFIX
@@ -349,13 +346,9 @@ class StripeBillingService:
     def plan_sync(self) -> list[CatalogEntry]:
         """Products, Prices and Meters for every plan of our catalog, found or created; the
         Stripe ids are stored on ``billing_plans``. Safe to run again."""
-        from sqlalchemy import select
-
         with self._ctx.db.read() as conn:
             plans = catalog_store.list_plans(conn)
-            currencies = dict(
-                conn.execute(select(plans_table.c.plan_name, plans_table.c.currency)).all()
-            )
+            currencies = catalog_store.plan_currencies(conn)
         wanted = [
             CatalogPlan(
                 name=p.name,
@@ -373,14 +366,12 @@ class StripeBillingService:
         entries = self.remote.sync_catalog(wanted)
         with self._ctx.db.write() as conn:
             for entry in entries:
-                conn.execute(
-                    update(plans_table)
-                    .where(plans_table.c.plan_name == entry.plan_name)
-                    .values(
-                        stripe_product_id=entry.product_id,
-                        stripe_price_id=entry.price_monthly_id,
-                        stripe_price_id_yearly=entry.price_yearly_id,
-                    )
+                catalog_store.set_stripe_ids(
+                    conn,
+                    entry.plan_name,
+                    product_id=entry.product_id,
+                    price_monthly_id=entry.price_monthly_id,
+                    price_yearly_id=entry.price_yearly_id,
                 )
         return entries
 
@@ -390,14 +381,10 @@ class StripeBillingService:
         so ``billing_init`` does not ask Stripe on every start. None when nothing was done."""
         import hashlib
 
-        from sqlalchemy import select
-
         settings = self._ctx.settings
         with self._ctx.db.read() as conn:
             plans = catalog_store.list_plans(conn)
-            unsynced = conn.execute(
-                select(plans_table.c.plan_name).where(plans_table.c.stripe_product_id.is_(None))
-            ).first()
+            unsynced = catalog_store.has_unsynced_plan(conn)
         catalog = [
             (
                 p.name,
@@ -418,7 +405,7 @@ class StripeBillingService:
             synced = marker.read_text().strip() == digest
         except OSError:
             synced = False
-        if synced and unsynced is None:
+        if synced and not unsynced:
             return None
         entries = self.plan_sync()
         try:
@@ -432,20 +419,13 @@ class StripeBillingService:
         """The Stripe price id stored by the last ``plan sync`` (None before it ran)."""
         if interval not in ("month", "year"):
             raise InvalidInput(f"Invalid interval: {interval} (expected month or year)")
-        from sqlalchemy import select
-
-        column = (
-            plans_table.c.stripe_price_id
-            if interval == "month"
-            else plans_table.c.stripe_price_id_yearly
-        )
         with self._ctx.db.read() as conn:
-            row = conn.execute(select(column).where(plans_table.c.plan_name == plan_name)).first()
-        if row is None:
+            found, price = catalog_store.stripe_price_id(conn, plan_name, yearly=interval == "year")
+        if not found:
             from ...errors import PlanNotFound
 
             raise PlanNotFound(plan_name)
-        return str(row[0]) if row[0] else None
+        return price
 
     # --- webhooks --------------------------------------------------------------------------
 

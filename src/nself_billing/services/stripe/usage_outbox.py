@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
-
 from ...domain.money import from_micros
 from ...errors import BillingError, ConfigError, ProviderError
 from ...providers.port import MeterEvent, RemoteBilling
 from ...store import outbox as store
+from ...store import subscriptions as subscription_store
+from ...store import usage as usage_store
 from ...store.outbox import OutboxCounts as OutboxCounts  # what status() returns
-from ...store.tables import subscriptions, usage_records
 from ..context import Context
 
 #: one meter event stream request carries at most 100 events
@@ -36,6 +35,8 @@ LEASE = timedelta(minutes=5)
 #: requests in flight at once: the SDK's encoding and the round trip overlap (Stripe's stream
 #: takes 10,000 events/s in live mode, far above what four requests of 100 reach)
 DEFAULT_CONCURRENCY = 4
+#: the subscriptions whose current period ``reconcile`` compares with Stripe
+RECONCILED_STATUSES = ("active", "trialing", "past_due", "unpaid")
 
 
 def is_retryable(error: ProviderError) -> bool:
@@ -317,38 +318,17 @@ class OutboxService:
         """Per live subscription and metered service: our total for the current period, what
         Stripe's meter event summaries say, and what is still queued."""
         remote = self._remote()
-        query = select(
-            subscriptions.c.customer_id,
-            subscriptions.c.current_period_start,
-            subscriptions.c.current_period_end,
-        ).where(subscriptions.c.status.in_(["active", "trialing", "past_due", "unpaid"]))
-        if customer_id:
-            query = query.where(subscriptions.c.customer_id == customer_id)
-        lines: list[ReconcileLine] = []
         with self._ctx.db.read() as conn:
-            periods = [
-                (r[0], r[1], r[2])
-                for r in conn.execute(query)
-                if r[1] is not None and r[2] is not None
-            ]
-            ours_by: dict[tuple[str, datetime], dict[str, int]] = {}
-            unsent_by: dict[tuple[str, datetime], dict[str, int]] = {}
-            for cid, start, end in periods:
-                ours_by[(cid, start)] = {
-                    s: int(m or 0)
-                    for s, m in conn.execute(
-                        select(
-                            usage_records.c.service_name, func.sum(usage_records.c.quantity_micros)
-                        )
-                        .where(
-                            usage_records.c.customer_id == cid,
-                            usage_records.c.recorded_at >= start,
-                            usage_records.c.recorded_at < end,
-                        )
-                        .group_by(usage_records.c.service_name)
-                    )
-                }
-                unsent_by[(cid, start)] = store.unsent_totals(conn, cid, start, end)
+            periods = subscription_store.current_periods(conn, RECONCILED_STATUSES, customer_id)
+            ours_by = {
+                (cid, start): usage_store.recorded_micros(conn, cid, start, end)
+                for cid, start, end in periods
+            }
+            unsent_by = {
+                (cid, start): store.unsent_totals(conn, cid, start, end)
+                for cid, start, end in periods
+            }
+        lines: list[ReconcileLine] = []
         for cid, start, end in periods:
             ours = ours_by[(cid, start)]
             unsent = unsent_by[(cid, start)]

@@ -20,13 +20,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from ...errors import BillingError, ConfigError, InvalidInput
 from ...providers.port import WebhookFormat
 from ...settings import Secret
 from ...store import stripe_mirror as mirror
 from ...store import webhook_events as received
+from ...store.db import Connection
 from .. import events
 from ..context import Context
 

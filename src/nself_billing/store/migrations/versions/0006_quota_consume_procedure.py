@@ -1,7 +1,7 @@
 """quotas: PostgreSQL's consume in one round trip, durable included
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-30
 
 Until 0006 a durable consume took two statements: the function ``billing_quota_consume``
@@ -15,7 +15,7 @@ caller hears the result only after that commit. It writes exactly what
 ``store.outbox.enqueue_records`` does (tests keep them equal).
 
 ``p_check_key`` false skips the lookup of a replayed key (inside the lock) for a key the caller
-has just generated. The function of 0003 is dropped: processes of the previous version still
+has just generated. The function of 0004 is dropped: processes of the previous version still
 running when the database is migrated must be restarted before they consume again.
 """
 
@@ -26,7 +26,7 @@ from types import ModuleType
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -135,4 +135,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"DROP PROCEDURE IF EXISTS {_PROCEDURE_SIGNATURE}")
-        op.execute(_load_sibling("0003_quotas.py").CONSUME_FUNCTION)
+        op.execute(_load_sibling("0004_quotas.py").CONSUME_FUNCTION)

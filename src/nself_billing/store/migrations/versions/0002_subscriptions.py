@@ -1,6 +1,6 @@
 """subscriptions: the plan a period began on, rated usage per period, payment references
 
-Revision ID: 0004
+Revision ID: 0002 (renumbered from 0004: see docs/ARCHITECTURE.md, "Schema")
 Revises: 0001
 Create Date: 2026-11-30
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 from nself_billing.store.types import UTCDateTime
 
-revision = "0004"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None

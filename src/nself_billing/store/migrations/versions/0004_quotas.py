@@ -1,7 +1,7 @@
 """quotas: PostgreSQL's one-statement consume
 
-Revision ID: 0003
-Revises: 0005
+Revision ID: 0004 (renumbered from 0003: see docs/ARCHITECTURE.md, "Schema")
+Revises: 0003
 Create Date: 2026-11-30
 
 ``billing_quota_consume`` checks and records one usage event under a per-(customer, service)
@@ -17,8 +17,8 @@ afterwards, outside the lock. SQLite needs nothing here.
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0005"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

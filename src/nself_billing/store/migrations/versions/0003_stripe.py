@@ -2,8 +2,8 @@
 last webhook event applied per Stripe object (out-of-order deliveries never roll back), and
 the journal of provider writes (idempotency keys reused only by a re-run after a crash)
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0003 (renumbered from 0005: see docs/ARCHITECTURE.md, "Schema")
+Revises: 0002
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from nself_billing.store.types import UTCDateTime
 
-revision = "0005"
-down_revision = "0004"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
