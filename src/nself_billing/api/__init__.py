@@ -21,13 +21,9 @@ from .admin import (
 from .catalog import stripe_plan_current, stripe_plan_show, stripe_plans_compare, stripe_plans_list
 from .customers import stripe_customer_show, stripe_customer_update
 from .export import billing_export_all, billing_export_invoices, billing_export_usage
-from .handle import (
-    billing_close,
-    billing_get_customer_id,
-    billing_init,
-    default_billing,
-    use_billing,
-)
+from .handle import billing_close, billing_get_customer_id, billing_init
+from .handle import default_billing as default_billing  # not a spec function: not in __all__
+from .handle import use_billing as use_billing
 
 __all__ = [
     "billing_close",
@@ -47,6 +43,3 @@ __all__ = [
     "stripe_plans_compare",
     "stripe_plans_list",
 ]
-
-#: not in ``__all__`` (not spec functions), importable from here as before
-_HANDLE = (default_billing, use_billing)
