@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..billing import Billing
 from ..services.ingest import SMALL_REQUEST_MAX, IngestRequest
 from . import errors
-from .consume_group import ConsumeGroups, WriteGroups
+from .consume_group import IN_FLIGHT, ConsumeGroups, WriteGroups
 from .fastpath import FastPaths, UsageEndpoint, answer_liveness, is_liveness, is_usage_post
 from .limits import RequestDeadline
 from .metrics import RequestMetrics, request_logging_enabled
@@ -86,7 +86,13 @@ def create_app(
     app.state.consume_groups = ConsumeGroups(billing.quotas, blocking)
     # small POST /v1/usage requests, grouped up to the events one statement writes best
     app.state.usage_groups = WriteGroups(
-        billing.ingest.ingest_many, blocking, max_group=SMALL_REQUEST_MAX, weight=_events_of
+        billing.ingest.ingest_many,
+        blocking,
+        max_group=SMALL_REQUEST_MAX,
+        weight=_events_of,
+        # SQLite has one writer at a time across every worker: a second group in flight only
+        # waits in SQLite's busy handler, which sleeps and polls instead of queueing
+        in_flight=1 if billing.context.db.is_sqlite else IN_FLIGHT,
     )
     errors.install(app)
     app.add_middleware(FastPaths)
