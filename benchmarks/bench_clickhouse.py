@@ -6,7 +6,8 @@ Both configurations end up holding the same ``total`` events (10,000,000 in the 
 
 - **Through the product's write path** (``Billing.usage.record_many``, 10,000 events per call,
   so one COPY batch per transaction): the accept rates.
-  - PostgreSQL alone: alternating rounds with the capture trigger disabled and enabled (the
+  - PostgreSQL alone: rounds with the capture trigger disabled and enabled, in pairs whose order
+    alternates (the
     same trigger ``migrate`` installs with ClickHouse, toggled with ``ALTER TABLE ... DISABLE
     TRIGGER``; no shipper), so the trigger's cost is a ratio of medians measured side by side.
   - PostgreSQL + ClickHouse: a sustained stretch accepted while ``usage ship`` runs in its own
@@ -297,8 +298,10 @@ def _postgresql_alone(pg_admin: str, sizes: Sizes) -> list[dict]:
             with billing.context.db.write() as conn:
                 event_outbox.install_capture(conn)
             first = 0
-            for _ in range(sizes.rounds):
-                for capture, rates in ((False, off), (True, on)):
+            for round_number in range(sizes.rounds):
+                pair = ((False, off), (True, on))
+                # which goes first alternates, so a drift in the host's load favours neither
+                for capture, rates in pair if round_number % 2 == 0 else pair[::-1]:
                     _set_capture(url, capture)
                     rates.append(sizes.round_size / _accept(billing, first, sizes.round_size))
                     first += sizes.round_size
