@@ -278,14 +278,19 @@ def _flag(lookup: Callable[[str], str | None], name: str) -> bool:
     return parse_flag(lookup(name), name, ConfigError)
 
 
+def _float_or_invalid(raw: str) -> float:
+    """The number written, or -1 (which every bound refuses) for text that is none."""
+    try:
+        return float(raw)
+    except ValueError:
+        return -1.0
+
+
 def _number(lookup: Callable[[str], str | None], name: str, default: float) -> float:
     raw = lookup(name)
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
+    value = _float_or_invalid(raw)
     if not value > 0:
         raise ConfigError(f"Invalid {name}: {raw} (expected a positive number)")
     return value
@@ -296,10 +301,7 @@ def _seconds(lookup: Callable[[str], str | None], name: str, default: float) -> 
     raw = lookup(name)
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
+    value = _float_or_invalid(raw)
     if not 0 <= value <= 86_400:  # NaN fails too
         raise ConfigError(f"Invalid {name}: {raw} (expected seconds, up to a day, or 0 for none)")
     return value or None

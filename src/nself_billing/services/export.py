@@ -17,6 +17,7 @@ from ..domain.reporting import EXPORT_FORMATS, EXPORT_TYPES
 from ..errors import InvalidInput
 from ..store import customers as customer_store
 from ..store import export as store
+from ..store import usage as usage_store
 from . import event_export
 from .context import Context
 from .current_customer import CurrentCustomer
@@ -40,6 +41,16 @@ __all__ = ["ExportResult", "ExportService", "Progress"]
 class ExportResult:
     paths: tuple[Path, ...]
     rows: int
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one export writes: whose data, which year, raw events or daily usage."""
+
+    customer_id: str
+    year: int | None
+    raw: bool
+    progress: Progress | None
 
 
 class ExportService:
@@ -91,43 +102,22 @@ class ExportService:
             raise InvalidInput(f"Invalid year: {year}")
         paths = self.planned_paths(kind, output_format, output)
         check_targets(paths, force=force)
-        customer_id = self._customer()
+        job = _Job(self._customer(), year, raw, progress)
         written = 0
         if output_format == "csv":
             parts = EXPORT_TYPES[:-1] if kind == "all" else (kind,)
             for part, path in zip(parts, paths, strict=True):
-                written += write_file(
-                    path,
-                    force,
-                    functools.partial(
-                        self._csv,
-                        part=part,
-                        customer_id=customer_id,
-                        year=year,
-                        raw=raw,
-                        progress=progress,
-                    ),
-                )
+                written += write_file(path, force, functools.partial(self._csv, part=part, job=job))
         else:
-            written = write_file(
-                paths[0], force, lambda out: self._json(out, kind, customer_id, year, raw, progress)
-            )
+            written = write_file(paths[0], force, lambda out: self._json(out, kind, job))
         return ExportResult(tuple(paths), written)
 
     # -- the files -----------------------------------------------------------------------
 
-    def _csv(
-        self,
-        out: IO[bytes],
-        part: str,
-        customer_id: str,
-        year: int | None,
-        raw: bool,
-        progress: Progress | None,
-    ) -> int:
-        if part == "usage" and raw:
-            return self._raw_usage_csv(out, customer_id, year, progress)
-        columns, rows = self._table(part, customer_id, year)
+    def _csv(self, out: IO[bytes], part: str, job: _Job) -> int:
+        if part == "usage" and job.raw:
+            return self._raw_usage_csv(out, job)
+        columns, rows = self._table(part, job.customer_id, job.year)
         return write_csv(out, columns, (csv_row(r, columns) for r in rows))
 
     def _table(
@@ -141,24 +131,16 @@ class ExportService:
             return SUBSCRIPTION_COLUMNS, self._subscriptions(customer_id)
         return PAYMENT_METHOD_COLUMNS, self._payments(customer_id)["payment_methods"]
 
-    def _json(
-        self,
-        out: IO[bytes],
-        kind: str,
-        customer_id: str,
-        year: int | None,
-        raw: bool,
-        progress: Progress | None,
-    ) -> int:
+    def _json(self, out: IO[bytes], kind: str, job: _Job) -> int:
         writer = io.TextIOWrapper(out, encoding="utf-8", newline="\n", write_through=False)
         try:
             if kind == "usage":
-                rows = self._write_usage_json(writer, customer_id, year, raw, progress)
+                rows = self._write_usage_json(writer, job)
             elif kind == "all":
-                rows = self._write_all_json(writer, customer_id, year, raw, progress)
+                rows = self._write_all_json(writer, job)
             else:
-                _, records = self._table(kind, customer_id, year)
-                document: Any = self._payments(customer_id) if kind == "payments" else records
+                _, records = self._table(kind, job.customer_id, job.year)
+                document: Any = self._payments(job.customer_id) if kind == "payments" else records
                 json.dump(plain(document), writer, indent=2, ensure_ascii=False)
                 rows = len(records)
             writer.write("\n")
@@ -167,14 +149,8 @@ class ExportService:
             writer.detach()
         return rows
 
-    def _write_all_json(
-        self,
-        writer: io.TextIOWrapper,
-        customer_id: str,
-        year: int | None,
-        raw: bool,
-        progress: Progress | None,
-    ) -> int:
+    def _write_all_json(self, writer: io.TextIOWrapper, job: _Job) -> int:
+        customer_id, year = job.customer_id, job.year
         with self._ctx.db.read() as conn:
             customer = customer_store.get(conn, customer_id)
         subscriptions_list = self._subscriptions(customer_id)
@@ -189,24 +165,17 @@ class ExportService:
         }
         text = json.dumps(plain(head), indent=2, ensure_ascii=False)
         writer.write(text[:-2] + ',\n  "usage": ')
-        rows = self._write_usage_json(writer, customer_id, year, raw, progress, indent="  ")
+        rows = self._write_usage_json(writer, job, indent="  ")
         writer.write("\n}")
         return rows + len(invoices_list) + len(subscriptions_list)
 
-    def _write_usage_json(
-        self,
-        writer: io.TextIOWrapper,
-        customer_id: str,
-        year: int | None,
-        raw: bool,
-        progress: Progress | None,
-        indent: str = "",
-    ) -> int:
+    def _write_usage_json(self, writer: io.TextIOWrapper, job: _Job, indent: str = "") -> int:
         records: Iterable[dict[str, Any]]
-        if raw:
-            records = self._raw_usage_records(customer_id, year)
+        if job.raw:
+            records = self._raw_usage_records(job.customer_id, job.year)
         else:
-            records = self._daily_usage(customer_id, year)
+            records = self._daily_usage(job.customer_id, job.year)
+        progress = job.progress
         writer.write("[")
         count = 0
         for record in records:
@@ -225,9 +194,8 @@ class ExportService:
             progress(count)
         return count
 
-    def _raw_usage_csv(
-        self, out: IO[bytes], customer_id: str, year: int | None, progress: Progress | None
-    ) -> int:
+    def _raw_usage_csv(self, out: IO[bytes], job: _Job) -> int:
+        customer_id, year, progress = job.customer_id, job.year, job.progress
         with self._ctx.db.read() as conn:
             if self._ctx.events is not None:
                 out.write((",".join(store.RAW_USAGE_COLUMNS) + "\n").encode())
@@ -249,11 +217,8 @@ class ExportService:
 
     def _daily_usage(self, customer_id: str, year: int | None) -> list[dict[str, Any]]:
         with self._ctx.db.read() as conn:
-            rows = store.daily_usage(conn, customer_id, year)
-        return [
-            daily_usage_record(row.day, row.service_name, int(row.quantity_micros), int(row.events))
-            for row in rows
-        ]
+            days = usage_store.daily_totals(conn, customer_id, *store.year_days(year))
+        return [daily_usage_record(d.day, d.service, d.quantity, d.events) for d in days]
 
     def _raw_usage_records(self, customer_id: str, year: int | None) -> Iterable[dict[str, Any]]:
         with self._ctx.db.read() as conn:

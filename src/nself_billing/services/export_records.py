@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain.humanize import plain_number
-from ..domain.money import from_micros
 
 USAGE_CSV_COLUMNS = ("date", "service_name", "usage", "events")
 INVOICE_COLUMNS = (
@@ -80,12 +79,12 @@ def csv_row(record: dict[str, Any], columns: Sequence[str]) -> list[Any]:
     return [csv_value(record.get(column)) for column in columns]
 
 
-def daily_usage_record(day: date, service: str, micros: int, events: int) -> dict[str, Any]:
+def daily_usage_record(day: date, service: str, quantity: Decimal, events: int) -> dict[str, Any]:
     """One day of one service's usage."""
     return {
         "date": day.isoformat(),
         "service_name": service,
-        "usage": plain_number(from_micros(micros)),
+        "usage": plain_number(quantity),
         "events": events,
     }
 

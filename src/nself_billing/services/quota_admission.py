@@ -31,7 +31,7 @@ from ..store.hot_path import UsageReader, WriterGate
 from .context import Context
 from .quota_alerts import AlertBatch, QuotaAlerts
 from .quota_limits import QuotaLimits
-from .quota_lines import EffectiveQuota
+from .quota_lines import CustomerLimits, EffectiveQuota
 from .usage import new_key
 
 
@@ -124,13 +124,19 @@ class QuotaAdmission:
         for key in [k for k in self._usage if k[0] == customer_id]:
             self._usage.pop(key, None)
 
-    def check(self, service: str, quantity: object = 1, *, customer_id: str | None = None) -> bool:
-        """Would ``quantity`` more stay within the quota (whatever its mode)?"""
+    def _asked(
+        self, service: str, quantity: object, customer_id: str | None
+    ) -> tuple[int, CustomerLimits, EffectiveQuota]:
+        """What ``check`` and ``enforce`` are asked: the quantity (micro-units), the customer's
+        limits and the service's quota."""
         if service not in SERVICES:
             raise UnknownService(service, SERVICE_NAMES)
-        wanted = _wanted_micros(quantity)
         limits = self._limits.limits(customer_id)
-        quota = limits.quotas[service]
+        return _wanted_micros(quantity), limits, limits.quotas[service]
+
+    def check(self, service: str, quantity: object = 1, *, customer_id: str | None = None) -> bool:
+        """Would ``quantity`` more stay within the quota (whatever its mode)?"""
+        wanted, limits, quota = self._asked(service, quantity, customer_id)
         if quota.limit is None:
             return True
         period = self._limits.period(limits)
@@ -142,11 +148,7 @@ class QuotaAdmission:
     ) -> Decision:
         """The spec's ``quota_enforce``: a check that never records usage. A soft limit admits
         (logging a warning and recording the 100% alert); a hard limit blocks."""
-        if service not in SERVICES:
-            raise UnknownService(service, SERVICE_NAMES)
-        wanted = _wanted_micros(quantity)
-        limits = self._limits.limits(customer_id)
-        quota = limits.quotas[service]
+        wanted, limits, quota = self._asked(service, quantity, customer_id)
         if quota.limit is None:
             return Decision(True, "unlimited", service, wanted, None, None)
         limit = quota.limit_micros or 0

@@ -74,7 +74,8 @@ class QuotaLimits:
         return period
 
     def invalidate(self, customer_id: str | None = None) -> None:
-        """Forget cached limits (of one customer, or all), and tell the listeners."""
+        """Forget cached limits (of one customer, or all), and tell the listeners (the cached
+        usage of ``enforce`` goes too)."""
         if customer_id is None:
             self._limits.clear()
             self._periods.clear()

@@ -10,8 +10,6 @@ per-day rollups, so every way of recording usage counts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 from ..store.hot_path import UsageReader, WriterGate
 from ..store.quotas import AlertRecord as AlertRecord  # for the faces that render alerts
 from .context import Context
@@ -62,6 +60,21 @@ class QuotaService:
         )
         self._status = QuotaStatuses(ctx, self._limits, alerts, self._reader)
         self._limits.listeners.append(self._admission.forget)
+        # the use cases are the parts' own methods (no call in between on the hot path)
+        #: limits: the customer's effective limits, forgetting them, overrides
+        self.limits = self._limits.limits
+        self.invalidate = self._limits.invalidate
+        self.set_override = self._limits.set_override
+        self.clear_override = self._limits.clear_override
+        #: status: each service's line, one service's, the services at 75 % and the alerts
+        self.statuses = self._status.statuses
+        self.status = self._status.status
+        self.alerts = self._status.alerts
+        #: admission: would it fit, the spec's enforce, the atomic consume (alone or grouped)
+        self.check = self._admission.check
+        self.enforce = self._admission.enforce
+        self.consume = self._admission.consume
+        self.consume_many = self._admission.consume_many
 
     @property
     def reader(self) -> UsageReader:
@@ -96,82 +109,3 @@ class QuotaService:
     @durable_consume.setter
     def durable_consume(self, durable: bool) -> None:
         self._admission.durable_consume = durable
-
-    # -- limits ---------------------------------------------------------------------------
-
-    def limits(self, customer_id: str | None = None, *, fresh: bool = False) -> CustomerLimits:
-        return self._limits.limits(customer_id, fresh=fresh)
-
-    def invalidate(self, customer_id: str | None = None) -> None:
-        """Forget cached limits and usage (of one customer, or all)."""
-        self._limits.invalidate(customer_id)
-
-    def set_override(
-        self,
-        service: str,
-        limit: object,
-        *,
-        mode: str | None = None,
-        overage_price: object = None,
-        customer_id: str | None = None,
-    ) -> EffectiveQuota:
-        return self._limits.set_override(
-            service, limit, mode=mode, overage_price=overage_price, customer_id=customer_id
-        )
-
-    def clear_override(self, service: str, *, customer_id: str | None = None) -> bool:
-        return self._limits.clear_override(service, customer_id=customer_id)
-
-    # -- status ---------------------------------------------------------------------------
-
-    def statuses(
-        self,
-        *,
-        services: Iterable[str] | None = None,
-        with_usage: bool = True,
-        customer_id: str | None = None,
-        fresh: bool = True,
-    ) -> list[QuotaLine]:
-        return self._status.statuses(
-            services=services, with_usage=with_usage, customer_id=customer_id, fresh=fresh
-        )
-
-    def status(
-        self, service: str, *, customer_id: str | None = None, fresh: bool = True
-    ) -> QuotaLine:
-        return self._status.status(service, customer_id=customer_id, fresh=fresh)
-
-    def alerts(
-        self, *, customer_id: str | None = None
-    ) -> tuple[list[QuotaLine], list[AlertRecord]]:
-        return self._status.alerts(customer_id=customer_id)
-
-    # -- admission ------------------------------------------------------------------------
-
-    def check(self, service: str, quantity: object = 1, *, customer_id: str | None = None) -> bool:
-        return self._admission.check(service, quantity, customer_id=customer_id)
-
-    def enforce(
-        self, service: str, quantity: object = 1, *, customer_id: str | None = None
-    ) -> Decision:
-        return self._admission.enforce(service, quantity, customer_id=customer_id)
-
-    def consume(
-        self,
-        service: str,
-        quantity: object = 1,
-        metadata: object = None,
-        *,
-        idempotency_key: str | None = None,
-        customer_id: str | None = None,
-    ) -> ConsumeResult:
-        return self._admission.consume(
-            service,
-            quantity,
-            metadata,
-            idempotency_key=idempotency_key,
-            customer_id=customer_id,
-        )
-
-    def consume_many(self, requests: Sequence[ConsumeRequest]) -> list[ConsumeResult | Exception]:
-        return self._admission.consume_many(requests)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from ..domain.invoicing import Invoice, InvoiceKind, InvoiceStatus, plan_price, upgrade_line
 from ..domain.money import format_money
@@ -200,6 +201,15 @@ class SubscriptionService:
             raise Conflict("The subscription changed meanwhile; run the command again")
         return subscription
 
+    def _write_change(
+        self, conn: Connection, subscription: Subscription, *, now: datetime, **values: Any
+    ) -> Subscription:
+        """Change the (locked) subscription's columns; the subscription as it is now."""
+        store.change(conn, subscription.subscription_id, now=now, **values)
+        updated = store.current_for(conn, subscription.customer_id)
+        assert updated is not None
+        return updated
+
     def upgrade(self, customer_id: str, plan_name: str) -> PlanChange:
         """Switch to a higher plan now: its quotas apply at once, and the prorated price
         difference for the rest of the period is invoiced at once."""
@@ -211,15 +221,9 @@ class SubscriptionService:
             invoice = self._upgrade_invoice(subscription, current, target, now)
             if invoice is not None:
                 invoice_store.add(conn, invoice, now=now, terms=self._ctx.invoice_terms)
-            store.change(
-                conn,
-                subscription.subscription_id,
-                now=now,
-                plan_name=target.name,
-                scheduled_plan_name=None,
+            updated = self._write_change(
+                conn, subscription, now=now, plan_name=target.name, scheduled_plan_name=None
             )
-            updated = store.current_for(conn, customer_id)
-            assert updated is not None
             events.subscription_changed(
                 self._ctx,
                 conn,
@@ -281,11 +285,9 @@ class SubscriptionService:
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
-            store.change(
-                conn, subscription.subscription_id, now=now, scheduled_plan_name=target.name
+            updated = self._write_change(
+                conn, subscription, now=now, scheduled_plan_name=target.name
             )
-            updated = store.current_for(conn, customer_id)
-            assert updated is not None
             events.subscription_changed(
                 self._ctx,
                 conn,
@@ -305,16 +307,11 @@ class SubscriptionService:
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
             if not immediate:
+                updated = subscription
                 if not subscription.cancel_at_period_end:
-                    store.change(
-                        conn,
-                        subscription.subscription_id,
-                        now=now,
-                        cancel_at_period_end=True,
-                        canceled_at=now,
+                    updated = self._write_change(
+                        conn, subscription, now=now, cancel_at_period_end=True, canceled_at=now
                     )
-                updated = store.current_for(conn, customer_id)
-                assert updated is not None
                 events.subscription_changed(
                     self._ctx, conn, "subscription.cancelled", updated, immediate=False
                 )
@@ -372,14 +369,8 @@ class SubscriptionService:
         now = self._ctx.clock()
         with self._ctx.db.write() as conn:
             subscription = self._locked(conn, customer_id, subscription)
-            store.change(
-                conn,
-                subscription.subscription_id,
-                now=now,
-                cancel_at_period_end=False,
-                canceled_at=None,
+            updated = self._write_change(
+                conn, subscription, now=now, cancel_at_period_end=False, canceled_at=None
             )
-            updated = store.current_for(conn, customer_id)
-            assert updated is not None
             events.subscription_changed(self._ctx, conn, "subscription.reactivated", updated)
         return PlanChange(updated, subscription.plan_name, closed=closed)

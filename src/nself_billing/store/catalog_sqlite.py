@@ -38,7 +38,8 @@ _QUOTAS_SQL = (
 )
 
 
-def _number(value: Any, scale: int) -> Decimal | None:
+def stored_number(value: Any, scale: int) -> Decimal | None:
+    """A NUMERIC SQLite returned (int or float) at the column's scale, as SQLAlchemy reads it."""
     if value is None:
         return None
     if isinstance(value, str | bytes):
@@ -84,9 +85,9 @@ def _plans(plan_rows: list[Any], quota_rows: list[Any]) -> list[Plan]:
         (
             plan,
             service,
-            _number(limit, _QUANTITY_SCALE),
+            stored_number(limit, _QUANTITY_SCALE),
             mode,
-            _number(overage, _UNIT_PRICE_SCALE),
+            stored_number(overage, _UNIT_PRICE_SCALE),
         )
         for plan, service, limit, mode, overage in (tuple(row) for row in quota_rows)
     )
@@ -94,8 +95,8 @@ def _plans(plan_rows: list[Any], quota_rows: list[Any]) -> list[Plan]:
         plan_from_row(
             (
                 name,
-                _number(monthly, _PRICE_SCALE),
-                _number(yearly, _PRICE_SCALE),
+                stored_number(monthly, _PRICE_SCALE),
+                stored_number(yearly, _PRICE_SCALE),
                 description,
                 tier,
                 price_id,

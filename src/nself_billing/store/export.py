@@ -42,21 +42,9 @@ def _year_bounds(year: int | None) -> tuple[date, date] | None:
     return (date(year, 1, 1), date(year + 1, 1, 1)) if year else None
 
 
-def daily_usage(conn: Connection, customer_id: str, year: int | None) -> list[Any]:
-    query = (
-        select(
-            usage_daily.c.day,
-            usage_daily.c.service_name,
-            usage_daily.c.quantity_micros,
-            usage_daily.c.events,
-        )
-        .where(usage_daily.c.customer_id == customer_id)
-        .order_by(usage_daily.c.day, usage_daily.c.service_name)
-    )
-    bounds = _year_bounds(year)
-    if bounds:
-        query = query.where(usage_daily.c.day >= bounds[0], usage_daily.c.day < bounds[1])
-    return list(conn.execute(query))
+def year_days(year: int | None) -> tuple[date, date]:
+    """The days ``[first, end)`` of a year, or of all time (``store.usage.daily_totals``)."""
+    return _year_bounds(year) or (date.min, date.max)
 
 
 def raw_usage_count(conn: Connection, customer_id: str, year: int | None) -> int:

@@ -26,7 +26,7 @@ from ..domain.money import from_micros, unit_price
 from ..domain.periods import Period
 from ..domain.plans import Plan
 from ..domain.subscriptions import LIVE_STATUSES, Subscription, SubscriptionStatus
-from .catalog_sqlite import plans_from
+from .catalog_sqlite import plans_from, stored_number
 
 #: scales of the Numeric columns read here (tables.py)
 _QUANTITY_SCALE = 6
@@ -43,14 +43,6 @@ def read_only_uri(path: Path) -> str:
     if not shm.exists() and not os.access(path.parent, os.W_OK):
         uri += "&immutable=1"
     return uri
-
-
-def _number(value: Any, scale: int) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, str | bytes):
-        raise TypeError("a number stored as text")  # SQLAlchemy's conversion refuses it too
-    return Decimal(f"{value:.{scale}f}")
 
 
 def _moment(value: Any) -> datetime | None:
@@ -185,7 +177,7 @@ class QuickReader:
                 kind=InvoiceKind(row["kind"]),
                 status=InvoiceStatus(row["status"] or "open"),
                 currency=row["currency"] or "usd",
-                total=_number(row["total_amount"], _MONEY_SCALE) or Decimal("0"),
+                total=stored_number(row["total_amount"], _MONEY_SCALE) or Decimal("0"),
                 period_start=_moment(row["period_start"]),
                 period_end=_moment(row["period_end"]),
                 created_at=_moment(row["created_at"]),
@@ -211,9 +203,9 @@ class QuickReader:
         )
         result = {}
         for row in rows:
-            price = _number(row["overage_price"], _UNIT_PRICE_SCALE)
+            price = stored_number(row["overage_price"], _UNIT_PRICE_SCALE)
             result[row["service_name"]] = OverrideRow(
-                _number(row["limit_value"], _QUANTITY_SCALE),
+                stored_number(row["limit_value"], _QUANTITY_SCALE),
                 row["enforcement_mode"],
                 None if price is None else unit_price(price),
             )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, func, select
 
 from ..domain.money import from_micros
 from .tables import customers, usage_daily, usage_records
@@ -94,16 +94,30 @@ def recorded_micros(
 ) -> dict[str, int]:
     """Micro-units per service of the raw events recorded in [start, end): exact instants,
     which the per-day rollups cannot give (Stripe's reconcile compares billing periods)."""
+    return micros_by_service(conn, usage_records, customer_id, start, end)
+
+
+def micros_by_service(
+    conn: Connection,
+    table: Table,
+    customer_id: str,
+    start: datetime,
+    end: datetime,
+    *where: ColumnElement[bool],
+) -> dict[str, int]:
+    """Micro-units per service of a table of events (``service_name``, ``quantity_micros``,
+    ``customer_id``, ``recorded_at``: the raw events, the usage outbox) in [start, end)."""
     return {
         service: int(micros or 0)
         for service, micros in conn.execute(
-            select(usage_records.c.service_name, func.sum(usage_records.c.quantity_micros))
+            select(table.c.service_name, func.sum(table.c.quantity_micros))
             .where(
-                usage_records.c.customer_id == customer_id,
-                usage_records.c.recorded_at >= start,
-                usage_records.c.recorded_at < end,
+                table.c.customer_id == customer_id,
+                table.c.recorded_at >= start,
+                table.c.recorded_at < end,
+                *where,
             )
-            .group_by(usage_records.c.service_name)
+            .group_by(table.c.service_name)
         )
     }
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, func, select
 
 from ..tables import usage_outbox
+from ..usage import micros_by_service
 from .rows import EXPIRED, FAILED, MAX_EVENT_AGE, PENDING, SENT, UNKNOWN
 
 
@@ -84,16 +85,6 @@ def unsent_totals(
     conn: Connection, customer_id: str, start: datetime, end: datetime
 ) -> dict[str, int]:
     """Micro-units per service not (yet) acknowledged by Stripe in [start, end)."""
-    return {
-        service: int(micros or 0)
-        for service, micros in conn.execute(
-            select(usage_outbox.c.service_name, func.sum(usage_outbox.c.quantity_micros))
-            .where(
-                usage_outbox.c.customer_id == customer_id,
-                usage_outbox.c.status != SENT,
-                usage_outbox.c.recorded_at >= start,
-                usage_outbox.c.recorded_at < end,
-            )
-            .group_by(usage_outbox.c.service_name)
-        )
-    }
+    return micros_by_service(
+        conn, usage_outbox, customer_id, start, end, usage_outbox.c.status != SENT
+    )
