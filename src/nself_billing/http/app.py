@@ -92,7 +92,7 @@ def create_app(
         weight=_events_of,
         # SQLite has one writer at a time across every worker: a second group in flight only
         # waits in SQLite's busy handler, which sleeps and polls instead of queueing
-        in_flight=1 if billing.context.db.is_sqlite else IN_FLIGHT,
+        in_flight=1 if billing.ingest.one_writer else IN_FLIGHT,
     )
     errors.install(app)
     app.add_middleware(FastPaths)

@@ -102,6 +102,12 @@ class UsageIngestService:
     def _queue_outbox(self) -> bool:
         return self._usage.queue_outbox
 
+    @property
+    def one_writer(self) -> bool:
+        """True when the database admits one writer at a time across every process (SQLite):
+        a second write group in flight would only wait for its lock."""
+        return self._ctx.db.is_sqlite
+
     def ingest(self, events: Sequence[object], *, caller_customer_id: str | None) -> IngestResult:
         """Validate every event, then record them all in one transaction (or nothing).
 
