@@ -41,3 +41,26 @@ def test_a_driver_error_drops_the_connection_and_is_one_clear_error(billing, cus
     with pytest.raises(NotFound, match="Customer not found: cus_nobody"):
         billing.usage.record("api", 1, customer_id="cus_nobody")
     assert billing.usage.record("api", 1).recorded is True  # the path still works
+
+
+def test_dispose_takes_every_idle_connection_off_the_free_list(billing, customer_id):
+    db = billing.context.db
+    billing.usage.record("api", 1)
+    assert db._hot_idle
+    db.dispose()
+    assert db._hot_idle == []
+    assert billing.usage.record("api", 1).recorded is True  # new connections after dispose
+
+
+def test_drained_stops_when_another_thread_empties_the_list():
+    from nself_billing.store.db import drained
+
+    class Racing(list):  # another thread takes the last entry between the check and the pop
+        def pop(self, *args):
+            if len(self) == 1:
+                super().pop()
+                raise IndexError
+            return super().pop(*args)
+
+    assert list(drained(Racing([1, 2, 3]))) == [3, 2]
+    assert list(drained([])) == []

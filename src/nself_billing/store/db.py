@@ -213,14 +213,21 @@ class Database:
     def dispose(self) -> None:
         self._generation += 1
         pid = os.getpid()
-        while self._hot_idle:
-            try:
-                hot = self._hot_idle.pop()
-            except IndexError:
-                break
+        for hot in drained(self._hot_idle):
             if hot.key[0] == pid:  # a forked child leaves its parent's connections alone
                 hot.close(self.is_postgresql)
         self.engine.dispose()
+
+
+def drained(idle: Any) -> Iterator[Any]:
+    """Take every entry off a free list of driver connections (a list or deque that other
+    threads pop too: one may empty it between the check and the pop). For closing the
+    idle connections of ``Database.hot_cursor()`` and ``hot_path.UsageReader``."""
+    while idle:
+        try:
+            yield idle.pop()
+        except IndexError:
+            return
 
 
 #: ``Connection.info`` key of the ``TransactionState`` of the transaction in progress

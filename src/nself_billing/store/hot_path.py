@@ -22,7 +22,7 @@ from sqlalchemy import Engine, event
 
 from ..domain.services import SERVICE_NAMES
 from ..errors import DatabaseError
-from .db import billing_error
+from .db import billing_error, drained
 
 _TOTAL_SQL = (
     "SELECT COALESCE(SUM(quantity_micros), 0) FROM billing_usage_daily"
@@ -222,11 +222,7 @@ class UsageReader:
 
     def close(self) -> None:
         pid = os.getpid()
-        while self._idle:
-            try:
-                entry = self._idle.pop()
-            except IndexError:
-                break
+        for entry in drained(self._idle):
             owner, conn = (entry.pid, entry.conn) if isinstance(entry, _PgDriver) else entry
             if owner == pid:
                 with contextlib.suppress(Exception):

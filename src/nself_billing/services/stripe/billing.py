@@ -206,28 +206,26 @@ class StripeBillingService:
         ).payment_url
 
     def upgrade(self, customer_id: str, plan_name: str) -> RemoteSubscription:
-        sub = self.current_subscription(customer_id)
-        self._plan(plan_name)
-        with self._operation("upgrade", f"{sub.subscription_id}:{plan_name}") as key:
-            changed = self.remote.upgrade_subscription(
-                sub.subscription_id,
-                plan_name=plan_name,
-                interval=sub.interval,
-                idempotency_key=key,
-            )
-        return self._mirror_subscription(changed)
+        return self._change_plan(customer_id, plan_name, downgrade=False)
 
     def downgrade(self, customer_id: str, plan_name: str) -> RemoteSubscription:
+        """Scheduled for the period's end (Stripe's subscription schedule)."""
+        return self._change_plan(customer_id, plan_name, downgrade=True)
+
+    def _change_plan(
+        self, customer_id: str, plan_name: str, *, downgrade: bool
+    ) -> RemoteSubscription:
+        """One journaled plan change of the current subscription, mirrored: an upgrade at once,
+        a downgrade scheduled (its plan recorded as the scheduled one)."""
         sub = self.current_subscription(customer_id)
         self._plan(plan_name)
-        with self._operation("downgrade", f"{sub.subscription_id}:{plan_name}") as key:
-            changed = self.remote.schedule_downgrade(
-                sub.subscription_id,
-                plan_name=plan_name,
-                interval=sub.interval,
-                idempotency_key=key,
+        operation = "downgrade" if downgrade else "upgrade"
+        send = self.remote.schedule_downgrade if downgrade else self.remote.upgrade_subscription
+        with self._operation(operation, f"{sub.subscription_id}:{plan_name}") as key:
+            changed = send(
+                sub.subscription_id, plan_name=plan_name, interval=sub.interval, idempotency_key=key
             )
-        return self._mirror_subscription(changed, scheduled_plan=plan_name)
+        return self._mirror_subscription(changed, scheduled_plan=plan_name if downgrade else None)
 
     def cancel(self, customer_id: str, *, immediate: bool = False) -> RemoteSubscription:
         sub = self.current_subscription(customer_id)
