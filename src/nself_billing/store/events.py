@@ -37,11 +37,11 @@ what reaches this module is a ``NewUsage`` that both backends can store alike.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Engine, exc
 
@@ -52,6 +52,8 @@ from .outbox import PG_OUTBOX_CTE, SQLITE_OUTBOX_FROM_RECORD, outbox_identifier
 if TYPE_CHECKING:
     from .db import Database
     from .hot_path import UsageReader
+
+_T = TypeVar("_T")
 
 
 class NewUsage(NamedTuple):
@@ -255,19 +257,27 @@ def record_one(db: Database, event: NewUsage, *, now: datetime, queue_outbox: bo
                     _pg_params(event, now),
                 )
                 return cursor.fetchone() is not None
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                new = _sqlite_write(cursor, event, now, queue_outbox)
-                cursor.execute("COMMIT")
-                return new
-            except BaseException:
-                if cursor.connection.in_transaction:
-                    cursor.execute("ROLLBACK")
-                raise
+            return _sqlite_immediate(
+                cursor, lambda: _sqlite_write(cursor, event, now, queue_outbox)
+            )
     except db.driver_error as error:
         if _is_foreign_key_error(error):
             raise NotFound(f"Customer not found: {event.customer_id}") from None
         db.raise_driver_error(error)
+
+
+def _sqlite_immediate(cursor: Any, write: Callable[[], _T]) -> _T:
+    """``write`` as one SQLite write transaction of its own: ``BEGIN IMMEDIATE`` (the one
+    writer until ``COMMIT``), rolled back if it raises."""
+    cursor.execute("BEGIN IMMEDIATE")
+    try:
+        result = write()
+        cursor.execute("COMMIT")
+        return result
+    except BaseException:
+        if cursor.connection.in_transaction:
+            cursor.execute("ROLLBACK")
+        raise
 
 
 def _pg_params(event: NewUsage, now: datetime) -> tuple[Any, ...]:
@@ -499,15 +509,10 @@ def write_group(
                 cursor.execute(_PG_WRITE_GROUP, (json.dumps(group), now, queue_outbox))
                 (new,) = cursor.fetchone()
                 return {(customer, key) for customer, key in new}
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                new = {e.identity for e in events if _sqlite_write(cursor, e, now, queue_outbox)}
-                cursor.execute("COMMIT")
-                return new
-            except BaseException:
-                if cursor.connection.in_transaction:
-                    cursor.execute("ROLLBACK")
-                raise
+            return _sqlite_immediate(
+                cursor,
+                lambda: {e.identity for e in events if _sqlite_write(cursor, e, now, queue_outbox)},
+            )
     except db.driver_error as error:
         if _is_foreign_key_error(error):
             ids = sorted({event.customer_id for event in events})
