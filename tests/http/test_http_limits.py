@@ -364,3 +364,96 @@ def test_the_service_sessions_have_the_database_timeouts(env, backend, clock):
                 assert conn.exec_driver_sql("SHOW statement_timeout").scalar_one() == "3s"
             else:
                 assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 2000
+
+
+# -- the deadline's one timer per worker -------------------------------------------------------
+
+
+def _deadline_run(seconds: float, plan: list[tuple[float, float, bool]]) -> list[tuple]:  # type: ignore[type-arg]
+    """Requests through ``RequestDeadline`` on one event loop, as a worker serves them: each
+    ``(arrives, takes, answers_early)`` arrives at that many seconds, takes that long, and sends
+    its status line first when ``answers_early``. Each request's outcome: its status (or the
+    exception it ended with) and when it ended, in seconds from the start."""
+    import asyncio
+
+    from nself_billing.http.limits import RequestDeadline
+
+    async def endpoint(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["answers_early"]:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(scope["takes"])
+        if not scope["answers_early"]:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    deadline = RequestDeadline(endpoint, seconds=seconds)
+
+    async def main() -> list[tuple]:  # type: ignore[type-arg]
+        started = asyncio.get_running_loop().time()
+
+        async def one(arrives: float, takes: float, answers_early: bool) -> tuple:  # type: ignore[type-arg]
+            await asyncio.sleep(arrives)
+            statuses: list[int] = []
+
+            async def send(message):  # type: ignore[no-untyped-def]
+                if message["type"] == "http.response.start":
+                    statuses.append(message["status"])
+
+            async def receive():  # type: ignore[no-untyped-def]
+                return {"type": "http.disconnect"}
+
+            scope = {"type": "http", "takes": takes, "answers_early": answers_early}
+            try:
+                await deadline(scope, receive, send)
+                outcome: object = statuses[-1]
+            except Exception as error:
+                outcome = type(error).__name__
+            return outcome, round(asyncio.get_running_loop().time() - started, 2)
+
+        return list(await asyncio.gather(*(one(*request) for request in plan)))
+
+    return asyncio.run(main())
+
+
+def test_each_request_gets_its_own_deadline_from_one_timer():
+    outcomes = _deadline_run(
+        0.5,
+        [
+            (0.0, 10.0, False),  # stuck: 503 at its deadline, 0.5 s
+            (0.1, 0.1, False),  # quick: answered
+            (0.3, 10.0, False),  # stuck, arriving later: 503 at 0.8 s, not at the first's
+            (0.4, 0.2, False),  # done at 0.6 s, between the two deadlines
+            (1.0, 10.0, False),  # after the timer ran out of requests: armed again, 1.5 s
+        ],
+    )
+    (first, at_first), (second, _), (third, at_third), (fourth, _), (fifth, at_fifth) = outcomes
+    assert (first, second, third, fourth, fifth) == (503, 200, 503, 200, 503)
+    assert 0.5 <= at_first < 0.7
+    assert 0.8 <= at_third < 1.0
+    assert 1.5 <= at_fifth < 1.7
+
+
+def test_a_response_already_started_ends_with_the_deadline_instead_of_a_503():
+    ((outcome, at),) = _deadline_run(0.3, [(0.0, 10.0, True)])
+    assert outcome == "TimeoutError"
+    assert 0.3 <= at < 0.5
+
+
+def test_a_request_cancelled_by_anyone_else_stays_cancelled():
+    import asyncio
+
+    from nself_billing.http.limits import RequestDeadline
+
+    async def endpoint(scope, receive, send):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(10)
+
+    deadline = RequestDeadline(endpoint, seconds=5)
+
+    async def main() -> None:
+        request = asyncio.ensure_future(deadline({"type": "http"}, None, None))  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        request.cancel()  # a server shutting down, say: not a timeout
+        with pytest.raises(asyncio.CancelledError):
+            await request
+
+    asyncio.run(main())
