@@ -3,10 +3,12 @@ PostgreSQL sessions serving them), for old against new in the same run: a server
 runs side by side, each on a scratch database of its own, and wrk's rounds alternate between
 them. CPU time is read from /proc (utime + stime of each worker process and, on PostgreSQL,
 of each backend of the server's database) before and after each round and divided by the
-requests answered, so the figure does not depend on how busy the shared host is (its rate
-does).
+requests answered. It moves with the host's load far less than the rate does, but it does
+move: on a busy host a worker wakes up for fewer requests at a time (and each sleep and
+wake-up costs CPU), so compare trees only within one run. (Not a ``bench_*`` module: those
+are ``run.py``'s, which write docs/PERFORMANCE.md; this one compares two trees.)
 
-    python benchmarks/bench_http_cpu.py --before /tmp/old-checkout [--events 1] [--rounds 5]
+    python benchmarks/http_cpu.py --before /tmp/old-checkout [--events 1] [--rounds 5]
         [--seconds 3] [--no-pg]
 """
 
