@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from ..errors import ConfigError, DatabaseError
+from .export import csv_field
 
 TABLE = "usage_events"
 #: the largest quantity Decimal(18, 6) holds
@@ -62,9 +63,10 @@ SETTINGS non_replicated_deduplication_window = 100000
 
 def _csv_field(column: str) -> str:
     """SQL rendering one CSV field by RFC 4180 (quoted only when it holds , " CR or LF), the
-    way PostgreSQL's COPY does, so exports from both stores are the same bytes."""
+    way PostgreSQL's COPY does, so exports from both stores are the same bytes.
+    (``multiSearchAny`` over the four bytes costs less than a regular expression.)"""
     return (
-        f"if(match({column}, '[,\"\\r\\n]'),"
+        f"if(multiSearchAny({column}, [',', '\"', '\\r', '\\n']),"
         f" concat('\"', replaceAll({column}, '\"', '\"\"'), '\"'), {column})"
     )
 
@@ -73,11 +75,12 @@ def _csv_field(column: str) -> str:
 _EXPORT_READ = 1 << 20
 _QUANTITY_TEXT = "toDecimalString(quantity, 6)"
 _TIME_TEXT = "formatDateTime(recorded_at, '%Y-%m-%dT%H:%i:%S.%f+00:00')"
+#: one CSV line of a customer's export; ``{customer_field:String}`` is the customer's field and
+#: its commas, the same on every line, rendered once (``_bounds``)
 _EXPORT_LINE = (
-    "concat(toString(id), ',', "
+    "concat(toString(id), {customer_field:String}, "
     + ", ',', ".join(
         (
-            _csv_field("customer_id"),
             _csv_field("service_name"),
             _QUANTITY_TEXT,
             _TIME_TEXT,
@@ -287,7 +290,10 @@ class ClickHouseEvents:
 
     @staticmethod
     def _bounds(customer_id: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
-        params: dict[str, Any] = {"customer": customer_id}
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "customer_field": f",{csv_field(customer_id)},",
+        }
         if start is not None:
             params["start"] = start
         if end is not None:
