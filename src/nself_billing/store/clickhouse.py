@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from ..errors import ConfigError, DatabaseError
+from .export import csv_field
 
 TABLE = "usage_events"
 #: the largest quantity Decimal(18, 6) holds
@@ -62,9 +63,10 @@ SETTINGS non_replicated_deduplication_window = 100000
 
 def _csv_field(column: str) -> str:
     """SQL rendering one CSV field by RFC 4180 (quoted only when it holds , " CR or LF), the
-    way PostgreSQL's COPY does, so exports from both stores are the same bytes."""
+    way PostgreSQL's COPY does, so exports from both stores are the same bytes.
+    (``multiSearchAny`` over the four bytes costs less than a regular expression.)"""
     return (
-        f"if(match({column}, '[,\"\\r\\n]'),"
+        f"if(multiSearchAny({column}, [',', '\"', '\\r', '\\n']),"
         f" concat('\"', replaceAll({column}, '\"', '\"\"'), '\"'), {column})"
     )
 
@@ -73,11 +75,12 @@ def _csv_field(column: str) -> str:
 _EXPORT_READ = 1 << 20
 _QUANTITY_TEXT = "toDecimalString(quantity, 6)"
 _TIME_TEXT = "formatDateTime(recorded_at, '%Y-%m-%dT%H:%i:%S.%f+00:00')"
+#: one CSV line of a customer's export; ``{customer_field:String}`` is the customer's field and
+#: its commas, the same on every line, rendered once (``_bounds``)
 _EXPORT_LINE = (
-    "concat(toString(id), ',', "
+    "concat(toString(id), {customer_field:String}, "
     + ", ',', ".join(
         (
-            _csv_field("customer_id"),
             _csv_field("service_name"),
             _QUANTITY_TEXT,
             _TIME_TEXT,
@@ -87,6 +90,12 @@ _EXPORT_LINE = (
     )
     + ")"
 )
+
+
+#: the export's order (``store/export.py``'s ``pg_raw_order``): the table's sorting key after the
+#: customer, so the engine reads a customer's rows in it without sorting; FINAL leaves one row
+#: per key, so no id is needed to break ties
+_EXPORT_ORDER = "ORDER BY service_name, recorded_at, idempotency_key"
 
 
 def _insert_settings(token: str) -> dict[str, Any]:
@@ -281,7 +290,10 @@ class ClickHouseEvents:
 
     @staticmethod
     def _bounds(customer_id: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
-        params: dict[str, Any] = {"customer": customer_id}
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "customer_field": f",{csv_field(customer_id)},",
+        }
         if start is not None:
             params["start"] = start
         if end is not None:
@@ -291,12 +303,14 @@ class ClickHouseEvents:
     def export_csv(
         self, customer_id: str, start: datetime | None, end: datetime | None
     ) -> Iterator[bytes]:
-        """The customer's raw events as CSV lines (no header), id order, rendered by the
-        engine. Exact: ``FINAL``."""
+        """The customer's raw events as CSV lines (no header) in the export's order, rendered
+        by the engine. Exact: ``FINAL``. Streamed from a server; the embedded engine's client
+        returns this format whole (clickhouse-connect streams only some formats from chDB,
+        docs/SCALING.md)."""
         self._ready()
         sql = (
             f"SELECT {_EXPORT_LINE} FROM {self.table} FINAL"  # noqa: S608 (fixed text)
-            f" WHERE {self._export_where(start, end)} ORDER BY id"
+            f" WHERE {self._export_where(start, end)} {_EXPORT_ORDER}"
         )
         with self._lock:
             client = self._connect()
@@ -314,25 +328,27 @@ class ClickHouseEvents:
 
     def export_lines(
         self, customer_id: str, start: datetime | None, end: datetime | None
-    ) -> Iterator[tuple[int, str]]:
-        """(id, CSV line) pairs in id order, to merge with events not shipped yet."""
+    ) -> Iterator[tuple[str, str, str, int, str]]:
+        """(service, time text, key, id, CSV line) in the export's order, to merge with events
+        not shipped yet."""
         self._ready()
         sql = (
-            f"SELECT id, {_EXPORT_LINE} FROM {self.table} FINAL"  # noqa: S608 (fixed text)
-            f" WHERE {self._export_where(start, end)} ORDER BY id"
+            f"SELECT service_name, {_TIME_TEXT}, idempotency_key, id,"  # noqa: S608
+            f" {_EXPORT_LINE} FROM {self.table} FINAL"
+            f" WHERE {self._export_where(start, end)} {_EXPORT_ORDER}"
         )
         yield from self._stream(sql, self._bounds(customer_id, start, end))
 
     def export_rows(
         self, customer_id: str, start: datetime | None, end: datetime | None
     ) -> Iterator[tuple[Any, ...]]:
-        """Raw events as (id, customer, service, quantity text, time text, key, metadata),
-        id order. Exact: ``FINAL``."""
+        """Raw events as (id, customer, service, quantity text, time text, key, metadata), in
+        the export's order. Exact: ``FINAL``."""
         self._ready()
         sql = (
             f"SELECT id, customer_id, service_name, {_QUANTITY_TEXT},"  # noqa: S608
             f" {_TIME_TEXT}, nullIf(idempotency_key, ''), nullIf(metadata, '')"
-            f" FROM {self.table} FINAL WHERE {self._export_where(start, end)} ORDER BY id"
+            f" FROM {self.table} FINAL WHERE {self._export_where(start, end)} {_EXPORT_ORDER}"
         )
         yield from self._stream(sql, self._bounds(customer_id, start, end))
 
