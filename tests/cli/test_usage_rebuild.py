@@ -65,3 +65,19 @@ def test_rollups_without_raw_events_are_removed(cli, billing, customer_id):
     assert cli("tenant", "billing", "usage", "rebuild").exit_code == 0
     with billing.context.db.read() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM billing_usage_daily")).scalar_one() == 0
+
+
+def test_rows_of_an_unknown_customer_inserted_with_sql_are_refused_by_the_rebuild(
+    cli, billing, customer_id
+):
+    # the raw table has no foreign key (migration 0016): the rollups' key checks the customer
+    billing.usage.record("api", 3, at="2026-01-12T00:00:00+00:00")
+    _insert_with_sql(billing, "cus_nobody")
+    rebuilt = cli("tenant", "billing", "usage", "rebuild")
+    assert rebuilt.exit_code != 0
+    assert "foreign key" in rebuilt.stderr.lower()
+    with billing.context.db.read() as conn:
+        rows = conn.execute(
+            text("SELECT customer_id, service_name, quantity_micros FROM billing_usage_daily")
+        ).all()
+    assert [tuple(row) for row in rows] == [(customer_id, "api", 3_000_000)]

@@ -22,8 +22,8 @@ def _step(billing: Billing, step: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with billing.context.db.write() as conn:
         config.attributes["connection"] = conn
-        if step == "down":
-            command.downgrade(config, "-1")
+        if step == "down":  # to before 0015, whatever comes after it
+            command.downgrade(config, "0014")
         else:
             command.upgrade(config, "head")
 

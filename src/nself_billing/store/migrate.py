@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # imported lazily: the catalog's start-up path reads SCHEMA_R
     from .db import Database
 
 #: the newest revision in migrations/versions (a test checks it against Alembic's head)
-SCHEMA_REVISION = "0015"
+SCHEMA_REVISION = "0016"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x6E73656C66  # "nself"
 

@@ -110,7 +110,10 @@ usage_records = Table(
     "billing_usage_records",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("customer_id", String(255), ForeignKey("billing_customers.customer_id")),
+    # no foreign key here: the customer is checked by the rollups' (migration 0016; every event
+    # is written with its rollup row, which references the customer), once per (customer,
+    # service, day) instead of once per event
+    Column("customer_id", String(255)),
     Column("service_name", String(50)),
     Column("quantity", Numeric(20, 6)),
     Column("metadata", JsonDoc),
@@ -134,7 +137,11 @@ Index("idx_usage_recorded_at", usage_records.c.recorded_at)
 usage_daily = Table(
     "billing_usage_daily",
     metadata,
-    Column("customer_id", String(255), primary_key=True),
+    #: the customer check of every event (migration 0016): a new (customer, service, day) row
+    #: is checked, an update of an existing one keeps its key and is not
+    Column(
+        "customer_id", String(255), ForeignKey("billing_customers.customer_id"), primary_key=True
+    ),
     Column("service_name", String(50), primary_key=True),
     Column("day", Date, primary_key=True),
     Column("quantity_micros", BigInteger, nullable=False, server_default=text("0")),
