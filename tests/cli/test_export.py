@@ -221,27 +221,3 @@ def test_raw_csv_has_every_event_of_every_service_even_odd_ones_inserted_with_sq
     # within a service, in the order of recording
     api = [row["idempotency_key"] for row in rows if row["service_name"] == "api"]
     assert api == ["k-2025", "k-0", "k-1", "k-2"]
-
-
-def test_raw_export_is_by_service_then_time_then_key_on_every_store(
-    cli, billing, customer_id, tmp_path
-):
-    at = datetime(2026, 1, 10, 9, tzinfo=UTC)
-    for service, minute, key in [
-        ("storage", 5, "s1"),
-        ("api", 2, "a2"),
-        ("api", 9, "b"),
-        ("storage", 1, "s0"),
-        ("api", 0, "a0"),
-        ("api", 9, "B"),  # the same time: keys compare by bytes, "B" before "b"
-    ]:
-        billing.usage.record(service, 1, idempotency_key=key, at=at.replace(minute=minute))
-    expected = ["a0", "a2", "B", "b", "s0", "s1"]
-    out = tmp_path / "raw.csv"
-    cli("tenant", "billing", "export", "usage", "--raw", "--format=csv", f"--output={out}")
-    with out.open(encoding="utf-8", newline="") as handle:
-        assert [row["idempotency_key"] for row in csv.DictReader(handle)] == expected
-    out = tmp_path / "raw.json"
-    cli("tenant", "billing", "export", "usage", "--raw", f"--output={out}")
-    events = json.loads(out.read_text(encoding="utf-8"))
-    assert [event["idempotency_key"] for event in events] == expected

@@ -1,7 +1,6 @@
-"""``export usage --raw`` from ClickHouse: the events shipped (exact, ``FINAL``) merged in the
-export's order (service, time, key, id: ``store/export.py``'s ``pg_raw_order``) with those
-still waiting in PostgreSQL's outbox, so an export never misses an event the shipper has not
-moved yet, and never repeats one it is moving (same id, written once)."""
+"""``export usage --raw`` from ClickHouse: the events shipped (exact, ``FINAL``) merged in id
+order with those still waiting in PostgreSQL's outbox, so an export never misses an event
+the shipper has not moved yet, and never repeats one it is moving (same id, written once)."""
 
 from __future__ import annotations
 
@@ -31,31 +30,14 @@ def _pending(conn: Connection, customer_id: str, year: int | None) -> list[tuple
     return event_store.pending_rows(conn, customer_id, start or EARLIEST, end or LATEST)
 
 
-#: an export row's place in the export's order, and its id (the last item)
-Place = tuple[bool, str, str, str, int]
-
-
-def place(service: str | None, time: str, key: str | None, event_id: int) -> Place:
-    """Where an event goes in the export's order: no service first, then by service, time and
-    key (compared by code point, which is the bytes' order in UTF-8), then id."""
-    return (service is not None, service or "", time, key or "", int(event_id))
-
-
-def _row_place(row: tuple[Any, ...]) -> Place:
-    return place(row[2], row[4], row[5], row[0])
-
-
-def _merged(
-    shipped: Iterable[tuple[Place, Any]], waiting: Iterable[tuple[Place, Any]]
-) -> Iterator[Any]:
-    """Both streams of (place, item) in the export's order, each event once (a batch in
-    flight is in both, at the same place)."""
+def _merged(shipped: Iterable[tuple[Any, ...]], waiting: list[tuple[Any, ...]]) -> Iterator[Any]:
+    """Both streams in id order, each id once (a batch in flight is in both)."""
     last = None
-    for where, item in heapq.merge(shipped, waiting, key=lambda pair: pair[0]):
-        if where == last:
+    for row in heapq.merge(shipped, waiting, key=lambda r: int(r[0])):
+        if row[0] == last:
             continue
-        last = where
-        yield item
+        last = row[0]
+        yield row
 
 
 def rows(
@@ -64,8 +46,7 @@ def rows(
     """Raw events as (id, customer, service, quantity text, time text, key, metadata)."""
     waiting = _pending(conn, customer_id, year)
     start, end = _bounds(year)
-    shipped = ((_row_place(row), row) for row in events.export_rows(customer_id, start, end))
-    yield from _merged(shipped, [(_row_place(row), row) for row in waiting])
+    yield from _merged(events.export_rows(customer_id, start, end), waiting)
 
 
 def _csv_line(row: tuple[Any, ...]) -> str:
@@ -96,13 +77,10 @@ def write_csv(
             if progress:
                 progress(count)
         return count
-    shipped = (
-        (place(service, time, key, event_id), line + "\n")
-        for service, time, key, event_id, line in events.export_lines(customer_id, start, end)
-    )
-    pending = [(_row_place(row), _csv_line(row)) for row in waiting]
+    shipped = ((row[0], row[1] + "\n") for row in events.export_lines(customer_id, start, end))
+    pending = [(row[0], _csv_line(row)) for row in waiting]
     batch: list[str] = []
-    for line in _merged(shipped, pending):
+    for _id, line in _merged(shipped, pending):
         batch.append(line)
         if len(batch) == 10_000:
             out.write("".join(batch).encode("utf-8"))

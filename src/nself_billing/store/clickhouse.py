@@ -92,12 +92,6 @@ _EXPORT_LINE = (
 )
 
 
-#: the export's order (``store/export.py``'s ``pg_raw_order``): the table's sorting key after the
-#: customer, so the engine reads a customer's rows in it without sorting; FINAL leaves one row
-#: per key, so no id is needed to break ties
-_EXPORT_ORDER = "ORDER BY service_name, recorded_at, idempotency_key"
-
-
 def _insert_settings(token: str) -> dict[str, Any]:
     """One synchronous block with its deduplication token; on a cluster (a Distributed table,
     docs/SCALING.md) acknowledged only once the shards have it."""
@@ -303,14 +297,12 @@ class ClickHouseEvents:
     def export_csv(
         self, customer_id: str, start: datetime | None, end: datetime | None
     ) -> Iterator[bytes]:
-        """The customer's raw events as CSV lines (no header) in the export's order, rendered
-        by the engine. Exact: ``FINAL``. Streamed from a server; the embedded engine's client
-        returns this format whole (clickhouse-connect streams only some formats from chDB,
-        docs/SCALING.md)."""
+        """The customer's raw events as CSV lines (no header), id order, rendered by the
+        engine. Exact: ``FINAL``."""
         self._ready()
         sql = (
             f"SELECT {_EXPORT_LINE} FROM {self.table} FINAL"  # noqa: S608 (fixed text)
-            f" WHERE {self._export_where(start, end)} {_EXPORT_ORDER}"
+            f" WHERE {self._export_where(start, end)} ORDER BY id"
         )
         with self._lock:
             client = self._connect()
@@ -328,27 +320,25 @@ class ClickHouseEvents:
 
     def export_lines(
         self, customer_id: str, start: datetime | None, end: datetime | None
-    ) -> Iterator[tuple[str, str, str, int, str]]:
-        """(service, time text, key, id, CSV line) in the export's order, to merge with events
-        not shipped yet."""
+    ) -> Iterator[tuple[int, str]]:
+        """(id, CSV line) pairs in id order, to merge with events not shipped yet."""
         self._ready()
         sql = (
-            f"SELECT service_name, {_TIME_TEXT}, idempotency_key, id,"  # noqa: S608
-            f" {_EXPORT_LINE} FROM {self.table} FINAL"
-            f" WHERE {self._export_where(start, end)} {_EXPORT_ORDER}"
+            f"SELECT id, {_EXPORT_LINE} FROM {self.table} FINAL"  # noqa: S608 (fixed text)
+            f" WHERE {self._export_where(start, end)} ORDER BY id"
         )
         yield from self._stream(sql, self._bounds(customer_id, start, end))
 
     def export_rows(
         self, customer_id: str, start: datetime | None, end: datetime | None
     ) -> Iterator[tuple[Any, ...]]:
-        """Raw events as (id, customer, service, quantity text, time text, key, metadata), in
-        the export's order. Exact: ``FINAL``."""
+        """Raw events as (id, customer, service, quantity text, time text, key, metadata),
+        id order. Exact: ``FINAL``."""
         self._ready()
         sql = (
             f"SELECT id, customer_id, service_name, {_QUANTITY_TEXT},"  # noqa: S608
             f" {_TIME_TEXT}, nullIf(idempotency_key, ''), nullIf(metadata, '')"
-            f" FROM {self.table} FINAL WHERE {self._export_where(start, end)} {_EXPORT_ORDER}"
+            f" FROM {self.table} FINAL WHERE {self._export_where(start, end)} ORDER BY id"
         )
         yield from self._stream(sql, self._bounds(customer_id, start, end))
 

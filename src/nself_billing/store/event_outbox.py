@@ -23,7 +23,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 
 from ..domain.subscriptions import LIVE_STATUSES
-from .export import pg_raw_order
 
 SHIPPER = "clickhouse"
 #: transaction-level advisory lock: shared while a batch is in flight (shipper), exclusive
@@ -315,23 +314,21 @@ def lock_for_reconcile(conn: Connection) -> None:
 
 
 _PENDING_ROWS = (
-    "SELECT r.id, r.customer_id, r.service_name,"  # noqa: S608 (fixed text)
+    "SELECT r.id, r.customer_id, r.service_name,"
     " (r.quantity_micros / 1000000)::text || '.' || lpad((r.quantity_micros %% 1000000)::text,"
     " 6, '0'),"
     " to_char(r.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'),"
     " r.idempotency_key, r.metadata::text"
     " FROM billing_event_outbox o, unnest(o.record_ids) AS u(id)"
     " JOIN billing_usage_records r ON r.id = u.id"
-    " WHERE r.customer_id = %s AND r.recorded_at >= %s AND r.recorded_at < %s ORDER BY "
-    + pg_raw_order("r.")
+    " WHERE r.customer_id = %s AND r.recorded_at >= %s AND r.recorded_at < %s ORDER BY r.id"
 )
 
 
 def pending_rows(
     conn: Connection, customer_id: str, start: datetime, end: datetime
 ) -> list[tuple[Any, ...]]:
-    """The customer's raw events not in ClickHouse yet, as export rows (in the export's
-    order, ``store/export.py``'s ``pg_raw_order``)."""
+    """The customer's raw events not in ClickHouse yet, as export rows (id order)."""
     return list(conn.exec_driver_sql(_PENDING_ROWS, (customer_id, start, end)).all())
 
 

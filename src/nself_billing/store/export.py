@@ -38,24 +38,6 @@ RAW_USAGE_COLUMNS = (
 CHUNK = 10_000
 
 
-def pg_raw_order(table: str = "") -> str:
-    """PostgreSQL's ORDER BY list of a raw export (``table``: a qualifying alias and dot).
-
-    A raw export has the same order, and so the same bytes, from every store: by service (byte
-    order, no service first), then time, then key, then id. It is ClickHouse's table order
-    after the customer (``store/clickhouse.py``), which that engine reads without sorting (a
-    sort by id was half of its export time, docs/SCALING.md); SQLite reads each service's range
-    of the (customer, service) index and sorts it by the rest; PostgreSQL sorts, with the "C"
-    collation so that text compares by bytes as in the other two."""
-    return (
-        f'{table}service_name COLLATE "C" NULLS FIRST, {table}recorded_at,'
-        f" COALESCE({table}idempotency_key, '') COLLATE \"C\", {table}id"
-    )
-
-
-_SQLITE_IN_SERVICE_ORDER = "recorded_at, COALESCE(idempotency_key, ''), id"
-
-
 def _year_bounds(year: int | None) -> tuple[date, date] | None:
     return (date(year, 1, 1), date(year + 1, 1, 1)) if year else None
 
@@ -97,8 +79,7 @@ def raw_usage_rows(
         " printf('%d.%06d', quantity_micros / 1000000, quantity_micros % 1000000),"
         " replace(substr(recorded_at, 1, 26), ' ', 'T') || '+00:00',"
         " idempotency_key, metadata"
-        f" FROM billing_usage_records WHERE {where}"
-        f" ORDER BY service_name, {_SQLITE_IN_SERVICE_ORDER}"
+        f" FROM billing_usage_records WHERE {where} ORDER BY id"
     )
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -139,8 +120,7 @@ def raw_usage_csv_lines(
 
     One index range per service, in the order of the (customer_id, service_name) index: the
     customer and service fields are then the same on every row, so they are rendered once
-    here rather than per row (rows without a service come first, as NULLs sort first); within
-    a service, by time, key and id (``pg_raw_order``)."""
+    here rather than per row (rows without a service come first, as NULLs sort first)."""
     where, params = _raw_where(year, "?")
     line = " || ',' || ".join(
         (
@@ -155,11 +135,11 @@ def raw_usage_csv_lines(
     # ``where`` holds only fixed fragments and placeholders; values go in the parameters
     by_service = (
         f"SELECT {line} FROM billing_usage_records"  # noqa: S608 (fixed text)
-        f" WHERE {where} AND service_name = ? ORDER BY {_SQLITE_IN_SERVICE_ORDER}"
+        f" WHERE {where} AND service_name = ? ORDER BY id"
     )
     no_service = (
         f"SELECT {line} FROM billing_usage_records"  # noqa: S608 (fixed text)
-        f" WHERE {where} AND service_name IS NULL ORDER BY {_SQLITE_IN_SERVICE_ORDER}"
+        f" WHERE {where} AND service_name IS NULL ORDER BY id"
     )
     customer = csv_field(customer_id)
     yield from _lines(conn, no_service, [f"{customer},", customer_id, *params])
@@ -211,8 +191,7 @@ def copy_raw_usage_csv(
         " to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
         " AS recorded_at,"
         f" idempotency_key, metadata::text AS metadata FROM billing_usage_records WHERE {where}"
-        f" ORDER BY {pg_raw_order()})"
-        f" TO STDOUT WITH (FORMAT csv, HEADER {'true' if header else 'false'})"
+        f" ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER {'true' if header else 'false'})"
     )
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(sql, [customer_id, *params]) as copy:
@@ -221,7 +200,7 @@ def copy_raw_usage_csv(
 
 
 def raw_usage(conn: Connection, customer_id: str, year: int | None) -> Iterator[Any]:
-    """Raw usage rows (``RAW_USAGE_COLUMNS``, every value as text), in ``pg_raw_order``'s order."""
+    """Raw usage rows (``RAW_USAGE_COLUMNS``, every value as text), in id order."""
     if conn.dialect.name == "postgresql":
         yield from csv.reader(_csv_lines(copy_raw_usage_csv(conn, customer_id, year, header=False)))
     else:
