@@ -97,20 +97,9 @@ def _prepare(url: str, rows: int, revision: str | None) -> None:
 
 
 def _group(size: int) -> str:
-    now = datetime.now(UTC).isoformat()
-    return json.dumps(
-        [
-            [
-                f"cus_{random.randrange(CUSTOMERS):04d}",
-                random.choice(SERVICES),
-                META,
-                now,
-                1_000_000,
-                str(uuid.uuid4()),
-            ]
-            for _ in range(size)
-        ]
-    )
+    """A group of ``size`` new events as the procedure's JSON parameter."""
+    now = datetime.now(UTC)
+    return json.dumps([[*row[:3], now.isoformat(), *row[4:]] for row in _batch_rows(size, now)])
 
 
 def _batch_rows(count: int, now: datetime) -> list[tuple[Any, ...]]:
