@@ -5,11 +5,10 @@ and every event reaches ClickHouse once; down and up again loses nothing."""
 from __future__ import annotations
 
 import pytest
-from alembic import command
-from alembic.config import Config
 
 from nself_billing import Billing, UsageEvent
-from nself_billing.store.migrate import MIGRATIONS_DIR
+
+from ..support.migrations import migrate_to
 
 
 @pytest.fixture
@@ -18,14 +17,10 @@ def backend() -> str:
 
 
 def _step(billing: Billing, step: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with billing.context.db.write() as conn:
-        config.attributes["connection"] = conn
-        if step == "down":  # to before 0015, whatever comes after it
-            command.downgrade(config, "0014")
-        else:
-            command.upgrade(config, "head")
+    if step == "down":  # to before 0015, whatever comes after it
+        migrate_to(billing.context.db, "0014", down=True)
+    else:
+        migrate_to(billing.context.db, "head")
 
 
 def _outbox(billing: Billing) -> list[list[int]]:

@@ -8,16 +8,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
 from nself_billing import Billing, IdempotencyConflict
 from nself_billing.store.catalog import seed_default_plans
 from nself_billing.store.db import Database
-from nself_billing.store.migrate import MIGRATIONS_DIR, SCHEMA_REVISION, current_revision
+from nself_billing.store.migrate import SCHEMA_REVISION, current_revision
 
 from ..conftest import CONFIG_VARS, FrozenClock, scratch_database
+from ..support.migrations import migrate_to
 
 #: (customer, key before 0008, key after): what the HTTP service wrote was "<customer>:<id>"
 ROWS = [
@@ -50,11 +49,7 @@ def previous_release(backend: str, tmp_path: Path) -> Iterator[tuple[str, dict[s
 def _at_0007_with_events(url: str) -> None:
     db = Database(url)
     try:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with db.write() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0007")
+        migrate_to(db, "0007")
         with db.write() as conn:
             seed_default_plans(conn)
             for customer in sorted({c for c, _, _ in ROWS}):
@@ -114,12 +109,8 @@ def test_existing_keys_keep_their_meaning_under_the_per_customer_identity(previo
 
 def test_the_migration_goes_down_and_up_again_keeping_the_events(billing, customer_id):
     billing.usage.record("api", 1, idempotency_key="k")
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    for step, target in ((command.downgrade, "0007"), (command.upgrade, "head")) * 2:
-        with billing.context.db.write() as conn:
-            config.attributes["connection"] = conn
-            step(config, target)
+    for down, target in ((True, "0007"), (False, "head")) * 2:
+        migrate_to(billing.context.db, target, down=down)
     billing.quotas.invalidate()
     assert billing.quotas.consume("api", 1, idempotency_key="k").replayed
     assert billing.quotas.consume("api", 1, idempotency_key="k2").recorded

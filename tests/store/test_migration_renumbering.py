@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect, text
 
 from nself_billing.store.db import Database
@@ -28,6 +26,7 @@ from nself_billing.store.migrate import (
 )
 
 from ..conftest import scratch_database
+from ..support.migrations import migrate_to
 
 #: file -> (revision, down revision) as released before the renumbering
 RELEASED = {
@@ -49,14 +48,6 @@ def _released_scripts(folder: Path) -> Path:
         source = re.sub(r'^down_revision = "\d+"$', f'down_revision = "{down}"', source, flags=re.M)
         path.write_text(source, "utf-8")
     return target
-
-
-def _alembic(db: Database, scripts: Path, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(scripts))
-    with db.write() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
 
 
 def _schema(db: Database) -> dict[str, object]:
@@ -110,7 +101,7 @@ def test_a_database_of_a_released_revision_upgrades_to_the_current_schema(
     databases, tmp_path, released
 ):
     old, fresh = databases
-    _alembic(old, _released_scripts(tmp_path), released)
+    migrate_to(old, released, scripts=_released_scripts(tmp_path))
     with old.read() as conn:
         assert current_revision(conn) == released
     assert upgrade(old) == (released, SCHEMA_REVISION)
@@ -128,7 +119,7 @@ def test_a_renumbered_revision_is_read_as_itself(databases, revision, expected):
     """A database stamped with the new ids (e.g. by ``alembic downgrade``) is not mistaken for
     an old one, and upgrades from there."""
     old, fresh = databases
-    _alembic(old, MIGRATIONS_DIR, revision)
+    migrate_to(old, revision, scripts=MIGRATIONS_DIR)
     with old.read() as conn:
         assert renumbered_revision(conn, revision) == expected
     upgrade(old)
@@ -141,7 +132,7 @@ def test_a_renumbered_revision_is_read_as_itself(databases, revision, expected):
 )
 def test_the_released_ids_map_to_the_renumbered_ones(databases, tmp_path, released, now):
     old, _ = databases
-    _alembic(old, _released_scripts(tmp_path), released)
+    migrate_to(old, released, scripts=_released_scripts(tmp_path))
     with old.read() as conn:
         assert renumbered_revision(conn, released) == now
 
@@ -150,7 +141,7 @@ def test_the_released_quotas_revision_maps_by_what_the_schema_holds(backend, dat
     """On PostgreSQL an old 0003 (quotas) has the consume function: it is the new 0004. On
     SQLite the quotas step changes nothing, so it reads as the new 0003 (same schema)."""
     old, _ = databases
-    _alembic(old, _released_scripts(tmp_path), "0003")
+    migrate_to(old, "0003", scripts=_released_scripts(tmp_path))
     with old.read() as conn:
         assert renumbered_revision(conn, "0003") == ("0004" if backend == "postgresql" else "0003")
 

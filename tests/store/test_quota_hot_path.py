@@ -11,13 +11,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
 from nself_billing.errors import DatabaseError
 from nself_billing.store import events as store
-from nself_billing.store.migrate import MIGRATIONS_DIR
+
+from ..support.migrations import migrate_to
 
 
 @pytest.fixture
@@ -114,16 +113,10 @@ def _routine_kind(billing) -> str | None:
 
 
 def test_the_consume_procedure_migration_goes_down_and_up_again(pg_only, billing, customer_id):
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
     assert _routine_kind(billing) == "p"
-    with billing.context.db.write() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0004")
+    migrate_to(billing.context.db, "0004", down=True)
     assert _routine_kind(billing) == "f"
-    with billing.context.db.write() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    migrate_to(billing.context.db, "head")
     assert _routine_kind(billing) == "p"
     billing.quotas.set_override("api", 1, mode="hard")
     assert [billing.quotas.consume("api").admitted for _ in range(2)] == [True, False]

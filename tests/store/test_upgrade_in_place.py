@@ -8,16 +8,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
 from nself_billing import Billing
 from nself_billing.store.catalog import seed_default_plans
 from nself_billing.store.db import Database
-from nself_billing.store.migrate import MIGRATIONS_DIR, SCHEMA_REVISION, current_revision
+from nself_billing.store.migrate import SCHEMA_REVISION, current_revision
 
 from ..conftest import CONFIG_VARS, scratch_database
+from ..support.migrations import migrate_to
 
 
 @pytest.fixture
@@ -38,19 +37,11 @@ def old_database(backend: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, 
         yield url, env
 
 
-def _migrate_to(db: Database, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with db.write() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
-
-
 def test_first_release_database_is_upgraded_with_its_data(old_database):
     url, env = old_database
     db = Database(url)
     try:
-        _migrate_to(db, "0001")
+        migrate_to(db, "0001")
         with db.write() as conn:
             seed_default_plans(conn)
             conn.execute(
@@ -102,7 +93,7 @@ def test_invoice_numbers_copied_from_ids_before_0011_are_cleared(old_database):
     url, env = old_database
     db = Database(url)
     try:
-        _migrate_to(db, "0007")
+        migrate_to(db, "0007")
         with db.write() as conn:
             seed_default_plans(conn)
             conn.execute(text("INSERT INTO billing_customers (customer_id) VALUES ('cus_old')"))

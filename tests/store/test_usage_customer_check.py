@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import func, inspect, select, text
 
 from nself_billing import Billing, NotFound
@@ -21,10 +19,10 @@ from nself_billing.errors import BillingError, Conflict
 from nself_billing.store import events
 from nself_billing.store.db import Database
 from nself_billing.store.hot_path import UsageReader
-from nself_billing.store.migrate import MIGRATIONS_DIR
 from nself_billing.store.tables import usage_daily, usage_records
 
 from ..conftest import scratch_database
+from ..support.migrations import migrate_to
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 
@@ -137,11 +135,7 @@ def test_the_customer_is_referenced_by_the_rollups_not_by_each_event(billing: Bi
 def _migrate(url: str, revision: str, *, down: bool = False) -> None:
     db = Database(url)
     try:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with db.write() as conn:
-            config.attributes["connection"] = conn
-            (command.downgrade if down else command.upgrade)(config, revision)
+        migrate_to(db, revision, down=down)
     finally:
         db.dispose()
 
