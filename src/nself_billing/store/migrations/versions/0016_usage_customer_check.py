@@ -15,7 +15,7 @@ database checks the customer when a (customer, service, day) first appears, not 
 event of an unknown customer is still refused with nothing stored (its rollup row cannot be
 inserted, and the transaction fails), and a customer with usage still cannot be deleted (its
 rollup rows reference it). Raw rows inserted with SQL by hand, outside the write path, are
-checked when ``usage rebuild-rollups`` counts them.
+checked when ``usage rebuild`` counts them.
 
 PostgreSQL: drop the raw table's constraint, add the rollups' one ``NOT VALID`` and validate it
 (no long exclusive lock; the rollups were built from checked events). SQLite cannot alter a
