@@ -78,3 +78,31 @@ def test_a_group_with_an_unknown_customer_writes_nothing(billing: Billing) -> No
     with pytest.raises(NotFound):
         store.write_group(billing.context.db, group, now=AT)
     assert _counts(billing) == (0, 0, 0, 0)
+
+
+def test_a_group_adds_each_event_to_its_own_days_and_services_rollup(billing: Billing) -> None:
+    billing.customers.create(email="d@example.com", customer_id="cus_days")
+    db = billing.context.db
+    late = datetime(2026, 1, 15, 23, 59, 59, 999999, tzinfo=UTC)
+    early = datetime(2026, 1, 16, 0, 0, tzinfo=UTC)
+    group = [
+        _event("cus_days", "1")._replace(recorded_at=late),
+        _event("cus_days", "2", 250_000)._replace(recorded_at=late),
+        _event("cus_days", "3", 1)._replace(recorded_at=early),
+        _event("cus_days", "4", 7)._replace(recorded_at=early, service="storage"),
+    ]
+    assert len(store.write_group(db, group, now=AT)) == 4
+    # a lone event seen before is no event at all
+    assert store.write_group(db, [group[0]], now=AT) == set()
+    with db.read() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT service_name, day, quantity_micros, events FROM billing_usage_daily"
+                " ORDER BY service_name, day"
+            )
+        ).all()
+    assert [(s, str(d)[:10], int(m), int(n)) for s, d, m, n in rows] == [
+        ("api", "2026-01-15", 1_750_000, 2),
+        ("api", "2026-01-16", 1, 1),
+        ("storage", "2026-01-16", 7, 1),
+    ]

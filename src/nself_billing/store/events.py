@@ -23,8 +23,8 @@ generated key (``check_key`` false) is not looked up.
 transaction, and, with ``queue_outbox`` (the Stripe provider), a row of the usage outbox.
 
 - SQLite: ``BEGIN IMMEDIATE``, the insert, the rollup upsert (the outbox row), ``COMMIT`` on a
-  lent driver cursor; a batch is one ``executemany`` and one upsert per (customer, service,
-  day) inside the caller's transaction.
+  lent driver cursor; a batch, or a group of requests, is one ``executemany`` and one upsert
+  per (customer, service, day).
 - PostgreSQL: one statement for one event (a CTE writes the rollup only if the event is new),
   one statement with the rows as array parameters for up to ``PG_STATEMENT_MAX`` events, COPY
   into a temporary staging table plus one merge statement for a larger batch, one ``CALL`` for
@@ -359,7 +359,15 @@ def insert_events(
 def _sqlite_insert_events(
     conn: Connection, events: Sequence[NewUsage], *, now: datetime, queue_outbox: bool = False
 ) -> int:
-    raw = _raw(conn)
+    return len(_sqlite_insert_new(_raw(conn), events, now, queue_outbox))
+
+
+def _sqlite_insert_new(
+    raw: Any, events: Sequence[NewUsage], now: datetime, queue_outbox: bool
+) -> Sequence[NewUsage]:
+    """Events with distinct identities, their rollups (one upsert per customer, service and
+    day) and (``queue_outbox``) their outbox rows, inside the caller's SQLite write
+    transaction on the driver's connection ``raw``: the events that were new."""
     ingested = _sqlite_time(now)
     rows = []
     last_moment, last_text = now, ingested  # events without a time share one moment
@@ -395,7 +403,7 @@ def _sqlite_insert_events(
     if queue_outbox:
         _sqlite_queue(raw, fresh)
     raw.executemany(_SQLITE_ROLLUP, _sqlite_per_day(rows))
-    return len(fresh)
+    return fresh
 
 
 def _sqlite_per_day(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, int, int]]:
@@ -487,7 +495,8 @@ def write_group(
     of requests) as one transaction of their own, on the single-event path: PostgreSQL one
     ``CALL billing_usage_write_group`` (migration 0014: the array statement, committed before
     the WAL flush so the group's rollup rows are free for the next group during it, answered
-    after the flush), SQLite ``BEGIN IMMEDIATE``, each event's prepared statements,
+    after the flush), SQLite ``BEGIN IMMEDIATE``, the batch's statements (``executemany`` of
+    the rows, one rollup upsert per customer, service and day; one event its two statements),
     ``COMMIT``. Returns the identities that were new; raises ``NotFound`` (nothing written) if
     an event's customer does not exist."""
     if not events:
@@ -509,9 +518,22 @@ def write_group(
                 cursor.execute(_PG_WRITE_GROUP, (json.dumps(group), now, queue_outbox))
                 (new,) = cursor.fetchone()
                 return {(customer, key) for customer, key in new}
+            if len(events) == 1:
+                (event,) = events
+                return _sqlite_immediate(
+                    cursor,
+                    lambda: (
+                        {event.identity}
+                        if _sqlite_write(cursor, event, now, queue_outbox)
+                        else set()
+                    ),
+                )
             return _sqlite_immediate(
                 cursor,
-                lambda: {e.identity for e in events if _sqlite_write(cursor, e, now, queue_outbox)},
+                lambda: {
+                    e.identity
+                    for e in _sqlite_insert_new(cursor.connection, events, now, queue_outbox)
+                },
             )
     except db.driver_error as error:
         if _is_foreign_key_error(error):
