@@ -152,8 +152,8 @@ def test_loop_connections_have_the_timeouts_set_before_and_after_they_opened(
     db.set_timeouts(statement=2.5, lock=1.0)
 
     async def settings() -> list[tuple[str, str, str]]:
-        async with db.loop_connections().connection() as conn:
-            cursor = await conn.execute(
+        async with db.loop_connections().cursor() as cursor:
+            await cursor.execute(
                 "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'),"
                 " current_setting('application_name')"
             )

@@ -517,10 +517,8 @@ async def write_group_on_loop(
     if not events:
         return set()
     try:
-        async with db.loop_connections().connection() as conn:
-            cursor = await conn.execute(
-                _PG_WRITE_GROUP, _pg_group_params(events, now, queue_outbox)
-            )
+        async with db.loop_connections().cursor() as cursor:
+            await cursor.execute(_PG_WRITE_GROUP, _pg_group_params(events, now, queue_outbox))
             (new,) = await cursor.fetchone()
     except db.driver_error as error:
         _raise_group_error(db, events, error)

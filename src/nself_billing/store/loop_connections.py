@@ -49,29 +49,37 @@ class LoopConnections:
         self._timeouts = timeouts
         self._pool: Any = None
         self._owner: tuple[int, asyncio.AbstractEventLoop] | None = None
-        #: the timeouts each open connection has
-        self._applied: weakref.WeakKeyDictionary[Any, _Timeouts] = weakref.WeakKeyDictionary()
+        #: each open connection's timeouts and cursor
+        self._kept: weakref.WeakKeyDictionary[Any, tuple[_Timeouts, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def set_timeouts(self, timeouts: _Timeouts) -> None:
         self._timeouts = timeouts
 
     @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[Any]:
-        """A psycopg ``AsyncConnection`` in autocommit, lent for the block. Errors are the
-        driver's (``psycopg.Error``; ``psycopg_pool.PoolTimeout`` is one)."""
+    async def cursor(self) -> AsyncIterator[Any]:
+        """A psycopg ``AsyncCursor`` of a connection in autocommit, lent for the block (each
+        connection keeps one: a new cursor per statement, and the pool's ``connection()``
+        block, cost more than a group's share of the statement). Errors are the driver's
+        (``psycopg.Error``; ``psycopg_pool.PoolTimeout`` is one)."""
         pool = await self._open_pool()
-        async with pool.connection() as conn:
-            if self._applied.get(conn) != self._timeouts:
+        conn = await pool.getconn()
+        try:
+            kept = self._kept.get(conn)
+            if kept is None or kept[0] != self._timeouts:
                 await self._apply_timeouts(conn)
-            try:
-                yield conn
-            except Exception:
-                if conn.broken or conn.closed:
-                    # the server ended the session (a restart, pg_terminate_backend): the pool
-                    # replaces this one when it comes back; check the idle ones now rather than
-                    # have each fail a group of its own
-                    asyncio.get_running_loop().create_task(pool.check())
-                raise
+                kept = self._kept[conn]
+            yield kept[1]
+        except Exception:
+            if conn.broken or conn.closed:
+                # the server ended the session (a restart, pg_terminate_backend): the pool
+                # replaces this one when it comes back; check the idle ones now rather than
+                # have each fail a group of its own
+                asyncio.get_running_loop().create_task(pool.check())
+            raise
+        finally:
+            await pool.putconn(conn)
 
     async def _open_pool(self) -> Any:
         owner = (os.getpid(), asyncio.get_running_loop())
@@ -90,7 +98,7 @@ class LoopConnections:
                 name=APPLICATION_NAME,
             )
             self._owner = owner
-            self._applied = weakref.WeakKeyDictionary()
+            self._kept = weakref.WeakKeyDictionary()
         pool = self._pool
         if pool.closed:  # opened once per pool: open() takes the pool's lock
             await pool.open()
@@ -98,8 +106,10 @@ class LoopConnections:
 
     async def _apply_timeouts(self, conn: Any) -> None:
         timeouts = self._timeouts
-        await conn.execute(PG_SET_TIMEOUTS, timeouts)
-        self._applied[conn] = timeouts
+        kept = self._kept.get(conn)
+        cursor = conn.cursor() if kept is None else kept[1]
+        await cursor.execute(PG_SET_TIMEOUTS, timeouts)
+        self._kept[conn] = (timeouts, cursor)
 
     async def close(self) -> None:
         """Close the pool of this loop (its connections end); the next use opens a new one."""
