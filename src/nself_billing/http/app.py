@@ -81,7 +81,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        await billing.context.db.close_loop_connections()
+        await billing.close_loop_connections()
         blocking.close()
         for middleware in request_logs:
             middleware.flush()  # the request lines of the last milliseconds

@@ -53,6 +53,7 @@ class LoopConnections:
         self._kept: weakref.WeakKeyDictionary[Any, tuple[_Timeouts, Any]] = (
             weakref.WeakKeyDictionary()
         )
+        self._checks: set[asyncio.Task[None]] = set()
 
     def set_timeouts(self, timeouts: _Timeouts) -> None:
         self._timeouts = timeouts
@@ -76,7 +77,9 @@ class LoopConnections:
                 # the server ended the session (a restart, pg_terminate_backend): the pool
                 # replaces this one when it comes back; check the idle ones now rather than
                 # have each fail a group of its own
-                asyncio.get_running_loop().create_task(pool.check())
+                check = asyncio.get_running_loop().create_task(_check(pool))
+                self._checks.add(check)  # the loop keeps only a weak reference to a task
+                check.add_done_callback(self._checks.discard)
             raise
         finally:
             await pool.putconn(conn)
@@ -135,6 +138,12 @@ class LoopConnections:
             loop.create_task(pool.close())
         else:
             asyncio.run_coroutine_threadsafe(pool.close(), loop).result(timeout=10)
+
+
+async def _check(pool: Any) -> None:
+    """Replace the pool's broken idle connections (none if it closed meanwhile)."""
+    with contextlib.suppress(Exception):
+        await pool.check()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
