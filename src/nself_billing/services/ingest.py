@@ -125,10 +125,11 @@ def _group_answers(
     return answers
 
 
-def _merged(invalid: list[IngestResult | Exception | None], written: _Answers) -> _Answers:
-    """The answers in request order: an invalid request's error, else its written answer."""
+def _merged(refused: list[Exception | None], written: _Answers) -> _Answers:
+    """The answers in request order: a request's validation error, else its written answer
+    (``written``: those of the valid requests, in order)."""
     results = iter(written)
-    return [answer if answer is not None else next(results) for answer in invalid]
+    return [error if error is not None else next(results) for error in refused]
 
 
 class UsageIngestService:
@@ -214,10 +215,10 @@ class UsageIngestService:
 
     def _validate_each(
         self, requests: Sequence[IngestRequest], now: datetime
-    ) -> tuple[list[IngestResult | Exception | None], list[list[store.NewUsage]]]:
+    ) -> tuple[list[Exception | None], list[list[store.NewUsage]]]:
         """Each request's events validated: its error (or None) in order, and the valid
         requests' events."""
-        answers: list[IngestResult | Exception | None] = []
+        answers: list[Exception | None] = []
         valid: list[list[store.NewUsage]] = []
         for request in requests:
             try:
