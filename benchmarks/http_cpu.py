@@ -9,7 +9,7 @@ wake-up costs CPU), so compare trees only within one run. (Not a ``bench_*`` mod
 are ``run.py``'s, which write docs/PERFORMANCE.md; this one compares two trees.)
 
     python benchmarks/http_cpu.py --before /tmp/old-checkout [--events 1] [--rounds 5]
-        [--seconds 3] [--no-pg]
+        [--seconds 3] [--no-pg] [--no-sqlite] [--db-prefix http_cpu]
 """
 
 from __future__ import annotations
@@ -127,9 +127,16 @@ def _round(
 
 
 def compare(
-    pg_url: str | None, before_src: str, *, per_request: int, rounds: int, seconds: float
+    pg_url: str | None,
+    before_src: str,
+    *,
+    per_request: int,
+    rounds: int,
+    seconds: float,
+    sqlite: bool = True,
+    db_prefix: str = "http_cpu",
 ) -> None:
-    backends: list[tuple[str, str | None]] = [("SQLite", None)]
+    backends: list[tuple[str, str | None]] = [("SQLite", None)] if sqlite else []
     if pg_url:
         backends.append(("PostgreSQL", pg_url))
     for backend, admin in backends:
@@ -138,7 +145,7 @@ def compare(
             for tree, src in (("before", before_src), ("after", None)):
                 root = stack.enter_context(tempfile.TemporaryDirectory())
                 url = (
-                    stack.enter_context(scratch_pg_database(admin, prefix="i15w_cpu"))
+                    stack.enter_context(scratch_pg_database(admin, prefix=db_prefix))
                     if admin
                     else None
                 )
@@ -190,6 +197,10 @@ if __name__ == "__main__":
     parser.add_argument("--before", required=True, help="a checkout of the earlier commit")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument(
+        "--db-prefix", default="http_cpu", help="name prefix of the scratch PostgreSQL databases"
+    )
     parser.add_argument("--events", type=int, default=1, help="events per request")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -200,4 +211,6 @@ if __name__ == "__main__":
         per_request=args.events,
         rounds=args.rounds,
         seconds=args.seconds,
+        sqlite=not args.no_sqlite,
+        db_prefix=args.db_prefix,
     )

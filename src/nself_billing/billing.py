@@ -203,6 +203,12 @@ class Billing:
         """The current tenant (see ``CustomerService.current_id``)."""
         return self.customers.current_id()
 
+    async def close_loop_connections(self) -> None:
+        """Close the database connections of the running event loop (PostgreSQL's, which the
+        HTTP service writes small usage groups on): its shutdown, on that loop. ``close()``
+        closes them too, from outside the loop."""
+        await self.context.db.close_loop_connections()
+
     def close(self) -> None:
         self._services.close()
 

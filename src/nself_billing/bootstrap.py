@@ -328,6 +328,7 @@ class Services:
     def close(self) -> None:
         if self.context.events is not None:
             self.context.events.close()
+        self.context.db.close_loop_connections_from_outside()
         self.context.db.dispose()
 
 

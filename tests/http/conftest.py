@@ -28,7 +28,7 @@ class RunningServer:
         config = uvicorn.Config(
             app or create_app(billing),
             log_level="warning",
-            lifespan="off",
+            lifespan="on",  # the app opens and closes what it holds (its loop connections)
             # as `serve` runs it (the bound on request headers)
             **uvicorn_options(billing.settings.http_max_header_bytes),
         )

@@ -6,9 +6,13 @@ request of its group is stored exactly once."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
+
+from nself_billing.store.loop_connections import APPLICATION_NAME
 
 from .conftest import bearer
 
@@ -121,3 +125,58 @@ def test_a_poisoned_request_in_a_group_fails_alone(tenants, service, server):
     assert len(keys) == len(set(keys)) == 12 * (12 + 3 * 10)
     assert {c for c, _ in keys} == {"cus_alpha", "cus_beta"}
     assert rolled == len(keys)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_ending_the_loop_sessions_under_load_loses_no_acknowledged_event(tenants, service, server):
+    """On PostgreSQL the groups are written by the event loop over its own sessions
+    (``nself-billing-loop``). The server ends those sessions again and again under one-event
+    load: a group whose session ended is written request by request in a thread, so every
+    request is still answered 200, and every acknowledged event is stored exactly once."""
+    acknowledged: list[str] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+    running = threading.Event()
+    running.set()
+    ended: list[int] = []
+
+    def send(client: httpx.Client, worker: int) -> None:
+        headers = bearer(tenants["cus_alpha" if worker % 2 else "cus_beta"])
+        n = 0
+        while running.is_set():
+            event_id = f"s-{worker}-{n}"
+            n += 1
+            answer = client.post(
+                "/v1/usage", headers=headers, json={"service": "api", "quantity": 1, "id": event_id}
+            )
+            with lock:
+                statuses.append(answer.status_code)
+                if answer.status_code == 200:
+                    assert answer.json()["accepted"] == 1
+                    acknowledged.append(event_id)
+
+    def end_loop_sessions() -> None:
+        try:
+            for _ in range(6):
+                time.sleep(0.4)
+                with service.context.db.read(transaction=False) as conn:
+                    ended.extend(
+                        conn.exec_driver_sql(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                            " WHERE application_name = %(name)s AND datname = current_database()",
+                            {"name": APPLICATION_NAME},
+                        ).scalars()
+                    )
+            time.sleep(0.4)
+        finally:
+            running.clear()
+
+    killer = threading.Thread(target=end_loop_sessions)
+    killer.start()
+    _flood(server, send)
+    killer.join()
+    assert any(ended), "no loop session was ended"
+    assert statuses == [200] * len(statuses)
+    keys, rolled = _stored(service)
+    assert sorted(key for _, key in keys) == sorted(acknowledged)
+    assert len(keys) == len(set(keys)) == rolled

@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..billing import Billing
-from ..services.ingest import SMALL_REQUEST_MAX, IngestRequest
+from ..services.ingest import SMALL_REQUEST_MAX, IngestRequest, IngestResult
 from . import errors
-from .consume_group import IN_FLIGHT, ConsumeGroups, WriteGroups
+from .consume_group import IN_FLIGHT, ConsumeGroups, WriteGroups, WriteMany, in_threads
 from .fastpath import FastPaths, UsageEndpoint, answer_liveness, is_liveness, is_usage_post
 from .limits import RequestDeadline
 from .metrics import RequestMetrics, request_logging_enabled
@@ -25,6 +25,20 @@ AUTH_CACHE_SECONDS = 1.0
 
 def _events_of(request: IngestRequest) -> int:
     return len(request.events)
+
+
+def _usage_writer(billing: Billing, blocking: Threads) -> WriteMany[IngestRequest, IngestResult]:
+    """How a group of small usage requests is written, chosen here only: on PostgreSQL by the
+    event loop itself over its own connections (no thread hand-off: docs/HTTP.md, "The group
+    write on the event loop"), else (SQLite, whose writes block) in a thread."""
+    ingest = billing.ingest
+    if not ingest.writes_on_loop:
+        return in_threads(ingest.ingest_many, blocking)
+
+    async def on_loop(requests: list[IngestRequest]) -> list[IngestResult | Exception]:
+        return await ingest.ingest_many_on_loop(requests, in_thread=blocking.run)
+
+    return on_loop
 
 
 class BillingApp(FastAPI):
@@ -67,6 +81,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await billing.close_loop_connections()
         blocking.close()
         for middleware in request_logs:
             middleware.flush()  # the request lines of the last milliseconds
@@ -86,8 +101,7 @@ def create_app(
     app.state.consume_groups = ConsumeGroups(billing.quotas, blocking)
     # small POST /v1/usage requests, grouped up to the events one statement writes best
     app.state.usage_groups = WriteGroups(
-        billing.ingest.ingest_many,
-        blocking,
+        _usage_writer(billing, blocking),
         max_group=SMALL_REQUEST_MAX,
         weight=_events_of,
         # SQLite has one writer at a time across every worker: a second group in flight only

@@ -3,7 +3,8 @@
 
 Each worker writes such requests in groups: the requests that arrive while a group is being
 written wait (on the event loop, holding no thread and no connection) and go together in the
-next one (``QuotaService.consume_many``, ``UsageIngestService.ingest_many``), which on
+next one (``QuotaService.consume_many`` in a thread; ``UsageIngestService.ingest_many``, on
+PostgreSQL ``ingest_many_on_loop`` on the event loop itself), which on
 PostgreSQL is one transaction, one round trip and one WAL flush for the group. Nothing waits
 for a timer: a request that finds no group in flight starts one at once, so a lone request is
 written as soon as it comes, and under load the groups grow by themselves to the number of
@@ -16,7 +17,7 @@ request that fails fails alone).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from ..services.quotas import ConsumeRequest, ConsumeResult, QuotaService
@@ -32,22 +33,36 @@ Req = TypeVar("Req")
 Res = TypeVar("Res")
 
 
+WriteMany = Callable[[list[Req]], Awaitable[Sequence[Res | Exception]]]
+
+
+def in_threads(
+    write_many: Callable[[list[Req]], Sequence[Res | Exception]], threads: Threads
+) -> WriteMany[Req, Res]:
+    """A blocking ``write_many`` run in a thread of ``threads`` (the event loop waits for it,
+    holding nothing), for ``WriteGroups``."""
+
+    async def in_thread(requests: list[Req]) -> Sequence[Res | Exception]:
+        return await threads.run(write_many, requests)
+
+    return in_thread
+
+
 class WriteGroups(Generic[Req, Res]):
-    """Requests written ``write_many`` at a time, in a thread of ``threads``. ``write_many``
-    answers each request of a group, in order, with its result or its own exception.
-    ``weight`` (default 1 per request) bounds a group by what it carries (events) instead."""
+    """Requests written ``write_many`` at a time: a coroutine function, which writes on the
+    event loop itself or in a thread (``in_threads``). ``write_many`` answers each request of
+    a group, in order, with its result or its own exception. ``weight`` (default 1 per
+    request) bounds a group by what it carries (events) instead."""
 
     def __init__(
         self,
-        write_many: Callable[[list[Req]], Sequence[Res | Exception]],
-        threads: Threads,
+        write_many: WriteMany[Req, Res],
         *,
         max_group: int = MAX_GROUP,
         in_flight: int = IN_FLIGHT,
         weight: Callable[[Req], int] | None = None,
     ) -> None:
         self._write_many = write_many
-        self._threads = threads
         self._max_group = max_group
         self._in_flight = in_flight
         self._weight = weight
@@ -84,9 +99,7 @@ class WriteGroups(Generic[Req, Res]):
                 group = self._next_group()
                 self.largest_group = max(self.largest_group, len(group))
                 try:
-                    results = await self._threads.run(
-                        self._write_many, [request for request, _ in group]
-                    )
+                    results = await self._write_many([request for request, _ in group])
                 except BaseException as error:  # the group's own failure answers each request
                     for _, answer in group:
                         if not answer.done():
@@ -107,7 +120,8 @@ class WriteGroups(Generic[Req, Res]):
 
 class ConsumeGroups(WriteGroups[ConsumeRequest, ConsumeResult]):
     def __init__(self, quotas: QuotaService, threads: Threads, **options: Any) -> None:
-        super().__init__(quotas.consume_many, threads, **options)
+        # a consume runs through UsageReader.pg_row (libpq's blocking calls): in a thread
+        super().__init__(in_threads(quotas.consume_many, threads), **options)
 
     async def consume(self, request: ConsumeRequest) -> ConsumeResult:
         """The answer to ``request`` once its group is written (its BillingError raised)."""

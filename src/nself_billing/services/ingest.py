@@ -9,7 +9,7 @@ CLI or the library for the same customer is one event.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -90,6 +90,48 @@ def _parse_timestamp(value: object) -> datetime:
     return moment
 
 
+_Answers = list[IngestResult | Exception]
+
+
+def _first_owners(
+    requests: list[list[store.NewUsage]],
+) -> tuple[dict[tuple[str, str], int], list[store.NewUsage]]:
+    """Which request each identity is first seen in, and the group's distinct events (a
+    group writes each identity once; a later request's copy is its duplicate)."""
+    owner: dict[tuple[str, str], int] = {}
+    fresh: list[store.NewUsage] = []
+    for index, events in enumerate(requests):
+        for event in events:
+            if event.identity not in owner:
+                owner[event.identity] = index
+                fresh.append(event)
+    return owner, fresh
+
+
+def _group_answers(
+    requests: list[list[store.NewUsage]],
+    owner: dict[tuple[str, str], int],
+    new: set[tuple[str, str]],
+) -> _Answers:
+    """Each request's result once the group was written (``new``: the identities stored)."""
+    answers: _Answers = []
+    for index, events in enumerate(requests):
+        recorded = sum(
+            1
+            for identity in {event.identity for event in events}
+            if owner[identity] == index and identity in new
+        )
+        answers.append(IngestResult(len(events), recorded, len(events) - recorded))
+    return answers
+
+
+def _merged(refused: list[Exception | None], written: _Answers) -> _Answers:
+    """The answers in request order: a request's validation error, else its written answer
+    (``written``: those of the valid requests, in order)."""
+    results = iter(written)
+    return [error if error is not None else next(results) for error in refused]
+
+
 class UsageIngestService:
     """Validation here (every problem of every event, by field); writing through
     ``UsageService.write_batch``, the batch path of ``record_many``."""
@@ -124,6 +166,12 @@ class UsageIngestService:
             return answer
         return self._write_batch(parsed, now)
 
+    @property
+    def writes_on_loop(self) -> bool:
+        """True when a group can be written from the event loop (``ingest_many_on_loop``):
+        PostgreSQL, over its async connections; SQLite's writes block (a thread's work)."""
+        return self._ctx.db.is_postgresql
+
     def ingest_many(self, requests: Sequence[IngestRequest]) -> list[IngestResult | Exception]:
         """Several requests written as one transaction (group commit: the HTTP service sends
         the requests that arrived while its previous group was being written), each answered
@@ -131,7 +179,46 @@ class UsageIngestService:
         event seen in an earlier request of the group is a duplicate, and a request that fails
         (invalid events, an unknown customer) fails alone while the others are written."""
         now = self._ctx.clock()
-        answers: list[IngestResult | Exception | None] = []
+        answers, valid = self._validate_each(requests, now)
+        return _merged(answers, self._write_group(valid, now))
+
+    def _write_group(self, requests: list[list[store.NewUsage]], now: datetime) -> _Answers:
+        """The validated events of several requests in one transaction on the single-event
+        path (each request's own answer); if that cannot be written, ``_each_alone``."""
+        owner, fresh = _first_owners(requests)
+        try:
+            new = store.write_group(self._ctx.db, fresh, now=now, queue_outbox=self._queue_outbox)
+        except (NotFound, DatabaseError):
+            return self._each_alone(requests, now)
+        return _group_answers(requests, owner, new)
+
+    async def ingest_many_on_loop(
+        self,
+        requests: Sequence[IngestRequest],
+        *,
+        in_thread: Callable[[Callable[[], _Answers]], Awaitable[_Answers]],
+    ) -> _Answers:
+        """``ingest_many`` with the group written by the running event loop on PostgreSQL
+        (``store.write_group_on_loop``: no thread hand-off, docs/HTTP.md); the same answers.
+        If the group cannot be written, each request is written on its own by the blocking
+        path in a thread (``in_thread``), so a bad request fails alone."""
+        now = self._ctx.clock()
+        answers, valid = self._validate_each(requests, now)
+        owner, fresh = _first_owners(valid)
+        try:
+            new = await store.write_group_on_loop(
+                self._ctx.db, fresh, now=now, queue_outbox=self._queue_outbox
+            )
+        except (NotFound, DatabaseError):
+            return _merged(answers, await in_thread(lambda: self._each_alone(valid, now)))
+        return _merged(answers, _group_answers(valid, owner, new))
+
+    def _validate_each(
+        self, requests: Sequence[IngestRequest], now: datetime
+    ) -> tuple[list[Exception | None], list[list[store.NewUsage]]]:
+        """Each request's events validated: its error (or None) in order, and the valid
+        requests' events."""
+        answers: list[Exception | None] = []
         valid: list[list[store.NewUsage]] = []
         for request in requests:
             try:
@@ -139,37 +226,13 @@ class UsageIngestService:
                 answers.append(None)
             except Exception as error:
                 answers.append(error)
-        written = iter(self._write_group(valid, now))
-        return [answer if answer is not None else next(written) for answer in answers]
+        return answers, valid
 
-    def _write_group(
-        self, requests: list[list[store.NewUsage]], now: datetime
-    ) -> list[IngestResult | Exception]:
-        """The validated events of several requests in one transaction on the single-event
-        path; if that cannot be written (a request names an unknown customer), each request on
-        its own, so that a bad request fails alone (nothing of the group was written)."""
-        owner: dict[tuple[str, str], int] = {}
-        fresh: list[store.NewUsage] = []
-        for index, events in enumerate(requests):
-            for event in events:
-                if event.identity not in owner:
-                    owner[event.identity] = index
-                    fresh.append(event)
-        try:
-            new = store.write_group(self._ctx.db, fresh, now=now, queue_outbox=self._queue_outbox)
-        except (NotFound, DatabaseError):
-            if len(requests) == 1:
-                return [self._alone(requests[0], now)]
-            return [self._alone(events, now) for events in requests]
-        answers: list[IngestResult | Exception] = []
-        for index, events in enumerate(requests):
-            recorded = sum(
-                1
-                for identity in {event.identity for event in events}
-                if owner[identity] == index and identity in new
-            )
-            answers.append(IngestResult(len(events), recorded, len(events) - recorded))
-        return answers
+    def _each_alone(self, requests: list[list[store.NewUsage]], now: datetime) -> _Answers:
+        """The requests of a group that could not be written (a request names an unknown
+        customer, nothing of the group was written), each on its own, so that a bad request
+        fails alone."""
+        return [self._alone(events, now) for events in requests]
 
     def _alone(self, events: list[store.NewUsage], now: datetime) -> IngestResult | Exception:
         try:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import Connection as Connection  # the transaction handle use cases annotate with
 from sqlalchemy import Engine, create_engine, event, exc
@@ -19,7 +19,17 @@ from sqlalchemy import Engine, create_engine, event, exc
 from ..errors import Conflict, DatabaseError, InvalidInput
 from .quick_sqlite import read_only_uri
 
+if TYPE_CHECKING:
+    from .loop_connections import LoopConnections
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: psycopg's connect arguments of every PostgreSQL connection, the engine's and those of the
+#: event loop (``loop_connections``)
+PG_CONNECT_ARGS: dict[str, Any] = {"connect_timeout": 5}
+#: a PostgreSQL session's statement and lock timeouts (``Database.set_timeouts``)
+PG_SET_TIMEOUTS = (
+    "SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)"
+)
 #: page cache per connection, KiB (SQLite's default is 2 MiB): a batch of events with random
 #: idempotency keys touches a leaf of the key index per event, and with the default cache most
 #: of those reads miss once the index outgrows it. Memory only; durability is unchanged.
@@ -51,13 +61,14 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=10,
                 pool_pre_ping=False,
-                connect_args={"connect_timeout": 5},
+                connect_args=dict(PG_CONNECT_ARGS),
             )
         self.dialect: str = self.engine.dialect.name
         self._hot_idle: list[_HotConnection] = []
         self._generation = 0
         self._timeouts: tuple[float | None, float | None] = (None, None)
         self._timeouts_listening = False
+        self._loop_connections: LoopConnections | None = None
 
     def set_timeouts(self, *, statement: float | None, lock: float | None) -> None:
         """Bound every wait of this handle's sessions from now on (seconds; None: no bound).
@@ -69,26 +80,54 @@ class Database:
         another session); the CLI and the library do not (an export or a migration may run
         long). Connections already open are closed, so that every session has them."""
         self._timeouts = (statement, lock)
+        if self._loop_connections is not None:
+            self._loop_connections.set_timeouts(self._pg_timeouts())
         if not self._timeouts_listening:
             event.listen(self.engine, "connect", self._apply_timeouts)
             self._timeouts_listening = True
         self.dispose()
 
-    def _apply_timeouts(self, dbapi_connection: Any, _record: Any) -> None:
+    def _pg_timeouts(self) -> tuple[str, str]:
         statement, lock = self._timeouts
+        return (_milliseconds(statement), _milliseconds(lock))
+
+    def _apply_timeouts(self, dbapi_connection: Any, _record: Any) -> None:
+        _, lock = self._timeouts
         if self.is_postgresql:
             autocommit = dbapi_connection.autocommit
             dbapi_connection.autocommit = True
             try:
-                dbapi_connection.execute(
-                    "SELECT set_config('statement_timeout', %s, false),"
-                    " set_config('lock_timeout', %s, false)",
-                    (_milliseconds(statement), _milliseconds(lock)),
-                )
+                dbapi_connection.execute(PG_SET_TIMEOUTS, self._pg_timeouts())
             finally:
                 dbapi_connection.autocommit = autocommit
         elif lock is not None:
             dbapi_connection.execute(f"PRAGMA busy_timeout = {_milliseconds(lock)}")
+
+    def loop_connections(self) -> LoopConnections:
+        """PostgreSQL's connections of the running event loop (``store/loop_connections.py``),
+        made on first call: opened as the engine's are (its connect arguments and timeouts)."""
+        if self._loop_connections is None:
+            if not self.is_postgresql:
+                raise RuntimeError("loop connections are PostgreSQL's")
+            from .loop_connections import LoopConnections
+
+            _, params = self.engine.dialect.create_connect_args(self.engine.url)
+            params.pop("context", None)  # SQLAlchemy's adapters: psycopg's own serve here
+            self._loop_connections = LoopConnections(
+                {**params, **PG_CONNECT_ARGS}, timeouts=self._pg_timeouts()
+            )
+        return self._loop_connections
+
+    async def close_loop_connections(self) -> None:
+        """Close the running loop's connections (the HTTP app's shutdown)."""
+        if self._loop_connections is not None:
+            await self._loop_connections.close()
+
+    def close_loop_connections_from_outside(self) -> None:
+        """Close the loop connections from synchronous code (``Billing.close()``): on their
+        loop if it still runs, at once if it ended (an app served without its shutdown)."""
+        if self._loop_connections is not None:
+            self._loop_connections.close_from_outside()
 
     @property
     def is_sqlite(self) -> bool:

@@ -3,10 +3,11 @@
 Every usage event is written here and nowhere else: one at a time (``record_one``: the
 library's ``record``, the CLI's ``usage record``), a few at a time as one transaction of their
 own (``write_group``: a group of small ``POST /v1/usage`` requests, small ``record_many`` and
-``BufferedRecorder`` batches), in batches (``insert_events``: ``record_many``, ``usage import``,
-large ``POST /v1/usage`` requests), and as the
-write half of a quota consume (``sqlite_consume``, ``pg_consume``, and the group commit
-``pg_consume_many``; PostgreSQL runs those as the procedures of migration 0008).
+``BufferedRecorder`` batches; ``write_group_on_loop``: the same write sent from the HTTP
+worker's event loop on PostgreSQL), in batches (``insert_events``: ``record_many``,
+``usage import``, large ``POST /v1/usage`` requests), and as the write half of a quota consume
+(``sqlite_consume``, ``pg_consume``, and the group commit ``pg_consume_many``; PostgreSQL runs
+those as the procedures of migration 0008).
 
 **Identity.** An event is the pair (customer id, client id): the unique constraint
 ``uq_billing_usage_records_customer_key`` on ``(idempotency_key, customer_id)`` (the key first,
@@ -41,7 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 from sqlalchemy import Connection, Engine, exc
 
@@ -498,24 +499,14 @@ def write_group(
     after the flush), SQLite ``BEGIN IMMEDIATE``, the batch's statements (``executemany`` of
     the rows, one rollup upsert per customer, service and day; one event its two statements),
     ``COMMIT``. Returns the identities that were new; raises ``NotFound`` (nothing written) if
-    an event's customer does not exist."""
+    an event's customer does not exist. (``write_group_on_loop``: the same write on PostgreSQL
+    from the event loop.)"""
     if not events:
         return set()
     try:
         with db.hot_cursor() as cursor:
             if db.dialect == "postgresql":
-                group = [
-                    [
-                        e.customer_id,
-                        e.service,
-                        _metadata_json(e),
-                        e.recorded_at.isoformat(),
-                        e.quantity_micros,
-                        e.idempotency_key,
-                    ]
-                    for e in events
-                ]
-                cursor.execute(_PG_WRITE_GROUP, (json.dumps(group), now, queue_outbox))
+                cursor.execute(_PG_WRITE_GROUP, _pg_group_params(events, now, queue_outbox))
                 (new,) = cursor.fetchone()
                 return {(customer, key) for customer, key in new}
             if len(events) == 1:
@@ -536,10 +527,50 @@ def write_group(
                 },
             )
     except db.driver_error as error:
-        if _is_foreign_key_error(error):
-            ids = sorted({event.customer_id for event in events})
-            raise NotFound(f"Customer not found: {', '.join(ids)}") from None
-        db.raise_driver_error(error)
+        _raise_group_error(db, events, error)
+
+
+async def write_group_on_loop(
+    db: Database, events: Sequence[NewUsage], *, now: datetime, queue_outbox: bool = False
+) -> set[tuple[str, str]]:
+    """``write_group`` on PostgreSQL, sent by the running event loop on one of its own
+    connections (``db.loop_connections()``) instead of a thread's: the same ``CALL``, the same
+    parameters, answers and errors."""
+    if not events:
+        return set()
+    try:
+        async with db.loop_connections().cursor() as cursor:
+            await cursor.execute(_PG_WRITE_GROUP, _pg_group_params(events, now, queue_outbox))
+            (new,) = await cursor.fetchone()
+    except db.driver_error as error:
+        _raise_group_error(db, events, error)
+    return {(customer, key) for customer, key in new}
+
+
+def _pg_group_params(
+    events: Sequence[NewUsage], now: datetime, queue_outbox: bool
+) -> tuple[str, datetime, bool]:
+    """The parameters of ``_PG_WRITE_GROUP``: the group as one JSON parameter (one dump, not
+    six arrays to adapt), the moment, whether to queue outbox rows."""
+    group = [
+        [
+            e.customer_id,
+            e.service,
+            _metadata_json(e),
+            e.recorded_at.isoformat(),
+            e.quantity_micros,
+            e.idempotency_key,
+        ]
+        for e in events
+    ]
+    return (json.dumps(group), now, queue_outbox)
+
+
+def _raise_group_error(db: Database, events: Sequence[NewUsage], error: Exception) -> NoReturn:
+    if _is_foreign_key_error(error):
+        ids = sorted({event.customer_id for event in events})
+        raise NotFound(f"Customer not found: {', '.join(ids)}") from None
+    db.raise_driver_error(error)
 
 
 # -- consume: the checked write of a quota ---------------------------------------------------
