@@ -1,15 +1,21 @@
-"""CPU of ``export usage --raw`` from ClickHouse, the export line before and after issue 19's
-change to it, alternating in one process (engine and client CPU, load-independent enough).
+"""CPU per row and rows/s of ``export usage --raw`` from ClickHouse, the query as it was before
+and as it is now, alternating in one process (engine and client CPU from ``getrusage``: the
+embedded engine runs in this process, so the figure holds up on a shared host where wall
+time does not).
 
 The benchmark's events (``bench_clickhouse._FILL``'s customers, services, times and keys) go
-straight into an embedded engine's table in a temporary directory, ``total`` of them, a fifth
-the biggest customer's; then its export runs ``pairs`` times each way:
+straight into an embedded engine's table in a temporary directory, ``--total`` of them, a fifth
+the biggest customer's; then its export runs ``--pairs`` times each way, after one unmeasured
+round of each:
 
-- ``by id``: the line as it was rendered before (a regular expression per field, the customer
-  rendered per row), ``ORDER BY id``;
-- ``now``: ``ClickHouseEvents.export_csv``, today's line (the customer a parameter,
-  ``multiSearchAny``), also in id order (the table's own order was tried and not kept:
-  docs/SCALING.md).
+- ``old``: the line and format before: ``FORMAT TabSeparatedRaw`` (chDB does not stream it:
+  the whole result is held, then read in 1 MB pieces), the functions after the sort, the
+  default block size, lines counted as newlines;
+- ``new``: ``ClickHouseEvents.export_csv``: ``FORMAT TabSeparated`` streamed and unescaped in
+  16 MB reads, ``query_plan_execute_functions_after_sorting = 0`` (the line rendered before
+  the sort, in the threads that read the rows), ``max_block_size = 16384``.
+
+Both in id order, ``FINAL``, the same bytes (checked once).
 
     python benchmarks/profile_clickhouse_export.py [--total 10000000] [--pairs 6]
 """
@@ -17,6 +23,8 @@ the biggest customer's; then its export runs ``pairs`` times each way:
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import resource
 import statistics
 import tempfile
@@ -28,28 +36,13 @@ from nself_billing.store import clickhouse as ch
 from nself_billing.store.clickhouse import ClickHouseEvents
 
 
-def _regex_field(column: str) -> str:
+def _old_query(table: str) -> str:
+    """The query before the change: the same line, no settings."""
     return (
-        f"if(match({column}, '[,\"\\r\\n]'),"
-        f" concat('\"', replaceAll({column}, '\"', '\"\"'), '\"'), {column})"
+        f"SELECT {ch._EXPORT_LINE} FROM {table} FINAL"
+        " WHERE customer_id = {customer:String} ORDER BY id"
     )
 
-
-#: the line and order before the change
-_BY_ID = (
-    "SELECT concat(toString(id), ',', "
-    + ", ',', ".join(
-        (
-            _regex_field("customer_id"),
-            _regex_field("service_name"),
-            ch._QUANTITY_TEXT,
-            ch._TIME_TEXT,
-            _regex_field("idempotency_key"),
-            _regex_field("metadata"),
-        )
-    )
-    + ") FROM {table} FINAL WHERE customer_id = {{customer:String}} ORDER BY id"
-)
 
 _LOAD = (
     "INSERT INTO {table} (id, customer_id, service_name, quantity, metadata, recorded_at,"
@@ -63,10 +56,15 @@ _LOAD = (
 )
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--total", type=int, default=10_000_000)
-    parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--total", type=int, default=10_000_000, help="events in the table")
+    parser.add_argument("--pairs", type=int, default=6, help="measured rounds of each")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         events = ClickHouseEvents(f"chdb://{Path(root) / 'chdb'}")
@@ -76,39 +74,54 @@ def main() -> None:
             n = min(step, args.total - a)
             events._run("command", _LOAD.format(table=events.table, a=a, n=n))
         client = events._connect()
+        parameters = events._bounds("cus_big", None, None)
 
-        def by_id() -> int:
+        def old(digest: Callable[[bytes], object] | None = None) -> int:
             stream = client.raw_stream(
-                _BY_ID.format(table=events.table),
-                parameters={"customer": "cus_big"},
-                fmt="TabSeparatedRaw",
+                _old_query(events.table), parameters=parameters, fmt="TabSeparatedRaw"
             )
-            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 20), b""))
+            lines = 0
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                lines += chunk.count(b"\n")
+                if digest:
+                    digest(chunk)
             stream.close()
             return lines
 
-        def now() -> int:
-            return sum(chunk.count(b"\n") for chunk in events.export_csv("cus_big", None, None))
+        def new(digest: Callable[[bytes], object] | None = None) -> int:
+            lines = 0
+            for chunk, count in events.export_csv("cus_big", None, None):
+                lines += count
+                if digest:
+                    digest(chunk)
+            return lines
 
-        spent: dict[str, list[tuple[float, float]]] = {"by id": [], "now": []}
-        ways: list[tuple[str, Callable[[], int]]] = [("by id", by_id), ("now", now)]
+        ways: list[tuple[str, Callable[..., int]]] = [("old", old), ("new", new)]
+        hashes = []
+        for _name, call in ways:  # one unmeasured round each, and the bytes compared
+            digest = hashlib.sha256()
+            call(digest.update)
+            hashes.append(digest.hexdigest())
+        spent: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
         rows = 0
+        load = os.getloadavg()
         for pair in range(args.pairs):
             for name, call in ways if pair % 2 == 0 else ways[::-1]:
-                before = resource.getrusage(resource.RUSAGE_SELF)
-                started = time.perf_counter()
+                cpu, started = _cpu(), time.perf_counter()
                 rows = call()
-                wall = time.perf_counter() - started
-                after = resource.getrusage(resource.RUSAGE_SELF)
-                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-                spent[name].append((cpu, wall))
+                spent[name].append((_cpu() - cpu, time.perf_counter() - started))
+        print(
+            f"{args.total:,} events, export of {rows:,} rows, {args.pairs} pairs;"
+            f" load {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after;"
+            f" {'same bytes' if hashes[0] == hashes[1] else 'BYTES DIFFER'}"
+        )
         for name, runs in spent.items():
             cpu = statistics.median(r[0] for r in runs)
             wall = statistics.median(r[1] for r in runs)
             print(
-                f"{name:6} {rows:,} rows: CPU median {cpu:.2f} s"
-                f" ({', '.join(f'{r[0]:.2f}' for r in sorted(runs))}),"
-                f" wall median {wall:.2f} s, {rows / wall:,.0f} rows/s"
+                f"{name}: CPU median {cpu:.2f} s ({cpu / rows * 1e6:.2f} µs a row;"
+                f" {', '.join(f'{r[0]:.2f}' for r in runs)}), {rows / cpu:,.0f} rows per CPU"
+                f" second; wall median {wall:.2f} s, {rows / wall:,.0f} rows/s"
             )
         events.close()
 

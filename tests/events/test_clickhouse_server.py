@@ -22,6 +22,7 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 
 from nself_billing.store.clickhouse import ClickHouseEvents
+from nself_billing.store.export import csv_field
 
 SERVER_URL = os.environ.get("BILLING_CLICKHOUSE_URL", "")
 
@@ -77,8 +78,26 @@ def test_the_exact_reads_collapse_a_row_sent_in_two_batches(server):
 
 def test_the_export_renders_the_lines_postgresql_would(server):
     server.insert(_rows(1, 2), token="contract:export")
-    lines = b"".join(server.export_csv("cus_contract", None, None)).decode()
-    assert lines == (
+    chunks = list(server.export_csv("cus_contract", None, None))
+    assert b"".join(chunk for chunk, _lines in chunks).decode() == (
         '1,cus_contract,api,1.000001,2026-01-15T12:00:00.123456+00:00,k1,"{""a"": 1}"\n'
         '2,cus_contract,api,1.000001,2026-01-15T12:00:00.123456+00:00,k2,"{""a"": 1}"\n'
     )
+    assert sum(lines for _chunk, lines in chunks) == 2
+
+
+def test_a_csv_batch_keeps_every_byte_postgresql_wrote(server):
+    """The shipper's CSV (PostgreSQL's COPY): a padded field, a field of \\N, a newline, a
+    backslash and a tab reach the table and come back in the export unchanged."""
+    keys = [" padded\t", "\\N", "line\nbreak", "back\\slash\tand tab"]
+    at = "2026-01-15 12:00:00"
+    data = "".join(
+        f"{i},cus_contract,api,1,,{at},{at},{csv_field(key)}\n" for i, key in enumerate(keys, 1)
+    )
+    server.insert_csv(data.encode(), token="contract:csv")
+    chunks = list(server.export_csv("cus_contract", None, None))
+    assert b"".join(chunk for chunk, _lines in chunks).decode() == "".join(
+        f"{i},cus_contract,api,1.000000,2026-01-15T12:00:00.000000+00:00,{csv_field(key)},\n"
+        for i, key in enumerate(keys, 1)
+    )
+    assert sum(lines for _chunk, lines in chunks) == len(keys)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy import text
 from nself_billing import Billing, UsageEvent
 from nself_billing.errors import DatabaseError
 from nself_billing.services.event_shipping import batch_token
+from nself_billing.store import clickhouse
 from nself_billing.store import event_outbox as event_store
 from nself_billing.store import export as export_store
 
@@ -266,6 +268,69 @@ def test_raw_export_from_clickhouse_is_the_bytes_postgresql_writes(billing, cust
     assert records[0]["metadata"] == note
 
 
+#: every character a key may hold (all but NUL), the bytes CSV quotes and TabSeparated escapes
+#: among them, and non-ASCII of two, three and four bytes
+EVERY_CHARACTER = "".join(chr(c) for c in range(1, 128)) + "ü€😀\u2028"
+
+
+def _postgresql_copy(billing: Billing, customer_id: str) -> bytes:
+    with billing.context.db.read() as conn:
+        return b"".join(export_store.copy_raw_usage_csv(conn, customer_id, None, header=True))
+
+
+def _export(billing: Billing) -> tuple[bytes, int]:
+    out = billing.settings.nself_root / "raw.csv"
+    result = billing.export.export("usage", output_format="csv", output=out, raw=True, force=True)
+    return out.read_bytes(), result.rows
+
+
+@pytest.mark.parametrize("read", [None, 7], ids=["16 MB reads", "7-byte reads"])
+def test_raw_export_from_clickhouse_is_postgresqls_bytes_for_every_character(
+    billing, customer_id, monkeypatch, read
+):
+    """The engine renders each line and streams it as TabSeparated (a newline, tab or backslash
+    escaped); the export unescapes it. Tiny reads cut escapes and lines at every place."""
+    if read:
+        monkeypatch.setattr(clickhouse, "_EXPORT_READ", read)
+    # and what ClickHouse's CSV input would change by default: padding, \N, single quotes
+    special = [" padded\t", "\\N", "'quoted'", "\\n", "\\\\"]
+    keys = [chr(c) for c in range(1, 128)] + ["ü", "€", "😀", EVERY_CHARACTER, *special]
+    at = datetime(2026, 1, 10, 9, tzinfo=UTC)
+    billing.usage.record_many(
+        [
+            UsageEvent("api", 1, {"text": key, "all": EVERY_CHARACTER}, idempotency_key=key, at=at)
+            for key in keys
+        ]
+    )
+    billing.usage.record("storage", "0.000001", {}, at=at)  # no key, metadata unquoted
+    billing.usage.record("storage", "2.5", at=at)  # no metadata
+    expected = _postgresql_copy(billing, customer_id)
+    # newlines inside fields (more newlines than lines), tabs, backslashes, four-byte UTF-8
+    assert expected.count(b"\n") > len(keys) + 3 and b"\t" in expected and b"\\" in expected
+    assert "😀".encode() in expected
+
+    billing.events.ship(batch_size=50)
+
+    assert _export(billing) == (expected, len(keys) + 2)
+
+
+def test_a_batch_shipped_twice_is_exported_once(billing, customer_id):
+    """A retried batch that grew was stored twice (another token): the export reads it once."""
+    note = {"note": 'a,"b"\nc\\d\te'}
+    billing.usage.record_many(
+        [UsageEvent("api", 1, note, idempotency_key=f"k{i}\n,") for i in range(10)]
+    )
+    with pytest.raises(ZeroDivisionError), billing.context.db.write() as conn:
+        claimed = event_store.claim_batch(conn, 6)
+        data, _rows = event_store.batch_csv(conn, claimed)
+        raise ZeroDivisionError  # the claim rolls back, as when a shipper dies after its insert
+    billing.events.clickhouse.insert_csv(data, token=batch_token(claimed))
+    billing.events.ship()
+    assert _raw_and_final(billing) == (16, 10)
+
+    assert _export(billing) == (_postgresql_copy(billing, customer_id), 10)
+
+
 def tmp_json(billing: Billing) -> Path:
     return billing.settings.nself_root / "raw.json"
 
@@ -441,3 +506,27 @@ def test_concurrent_recorders_with_overlapping_keys_reach_clickhouse_once_each(b
     distinct = 3 * 100 + 400
     assert _raw_and_final(billing) == (distinct, distinct)
     assert billing.events.reconcile().consistent
+
+
+def _reader(pieces: list[bytes]) -> Callable[[int], bytes]:
+    """A stream's ``read`` that returns these pieces, then ``b""``."""
+    remaining = iter(pieces)
+    return lambda _size: next(remaining, b"")
+
+
+def test_tabseparated_text_is_unescaped_and_counted_whatever_the_reads():
+    """``_tsv_raw`` against ClickHouse's escaping (checked end to end above), with reads of
+    every size from 1 byte: the same bytes, and one line per string."""
+    escapes = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "'": "\\'", "\b": "\\b"}
+    strings = ["a,b", "\\", "\\\\n", "x\ny\r\n", "'\t'", "\b\f\\0", "ü😀", "", "\\'"]
+    escaped = "".join(
+        "".join(escapes.get(c, "\\f" if c == "\f" else c) for c in s) + "\n" for s in strings
+    ).encode()
+    expected = "".join(s + "\n" for s in strings).encode()
+    for size in range(1, len(escaped) + 2):
+        pieces = [escaped[i : i + size] for i in range(0, len(escaped), size)]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(clickhouse, "_EXPORT_READ", size)
+            out = list(clickhouse._tsv_raw(_reader(pieces)))
+        assert b"".join(chunk for chunk, _lines in out) == expected, size
+        assert sum(lines for _chunk, lines in out) == len(strings), size

@@ -65,15 +65,16 @@ def write_csv(
     out: IO[bytes],
     progress: Callable[[int], None] | None,
 ) -> int:
-    """CSV lines (no header) to ``out``; returns their number. Without waiting events the
-    engine renders the lines itself and they are copied as they stream."""
+    """CSV lines (no header) to ``out``; returns their number (events, not newlines: a field
+    may hold newlines). Without waiting events the engine renders the lines itself and they
+    are copied as they stream, counted by ``export_csv``."""
     waiting = _pending(conn, customer_id, year)
     start, end = _bounds(year)
     count = 0
     if not waiting:
-        for chunk in events.export_csv(customer_id, start, end):
+        for chunk, lines in events.export_csv(customer_id, start, end):
             out.write(chunk)
-            count += chunk.count(b"\n")
+            count += lines
             if progress:
                 progress(count)
         return count

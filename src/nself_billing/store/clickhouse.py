@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -72,7 +72,23 @@ def _csv_field(column: str) -> str:
 
 
 #: bytes per read of a streamed export
-_EXPORT_READ = 1 << 20
+_EXPORT_READ = 16 << 20
+#: the export's query settings, in the SQL text (chDB streams a query only without per-call
+#: settings): render the line before the sort, in the threads that read and filter the rows,
+#: instead of after it in the one stream the sort merges into; blocks of 16,384 rows
+_EXPORT_SETTINGS = (
+    " SETTINGS query_plan_execute_functions_after_sorting = 0, max_block_size = 16384"
+)
+#: the backslash escapes of ``FORMAT TabSeparated`` (the engine writes no others)
+_TSV_ESCAPES = (
+    (b"\\n", b"\n"),
+    (b"\\t", b"\t"),
+    (b"\\r", b"\r"),
+    (b"\\'", b"'"),
+    (b"\\b", b"\b"),
+    (b"\\f", b"\f"),
+    (b"\\0", b"\0"),
+)
 _QUANTITY_TEXT = "toDecimalString(quantity, 6)"
 _TIME_TEXT = "formatDateTime(recorded_at, '%Y-%m-%dT%H:%i:%S.%f+00:00')"
 #: one CSV line of a customer's export; ``{customer_field:String}`` is the customer's field and
@@ -92,6 +108,44 @@ _EXPORT_LINE = (
 )
 
 
+def _tsv_unescape(data: bytes) -> bytes:
+    """``FORMAT TabSeparated``'s text of a String back to its bytes. Split at the escaped
+    backslashes first: every other backslash then starts one of ``_TSV_ESCAPES``."""
+    if b"\\" not in data:
+        return data
+    parts = data.split(b"\\\\")
+    for index, part in enumerate(parts):
+        if b"\\" in part:
+            for escaped, byte in _TSV_ESCAPES:
+                part = part.replace(escaped, byte)
+            parts[index] = part
+    return b"\\".join(parts)
+
+
+def _tsv_raw(read: Callable[[int], bytes]) -> Iterator[tuple[bytes, int]]:
+    """A stream of one String column in ``FORMAT TabSeparated`` as (bytes, lines): the
+    strings unescaped, each followed by a newline, in pieces of about ``_EXPORT_READ`` bytes.
+    The lines are the newlines of the escaped text (a newline inside a string is ``\\n``
+    there), so a CSV field holding newlines counts once. A piece holding a backslash is cut
+    after its last newline, so no escape is split between two reads; one without is copied
+    as it is."""
+    rest = b""
+    while chunk := read(_EXPORT_READ):
+        if rest:
+            chunk, rest = rest + chunk, b""
+        if b"\\" in chunk:
+            end = chunk.rfind(b"\n") + 1
+            if end < len(chunk):
+                chunk, rest = chunk[:end], chunk[end:]
+            if not chunk:
+                continue
+            yield _tsv_unescape(chunk), chunk.count(b"\n")
+        else:
+            yield chunk, chunk.count(b"\n")
+    if rest:
+        yield _tsv_unescape(rest), rest.count(b"\n")
+
+
 def _insert_settings(token: str) -> dict[str, Any]:
     """One synchronous block with its deduplication token; on a cluster (a Distributed table,
     docs/SCALING.md) acknowledged only once the shards have it."""
@@ -101,6 +155,16 @@ def _insert_settings(token: str) -> dict[str, Any]:
         "insert_deduplication_token": token,
         "insert_distributed_sync": 1,
     }
+
+
+#: read PostgreSQL's COPY CSV as it is written: by default ClickHouse trims spaces and tabs
+#: around an unquoted field (a key ``" "`` or ``"\\t"`` became ``""`` and collapsed with
+#: another event's under ``FINAL``) and reads an unquoted ``\\N`` as NULL, that is ``""``
+_CSV_AS_POSTGRESQL_WRITES = {
+    "input_format_csv_trim_whitespaces": 0,
+    "input_format_null_as_default": 0,
+    "format_csv_allow_single_quotes": 0,
+}
 
 
 class ClickHouseEvents:
@@ -239,7 +303,8 @@ class ClickHouseEvents:
 
     def insert_csv(self, data: bytes, *, token: str) -> None:
         """Insert one batch already rendered as CSV in ``_COLUMNS`` order (the shipper's path:
-        PostgreSQL renders it), as one block with its deduplication token."""
+        PostgreSQL renders it), as one block with its deduplication token, every field read
+        as PostgreSQL wrote it (``_CSV_AS_POSTGRESQL_WRITES``)."""
         self._ready()
         if not data:
             return
@@ -249,7 +314,7 @@ class ClickHouseEvents:
             column_names=_COLUMNS,
             insert_block=data,
             fmt="CSV",
-            settings=_insert_settings(token),
+            settings=_insert_settings(token) | _CSV_AS_POSTGRESQL_WRITES,
         )
 
     # -- reads (exact: FINAL) -----------------------------------------------------------
@@ -296,23 +361,25 @@ class ClickHouseEvents:
 
     def export_csv(
         self, customer_id: str, start: datetime | None, end: datetime | None
-    ) -> Iterator[bytes]:
+    ) -> Iterator[tuple[bytes, int]]:
         """The customer's raw events as CSV lines (no header), id order, rendered by the
-        engine. Exact: ``FINAL``."""
+        engine, as (bytes, lines in them). Exact: ``FINAL``. The lines come as
+        ``FORMAT TabSeparated`` and are unescaped here (``_tsv_raw``): with chDB a
+        ``TabSeparatedRaw`` result is not streamed but held whole, and its newlines would not
+        tell the lines from a field's newlines."""
         self._ready()
         sql = (
             f"SELECT {_EXPORT_LINE} FROM {self.table} FINAL"  # noqa: S608 (fixed text)
-            f" WHERE {self._export_where(start, end)} ORDER BY id"
+            f" WHERE {self._export_where(start, end)} ORDER BY id{_EXPORT_SETTINGS}"
         )
         with self._lock:
             client = self._connect()
             try:
                 stream = client.raw_stream(
-                    sql, parameters=self._bounds(customer_id, start, end), fmt="TabSeparatedRaw"
+                    sql, parameters=self._bounds(customer_id, start, end), fmt="TabSeparated"
                 )
                 try:
-                    # in large pieces (iterating the stream would split it into lines)
-                    yield from iter(lambda: stream.read(_EXPORT_READ), b"")
+                    yield from _tsv_raw(stream.read)
                 finally:
                     stream.close()
             except Exception as error:
@@ -325,7 +392,7 @@ class ClickHouseEvents:
         self._ready()
         sql = (
             f"SELECT id, {_EXPORT_LINE} FROM {self.table} FINAL"  # noqa: S608 (fixed text)
-            f" WHERE {self._export_where(start, end)} ORDER BY id"
+            f" WHERE {self._export_where(start, end)} ORDER BY id{_EXPORT_SETTINGS}"
         )
         yield from self._stream(sql, self._bounds(customer_id, start, end))
 
