@@ -221,3 +221,15 @@ def test_raw_csv_has_every_event_of_every_service_even_odd_ones_inserted_with_sq
     # within a service, in the order of recording
     api = [row["idempotency_key"] for row in rows if row["service_name"] == "api"]
     assert api == ["k-2025", "k-0", "k-1", "k-2"]
+
+
+def test_a_raw_export_counts_events_not_lines_when_keys_hold_newlines(billing, usage, tmp_path):
+    for i in range(3):
+        billing.usage.record("api", 1, idempotency_key=f"two\nlines {i}\r\n")
+    result = billing.export.export(
+        "usage", output_format="csv", output=tmp_path / "raw.csv", raw=True
+    )
+    with (tmp_path / "raw.csv").open(encoding="utf-8", newline="") as handle:
+        keys = [row["idempotency_key"] for row in csv.DictReader(handle)]
+    assert result.rows == len(keys) == 8
+    assert "two\nlines 2\r\n" in keys

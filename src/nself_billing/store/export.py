@@ -10,7 +10,7 @@ are returned as text, and rows arrive in chunks (SQLite cursor ``fetchmany``; Po
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import date
 from typing import Any
 
@@ -180,8 +180,9 @@ def _lines(conn: Connection, sql: str, params: list[Any]) -> Iterator[list[str]]
 
 def copy_raw_usage_csv(
     conn: Connection, customer_id: str, year: int | None, *, header: bool
-) -> Iterator[bytes]:
-    """PostgreSQL: raw usage as CSV bytes straight from ``COPY ... TO STDOUT``."""
+) -> Generator[bytes, None, int]:
+    """PostgreSQL: raw usage as CSV bytes straight from ``COPY ... TO STDOUT``; returns the
+    rows COPY wrote (its own count: a key may hold a newline, so lines are not rows)."""
     where, params = _raw_where(year, "%s")
     # ``where`` holds only fixed fragments and placeholders; values go in ``params``
     sql = (
@@ -197,6 +198,7 @@ def copy_raw_usage_csv(
     with cursor.copy(sql, [customer_id, *params]) as copy:
         for chunk in copy:
             yield bytes(chunk)
+    return int(cursor.rowcount)
 
 
 def raw_usage(conn: Connection, customer_id: str, year: int | None) -> Iterator[Any]:
@@ -213,16 +215,30 @@ def raw_usage_csv(
     """Raw usage as CSV bytes with a header line: (chunk, rows in it), PostgreSQL's from
     ``COPY``, SQLite's rendered by SQLite; both backends write the same bytes."""
     if conn.dialect.name == "postgresql":
-        header = True
-        for chunk in copy_raw_usage_csv(conn, customer_id, year, header=True):
-            rows = chunk.count(b"\n")
-            if header and rows:
-                rows, header = rows - 1, False
-            yield chunk, rows
+        yield from _counted(copy_raw_usage_csv(conn, customer_id, year, header=True))
         return
     yield (",".join(RAW_USAGE_COLUMNS) + "\n").encode(), 0
     for lines in raw_usage_csv_lines(conn, customer_id, year):
         yield ("\n".join(lines) + "\n").encode("utf-8"), len(lines)
+
+
+def _counted(chunks: Generator[bytes, None, int]) -> Iterator[tuple[bytes, int]]:
+    """COPY's chunks with the lines each ends (the header's excepted), for progress as the
+    bytes go, then the difference to COPY's own count: a key holding a newline is one row over
+    two lines, so the rows add up to COPY's count exactly."""
+    counted, header = 0, True
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration as done:
+            if done.value != counted:
+                yield b"", done.value - counted
+            return
+        rows = chunk.count(b"\n")
+        if header and rows:
+            rows, header = rows - 1, False
+        counted += rows
+        yield chunk, rows
 
 
 def _csv_lines(chunks: Iterable[bytes]) -> Iterator[str]:
