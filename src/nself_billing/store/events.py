@@ -387,20 +387,25 @@ def _sqlite_insert_new(
                 ingested,
             )
         )
-    raw.execute("SAVEPOINT usage_batch")
-    before = raw.total_changes
-    raw.executemany(_SQLITE_INSERT, rows)
     fresh: Sequence[NewUsage] = events
-    if raw.total_changes - before != len(rows):
-        # some events were seen before: redo the batch knowing which (we hold the write lock,
-        # so nobody else can insert meanwhile)
-        raw.execute("ROLLBACK TO usage_batch")
-        seen = _sqlite_seen(raw, events)
-        keep = [i for i, e in enumerate(events) if e.identity not in seen]
-        fresh = [events[i] for i in keep]
-        rows = [rows[i] for i in keep]
+    if len(rows) == 1:
+        # one event: its insert tells by itself whether it was new (nothing to redo)
+        if raw.execute(_SQLITE_INSERT, rows[0]).rowcount != 1:
+            return []
+    else:
+        raw.execute("SAVEPOINT usage_batch")
+        before = raw.total_changes
         raw.executemany(_SQLITE_INSERT, rows)
-    raw.execute("RELEASE usage_batch")
+        if raw.total_changes - before != len(rows):
+            # some events were seen before: redo the batch knowing which (we hold the write
+            # lock, so nobody else can insert meanwhile)
+            raw.execute("ROLLBACK TO usage_batch")
+            seen = _sqlite_seen(raw, events)
+            keep = [i for i, e in enumerate(events) if e.identity not in seen]
+            fresh = [events[i] for i in keep]
+            rows = [rows[i] for i in keep]
+            raw.executemany(_SQLITE_INSERT, rows)
+        raw.execute("RELEASE usage_batch")
     if queue_outbox:
         _sqlite_queue(raw, fresh)
     raw.executemany(_SQLITE_ROLLUP, _sqlite_per_day(rows))
@@ -497,10 +502,9 @@ def write_group(
     ``CALL billing_usage_write_group`` (migration 0014: the array statement, committed before
     the WAL flush so the group's rollup rows are free for the next group during it, answered
     after the flush), SQLite ``BEGIN IMMEDIATE``, the batch's statements (``executemany`` of
-    the rows, one rollup upsert per customer, service and day; one event its two statements),
-    ``COMMIT``. Returns the identities that were new; raises ``NotFound`` (nothing written) if
-    an event's customer does not exist. (``write_group_on_loop``: the same write on PostgreSQL
-    from the event loop.)"""
+    the rows, one rollup upsert per customer, service and day), ``COMMIT``. Returns the
+    identities that were new; raises ``NotFound`` (nothing written) if an event's customer does
+    not exist. (``write_group_on_loop``: the same write on PostgreSQL from the event loop.)"""
     if not events:
         return set()
     try:
@@ -509,16 +513,6 @@ def write_group(
                 cursor.execute(_PG_WRITE_GROUP, _pg_group_params(events, now, queue_outbox))
                 (new,) = cursor.fetchone()
                 return {(customer, key) for customer, key in new}
-            if len(events) == 1:
-                (event,) = events
-                return _sqlite_immediate(
-                    cursor,
-                    lambda: (
-                        {event.identity}
-                        if _sqlite_write(cursor, event, now, queue_outbox)
-                        else set()
-                    ),
-                )
             return _sqlite_immediate(
                 cursor,
                 lambda: {
