@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from nself_billing import Billing
-from nself_billing.errors import DatabaseError, InvalidInput, NotFound
+from nself_billing.errors import BillingError, DatabaseError, InvalidInput, NotFound
 from nself_billing.services.ingest import IngestRequest
 from nself_billing.store import events as store
 from nself_billing.store.loop_connections import APPLICATION_NAME
@@ -108,40 +108,36 @@ def test_a_group_of_requests_is_answered_as_ingest_many_answers(billing: Billing
     assert _counts(billing)[0] == 10
 
 
-def test_an_unknown_customer_fails_the_group_as_the_blocking_write_does(billing: Billing) -> None:
-    _customers(billing, "cus_known")
+def _refused_both_ways(
+    billing: Billing, group: list[store.NewUsage], error: type[BillingError]
+) -> tuple[str, str]:
+    """The messages of ``error`` raised by the loop's write and by the blocking one."""
     db = billing.context.db
-    group = [_event("cus_known", "x"), _event("cus_nobody", "y")]
 
     async def work() -> None:
         await store.write_group_on_loop(db, group, now=AT)
 
-    with pytest.raises(NotFound) as on_loop:
+    with pytest.raises(error) as on_loop:
         _on_loop(billing, work)
-    with pytest.raises(NotFound) as blocking:
+    with pytest.raises(error) as blocking:
         store.write_group(db, group, now=AT)
-    assert (
-        on_loop.value.message
-        == blocking.value.message
-        == "Customer not found: cus_known, cus_nobody"
-    )
+    return on_loop.value.message, blocking.value.message
+
+
+def test_an_unknown_customer_fails_the_group_as_the_blocking_write_does(billing: Billing) -> None:
+    _customers(billing, "cus_known")
+    group = [_event("cus_known", "x"), _event("cus_nobody", "y")]
+    on_loop, blocking = _refused_both_ways(billing, group, NotFound)
+    assert on_loop == blocking == "Customer not found: cus_known, cus_nobody"
     assert _counts(billing) == (0, 0, 0, 0)
 
 
 def test_a_value_out_of_range_is_mapped_as_the_blocking_write_maps_it(billing: Billing) -> None:
     _customers(billing, "cus_known")
-    db = billing.context.db
     group = [_event("cus_known", "x"), _event("cus_known", "huge", micros=2**63)]
-
-    async def work() -> None:
-        await store.write_group_on_loop(db, group, now=AT)
-
-    with pytest.raises(InvalidInput) as on_loop:
-        _on_loop(billing, work)
-    with pytest.raises(InvalidInput) as blocking:
-        store.write_group(db, group, now=AT)
-    assert on_loop.value.message == blocking.value.message
-    assert "out of range" in on_loop.value.message
+    on_loop, blocking = _refused_both_ways(billing, group, InvalidInput)
+    assert on_loop == blocking
+    assert "out of range" in on_loop
     assert _counts(billing) == (0, 0, 0, 0)
 
 
